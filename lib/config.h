@@ -1,0 +1,132 @@
+/*
+ * The typed configuration: what every other module reads.
+ *
+ * config_load() reads consul-template-style HCL or JSON files (hcl.h turns
+ * both into a jansson tree), merges them in order (later wins), applies
+ * CONSUL_* environment variables and then command-line flags (flags win),
+ * and validates the result in one step. Unknown or invalid settings are
+ * errors naming file:line:col (or the flag) and what is allowed.
+ *
+ * Durations are milliseconds. Strings are owned by the config and freed by
+ * config_free(). Pure module: it reads files but never logs.
+ */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct wait_conf {
+	bool enabled; /* set when min was given */
+	uint64_t min_ms;
+	uint64_t max_ms; /* defaults to 4 * min */
+};
+
+struct tls_conf {
+	bool enabled;
+	bool verify; /* default true; unparsable env value means true */
+	char *ca_cert;
+	char *ca_path;
+	char *cert;
+	char *key;
+	char *server_name;
+};
+
+struct retry_conf {
+	bool enabled;            /* default true */
+	unsigned attempts;       /* 0 = forever; we never exit on it anyway */
+	uint64_t backoff_ms;     /* default 250 */
+	uint64_t max_backoff_ms; /* default 60000 */
+};
+
+struct consul_conf {
+	char *address; /* host:port, http://, https://, unix:///path */
+	char *token;   /* never logged */
+	char *token_file;
+	struct tls_conf ssl;
+	struct retry_conf retry;
+};
+
+enum order_mode {
+	ORDER_STABLE,   /* rendezvous hashing per node (default) */
+	ORDER_WEIGHTED, /* weighted rendezvous on Consul Weights */
+	ORDER_BALANCED, /* fleet-wide exact assignment from the node list */
+	ORDER_RANDOM,   /* new order every render (rewrites every time) */
+	ORDER_NONE,     /* consul-template's order: sorted by Node, ID */
+};
+
+struct tmpl_conf {
+	char *source;   /* path, or NULL when contents is set */
+	char *contents; /* inline template */
+	char *destination;
+	char *command; /* run by /bin/sh -c after a change; NULL = none */
+	uint64_t command_timeout_ms; /* default 30000 */
+	char *check_command; /* run on the staged file ("{{path}}" or $1) */
+	int perms;           /* -1: keep the old file's mode, 0644 when new */
+	char *user;          /* NULL: keep the old owner */
+	char *group;
+	bool backup;
+	struct wait_conf wait; /* per template; overrides the global one */
+	char *left_delim;
+	char *right_delim;
+	bool error_on_missing_key;
+	bool create_dest_dirs; /* default true */
+	bool managed_block;    /* replace only the BEGIN/END block */
+	bool in_place;         /* write in place when rename can't (EBUSY) */
+	bool rollback_on_failure;
+	double guard_shrink;     /* hold back shrinking by more than this share
+	                            of lines (0.5); 0 disables */
+	bool guard_service_drop; /* hold back a service dropping to zero */
+	uint64_t guard_hold_ms;  /* publish a held render after this long */
+	uint64_t restart_min_interval_ms; /* rate limit for command */
+	unsigned emit; /* 0: all instances; k: only the first k */
+	char *origin;  /* where it was defined: "file:line" or flag */
+};
+
+struct config {
+	struct consul_conf consul;
+	uint64_t max_stale_ms;        /* default 2000; 0 disables stale */
+	uint64_t block_query_wait_ms; /* default 60000 */
+	struct wait_conf wait;
+	char *log_level; /* default "info" */
+	char *pid_file;
+	int kill_signal;   /* default SIGTERM (SIGINT also stops) */
+	int reload_signal; /* default SIGHUP */
+	enum order_mode order;
+	char *order_seed; /* NULL: agent node name, then hostname */
+	struct tmpl_conf *templates;
+	size_t ntemplates;
+
+	/* Command-line only. */
+	bool once;
+	bool dry;
+	bool parse_only;
+	char *explain;       /* service name for -explain, or NULL */
+	char **config_paths; /* -config arguments, for SIGHUP */
+	size_t nconfig_paths;
+};
+
+/* Result of parsing argv: what to do besides running. */
+enum config_action {
+	CONFIG_RUN,
+	CONFIG_HELP,    /* -h: print config_usage() and exit 0 */
+	CONFIG_VERSION, /* -v: print the version and exit 0 */
+};
+
+/*
+ * Parse argv, read the -config files, apply the environment and validate.
+ * On success *ret is a new config. On error e names the file:line:col or
+ * the flag; the caller exits 2.
+ */
+int config_load(int argc, char **argv, struct config **ret,
+                enum config_action *ret_action, struct err *e);
+/* Re-read the same files and flags (SIGHUP). */
+int config_reload(const struct config *old, struct config **ret, struct err *e);
+struct config *config_free(struct config *c); /* NULL-safe; returns NULL */
+/* The -h text. */
+const char *config_usage(void);
+
+#endif

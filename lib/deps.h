@@ -1,0 +1,66 @@
+/*
+ * Dependencies: the Consul queries templates need.
+ *
+ * A struct dep is one query (kind + parsed spec), identified by dep_id():
+ * two deps with the same id are the same query and are watched once. The
+ * template data functions build deps from their arguments ("tag.web@dc1|
+ * passing,warning"); the watcher turns a dep into a request path, and
+ * dep_decode() turns the response into the value templates see, with
+ * consul-template's field names, filtered and sorted as consul-template
+ * does, records that would break a hosts file dropped.
+ *
+ * Pure module: no I/O, no logging.
+ */
+#ifndef CH_DEPS_H
+#define CH_DEPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+enum dep_kind {
+	DEP_CATALOG_NODES,    /* nodes "@dc~near"      /v1/catalog/nodes */
+	DEP_CATALOG_SERVICES, /* services "@dc"        /v1/catalog/services */
+	DEP_CATALOG_NODE,     /* node "name@dc"        /v1/catalog/node/<n> */
+	DEP_HEALTH_SERVICE,   /* service "tag.name@dc~near|filter"
+	                         /v1/health/service/<name> */
+	DEP_DATACENTERS, /* datacenters           /v1/catalog/datacenters */
+	DEP_KV_GET,      /* key "path@dc"         /v1/kv/<path> */
+	DEP_KV_LIST,     /* ls/tree "prefix@dc"   /v1/kv/<prefix>?recurse */
+	DEP_AGENT_SELF,  /* (no spec)             /v1/agent/self */
+};
+
+struct dep;
+
+/* Parse spec for kind; *ret is a new dep on success. Errors say why. */
+int dep_new(enum dep_kind kind, const char *spec, struct dep **ret,
+            struct err *e);
+struct dep *dep_dup(const struct dep *d);
+struct dep *dep_free(struct dep *d); /* NULL-safe; returns NULL */
+
+enum dep_kind dep_kind(const struct dep *d);
+/* Canonical identity, e.g. "health.service(web|passing)" (borrowed). */
+const char *dep_id(const struct dep *d);
+/* Whether the endpoint supports blocking queries (index/wait). */
+bool dep_blocking(const struct dep *d);
+/*
+ * Path and query for the request, without index/wait/stale, with every
+ * path segment and value URL-encoded: "/v1/health/service/web?passing"
+ * (new string, caller frees).
+ */
+char *dep_request_path(const struct dep *d);
+
+/*
+ * Decode a response body (status 200, or 404 for KV) into the template
+ * value for d: a new reference in *ret. Records dropped because they could
+ * inject into a hosts file are described, one string each, appended to
+ * dropped (may be NULL). Bad JSON or an unexpected shape is -EBADMSG with
+ * e filled; nothing is returned then.
+ */
+int dep_decode(const struct dep *d, long status, const char *body, size_t len,
+               json_t **ret, json_t *dropped, struct err *e);
+
+#endif

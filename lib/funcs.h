@@ -1,0 +1,43 @@
+/*
+ * Template functions: the table the evaluator calls into.
+ *
+ * A function gets its evaluated arguments as borrowed references and
+ * returns a new reference in *ret, or a negative errno with c->err's
+ * message set (the evaluator adds file:line:col). Builtins (funcs.c) cover
+ * Go's and consul-template's helpers; the Consul data functions live in
+ * funcs_consul.c. Go's and/or short-circuit, so the evaluator handles them
+ * itself.
+ */
+#ifndef CH_FUNCS_H
+#define CH_FUNCS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "template.h"
+
+struct fcall {
+	const struct tmpl_env *env;
+	struct err *err;
+};
+
+typedef int (*func_fn)(struct fcall *c, json_t *const *args, size_t nargs,
+                       json_t **ret);
+
+struct func_def {
+	const char *name;
+	func_fn fn;
+	int min_args;
+	int max_args; /* -1: variadic */
+};
+
+/* Builtins first, then the Consul functions; NULL when unknown. */
+const struct func_def *func_lookup(const char *name);
+
+/* Tables end with a { NULL } entry. */
+extern const struct func_def funcs_builtin[];
+extern const struct func_def funcs_consul[];
+
+#endif

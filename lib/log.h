@@ -1,0 +1,42 @@
+/*
+ * Logging for the code that drives the loop (cmd/ and the runner); modules
+ * under lib/ that only compute never log, they fill a struct err.
+ *
+ * Everything goes to stderr. Under systemd (JOURNAL_STREAM set) each line
+ * starts with a "<N>" priority prefix for the journal; otherwise lines are
+ * "consul-hosts: [WARN] ...". log_warn/log_err append ": strerror(errno)",
+ * the *x variants do not (OpenBSD's log_warn/log_warnx). errno is kept.
+ */
+#ifndef CH_LOG_H
+#define CH_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LVL_ERR,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+	LOG_LVL_TRACE,
+};
+
+/* journal < 0: detect from JOURNAL_STREAM; 0: plain; 1: prefixes. */
+void log_init(enum log_level level, int journal);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* "err"/"error", "warn"/"warning", "info", "debug", "trace"; -1 if none. */
+int log_level_parse(const char *s);
+const char *log_level_name(enum log_level level);
+
+#define CH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+void log_err(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_errx(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_warn(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_info(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_debug(const char *fmt, ...) CH_PRINTF(1, 2);
+void log_trace(const char *fmt, ...) CH_PRINTF(1, 2);
+void fatal(const char *fmt, ...) CH_PRINTF(1, 2) __attribute__((noreturn));
+void fatalx(const char *fmt, ...) CH_PRINTF(1, 2) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * Templates in consul-template's language (Go text/template syntax plus
+ * consul-template's functions).
+ *
+ * tmpl_parse() turns text into a tree once (at start and on SIGHUP);
+ * tmpl_render() walks the tree over jansson values and appends to a
+ * bounded buffer. The Consul data functions ask env->lookup for each
+ * dependency; a lookup that returns NULL (no data yet) makes the function
+ * return an empty value, and the caller, which saw the lookup, knows the
+ * pass is incomplete and publishes nothing.
+ *
+ * Every error names the template, line and column:
+ *   hosts.tmpl:12:18: unexpected "}" in operand
+ */
+#ifndef CH_TEMPLATE_H
+#define CH_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct dep;
+struct tmpl;
+
+struct tmpl_opts {
+	const char *name;       /* for error messages: file name or "inline" */
+	const char *left_delim; /* NULL or "" means "{{" */
+	const char *right_delim;
+	bool error_on_missing_key; /* missingkey=error instead of zero */
+};
+
+struct tmpl_limits {
+	size_t max_output;       /* bytes; rendering past it is an error */
+	unsigned max_depth;      /* nesting of actions and calls */
+	unsigned long max_steps; /* range iterations + actions executed */
+};
+
+/* Defaults: 64 MiB output, depth 100, 10 million steps. */
+extern const struct tmpl_limits tmpl_default_limits;
+
+struct tmpl_env {
+	/*
+	 * The data of dependency d: a borrowed reference, or NULL when it has
+	 * not been fetched yet. The callee records d as used by this pass.
+	 */
+	json_t *(*lookup)(void *ctx, const struct dep *d);
+	/*
+	 * Reorder list (an array of service instances or of any values) in
+	 * place for key (a service name; "" for the shuffle function), by
+	 * the configured ordering. NULL leaves lists as they are.
+	 */
+	void (*order)(void *ctx, const char *key, json_t *list);
+	/* A non-fatal problem worth logging (a dropped record). May be NULL. */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
+	struct tmpl_limits limits;
+};
+
+int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
+               struct tmpl **ret, struct err *e);
+struct tmpl *tmpl_free(struct tmpl *t); /* NULL-safe; returns NULL */
+
+/*
+ * Execute t, appending to out. On error out holds a partial render that
+ * must not be published, and e says where and why.
+ */
+int tmpl_render(const struct tmpl *t, const struct tmpl_env *env,
+                struct buf *out, struct err *e);
+
+#endif

@@ -1,0 +1,123 @@
+/* Unit tests for the bounded buffer and the error struct. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "err.h"
+#include "hosts.h"
+
+static void test_buf_limit(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "12345"), 0);
+	assert_int_equal(buf_puts(&b, "6789"), -E2BIG);
+	assert_string_equal(buf_str(&b), "12345"); /* unchanged on failure */
+	assert_int_equal(buf_printf(&b, "%d", 678), 0);
+	assert_int_equal(b.len, 8);
+	assert_int_equal(buf_putc(&b, 'x'), -E2BIG);
+	buf_free(&b);
+}
+
+static void test_buf_take(void **state)
+{
+	struct buf b;
+	size_t len;
+	char *p;
+
+	(void)state;
+	buf_init(&b, 0);
+	p = buf_take(&b, &len);
+	assert_string_equal(p, "");
+	assert_int_equal(len, 0);
+	free(p);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(buf_printf(&b, "%04d", i), 0);
+	assert_int_equal(b.len, 4000);
+	assert_memory_equal(b.data + 3996, "0999", 4);
+	p = buf_take(&b, &len);
+	assert_int_equal(len, 4000);
+	assert_null(b.data);
+	free(p);
+}
+
+static void test_err_format(void **state)
+{
+	struct err e;
+	char out[600];
+
+	(void)state;
+	err_clear(&e);
+	assert_int_equal(err_set(&e, -EINVAL, "hosts.tmpl", 12, 18,
+	                         "unexpected \"%s\" in operand", "}"),
+	                 -EINVAL);
+	assert_string_equal(err_format(&e, out, sizeof(out)),
+	                    "hosts.tmpl:12:18: unexpected \"}\" in operand");
+	err_msg(&e, -EIO, "plain");
+	assert_string_equal(err_format(&e, out, sizeof(out)), "plain");
+	assert_int_equal(err_set(NULL, -EIO, NULL, 0, 0, "x"), -EIO);
+}
+
+static void test_hosts_addr(void **state)
+{
+	(void)state;
+#define A(s, z) hosts_addr_ok(s, strlen(s), z)
+	assert_true(A("192.0.2.11", false));
+	assert_true(A("::1", false));
+	assert_true(A("2001:db8::1", false));
+	assert_false(A("10.0.0.66 attacker.example", false));
+	assert_false(A("10.0.0.66\nevil", false));
+	assert_false(A("10.0.0.1:8080", false));
+	assert_false(A("billing.partner.example", false));
+	assert_false(A("", false));
+	assert_false(A("fe80::1%eth0", false));
+	assert_true(A("fe80::1%eth0", true));
+	assert_false(A("fe80::1%eth0 x", true));
+	assert_false(A("10.0.0.1%eth0", true));
+	assert_false(hosts_addr_ok("10.0.0.1\0x", 10, false));
+#undef A
+}
+
+static void test_hosts_name(void **state)
+{
+	(void)state;
+#define N(s) hosts_name_ok(s, strlen(s))
+	assert_true(N("web-1"));
+	assert_true(N("web.service.dc1.consul"));
+	assert_true(N("Web_2.EXAMPLE"));
+	assert_false(N("-leading"));
+	assert_false(N("trailing-"));
+	assert_false(N("two words"));
+	assert_false(N("new\nline"));
+	assert_false(N("a..b"));
+	assert_false(N(""));
+	assert_false(N("caf\xc3\xa9"));
+	assert_false(N("back\\slash"));
+	assert_false(N("x#y"));
+	assert_true(N("a2345678901234567890123456789012345678901234567890123456"
+	              "7890123"));
+	assert_false(N("a234567890123456789012345678901234567890123456789012345"
+	               "678901234"));
+#undef N
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_buf_limit),
+	        cmocka_unit_test(test_buf_take),
+	        cmocka_unit_test(test_err_format),
+	        cmocka_unit_test(test_hosts_addr),
+	        cmocka_unit_test(test_hosts_name),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
