@@ -1,6 +1,9 @@
 #include "hosts.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 bool hosts_addr_ok(const char *s, size_t len, bool allow_zone)
@@ -62,4 +65,316 @@ bool hosts_name_ok(const char *s, size_t len)
 	if (label == 0)
 		return s[len - 1] == '.' && len > 1 && s[len - 2] != '.';
 	return s[len - 1] != '-';
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int hosts_escape(const char *s, size_t len, size_t max, struct buf *out)
+{
+	size_t n = len < max ? len : max;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\' || c == '"')
+			r = buf_printf(out, "\\%c", c);
+		else if (c == '\n')
+			r = buf_puts(out, "\\n");
+		else if (c == '\r')
+			r = buf_puts(out, "\\r");
+		else if (c == '\t')
+			r = buf_puts(out, "\\t");
+		else if (c < 0x20 || c >= 0x7f)
+			r = buf_printf(out, "\\x%02x", c);
+		else
+			r = buf_putc(out, (char)c);
+	}
+	if (r == 0 && n < len)
+		r = buf_puts(out, "...");
+	return r;
+}
+
+static void add_problem(json_t *problems, size_t lineno, const char *line,
+                        size_t len, const char *reason)
+{
+	struct buf esc;
+
+	if (problems == NULL || json_array_size(problems) >= HOSTS_MAX_PROBLEMS)
+		return;
+	buf_init(&esc, 0);
+	(void)hosts_escape(line, len, HOSTS_PROBLEM_TEXT, &esc);
+	json_array_append_new(problems,
+	                      json_pack("{s:I, s:s, s:s}", "line",
+	                                (json_int_t)lineno, "text",
+	                                buf_str(&esc), "reason", reason));
+	buf_free(&esc);
+}
+
+/* Why line[0..len) may not be in a hosts file at all, or NULL. */
+static const char *bad_bytes(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c == '\0')
+			return "NUL byte";
+		if (c == '\r')
+			return "carriage return";
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return "control character";
+	}
+	return NULL;
+}
+
+static void count_name(json_t *names, const char *s, size_t len)
+{
+	char key[256];
+	json_t *old;
+
+	for (size_t i = 0; i < len; i++)
+		key[i] = (char)tolower((unsigned char)s[i]);
+	key[len] = '\0';
+	old = json_object_get(names, key);
+	json_object_set_new(
+	        names, key,
+	        json_integer(old != NULL ? json_integer_value(old) + 1 : 1));
+}
+
+/*
+ * Check one entry line (no control bytes, not blank, not a comment): sets
+ * *why and returns false when it is invalid; otherwise fills key with its
+ * normalised form (address, then lower-cased names, one space apart).
+ */
+static bool hosts_check_entry(const char *line, size_t len, bool allow_zone,
+                              struct buf *key, const char **why)
+{
+	size_t i = 0, nnames = 0;
+
+	buf_reset(key);
+	while (i < len && line[i] != '#') {
+		size_t f;
+
+		while (i < len && blank(line[i]))
+			i++;
+		if (i == len || line[i] == '#')
+			break;
+		f = i;
+		while (i < len && !blank(line[i]) && line[i] != '#')
+			i++;
+		if (key->len == 0) {
+			if (!hosts_addr_ok(line + f, i - f, allow_zone)) {
+				*why = "invalid address";
+				return false;
+			}
+			buf_append(key, line + f, i - f);
+			continue;
+		}
+		if (!hosts_name_ok(line + f, i - f)) {
+			*why = "invalid host name";
+			return false;
+		}
+		buf_putc(key, ' ');
+		for (size_t j = f; j < i; j++)
+			buf_putc(key, (char)tolower((unsigned char)line[j]));
+		nnames++;
+	}
+	if (nnames == 0) {
+		*why = "address without a name";
+		return false;
+	}
+	return true;
+}
+
+/* Count every name of the normalised entry key into names. */
+static void count_names(json_t *names, const struct buf *key)
+{
+	const char *p = memchr(key->data, ' ', key->len);
+	const char *end = key->data + key->len;
+
+	while (p != NULL && p < end) {
+		const char *q;
+
+		p++;
+		q = memchr(p, ' ', (size_t)(end - p));
+		if (q == NULL)
+			q = end;
+		count_name(names, p, (size_t)(q - p));
+		p = q;
+	}
+}
+
+int hosts_check(const char *text, size_t len, bool allow_zone, struct buf *out,
+                json_t *problems, json_t *names, struct hosts_stats *ret_stats)
+{
+	struct hosts_stats st = {0};
+	json_t *seen = json_object();
+	struct buf key;
+	size_t pos = 0;
+	int r = 0;
+
+	buf_init(&key, 0);
+	while (pos < len && r == 0) {
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
+		size_t whole = nl != NULL ? body + 1 : body;
+		const char *why = bad_bytes(line, body);
+		size_t i = 0;
+		json_t *first;
+
+		pos += whole;
+		st.lines++;
+		while (i < body && blank(line[i]))
+			i++;
+		if (why == NULL && (i == body || line[i] == '#'))
+			goto keep;
+		if (why == NULL &&
+		    !hosts_check_entry(line, body, allow_zone, &key, &why))
+			why = why != NULL ? why : "invalid line";
+		if (why != NULL) {
+			st.dropped++;
+			add_problem(problems, st.lines, line, body, why);
+			continue;
+		}
+		first = json_object_get(seen, buf_str(&key));
+		if (first != NULL) {
+			char note[64];
+
+			snprintf(note, sizeof(note), "duplicate of line %lld",
+			         (long long)json_integer_value(first));
+			st.duplicates++;
+			add_problem(problems, st.lines, line, body, note);
+			continue;
+		}
+		json_object_set_new(seen, buf_str(&key),
+		                    json_integer((json_int_t)st.lines));
+		st.entries++;
+		if (names != NULL)
+			count_names(names, &key);
+	keep:
+		if (out != NULL)
+			r = buf_append(out, line, whole);
+	}
+	buf_free(&key);
+	json_decref(seen);
+	if (r == 0 && ret_stats != NULL)
+		*ret_stats = st;
+	return r;
+}
+
+/* line[0..len) is the marker, alone but for trailing blanks or a CR. */
+static bool is_marker(const char *line, size_t len, const char *marker)
+{
+	size_t mlen = strlen(marker);
+
+	if (len < mlen || memcmp(line, marker, mlen) != 0)
+		return false;
+	for (size_t i = mlen; i < len; i++)
+		if (!blank(line[i]) && line[i] != '\r')
+			return false;
+	return true;
+}
+
+int hosts_block_find(const char *text, size_t len, size_t *ret_start,
+                     size_t *ret_end, const char **why)
+{
+	size_t pos = 0, start = 0, end = 0;
+	int nbegin = 0, nend = 0;
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	while (pos < len) {
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
+		size_t whole = nl != NULL ? body + 1 : body;
+
+		if (is_marker(line, body, HOSTS_BLOCK_BEGIN)) {
+			nbegin++;
+			start = pos + whole;
+			if (nl == NULL) {
+				*why = "\"" HOSTS_BLOCK_BEGIN
+				       "\" is the last line, with no "
+				       "\"" HOSTS_BLOCK_END "\" after it";
+				return -EINVAL;
+			}
+		} else if (is_marker(line, body, HOSTS_BLOCK_END)) {
+			nend++;
+			end = pos;
+		}
+		pos += whole;
+	}
+	if (nbegin == 0 && nend == 0)
+		return -ENOENT;
+	if (nbegin > 1 || nend > 1) {
+		*why = "the managed-block markers appear more than once";
+		return -EINVAL;
+	}
+	if (nbegin != nend) {
+		*why = nbegin == 0 ? "\"" HOSTS_BLOCK_END
+		                     "\" without \"" HOSTS_BLOCK_BEGIN "\""
+		                   : "\"" HOSTS_BLOCK_BEGIN
+		                     "\" without \"" HOSTS_BLOCK_END "\"";
+		return -EINVAL;
+	}
+	if (end < start) {
+		*why = "\"" HOSTS_BLOCK_END
+		       "\" comes before \"" HOSTS_BLOCK_BEGIN "\"";
+		return -EINVAL;
+	}
+	*ret_start = start;
+	*ret_end = end;
+	return 0;
+}
+
+static int append_block(struct buf *out, const char *block, size_t blen)
+{
+	int r = buf_append(out, block, blen);
+
+	if (r == 0 && blen > 0 && block[blen - 1] != '\n')
+		r = buf_putc(out, '\n');
+	return r;
+}
+
+int hosts_splice(const char *old, size_t oldlen, const char *block, size_t blen,
+                 struct buf *out, const char **why)
+{
+	size_t start, end;
+	const char *dummy;
+	int r;
+
+	if (why == NULL)
+		why = &dummy;
+	r = hosts_block_find(block, blen, &start, &end, why);
+	if (r != -ENOENT) {
+		*why = "the rendered block contains a managed-block marker "
+		       "line";
+		return -EINVAL;
+	}
+	r = hosts_block_find(old, oldlen, &start, &end, why);
+	if (r == -ENOENT) {
+		r = buf_append(out, old, oldlen);
+		if (r == 0 && oldlen > 0 && old[oldlen - 1] != '\n')
+			r = buf_putc(out, '\n');
+		if (r == 0)
+			r = buf_puts(out, HOSTS_BLOCK_BEGIN "\n");
+		if (r == 0)
+			r = append_block(out, block, blen);
+		if (r == 0)
+			r = buf_puts(out, HOSTS_BLOCK_END "\n");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	r = buf_append(out, old, start);
+	if (r == 0)
+		r = append_block(out, block, blen);
+	if (r == 0)
+		r = buf_append(out, old + end, oldlen - end);
+	return r;
 }

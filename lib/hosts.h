@@ -1,13 +1,19 @@
 /*
- * The hosts-file grammar: what may reach /etc/hosts.
+ * The hosts-file grammar: what may reach /etc/hosts, and the managed block.
  *
  * A line is blank, a comment ("#..."), or "ADDRESS NAME [NAME...]" with
- * fields separated by spaces or tabs. ADDRESS is an IPv4 or IPv6 literal
- * that inet_pton accepts (a "%zone" suffix only when allowed); each NAME is
- * a hostname: dot-separated labels of 1-63 characters from [A-Za-z0-9_-],
- * not starting or ending with '-', 253 characters at most.
+ * fields separated by spaces or tabs, optionally followed by a "#" comment.
+ * ADDRESS is an IPv4 or IPv6 literal that inet_pton accepts (a "%zone"
+ * suffix only when allowed); each NAME is a hostname: dot-separated labels
+ * of 1-63 characters from [A-Za-z0-9_-], not starting or ending with '-',
+ * 253 characters at most. No line may hold a NUL, CR or other control
+ * character (tab excepted).
  *
- * These functions are pure: they never log and never allocate unless noted.
+ * Managed block: the text between the lines "# BEGIN consul-hosts" and
+ * "# END consul-hosts" (markers included) belongs to consul-hosts; every
+ * other byte of the file belongs to the operator and is kept exactly.
+ *
+ * These functions are pure: they never log and never touch files.
  */
 #ifndef CH_HOSTS_H
 #define CH_HOSTS_H
@@ -15,10 +21,78 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "buf.h"
+
+#define HOSTS_BLOCK_BEGIN "# BEGIN consul-hosts"
+#define HOSTS_BLOCK_END   "# END consul-hosts"
+/* At most this many problems are described; all are counted. */
+#define HOSTS_MAX_PROBLEMS 100
+/* A problem's "text" is cut to this many input bytes (then escaped). */
+#define HOSTS_PROBLEM_TEXT 120
+
 /* s[0..len) is an address literal; zone ids ("fe80::1%eth0") only if allowed.
  */
 bool hosts_addr_ok(const char *s, size_t len, bool allow_zone);
 /* s[0..len) is a valid hostname (see above). */
 bool hosts_name_ok(const char *s, size_t len);
+
+struct hosts_stats {
+	size_t lines;      /* input lines (a last line without '\n' counts) */
+	size_t entries;    /* address lines kept */
+	size_t dropped;    /* invalid lines dropped */
+	size_t duplicates; /* repeated address lines dropped */
+};
+
+/*
+ * Check text[0..len) line by line. Valid lines (blank, comment, entry) are
+ * appended to out exactly as they were, terminator included; invalid lines
+ * and repeats of an earlier entry (same address and names, compared after
+ * splitting on blanks) are left out.
+ *
+ * Every arg but text may be NULL:
+ *  - problems: a JSON array (borrowed) that gets one object per dropped
+ *    line, {"line": N, "text": "escaped", "reason": "..."}, at most
+ *    HOSTS_MAX_PROBLEMS of them;
+ *  - names: a JSON object (borrowed) that gets, for every name of a kept
+ *    entry (lower-cased), the number of entries carrying it; an existing
+ *    count is added to, so old and new can be compared by a guard;
+ *  - ret_stats: counts, set on success.
+ * Returns 0, or -E2BIG when out's limit is hit (out then holds a prefix).
+ */
+int hosts_check(const char *text, size_t len, bool allow_zone, struct buf *out,
+                json_t *problems, json_t *names, struct hosts_stats *ret_stats);
+
+/*
+ * Escape s[0..len) for a log line or a problem: printable ASCII kept,
+ * backslash, quote and anything else as \\, \", \n, \r, \t or \xNN; cut to
+ * max input bytes with "..." appended. Returns 0 or -E2BIG.
+ */
+int hosts_escape(const char *s, size_t len, size_t max, struct buf *out);
+
+/*
+ * Find the managed block in text[0..len): *ret_start is the offset just
+ * after the BEGIN line's terminator, *ret_end the offset of the END line,
+ * so text[start..end) is the block's content. A marker line is the marker
+ * text alone, optionally followed by blanks or a CR.
+ * Returns 0; -ENOENT when neither marker is present; -EINVAL (with a
+ * message in why, which may be NULL) when a marker is repeated, one is
+ * missing, or END comes before BEGIN.
+ */
+int hosts_block_find(const char *text, size_t len, size_t *ret_start,
+                     size_t *ret_end, const char **why);
+
+/*
+ * Append to out the file old[0..oldlen) with its managed block replaced by
+ * block[0..blen) (a '\n' is added when block does not end with one); every
+ * byte outside the block is kept. With no markers in old, old is copied
+ * and the block appended once with its markers, after a '\n' when old is
+ * not empty and does not end with one. Errors: -EINVAL for unbalanced or
+ * repeated markers in old, or a marker line inside block (never guessed);
+ * -E2BIG from out. why (may be NULL) says which.
+ */
+int hosts_splice(const char *old, size_t oldlen, const char *block, size_t blen,
+                 struct buf *out, const char **why);
 
 #endif
