@@ -1,0 +1,868 @@
+/*
+ * Per-node ordering: rendezvous hashing, weighted rendezvous, a fleet-wide
+ * bounded-load assignment, a random shuffle. See order.h for the contract
+ * and the documented hash.
+ */
+#include "order.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xmalloc.h"
+
+/* Weights Consul accepts (ValidateWeights): 0..65535. */
+#define ORDER_MAX_WEIGHT 65535
+
+struct order {
+	enum order_mode mode;
+	char *seed;
+	char **fleet; /* sorted, unique node names */
+	size_t nfleet;
+};
+
+/* -- SHA-256 (FIPS 180-4), written out so the hash never changes. ------ */
+
+struct sha256 {
+	uint32_t h[8];
+	uint8_t block[64];
+	size_t fill;    /* bytes in block */
+	uint64_t total; /* bytes hashed */
+};
+
+static const uint32_t sha256_k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+        0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+        0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+        0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+        0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+        0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+        0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+        0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t rotr32(uint32_t x, unsigned n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = {
+	        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->fill = 0;
+	s->total = 0;
+}
+
+static void sha256_compress(struct sha256 *s, const uint8_t *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, h, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (i = 16; i < 64; i++) {
+		uint32_t s0 = rotr32(w[i - 15], 7) ^ rotr32(w[i - 15], 18) ^
+		              (w[i - 15] >> 3);
+		uint32_t s1 = rotr32(w[i - 2], 17) ^ rotr32(w[i - 2], 19) ^
+		              (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = s->h[0];
+	b = s->h[1];
+	c = s->h[2];
+	d = s->h[3];
+	e = s->h[4];
+	f = s->h[5];
+	g = s->h[6];
+	h = s->h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = h + (rotr32(e, 6) ^ rotr32(e, 11) ^ rotr32(e, 25)) +
+		     ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+		t2 = (rotr32(a, 2) ^ rotr32(a, 13) ^ rotr32(a, 22)) +
+		     ((a & b) ^ (a & c) ^ (b & c));
+		h = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
+	}
+	s->h[0] += a;
+	s->h[1] += b;
+	s->h[2] += c;
+	s->h[3] += d;
+	s->h[4] += e;
+	s->h[5] += f;
+	s->h[6] += g;
+	s->h[7] += h;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	s->total += len;
+	while (len > 0) {
+		size_t n = 64 - s->fill;
+
+		if (n > len)
+			n = len;
+		memcpy(s->block + s->fill, p, n);
+		s->fill += n;
+		p += n;
+		len -= n;
+		if (s->fill == 64) {
+			sha256_compress(s, s->block);
+			s->fill = 0;
+		}
+	}
+}
+
+/* The first 8 bytes of the digest, read big-endian. */
+static uint64_t sha256_final64(struct sha256 *s)
+{
+	uint64_t bits = s->total * 8;
+	uint8_t pad = 0x80;
+	uint8_t len[8];
+	int i;
+
+	sha256_update(s, &pad, 1);
+	pad = 0;
+	while (s->fill != 56)
+		sha256_update(s, &pad, 1);
+	for (i = 0; i < 8; i++)
+		len[i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_update(s, len, 8);
+	return (uint64_t)s->h[0] << 32 | s->h[1];
+}
+
+/* -- Items: what a list element is, for ordering. ----------------------- */
+
+struct item {
+	json_t *value;    /* borrowed from the list (or a new ref in apply) */
+	const char *node; /* NULL: the identity is id alone */
+	size_t node_len;
+	const char *id;
+	size_t id_len;
+	char *owned;     /* id's storage when it is computed JSON text */
+	uint32_t weight; /* weighted mode */
+	bool first;      /* balanced mode: this node's assigned instance */
+	double wscore;   /* weighted mode: w / -ln(u); 0 for weight 0 */
+	uint64_t hash;
+	size_t index; /* position in the input */
+};
+
+static const char *json_string_of(json_t *obj, const char *field, size_t *len)
+{
+	json_t *v = json_object_get(obj, field);
+
+	if (!json_is_string(v))
+		return NULL;
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+static uint32_t weight_of(json_t *weights, const char *status)
+{
+	const char *field = "Passing";
+	json_t *w;
+	json_int_t n;
+
+	if (status != NULL && strcmp(status, "warning") == 0)
+		field = "Warning";
+	else if (status != NULL && (strcmp(status, "critical") == 0 ||
+	                            strcmp(status, "maintenance") == 0))
+		return 0;
+	else if (status != NULL && status[0] != '\0' &&
+	         strcmp(status, "passing") != 0)
+		return 1; /* as Consul's findWeight for an unknown status */
+	w = json_object_get(weights, field);
+	if (!json_is_integer(w))
+		return 1; /* Consul's default weights are {1, 1} */
+	n = json_integer_value(w);
+	if (n < 0)
+		return 0;
+	return n > ORDER_MAX_WEIGHT ? ORDER_MAX_WEIGHT : (uint32_t)n;
+}
+
+/* consul's AggregatedStatus over a raw entry's Checks. */
+static const char *checks_status(json_t *checks)
+{
+	static const char *const rank[] = {"passing", "warning", "critical",
+	                                   "maintenance"};
+	size_t i, worst = 0;
+	json_t *c;
+
+	json_array_foreach(checks, i, c)
+	{
+		const char *st =
+		        json_string_value(json_object_get(c, "Status"));
+		const char *cid =
+		        json_string_value(json_object_get(c, "CheckID"));
+		size_t r = 0;
+
+		if (cid != NULL &&
+		    (strcmp(cid, "_node_maintenance") == 0 ||
+		     strncmp(cid, "_service_maintenance:", 21) == 0))
+			r = 3;
+		else if (st != NULL && strcmp(st, "critical") == 0)
+			r = 2;
+		else if (st != NULL && strcmp(st, "warning") == 0)
+			r = 1;
+		if (r > worst)
+			worst = r;
+	}
+	return rank[worst];
+}
+
+static void item_describe(struct item *it, json_t *v, size_t index)
+{
+	json_t *svc, *node, *weights;
+	const char *status;
+	size_t len;
+
+	memset(it, 0, sizeof(*it));
+	it->value = v;
+	it->index = index;
+	it->weight = 1;
+	if (json_is_string(v)) {
+		it->id = json_string_value(v);
+		it->id_len = json_string_length(v);
+		return;
+	}
+	if (json_is_object(v)) {
+		svc = json_object_get(v, "Service");
+		if (!json_is_object(svc))
+			svc = NULL;
+		node = json_object_get(v, "Node");
+		if (json_is_object(node))
+			node = json_object_get(node, "Node");
+		if (json_is_string(node)) {
+			it->node = json_string_value(node);
+			it->node_len = json_string_length(node);
+		}
+		if ((it->id = json_string_of(v, "ServiceID", &len)) != NULL ||
+		    (it->id = json_string_of(v, "ID", &len)) != NULL ||
+		    (svc != NULL &&
+		     (it->id = json_string_of(svc, "ID", &len)) != NULL))
+			it->id_len = len;
+		if (it->node != NULL || it->id != NULL) {
+			if (it->node == NULL)
+				it->node = "";
+			if (it->id == NULL)
+				it->id = "";
+			weights = json_object_get(v, "Weights");
+			if (weights == NULL)
+				weights = json_object_get(v, "ServiceWeights");
+			if (weights == NULL && svc != NULL)
+				weights = json_object_get(svc, "Weights");
+			status =
+			        json_string_value(json_object_get(v, "Status"));
+			if (status == NULL &&
+			    json_is_array(json_object_get(v, "Checks")))
+				status = checks_status(
+				        json_object_get(v, "Checks"));
+			it->weight = weight_of(weights, status);
+			return;
+		}
+	}
+	it->owned =
+	        json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	it->id = it->owned != NULL ? it->owned : "";
+	it->id_len = strlen(it->id);
+}
+
+static uint64_t item_hash(const char *seed, size_t seed_len, const char *key,
+                          size_t key_len, const struct item *it)
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	sha256_update(&s, seed, seed_len);
+	sha256_update(&s, "", 1);
+	sha256_update(&s, key, key_len);
+	sha256_update(&s, "", 1);
+	if (it->node != NULL) {
+		sha256_update(&s, it->node, it->node_len);
+		sha256_update(&s, "/", 1);
+	}
+	sha256_update(&s, it->id, it->id_len);
+	return sha256_final64(&s);
+}
+
+uint64_t order_hash(const char *seed, const char *key, const char *id)
+{
+	struct item it = {.id = id != NULL ? id : ""};
+
+	seed = seed != NULL ? seed : "";
+	key = key != NULL ? key : "";
+	it.id_len = strlen(it.id);
+	return item_hash(seed, strlen(seed), key, strlen(key), &it);
+}
+
+/* u in (0,1) from 53 bits of the hash, then w / -ln(u); 0 for weight 0. */
+static double weighted_score(uint64_t h, uint32_t w)
+{
+	double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0;
+
+	return w == 0 ? 0.0 : (double)w / -log(u);
+}
+
+static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int item_identity_cmp(const struct item *a, const struct item *b)
+{
+	int c;
+
+	if (a->node != NULL && b->node != NULL) {
+		c = bytes_cmp(a->node, a->node_len, b->node, b->node_len);
+		if (c != 0)
+			return c;
+	} else if (a->node != NULL || b->node != NULL) {
+		return a->node != NULL ? 1 : -1;
+	}
+	return bytes_cmp(a->id, a->id_len, b->id, b->id_len);
+}
+
+/* The order: assigned first, higher weighted score, higher hash, then
+ * identity and input position so equal scores still sort one way. */
+static int item_cmp(const void *pa, const void *pb)
+{
+	const struct item *a = pa, *b = pb;
+	int c;
+
+	if (a->first != b->first)
+		return a->first ? -1 : 1;
+	if (a->wscore != b->wscore)
+		return a->wscore > b->wscore ? -1 : 1;
+	if (a->hash != b->hash)
+		return a->hash > b->hash ? -1 : 1;
+	if ((c = item_identity_cmp(a, b)) != 0)
+		return c;
+	return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Score every item as seen by the node named seed. */
+static void items_score(struct item *items, size_t n, enum order_mode mode,
+                        const char *seed, const char *key)
+{
+	size_t seed_len = strlen(seed), key_len = strlen(key), i;
+
+	for (i = 0; i < n; i++) {
+		items[i].first = false;
+		items[i].hash =
+		        item_hash(seed, seed_len, key, key_len, &items[i]);
+		items[i].wscore =
+		        mode == ORDER_WEIGHTED
+		                ? weighted_score(items[i].hash, items[i].weight)
+		                : 0.0;
+	}
+}
+
+/* Index of the item that sorts first. */
+static size_t items_best(const struct item *items, size_t n)
+{
+	size_t best = 0, i;
+
+	for (i = 1; i < n; i++)
+		if (item_cmp(&items[i], &items[best]) < 0)
+			best = i;
+	return best;
+}
+
+/* -- Random ------------------------------------------------------------- */
+
+struct rng {
+	uint64_t pool[32];
+	size_t left;
+	uint64_t fallback; /* splitmix64 state when getrandom() fails */
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	if (r->left == 0) {
+		ssize_t n = getrandom(r->pool, sizeof(r->pool), GRND_NONBLOCK);
+
+		if (n != (ssize_t)sizeof(r->pool)) {
+			/* Early boot or no getrandom: a load-spreading
+			 * shuffle needs no secrecy, only variety. */
+			size_t i;
+
+			for (i = 0; i < 32; i++) {
+				uint64_t z =
+				        (r->fallback += 0x9e3779b97f4a7c15ULL);
+
+				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+				z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+				r->pool[i] = z ^ (z >> 31);
+			}
+		}
+		r->left = 32;
+	}
+	return r->pool[--r->left];
+}
+
+/* Uniform in [0, bound), bound > 0, without modulo bias. */
+static uint64_t rng_below(struct rng *r, uint64_t bound)
+{
+	uint64_t limit = UINT64_MAX - UINT64_MAX % bound, x;
+
+	do
+		x = rng_next(r);
+	while (x >= limit);
+	return x % bound;
+}
+
+static void rng_init(struct rng *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->left = 0;
+	r->fallback = (uint64_t)ts.tv_sec * 1000000000ULL +
+	              (uint64_t)ts.tv_nsec + ((uint64_t)getpid() << 32);
+}
+
+static void items_shuffle(struct item *items, size_t n)
+{
+	struct rng r;
+	size_t i;
+
+	rng_init(&r);
+	for (i = n; i > 1; i--) {
+		size_t j = (size_t)rng_below(&r, i);
+		struct item t = items[i - 1];
+
+		items[i - 1] = items[j];
+		items[j] = t;
+	}
+}
+
+/* -- Balanced: HRW with bounded loads over the fleet -------------------- */
+
+struct fleet_node {
+	const char *name;
+	size_t pos;    /* index in the sorted fleet */
+	uint64_t rank; /* processing order: order_hash("", key, name) */
+};
+
+static int fleet_node_cmp(const void *pa, const void *pb)
+{
+	const struct fleet_node *a = pa, *b = pb;
+
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/*
+ * The fleet-wide assignment: assign[k] is the item index that fleet[k]
+ * puts first. With stop_at set, stops after that node (its slot depends
+ * only on the nodes processed before it) and returns its item; otherwise
+ * returns 0. items' scores are clobbered.
+ */
+static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
+                              size_t nfleet, const char *key,
+                              const char *stop_at, size_t *assign)
+{
+	struct fleet_node *order = xreallocarray(NULL, nfleet, sizeof(*order));
+	size_t *count = xcalloc(n, sizeof(*count));
+	size_t q = nfleet / n, r = nfleet % n, nfull = 0, k, i;
+	size_t result = 0;
+
+	for (k = 0; k < nfleet; k++) {
+		order[k].name = fleet[k];
+		order[k].pos = k;
+		order[k].rank = order_hash("", key, fleet[k]);
+	}
+	qsort(order, nfleet, sizeof(*order), fleet_node_cmp);
+	for (k = 0; k < nfleet; k++) {
+		size_t best = SIZE_MAX;
+
+		items_score(items, n, ORDER_STABLE, order[k].name, key);
+		for (i = 0; i < n; i++) {
+			bool room =
+			        count[i] < q || (count[i] == q && nfull < r);
+
+			if (room && (best == SIZE_MAX ||
+			             item_cmp(&items[i], &items[best]) < 0))
+				best = i;
+		}
+		/* Capacity sums to nfleet, so some item always has room. */
+		if (++count[best] == q + 1)
+			nfull++;
+		if (stop_at != NULL && strcmp(order[k].name, stop_at) == 0) {
+			result = best;
+			break;
+		}
+		if (assign != NULL)
+			assign[order[k].pos] = best;
+	}
+	free(count);
+	free(order);
+	return result;
+}
+
+/* -- The fleet ---------------------------------------------------------- */
+
+static int name_cmp(const void *pa, const void *pb)
+{
+	return strcmp(*(char *const *)pa, *(char *const *)pb);
+}
+
+/* Copy, sort and deduplicate node names from an array of strings or of
+ * {Node: name} objects; at most ORDER_MAX_FLEET. */
+static char **fleet_copy(json_t *nodes, size_t *ret_n)
+{
+	char **names;
+	size_t i, n = 0, out;
+	json_t *v;
+
+	*ret_n = 0;
+	if (!json_is_array(nodes) || json_array_size(nodes) == 0)
+		return NULL;
+	names = xreallocarray(NULL, json_array_size(nodes), sizeof(*names));
+	json_array_foreach(nodes, i, v)
+	{
+		const char *name = json_string_value(v);
+
+		if (n == ORDER_MAX_FLEET)
+			break;
+		if (name == NULL)
+			name = json_string_value(json_object_get(v, "Node"));
+		if (name != NULL)
+			names[n++] = xstrdup(name);
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0, out = 0; i < n; i++) {
+		if (out > 0 && strcmp(names[out - 1], names[i]) == 0)
+			free(names[i]);
+		else
+			names[out++] = names[i];
+	}
+	if (out == 0) {
+		free(names);
+		return NULL;
+	}
+	*ret_n = out;
+	return names;
+}
+
+static void fleet_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static bool fleet_has(char *const *names, size_t n, const char *name)
+{
+	return n > 0 &&
+	       bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
+}
+
+/* -- The object --------------------------------------------------------- */
+
+struct order *order_new(enum order_mode mode, const char *seed)
+{
+	struct order *o = xcalloc(1, sizeof(*o));
+
+	o->mode = mode;
+	o->seed = xstrdup(seed != NULL ? seed : "");
+	return o;
+}
+
+struct order *order_free(struct order *o)
+{
+	if (o == NULL)
+		return NULL;
+	fleet_free(o->fleet, o->nfleet);
+	free(o->seed);
+	free(o);
+	return NULL;
+}
+
+enum order_mode order_get_mode(const struct order *o)
+{
+	return o->mode;
+}
+
+const char *order_get_seed(const struct order *o)
+{
+	return o->seed;
+}
+
+void order_set_fleet(struct order *o, json_t *nodes)
+{
+	fleet_free(o->fleet, o->nfleet);
+	o->fleet = fleet_copy(nodes, &o->nfleet);
+}
+
+static const char *const order_mode_names[] = {
+        [ORDER_STABLE] = "stable",     [ORDER_WEIGHTED] = "weighted",
+        [ORDER_BALANCED] = "balanced", [ORDER_RANDOM] = "random",
+        [ORDER_NONE] = "none",
+};
+
+#define ORDER_NMODES (sizeof(order_mode_names) / sizeof(order_mode_names[0]))
+
+int order_mode_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < ORDER_NMODES; i++)
+		if (strcmp(s, order_mode_names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *order_mode_name(enum order_mode m)
+{
+	if ((size_t)m >= ORDER_NMODES)
+		return "unknown";
+	return order_mode_names[m];
+}
+
+static void items_release(struct item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(items[i].owned);
+	free(items);
+}
+
+void order_apply(const struct order *o, const char *key, json_t *list)
+{
+	struct item *items;
+	size_t n, i;
+
+	if (o == NULL || !json_is_array(list) || o->mode == ORDER_NONE ||
+	    (size_t)o->mode >= ORDER_NMODES)
+		return;
+	if ((n = json_array_size(list)) < 2)
+		return;
+	key = key != NULL ? key : "";
+	items = xreallocarray(NULL, n, sizeof(*items));
+	for (i = 0; i < n; i++)
+		item_describe(&items[i], json_incref(json_array_get(list, i)),
+		              i);
+	if (o->mode == ORDER_RANDOM) {
+		items_shuffle(items, n);
+	} else if (o->mode == ORDER_BALANCED &&
+	           fleet_has(o->fleet, o->nfleet, o->seed)) {
+		size_t mine = balanced_assign(items, n, o->fleet, o->nfleet,
+		                              key, o->seed, NULL);
+
+		items_score(items, n, ORDER_STABLE, o->seed, key);
+		items[mine].first = true;
+		qsort(items, n, sizeof(*items), item_cmp);
+	} else {
+		items_score(items, n,
+		            o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
+		                                      : ORDER_STABLE,
+		            o->seed, key);
+		qsort(items, n, sizeof(*items), item_cmp);
+	}
+	/* The list holds one reference, items another: set_new steals ours. */
+	for (i = 0; i < n; i++)
+		json_array_set_new(list, i, items[i].value);
+	items_release(items, n);
+}
+
+/* -- Explain ------------------------------------------------------------ */
+
+/* s with control and non-ASCII bytes as \xNN: names come from Consul. */
+static char *printable(const char *a, size_t alen, const char *sep,
+                       const char *b, size_t blen)
+{
+	struct buf out;
+	const char *parts[3] = {a, sep, b};
+	size_t lens[3] = {alen, sep != NULL ? strlen(sep) : 0, blen};
+	size_t p, i;
+
+	buf_init(&out, 0);
+	for (p = 0; p < 3; p++) {
+		for (i = 0; parts[p] != NULL && i < lens[p]; i++) {
+			unsigned char c = (unsigned char)parts[p][i];
+
+			if (c < 0x20 || c >= 0x7f || c == '\\')
+				buf_printf(&out, "\\x%02x", c);
+			else
+				buf_putc(&out, (char)c);
+		}
+	}
+	return buf_take(&out, NULL);
+}
+
+static char *item_label(const struct item *it)
+{
+	if (it->node != NULL)
+		return printable(it->node, it->node_len, "/", it->id,
+		                 it->id_len);
+	return printable(it->id, it->id_len, NULL, NULL, 0);
+}
+
+static int width_of(char **labels, size_t n, size_t min)
+{
+	size_t w = min, i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(labels[i]) > w)
+			w = strlen(labels[i]);
+	return w > 48 ? 48 : (int)w;
+}
+
+static int explain_table(enum order_mode mode, const char *key,
+                         struct item *items, size_t n, char **fleet,
+                         size_t nfleet, const size_t *first, struct buf *out)
+{
+	char **labels = xcalloc(n, sizeof(*labels));
+	char **nodes = xcalloc(nfleet, sizeof(*nodes));
+	size_t *count = xcalloc(n, sizeof(*count));
+	size_t i, k, max = 0, min = SIZE_MAX;
+	double wsum = 0.0;
+	char *skey = printable(key, strlen(key), NULL, NULL, 0);
+	int rc = 0, lw, nw;
+
+	for (i = 0; i < n; i++) {
+		labels[i] = item_label(&items[i]);
+		wsum += items[i].weight;
+	}
+	for (k = 0; k < nfleet; k++) {
+		nodes[k] = printable(fleet[k], strlen(fleet[k]), NULL, NULL, 0);
+		count[first[k]]++;
+	}
+	lw = width_of(labels, n, strlen("INSTANCE"));
+	nw = width_of(nodes, nfleet, strlen("NODE"));
+	rc |= buf_printf(out,
+	                 "service:   %s\n"
+	                 "mode:      %s\n"
+	                 "nodes:     %zu\n"
+	                 "instances: %zu\n"
+	                 "hash:      sha256(seed \"\\0\" service \"\\0\" "
+	                 "node \"/\" id), first 8 bytes, big-endian\n",
+	                 skey, order_mode_name(mode), nfleet, n);
+	if (mode == ORDER_RANDOM)
+		rc |= buf_puts(out, "note:      random mode: one draw; every "
+		                    "render draws again\n");
+	rc |= buf_printf(out, "\n%-*s  %s\n", nw, "NODE", "FIRST CHOICE");
+	for (k = 0; k < nfleet; k++)
+		rc |= buf_printf(out, "%-*s  %s\n", nw, nodes[k],
+		                 labels[first[k]]);
+	rc |= buf_printf(out, "\n%-*s  %6s  %6s  %6s  %6s\n", lw, "INSTANCE",
+	                 "WEIGHT", "FIRST", "SHARE", "IDEAL");
+	for (i = 0; i < n; i++) {
+		double ideal;
+
+		if (mode == ORDER_NONE)
+			ideal = i == 0 ? 1.0 : 0.0;
+		else if (mode == ORDER_WEIGHTED && wsum > 0)
+			ideal = items[i].weight / wsum;
+		else
+			ideal = 1.0 / (double)n;
+		rc |= buf_printf(out, "%-*s  %6u  %6zu  %5.1f%%  %5.1f%%\n", lw,
+		                 labels[i], items[i].weight, count[i],
+		                 100.0 * (double)count[i] / (double)nfleet,
+		                 100.0 * ideal);
+		if (count[i] > max)
+			max = count[i];
+		if (count[i] < min)
+			min = count[i];
+	}
+	rc |= buf_printf(out, "\nspread: max %zu, min %zu, max - min %zu\n",
+	                 max, min, max - min);
+	for (i = 0; i < n; i++)
+		free(labels[i]);
+	for (k = 0; k < nfleet; k++)
+		free(nodes[k]);
+	free(labels);
+	free(nodes);
+	free(count);
+	free(skey);
+	return rc != 0 ? -E2BIG : 0;
+}
+
+int order_explain(enum order_mode mode, const char *key, json_t *instances,
+                  json_t *fleet_nodes, struct buf *out, struct err *e)
+{
+	struct item *items;
+	char **fleet;
+	size_t n, nfleet, *first, i, k;
+	struct rng r;
+	int rc;
+
+	key = key != NULL ? key : "";
+	if ((size_t)mode >= ORDER_NMODES)
+		return err_msg(e, -EINVAL, "explain: unknown order mode %d",
+		               (int)mode);
+	if (!json_is_array(instances))
+		return err_msg(e, -EINVAL,
+		               "explain: the instances of service \"%s\" are "
+		               "not a list",
+		               key);
+	if ((n = json_array_size(instances)) == 0)
+		return err_msg(e, -EINVAL,
+		               "explain: service \"%s\" has no instances", key);
+	fleet = fleet_copy(fleet_nodes, &nfleet);
+	if (nfleet == 0)
+		return err_msg(e, -EINVAL,
+		               "explain: the catalog lists no nodes");
+	items = xreallocarray(NULL, n, sizeof(*items));
+	for (i = 0; i < n; i++)
+		item_describe(&items[i], json_array_get(instances, i), i);
+	first = xcalloc(nfleet, sizeof(*first));
+	switch (mode) {
+	case ORDER_BALANCED:
+		balanced_assign(items, n, fleet, nfleet, key, NULL, first);
+		break;
+	case ORDER_RANDOM:
+		rng_init(&r);
+		for (k = 0; k < nfleet; k++)
+			first[k] = (size_t)rng_below(&r, n);
+		break;
+	case ORDER_NONE:
+		break; /* everyone takes the first of the sorted list */
+	case ORDER_STABLE:
+	case ORDER_WEIGHTED:
+		for (k = 0; k < nfleet; k++) {
+			items_score(items, n, mode, fleet[k], key);
+			first[k] = items_best(items, n);
+		}
+		break;
+	}
+	rc = explain_table(mode, key, items, n, fleet, nfleet, first, out);
+	if (rc < 0)
+		err_msg(e, rc, "explain: the table for \"%s\" is too large",
+		        key);
+	free(first);
+	items_release(items, n);
+	fleet_free(fleet, nfleet);
+	return rc;
+}
