@@ -1,0 +1,38 @@
+/*
+ * Retry delays and the jitter behind them.
+ *
+ * backoff_delay_ms() is "full jitter" (AWS architecture blog, "Exponential
+ * Backoff and Jitter") with a floor: the n-th retry after consecutive
+ * failures waits a uniformly random time in [base, min(cap, base * 2^(n-1))],
+ * so the ceiling doubles per failure until it reaches the cap, and a fleet
+ * of nodes that lost Consul at the same moment spreads its retries over the
+ * whole window instead of arriving in waves. The floor keeps a retry from
+ * ever being immediate. The caller keeps the failure count (reset on
+ * success) and supplies the randomness, which keeps this testable.
+ *
+ * backoff_rand() is splitmix64: fast, good enough for jitter, not for
+ * anything secret.
+ *
+ * Pure module: no I/O, no logging.
+ */
+#ifndef CH_BACKOFF_H
+#define CH_BACKOFF_H
+
+#include <stdint.h>
+
+/*
+ * Delay before retry number failures (1 = the first retry after one
+ * failure; 0 is treated as 1). base 0 counts as 1 ms; cap below base
+ * counts as base. rnd is any 64-bit random value.
+ */
+uint64_t backoff_delay_ms(uint64_t base_ms, uint64_t cap_ms, unsigned failures,
+                          uint64_t rnd);
+/* The ceiling of that window: min(cap, base * 2^(failures-1)). */
+uint64_t backoff_ceiling_ms(uint64_t base_ms, uint64_t cap_ms,
+                            unsigned failures);
+/* Next value of the generator whose state is *state (any seed works). */
+uint64_t backoff_rand(uint64_t *state);
+/* A value in [lo, hi] from *state. */
+uint64_t backoff_jitter(uint64_t *state, uint64_t lo, uint64_t hi);
+
+#endif
