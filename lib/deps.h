@@ -38,6 +38,17 @@ struct dep;
 /* Parse spec for kind; *ret is a new dep on success. Errors say why. */
 int dep_new(enum dep_kind kind, const char *spec, struct dep **ret,
             struct err *e);
+/*
+ * Make a DEP_KV_GET dep the `key` function's kind (id "kv.block(...)"): a
+ * missing key is "no data yet" rather than a value, so the template waits
+ * until the key exists, as consul-template's key does. Other kinds: no-op.
+ */
+void dep_kv_block(struct dep *d);
+/*
+ * Whether a JSON null decoded for dependency id means "no data yet": true
+ * for kv.block ids. The store keeps no entry for such a value.
+ */
+bool dep_id_null_is_missing(const char *id);
 struct dep *dep_dup(const struct dep *d);
 struct dep *dep_free(struct dep *d); /* NULL-safe; returns NULL */
 

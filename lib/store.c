@@ -1,34 +1,64 @@
-/* The store: last decoded value of every dependency (being written). */
+/*
+ * The store: the last decoded value of every dependency, in one jansson
+ * object keyed by dep_id. A JSON null for a dependency whose null means
+ * "does not exist yet" (dep_id_null_is_missing: the key function's
+ * kv.block deps) is kept as no entry, so the render pass stays incomplete
+ * until the key exists.
+ */
+#include <stdlib.h>
+
 #include "store.h"
+
+#include "deps.h"
+#include "xmalloc.h"
+
+struct store {
+	json_t *data; /* dep_id -> value */
+};
 
 struct store *store_new(void)
 {
-	return NULL;
+	struct store *s = xcalloc(1, sizeof(*s));
+
+	s->data = json_object();
+	return s;
 }
 
 struct store *store_free(struct store *s)
 {
-	(void)s;
+	if (s == NULL)
+		return NULL;
+	json_decref(s->data);
+	free(s);
 	return NULL;
 }
 
 json_t *store_get(const struct store *s, const char *id)
 {
-	(void)s;
-	(void)id;
-	return NULL;
+	return json_object_get(s->data, id);
 }
 
 int store_put(struct store *s, const char *id, json_t *value)
 {
-	(void)s;
-	(void)id;
-	json_decref(value);
+	json_t *old = json_object_get(s->data, id);
+
+	if (value == NULL ||
+	    (json_is_null(value) && dep_id_null_is_missing(id))) {
+		json_decref(value);
+		if (old == NULL)
+			return 0;
+		json_object_del(s->data, id);
+		return 1;
+	}
+	if (old != NULL && json_equal(old, value)) {
+		json_decref(value);
+		return 0;
+	}
+	json_object_set_new(s->data, id, value);
 	return 1;
 }
 
 void store_forget(struct store *s, const char *id)
 {
-	(void)s;
-	(void)id;
+	json_object_del(s->data, id);
 }

@@ -21,7 +21,8 @@ json_t *store_get(const struct store *s, const char *id);
 /*
  * Steal value as id's data. Returns 1 when it differs from the previous
  * value (or there was none), 0 when it is equal (json_equal), in which
- * case nothing needs rendering.
+ * case nothing needs rendering. A JSON null for an id where null means
+ * "not there yet" (dep_id_null_is_missing) removes the entry instead.
  */
 int store_put(struct store *s, const char *id, json_t *value);
 void store_forget(struct store *s, const char *id);
