@@ -72,8 +72,10 @@ static void command_handle_closed(uv_handle_t *h)
 
 static void command_close_handle(struct command *c, uv_handle_t *h)
 {
-	if (!uv_is_closing(h))
-		uv_close(h, command_handle_closed);
+	if (uv_is_closing(h))
+		return;
+	h->data = c; /* pipes carried their stream until now */
+	uv_close(h, command_handle_closed);
 }
 
 /* Both events in (exit and EOFs): close everything; done fires after. */
