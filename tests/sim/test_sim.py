@@ -23,6 +23,7 @@ SOURCE = os.environ.get("CH_SOURCE_DIR", os.path.dirname(os.path.dirname(
     HERE)))
 FIXTURES = None
 for cand in (os.environ.get("CH_CONSUL_FIXTURES", ""),
+             os.path.join(SOURCE, "..", "shared", "consul-fixtures"),
              os.path.join(SOURCE, "tests", "consul-fixtures"),
              "/work/shared/consul-fixtures"):
     if cand and os.path.isdir(cand):
