@@ -1,0 +1,101 @@
+/*
+ * The watch set: one Consul blocking query per dependency, on one uv loop.
+ *
+ * struct watcher owns the HTTP transport (http.h, built from the config's
+ * consul block by watcher_new) and one state machine per dependency, keyed
+ * by dep_id(). Each runs, like consul-template's view:
+ *
+ *	IDLE -> FETCHING -> (data) -> RATE_WAIT or FETCHING -> ...
+ *	                 -> (error) -> BACKOFF -> FETCHING
+ *	any -> STOPPED (watcher_remove, watcher_close)
+ *
+ * - Blocking deps send index=<last X-Consul-Index>&wait=<block_query_wait>ms
+ *   once they have an index (never below 1), and ?stale when max_stale > 0;
+ *   an answer whose X-Consul-LastContact is above max_stale is dropped and
+ *   asked again once without ?stale. An index that went backwards resets to
+ *   0 (the next query returns at once); the same index is no change;
+ *   decoded data json_equal() to the last is no change.
+ * - Fetches of one dep are at least 100 ms + 0-20 ms jitter apart (not the
+ *   first), so a churning key degrades into 8 queries per second at most.
+ * - Non-blocking deps (dep_blocking() false, e.g. datacenters, agent/self)
+ *   are fetched once, then again every WATCH_POLL_MS +- 10 % jitter; that
+ *   timer is the only one that fires while Consul is quiet.
+ * - Errors (connection, timeout, 5xx, 429, 404 outside KV, garbage or
+ *   oversized bodies) back off with capped full jitter from
+ *   retry.backoff_ms to retry.max_backoff_ms (backoff.h), forever. A 400 is
+ *   a bug in us: on_event every time, retried at the cap. A 403 (ACL) is
+ *   reported once per change of state and retried with backoff.
+ * - The request timeout is wait * 17/16 + 5 s; there is no low-speed limit.
+ *
+ * Callbacks, always from the loop, never from inside a watcher_* call:
+ *   on_data(data, d, value): d's decoded data changed (the first answer is
+ *     a change). value is borrowed: json_incref it to keep it. d is the
+ *     watcher's copy (borrowed, valid during the callback).
+ *   on_event(data, d, status, what): may be NULL. status is the HTTP status
+ *     (403, 400, 429, 5xx), a negative errno for transport errors (what
+ *     says which), or 0 when Consul is reachable again after an outage.
+ *     Fired when reachability changes (first failure of an outage, and
+ *     recovery) and for 403/400 as described above; never with the token.
+ * Either callback may call watcher_add/remove, and watcher_close.
+ *
+ * While Consul is unreachable the watcher logs (log_warnx) how long it has
+ * been away, at most every WATCH_OUTAGE_LOG_MS, and logs the recovery with
+ * the outage's length. State transitions are logged at trace level.
+ */
+#ifndef CH_WATCH_H
+#define CH_WATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "config.h"
+#include "deps.h"
+#include "err.h"
+
+#define WATCH_RATE_MS        100   /* min gap between fetches of a dep */
+#define WATCH_RATE_JITTER_MS 20    /* plus 0..this */
+#define WATCH_POLL_MS        60000 /* re-poll of non-blocking deps */
+#define WATCH_TIMEOUT_SLACK  5000  /* added to wait * 17/16 */
+#define WATCH_OUTAGE_LOG_MS  30000 /* "unreachable for ..." at most this often \
+	                            */
+#define WATCH_MANY_DEPS 128        /* warn above this many (connections) */
+
+struct watcher;
+
+typedef void (*watcher_data_cb)(void *data, const struct dep *d, json_t *value);
+typedef void (*watcher_event_cb)(void *data, const struct dep *d, int status,
+                                 const char *what);
+
+struct watcher_stats {
+	uint64_t requests;    /* HTTP requests started */
+	uint64_t timer_fires; /* curl timeout + watch timers fired */
+	uint64_t changes;     /* on_data calls */
+	unsigned deps;        /* dependencies watched */
+	unsigned sockets;     /* connections open */
+};
+
+/*
+ * cfg is borrowed for the watcher's life. Reads cfg->consul.token_file
+ * (whitespace trimmed) when no token is set. Errors name what is wrong
+ * with the address, the token file or TLS settings.
+ */
+int watcher_new(uv_loop_t *loop, const struct config *cfg,
+                watcher_data_cb on_data, watcher_event_cb on_event, void *data,
+                struct watcher **ret, struct err *e);
+/* Copies d; no-op if its dep_id is watched; the first fetch starts now. */
+int watcher_add(struct watcher *w, const struct dep *d);
+/* Stops and forgets a dependency (an in-flight request is cancelled). */
+void watcher_remove(struct watcher *w, const char *dep_id);
+bool watcher_has(const struct watcher *w, const char *dep_id);
+void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret);
+/*
+ * Async: stops every dependency, closes every handle; closed(data) fires
+ * after the last close callback, and then the memory is gone. No on_data
+ * or on_event after this call.
+ */
+void watcher_close(struct watcher *w, void (*closed)(void *data), void *data);
+
+#endif
