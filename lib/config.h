@@ -7,8 +7,17 @@
  * and validates the result in one step. Unknown or invalid settings are
  * errors naming file:line:col (or the flag) and what is allowed.
  *
- * Durations are milliseconds. Strings are owned by the config and freed by
- * config_free(). Pure module: it reads files but never logs.
+ * Precedence: defaults < CONSUL_* environment < files (in -config order,
+ * directories in lexical order) < flags. Scalars: later wins; template
+ * blocks accumulate (files first, then -template flags).
+ *
+ * After a successful load every field is final: consul.address is set
+ * (default 127.0.0.1:8500; an https:// address sets ssl.enabled), a
+ * token_file has been read into token, templates without their own wait
+ * carry the global one, left_delim/right_delim are set ("{{" "}}" or
+ * default_delimiters), and each template has source xor contents and a
+ * destination. Durations are milliseconds. Strings are owned by the config
+ * and freed by config_free(). Pure module: it reads files but never logs.
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H
@@ -107,6 +116,8 @@ struct config {
 	char *explain;       /* service name for -explain, or NULL */
 	char **config_paths; /* -config arguments, for SIGHUP */
 	size_t nconfig_paths;
+	char **argv; /* copy of the arguments (argv[0] included), for SIGHUP */
+	int argc;
 };
 
 /* Result of parsing argv: what to do besides running. */
@@ -118,8 +129,9 @@ enum config_action {
 
 /*
  * Parse argv, read the -config files, apply the environment and validate.
- * On success *ret is a new config. On error e names the file:line:col or
- * the flag; the caller exits 2.
+ * On success *ret is a new config (NULL for CONFIG_HELP/CONFIG_VERSION).
+ * On error (-EINVAL, or -errno for unreadable files) e names the
+ * file:line:col or the flag; the caller exits 2.
  */
 int config_load(int argc, char **argv, struct config **ret,
                 enum config_action *ret_action, struct err *e);
@@ -128,5 +140,13 @@ int config_reload(const struct config *old, struct config **ret, struct err *e);
 struct config *config_free(struct config *c); /* NULL-safe; returns NULL */
 /* The -h text. */
 const char *config_usage(void);
+
+/*
+ * One config document (HCL or JSON) on its own: defaults, then text, then
+ * the checks a full load makes; no environment, no flags, no -config.
+ * For tests and the fuzzer. name is used in error messages.
+ */
+int config_parse_text(const char *name, const char *text, size_t len,
+                      struct config **ret, struct err *e);
 
 #endif
