@@ -206,6 +206,38 @@ class _State:
         self.svc_idx = {}      # service name -> catalog index
         self.svc_health_idx = {}  # service name -> health index
         self.node_idx = {}     # node name -> catalog/node index
+        self.node_svcs = {}    # node -> {service id}     (lookup indexes)
+        self.name_svcs = {}    # service name -> {(node, service id)}
+        self.node_chks = {}    # node -> {check id}
+
+    def put_service(self, node, sid, rec):
+        old = self.services.get((node, sid))
+        if old is not None:
+            self.name_svcs[old["Service"]].discard((node, sid))
+        self.services[(node, sid)] = rec
+        self.node_svcs.setdefault(node, set()).add(sid)
+        self.name_svcs.setdefault(rec["Service"], set()).add((node, sid))
+
+    def del_service(self, node, sid):
+        rec = self.services.pop((node, sid))
+        self.node_svcs[node].discard(sid)
+        self.name_svcs[rec["Service"]].discard((node, sid))
+
+    def put_check(self, node, cid, rec):
+        self.checks[(node, cid)] = rec
+        self.node_chks.setdefault(node, set()).add(cid)
+
+    def del_check(self, node, cid):
+        del self.checks[(node, cid)]
+        self.node_chks[node].discard(cid)
+
+    def services_of(self, node):
+        return [self.services[(node, sid)]
+                for sid in sorted(self.node_svcs.get(node, ()))]
+
+    def checks_of(self, node):
+        return [self.checks[(node, cid)]
+                for cid in self.node_chks.get(node, ())]
 
 
 class ConsulSim:
@@ -336,9 +368,8 @@ class ConsulSim:
         self.st.svc_health_idx[name] = idx
 
     def _bump_node_services(self, node, idx, health_only=False):
-        for (n, _), svc in self.st.services.items():
-            if n == node:
-                self._bump_service(svc["Service"], idx, health_only)
+        for svc in self.st.services_of(node):
+            self._bump_service(svc["Service"], idx, health_only)
 
     def _changed(self):
         self.cond.notify_all()
@@ -381,10 +412,10 @@ class ConsulSim:
             idx = self._write("nodes", "services", "checks")
             self._bump_node_services(node, idx)
             del st.nodes[node]
-            for k in [k for k in st.services if k[0] == node]:
-                del st.services[k]
-            for k in [k for k in st.checks if k[0] == node]:
-                del st.checks[k]
+            for sid in list(st.node_svcs.get(node, ())):
+                st.del_service(node, sid)
+            for cid in list(st.node_chks.get(node, ())):
+                st.del_check(node, cid)
             st.node_idx[node] = idx
             self._changed()
             return idx
@@ -405,7 +436,7 @@ class ConsulSim:
             idx = self._write("services")
             if old and old["Service"] != name:
                 self._bump_service(old["Service"], idx)
-            st.services[(node, sid)] = {
+            st.put_service(node, sid, {
                 "Kind": kind, "ID": sid, "Service": name,
                 "Tags": list(tags or []), "Address": address,
                 "TaggedAddresses": tagged_addresses,
@@ -415,7 +446,7 @@ class ConsulSim:
                 "EnableTagOverride": bool(enable_tag_override),
                 "CreateIndex": old["CreateIndex"] if old else idx,
                 "ModifyIndex": idx,
-            }
+            })
             self._bump_service(name, idx)
             st.node_idx[node] = idx
             self._changed()
@@ -433,14 +464,14 @@ class ConsulSim:
             if svc is None:
                 raise ApiError(404, "unknown service %r on %r" % (sid, node))
             tables = ["services"]
-            doomed = [k for k, c in st.checks.items()
-                      if k[0] == node and c["ServiceID"] == sid]
+            doomed = [c["CheckID"] for c in st.checks_of(node)
+                      if c["ServiceID"] == sid]
             if doomed:
                 tables.append("checks")
             idx = self._write(*tables)
-            del st.services[(node, sid)]
-            for k in doomed:
-                del st.checks[k]
+            st.del_service(node, sid)
+            for cid in doomed:
+                st.del_check(node, cid)
             self._bump_service(svc["Service"], idx)
             st.node_idx[node] = idx
             self._changed()
@@ -463,7 +494,7 @@ class ConsulSim:
                     raise ApiError(404, "unknown service %r" % service_id)
             old = st.checks.get((node, check_id))
             idx = self._write("checks")
-            st.checks[(node, check_id)] = {
+            st.put_check(node, check_id, {
                 "Node": node, "CheckID": check_id,
                 "Name": name or (old["Name"] if old else check_id),
                 "Status": status, "Notes": notes, "Output": output,
@@ -471,7 +502,7 @@ class ConsulSim:
                 "Type": type,
                 "CreateIndex": old["CreateIndex"] if old else idx,
                 "ModifyIndex": idx,
-            }
+            })
             if svc is not None:
                 self._bump_service(svc["Service"], idx, health_only=True)
             else:
@@ -486,7 +517,7 @@ class ConsulSim:
             if chk is None:
                 raise ApiError(404, "unknown check %r" % check_id)
             idx = self._write("checks")
-            del st.checks[(node, check_id)]
+            st.del_check(node, check_id)
             svc = st.services.get((node, chk["ServiceID"]))
             if svc is not None:
                 self._bump_service(svc["Service"], idx, health_only=True)
@@ -813,11 +844,11 @@ class ConsulSim:
 
     def _instances(self, name, dc, tags, node_meta):
         out = []
-        for (node, sid) in sorted(self.st.services,
+        for (node, sid) in sorted(self.st.name_svcs.get(name, ()),
                                   key=lambda k: (k[0].lower(), k[1])):
             s = self.st.services[(node, sid)]
             n = self.st.nodes.get(node)
-            if s["Service"] != name or n is None or n["Datacenter"] != dc:
+            if n is None or n["Datacenter"] != dc:
                 continue
             if any(t not in s["Tags"] for t in tags):
                 continue
@@ -827,10 +858,37 @@ class ConsulSim:
         return out
 
     def _instance_checks(self, node, sid):
-        checks = [c for (n, _), c in self.st.checks.items()
-                  if n == node and c["ServiceID"] in ("", sid)]
+        checks = [c for c in self.st.checks_of(node)
+                  if c["ServiceID"] in ("", sid)]
         checks.sort(key=lambda c: c["CheckID"].lower())
         return checks
+
+    def index_of(self, kind, arg, q):
+        """The X-Consul-Index of an endpoint (cheap: no body is built)."""
+        st = self.st
+        tables = st.tables
+        if kind == "nodes":
+            return tables["nodes"]
+        if kind == "services":
+            return tables["services"]
+        if kind == "service":
+            return st.svc_idx.get(arg) or max(tables["nodes"],
+                                              tables["services"])
+        if kind == "health":
+            return st.svc_health_idx.get(arg) or max(
+                tables["nodes"], tables["services"], tables["checks"])
+        if kind == "node":
+            return st.node_idx.get(arg) or max(tables["nodes"],
+                                               tables["services"])
+        table_idx = max(tables["kvs"], tables["tombstones"])
+        if not q.recurse and not q.keys:
+            e = st.kv.get(arg)
+            return e["ModifyIndex"] if e else table_idx
+        idx = max([e["ModifyIndex"] for k, e in st.kv.items()
+                   if k.startswith(arg)] +
+                  [i for k, i in st.tombstones.items()
+                   if k.startswith(arg)] + [0])
+        return idx or table_idx
 
     def read(self, kind, arg, q):
         """(index, body object or _NOT_FOUND) for a blocking endpoint."""
@@ -878,8 +936,8 @@ class ConsulSim:
                                               tables["services"])
             if n is None or n["Datacenter"] != dc:
                 return idx, None
-            svcs = {sid: self._ns_view(s) for (node, sid), s in
-                    sorted(st.services.items()) if node == arg}
+            svcs = {s["ID"]: self._ns_view(s)
+                    for s in st.services_of(arg)}
             return idx, {"Node": self._node_view(n), "Services": svcs}
         if kind == "kv":
             return self._read_kv(arg, q)
@@ -1379,7 +1437,8 @@ def _make_handler(sim):
                             if left <= 0:
                                 break
                             sim.cond.wait(left)
-                            idx, body = sim.read(kind, arg, q)
+                            idx = sim.index_of(kind, arg, q)
+                        idx, body = sim.read(kind, arg, q)
                     finally:
                         del sim.blocked[self.entry["id"]]
                         sim.cond.notify_all()
