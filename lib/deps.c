@@ -13,6 +13,7 @@
  * field present, zero values where Consul sent nothing) and drop records
  * that could inject into a hosts file, one message per record in dropped.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -754,12 +755,25 @@ static bool str_has_control(json_t *s)
 	return has_control(json_string_value(s), json_string_length(s));
 }
 
+/*
+ * s is an IP literal a hosts file can map a name to. No zone ids: "fe80::1%
+ * eth0" only means something on the node that registered it. Not the
+ * unspecified address (0.0.0.0, ::), which Consul itself refuses for
+ * services and which no client can connect to.
+ */
 static bool addr_ok(json_t *s)
 {
-	/* No zone ids: "fe80::1%eth0" only means something on the node that
-	 * registered it, never on the node reading the hosts file. */
-	return hosts_addr_ok(json_string_value(s), json_string_length(s),
-	                     false);
+	unsigned char raw[sizeof(struct in6_addr)] = {0};
+	const char *a = json_string_value(s);
+
+	if (!hosts_addr_ok(a, json_string_length(s), false))
+		return false;
+	if (inet_pton(AF_INET, a, raw) != 1 && inet_pton(AF_INET6, a, raw) != 1)
+		return false;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		if (raw[i] != 0)
+			return true;
+	return false;
 }
 
 static bool name_ok(json_t *s)
@@ -821,7 +835,7 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
 		qa = json_is_string(a) ? quote_json(a)
 		                       : xstrdup("(not a string)");
 		drop(dr,
-		     "%s: tagged address %s %s is not an IP address; "
+		     "%s: tagged address %s %s is not a usable IP address; "
 		     "left out",
 		     who, qk, qa);
 		free(qk);
@@ -1009,7 +1023,8 @@ static json_t *node_record(json_t *n, struct dropper *dr)
 		 * (external nodes) would need resolving, which is not ours
 		 * to do, and anything else could inject lines. */
 		qa = quote_json(addr);
-		drop(dr, "node %s: address %s is not an IP address", qn, qa);
+		drop(dr, "node %s: address %s is not a usable IP address", qn,
+		     qa);
 		goto out;
 	} else if (id == NULL || dc == NULL || str_has_control(id) ||
 	           str_has_control(dc))
@@ -1229,7 +1244,7 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 		why = "listens on a unix socket and has no address";
 	else if (!addr_ok(f.addr)) {
 		qa = quote_json(f.addr);
-		drop(dr, "%s: address %s is not an IP address", who, qa);
+		drop(dr, "%s: address %s is not a usable IP address", who, qa);
 		goto out;
 	} else if (str_has_control(f.id) || str_has_control(f.node_id) ||
 	           str_has_control(f.node_dc) || str_has_control(f.kind) ||
@@ -1336,7 +1351,7 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 	else if (str_has_control(id))
 		why = "control character in ID";
 	else if (!str_is_empty(addr) && !addr_ok(addr))
-		why = "address is not an IP address";
+		why = "address is not a usable IP address";
 	else if (tags == NULL)
 		why = "invalid tags";
 	else if (meta == NULL)

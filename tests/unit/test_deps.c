@@ -1,0 +1,974 @@
+/*
+ * deps: spec parsing (good and bad, exact messages), canonical ids, request
+ * paths, and every decoder against the Consul fixtures, hostile ones
+ * included. Fixtures come from $CH_FIXTURES (the consul-fixtures copy in
+ * the tree), else /work/shared/consul-fixtures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deps.h"
+#include "hosts.h"
+#include "xmalloc.h"
+
+static char *read_fixture(const char *name, size_t *ret_len)
+{
+	const char *dirs[] = {getenv("CH_FIXTURES"),
+	                      "/work/shared/consul-fixtures"};
+
+	for (size_t i = 0; i < 2; i++) {
+		char path[1024];
+		FILE *f;
+		char *data;
+		long n;
+
+		if (dirs[i] == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		if ((f = fopen(path, "rb")) == NULL)
+			continue;
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		fseek(f, 0, SEEK_SET);
+		data = xmalloc((size_t)n + 1);
+		assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+		data[n] = '\0';
+		fclose(f);
+		*ret_len = (size_t)n;
+		return data;
+	}
+	fail_msg("fixture %s not found (set CH_FIXTURES)", name);
+	return NULL;
+}
+
+static struct dep *mkdep(enum dep_kind kind, const char *spec)
+{
+	struct err e;
+	struct dep *d = NULL;
+
+	err_clear(&e);
+	if (dep_new(kind, spec, &d, &e) != 0)
+		fail_msg("dep_new(%s): %s", spec, e.msg);
+	return d;
+}
+
+/* Decode a body for kind/spec; asserts success. */
+static json_t *decode_body(enum dep_kind kind, const char *spec, long status,
+                           const char *body, size_t len, json_t *dropped)
+{
+	struct dep *d = mkdep(kind, spec);
+	struct err e;
+	json_t *v = NULL;
+
+	err_clear(&e);
+	if (dep_decode(d, status, body, len, &v, dropped, &e) != 0)
+		fail_msg("decode %s: %s", dep_id(d), e.msg);
+	dep_free(d);
+	return v;
+}
+
+static json_t *decode_fixture(enum dep_kind kind, const char *spec,
+                              const char *file, json_t *dropped)
+{
+	size_t len;
+	char *body = read_fixture(file, &len);
+	json_t *v = decode_body(kind, spec, 200, body, len, dropped);
+
+	free(body);
+	return v;
+}
+
+static const char *sfield(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	assert_non_null(s);
+	return s;
+}
+
+/* --- specs, ids, paths ------------------------------------------------- */
+
+struct spec_case {
+	enum dep_kind kind;
+	const char *spec;
+	const char *id;
+	const char *path;
+	bool blocking;
+};
+
+static const struct spec_case good[] = {
+        {DEP_HEALTH_SERVICE, "web", "health.service(web|passing)",
+         "/v1/health/service/web?passing", true},
+        {DEP_HEALTH_SERVICE, "web|passing", "health.service(web|passing)",
+         "/v1/health/service/web?passing", true},
+        {DEP_HEALTH_SERVICE, "master.foo-db@dc1|passing",
+         "health.service(master.foo-db@dc1|passing)",
+         "/v1/health/service/foo-db?passing&tag=master&dc=dc1", true},
+        {DEP_HEALTH_SERVICE, "web|any", "health.service(web|any)",
+         "/v1/health/service/web", true},
+        {DEP_HEALTH_SERVICE, "web|any,critical", "health.service(web|any)",
+         "/v1/health/service/web", true},
+        {DEP_HEALTH_SERVICE, "web|warning, passing,warning",
+         "health.service(web|passing,warning)", "/v1/health/service/web", true},
+        {DEP_HEALTH_SERVICE, "web|maintenance,critical",
+         "health.service(web|critical,maintenance)", "/v1/health/service/web",
+         true},
+        {DEP_HEALTH_SERVICE, "v=1:a.b.web@dc-2.x~_agent|critical",
+         "health.service(v=1:a.b.web@dc-2.x~_agent|critical)",
+         "/v1/health/service/web?tag=v%3D1%3Aa.b&dc=dc-2.x&near=_agent", true},
+        {DEP_CATALOG_NODES, "", "catalog.nodes", "/v1/catalog/nodes", true},
+        {DEP_CATALOG_NODES, "@dc2~n1", "catalog.nodes(@dc2~n1)",
+         "/v1/catalog/nodes?dc=dc2&near=n1", true},
+        {DEP_CATALOG_NODES, "~_agent", "catalog.nodes(~_agent)",
+         "/v1/catalog/nodes?near=_agent", true},
+        {DEP_CATALOG_SERVICES, NULL, "catalog.services", "/v1/catalog/services",
+         true},
+        {DEP_CATALOG_SERVICES, "@dc2", "catalog.services(@dc2)",
+         "/v1/catalog/services?dc=dc2", true},
+        {DEP_CATALOG_NODE, "web-2@dc1", "catalog.node(web-2@dc1)",
+         "/v1/catalog/node/web-2?dc=dc1", true},
+        {DEP_CATALOG_NODE, "host.example", "catalog.node(host.example)",
+         "/v1/catalog/node/host.example", true},
+        {DEP_KV_GET, "/hostsd/config/ttl@dc1", "kv.get(hostsd/config/ttl@dc1)",
+         "/v1/kv/hostsd/config/ttl?dc=dc1", true},
+        {DEP_KV_GET, "a b/c%d&e", "kv.get(a b/c%d&e)", "/v1/kv/a%20b/c%25d%26e",
+         true},
+        {DEP_KV_LIST, "hostsd", "kv.list(hostsd)", "/v1/kv/hostsd?recurse",
+         true},
+        {DEP_KV_LIST, "/", "kv.list()", "/v1/kv/?recurse", true},
+        {DEP_KV_LIST, "hostsd/@dc2", "kv.list(hostsd/@dc2)",
+         "/v1/kv/hostsd/?recurse&dc=dc2", true},
+        {DEP_DATACENTERS, "", "catalog.datacenters", "/v1/catalog/datacenters",
+         false},
+        {DEP_AGENT_SELF, NULL, "agent.self", "/v1/agent/self", false},
+};
+
+static void test_specs_good(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct dep *d = mkdep(good[i].kind, good[i].spec);
+		struct dep *c = dep_dup(d);
+		char *path = dep_request_path(d);
+
+		assert_int_equal(dep_kind(d), good[i].kind);
+		assert_string_equal(dep_id(d), good[i].id);
+		assert_string_equal(path, good[i].path);
+		assert_int_equal(dep_blocking(d), good[i].blocking);
+		assert_string_equal(dep_id(c), good[i].id);
+		free(path);
+		dep_free(c);
+		dep_free(d);
+	}
+	assert_null(dep_free(NULL));
+	assert_null(dep_dup(NULL));
+}
+
+static void test_kv_block(void **state)
+{
+	struct dep *d = mkdep(DEP_KV_GET, "hostsd/leader");
+	char *path;
+
+	(void)state;
+	dep_kv_block(d);
+	assert_string_equal(dep_id(d), "kv.block(hostsd/leader)");
+	path = dep_request_path(d);
+	assert_string_equal(path, "/v1/kv/hostsd/leader");
+	assert_true(dep_id_null_is_missing(dep_id(d)));
+	assert_false(dep_id_null_is_missing("kv.get(hostsd/leader)"));
+	free(path);
+	dep_free(d);
+}
+
+struct bad_case {
+	enum dep_kind kind;
+	const char *spec;
+	const char *msg;
+};
+
+static const struct bad_case bad[] = {
+        {DEP_HEALTH_SERVICE, "web|bogus",
+         "service \"web|bogus\": invalid filter \"bogus\" (expected any, "
+         "passing, warning, critical or maintenance)"},
+        {DEP_HEALTH_SERVICE, "", "service \"\": missing service name"},
+        {DEP_HEALTH_SERVICE, "prod.",
+         "service \"prod.\": missing service name"},
+        {DEP_HEALTH_SERVICE, "we b",
+         "service \"we b\": invalid service name \"we b\""},
+        {DEP_HEALTH_SERVICE, "x y.web",
+         "service \"x y.web\": invalid tag \"x y\""},
+        {DEP_HEALTH_SERVICE, ".web", "service \".web\": invalid tag \"\""},
+        {DEP_HEALTH_SERVICE, "web@",
+         "service \"web@\": invalid datacenter \"\""},
+        {DEP_HEALTH_SERVICE, "web~n@dc",
+         "service \"web~n@dc\": \"@datacenter\" must come before \"~near\""},
+        {DEP_HEALTH_SERVICE, "web~", "service \"web~\": invalid near \"\""},
+        {DEP_HEALTH_SERVICE, "web\n10.0.0.1 evil",
+         "service \"web\\n10.0.0.1 evil\": control character in spec"},
+        {DEP_HEALTH_SERVICE, "web?ns=team",
+         "service \"web?ns=team\": query parameters (?ns=, ?peer=, ...) "
+         "are not supported"},
+        {DEP_HEALTH_SERVICE, "web|", "service \"web|\": empty filter list"},
+        {DEP_CATALOG_NODES, "dc1",
+         "nodes \"dc1\": unexpected \"dc1\" (expected \"@datacenter\" or "
+         "\"~near\")"},
+        {DEP_CATALOG_SERVICES, "@dc~x",
+         "services \"@dc~x\": invalid datacenter \"dc~x\""},
+        {DEP_CATALOG_SERVICES, "web",
+         "services \"web\": unexpected \"web\" (expected \"@datacenter\")"},
+        {DEP_CATALOG_NODE, "",
+         "node \"\": node without a name (the node function resolves the "
+         "local node through agent self)"},
+        {DEP_CATALOG_NODE, "we b", "node \"we b\": invalid node name \"we b\""},
+        {DEP_KV_GET, "", "key \"\": missing key path"},
+        {DEP_KV_GET, "/@dc1", "key \"/@dc1\": missing key path"},
+        {DEP_KV_GET, "a@b@c", "key \"a@b@c\": invalid datacenter \"b@c\""},
+        {DEP_KV_LIST, "a\tb", "prefix \"a\\tb\": control character in spec"},
+        {DEP_DATACENTERS, "x", "datacenters \"x\": takes no arguments"},
+};
+
+static void test_specs_bad(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct dep *d = NULL;
+		struct err e;
+
+		err_clear(&e);
+		assert_int_equal(dep_new(bad[i].kind, bad[i].spec, &d, &e),
+		                 -EINVAL);
+		assert_null(d);
+		assert_string_equal(e.msg, bad[i].msg);
+	}
+}
+
+static void test_spec_too_long(void **state)
+{
+	char spec[2000];
+	struct dep *d = NULL;
+	struct err e;
+
+	(void)state;
+	memset(spec, 'a', sizeof(spec) - 1);
+	spec[sizeof(spec) - 1] = '\0';
+	err_clear(&e);
+	assert_int_equal(dep_new(DEP_HEALTH_SERVICE, spec, &d, &e), -EINVAL);
+	assert_string_equal(e.msg, "service spec longer than 1024 bytes");
+}
+
+/* --- health ------------------------------------------------------------ */
+
+static void assert_instance(json_t *v, const char *node, const char *id,
+                            const char *addr, const char *status)
+{
+	assert_string_equal(sfield(v, "Node"), node);
+	assert_string_equal(sfield(v, "ID"), id);
+	assert_string_equal(sfield(v, "Address"), addr);
+	assert_string_equal(sfield(v, "Status"), status);
+}
+
+static void test_health_any(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_fixture(DEP_HEALTH_SERVICE, "web|any",
+	                           "health-service-web.json", dropped);
+	json_t *w1, *blue, *green, *w3, *tags;
+	static const char *const fields[] = {"Node",
+	                                     "NodeID",
+	                                     "Kind",
+	                                     "NodeAddress",
+	                                     "NodeDatacenter",
+	                                     "NodeTaggedAddresses",
+	                                     "NodeMeta",
+	                                     "ServiceMeta",
+	                                     "Address",
+	                                     "ServiceTaggedAddresses",
+	                                     "ID",
+	                                     "Name",
+	                                     "Tags",
+	                                     "Checks",
+	                                     "Status",
+	                                     "Port",
+	                                     "Weights",
+	                                     "Namespace",
+	                                     "Partition",
+	                                     "Peer"};
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 4);
+	assert_int_equal(json_array_size(dropped), 0);
+	w1 = json_array_get(v, 0);
+	blue = json_array_get(v, 1);
+	green = json_array_get(v, 2);
+	w3 = json_array_get(v, 3);
+	/* Sorted by node, then ID; address falls back to the node's. */
+	assert_instance(w1, "web-1", "web", "10.0.2.11", "passing");
+	assert_instance(blue, "web-2", "web-blue", "172.17.0.3", "warning");
+	assert_instance(green, "web-2", "web-green", "172.17.0.4", "critical");
+	/* serfHealth critical wins over a passing service check. */
+	assert_instance(w3, "web-3", "web", "10.0.2.13", "critical");
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		assert_non_null(json_object_get(w3, fields[i]));
+	assert_string_equal(sfield(w1, "Name"), "web");
+	assert_string_equal(sfield(w1, "NodeAddress"), "10.0.2.11");
+	assert_string_equal(sfield(w1, "NodeDatacenter"), "dc1");
+	assert_string_equal(sfield(w1, "NodeID"),
+	                    "e2905f94-53d1-410f-88f3-1f5853a89f01");
+	assert_int_equal(json_integer_value(json_object_get(w1, "Port")), 8080);
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(w1, "Weights"), "Passing")),
+	                 10);
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(w1, "Weights"), "Warning")),
+	                 1);
+	assert_string_equal(
+	        sfield(json_object_get(w1, "NodeTaggedAddresses"), "wan"),
+	        "10.0.2.11");
+	assert_string_equal(
+	        sfield(json_object_get(w1, "ServiceMeta"), "version"), "2.4.1");
+	assert_non_null(json_object_get(
+	        json_object_get(blue, "ServiceTaggedAddresses"), "lan_ipv4"));
+	/* Service.Meta null becomes {}. */
+	assert_true(json_is_object(json_object_get(w3, "ServiceMeta")));
+	assert_int_equal(json_object_size(json_object_get(w3, "ServiceMeta")),
+	                 0);
+	/* Tags copied and sorted: prod, v2, canary -> canary, prod, v2. */
+	tags = json_object_get(green, "Tags");
+	assert_int_equal(json_array_size(tags), 3);
+	assert_string_equal(json_string_value(json_array_get(tags, 0)),
+	                    "canary");
+	assert_string_equal(json_string_value(json_array_get(tags, 2)), "v2");
+	assert_int_equal(json_array_size(json_object_get(w3, "Checks")), 2);
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static size_t count_filter(const char *spec, const char *file)
+{
+	json_t *v = decode_fixture(DEP_HEALTH_SERVICE, spec, file, NULL);
+	size_t n = json_array_size(v);
+
+	json_decref(v);
+	return n;
+}
+
+static void test_health_filters(void **state)
+{
+	json_t *v;
+
+	(void)state;
+	/* The default filter is applied client-side too. */
+	assert_int_equal(count_filter("web", "health-service-web.json"), 1);
+	assert_int_equal(count_filter("web", "health-service-web-passing.json"),
+	                 1);
+	assert_int_equal(count_filter("web|warning", "health-service-web.json"),
+	                 1);
+	assert_int_equal(
+	        count_filter("web|critical", "health-service-web.json"), 2);
+	assert_int_equal(
+	        count_filter("web|critical,warning", "health-service-web.json"),
+	        3);
+	assert_int_equal(
+	        count_filter("web|maintenance", "health-service-web.json"), 0);
+	v = decode_fixture(DEP_HEALTH_SERVICE, "web",
+	                   "health-service-web-passing.json", NULL);
+	assert_instance(json_array_get(v, 0), "web-1", "web", "10.0.2.11",
+	                "passing");
+	json_decref(v);
+}
+
+static const char maint_body[] =
+        "[{\"Node\":{\"Node\":\"db-1\",\"Address\":\"10.0.3.21\"},"
+        "\"Service\":{\"ID\":\"db\",\"Service\":\"db\",\"Port\":5432},"
+        "\"Checks\":[{\"CheckID\":\"serfHealth\",\"Status\":\"passing\"},"
+        "{\"CheckID\":\"_node_maintenance\",\"Status\":\"critical\"}]},"
+        "{\"Node\":{\"Node\":\"db-0\",\"Address\":\"10.0.3.20\"},"
+        "\"Service\":{\"ID\":\"db\",\"Service\":\"db\"},"
+        "\"Checks\":[{\"CheckID\":\"x\",\"Status\":\"bogus\"}]}]";
+
+static void test_health_maintenance(void **state)
+{
+	json_t *v;
+
+	(void)state;
+	v = decode_body(DEP_HEALTH_SERVICE, "db|maintenance", 200, maint_body,
+	                strlen(maint_body), NULL);
+	assert_int_equal(json_array_size(v), 1);
+	assert_instance(json_array_get(v, 0), "db-1", "db", "10.0.3.21",
+	                "maintenance");
+	json_decref(v);
+	/* An unknown check status aggregates to "": only "any" takes it. */
+	v = decode_body(DEP_HEALTH_SERVICE, "db|any", 200, maint_body,
+	                strlen(maint_body), NULL);
+	assert_int_equal(json_array_size(v), 2);
+	assert_instance(json_array_get(v, 0), "db-0", "db", "10.0.3.20", "");
+	/* Weights default to {1, 1}, Port to 0. */
+	assert_int_equal(
+	        json_integer_value(json_object_get(
+	                json_object_get(json_array_get(v, 0), "Weights"),
+	                "Passing")),
+	        1);
+	assert_int_equal(json_integer_value(
+	                         json_object_get(json_array_get(v, 0), "Port")),
+	                 0);
+	json_decref(v);
+	/* ~near keeps Consul's (RTT) order. */
+	v = decode_body(DEP_HEALTH_SERVICE, "db~_agent|any", 200, maint_body,
+	                strlen(maint_body), NULL);
+	assert_string_equal(sfield(json_array_get(v, 0), "Node"), "db-1");
+	json_decref(v);
+}
+
+/* The catalog-service shape turned into health entries. */
+static char *catalog_to_health(const char *file, size_t *ret_len)
+{
+	size_t len, i;
+	char *body = read_fixture(file, &len);
+	json_t *in = json_loadb(body, len, 0, NULL), *out = json_array(), *s;
+	char *text;
+
+	assert_non_null(in);
+	json_array_foreach(in, i, s)
+	{
+		json_t *e = json_pack(
+		        "{s:{s:O, s:O, s:O, s:O, s:O, s:O}, "
+		        "s:{s:O, s:O, s:O, s:O, s:O, s:O, s:O}, s:[]}",
+		        "Node", "ID", json_object_get(s, "ID"), "Node",
+		        json_object_get(s, "Node"), "Address",
+		        json_object_get(s, "Address"), "Datacenter",
+		        json_object_get(s, "Datacenter"), "TaggedAddresses",
+		        json_object_get(s, "TaggedAddresses"), "Meta",
+		        json_object_get(s, "NodeMeta"), "Service", "ID",
+		        json_object_get(s, "ServiceID"), "Service",
+		        json_object_get(s, "ServiceName"), "Tags",
+		        json_object_get(s, "ServiceTags"), "Address",
+		        json_object_get(s, "ServiceAddress"), "Meta",
+		        json_object_get(s, "ServiceMeta"), "Port",
+		        json_object_get(s, "ServicePort"), "SocketPath",
+		        json_object_get(s, "ServiceSocketPath"), "Checks");
+
+		assert_non_null(e);
+		json_array_append_new(out, e);
+	}
+	text = json_dumps(out, 0);
+	*ret_len = strlen(text);
+	json_decref(in);
+	json_decref(out);
+	free(body);
+	return text;
+}
+
+static bool has_message(json_t *dropped, const char *msg)
+{
+	json_t *m;
+	size_t i;
+
+	json_array_foreach(dropped, i, m)
+	{
+		if (strcmp(json_string_value(m), msg) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void print_dropped(json_t *dropped)
+{
+	json_t *m;
+	size_t i;
+
+	json_array_foreach(dropped, i, m)
+	{
+		print_message("  dropped: %s\n", json_string_value(m));
+	}
+}
+
+static void test_health_hostile(void **state)
+{
+	size_t len;
+	char *body;
+	json_t *dropped = json_array(), *v;
+
+	(void)state;
+	body = catalog_to_health("catalog-service-web.json", &len);
+	v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, body, len, dropped);
+	/* The benign catalog: nothing dropped, fallback applied. */
+	assert_int_equal(json_array_size(v), 4);
+	assert_int_equal(json_array_size(dropped), 0);
+	free(body);
+	json_decref(v);
+
+	body = catalog_to_health("catalog-service-hostile.json", &len);
+	v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, body, len, dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 0);
+	assert_int_equal(json_array_size(dropped), 5);
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-space\" on node "
+	                 "\"ext-a\": address \"172.17.0.9 evil.example\" is "
+	                 "not a usable IP address"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-newline\" on node "
+	                 "\"ext-b\": address \"172.17.0.10\\n10.6.6.6 "
+	                 "victim.internal\" is not a usable IP address"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-hostname\" on node "
+	                 "\"ext-c\": address \"web.partner.example\" is not "
+	                 "a usable IP address"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-empty\" on node "
+	                 "\"ext-d\": address \"10.0.0.93 evil-node.example\" "
+	                 "is not a usable IP address"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-socket\" on node "
+	                 "\"ext-e\": listens on a unix socket and has no "
+	                 "address"));
+	free(body);
+	json_decref(v);
+	json_decref(dropped);
+}
+
+/* --- catalog ----------------------------------------------------------- */
+
+static void assert_hosts_safe(json_t *list, const char *name_field)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+	{
+		json_t *a = json_object_get(v, "Address");
+		json_t *n = json_object_get(v, name_field);
+
+		assert_true(hosts_addr_ok(json_string_value(a),
+		                          json_string_length(a), false));
+		assert_true(hosts_name_ok(json_string_value(n),
+		                          json_string_length(n)));
+	}
+}
+
+static void test_nodes(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_fixture(DEP_CATALOG_NODES, "", "catalog-nodes.json",
+	                           dropped);
+	json_t *w3;
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 5);
+	assert_int_equal(json_array_size(dropped), 1);
+	/* A hosts file maps IPs: an external node's hostname is dropped. */
+	assert_string_equal(json_string_value(json_array_get(dropped, 0)),
+	                    "node \"ext-billing\": address "
+	                    "\"billing.partner.example\" is not a usable IP "
+	                    "address");
+	assert_string_equal(sfield(json_array_get(v, 0), "Node"),
+	                    "consul-server-1");
+	assert_string_equal(sfield(json_array_get(v, 1), "Node"), "db-1");
+	w3 = json_array_get(v, 4);
+	assert_string_equal(sfield(w3, "Node"), "web-3");
+	assert_string_equal(sfield(w3, "Address"), "10.0.2.13");
+	assert_string_equal(sfield(w3, "Datacenter"), "dc1");
+	assert_string_equal(sfield(w3, "ID"),
+	                    "7a3e9f20-1b6c-4e8d-a5f2-c04d9b3e1e03");
+	assert_string_equal(
+	        sfield(json_object_get(w3, "TaggedAddresses"), "lan_ipv6"),
+	        "fd00:10:2::13");
+	assert_string_equal(
+	        sfield(json_object_get(w3, "Meta"), "consul-version"),
+	        "1.21.3");
+	assert_int_equal(json_object_size(w3), 6);
+	assert_hosts_safe(v, "Node");
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_nodes_hostile(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_fixture(DEP_CATALOG_NODES, "",
+	                           "catalog-nodes-hostile.json", dropped);
+	static const char *const kept[] = {"UPPER.Case.dotted", "empty-tagged",
+	                                   "ipv6-addr", "loopback-addr",
+	                                   "under_score"};
+
+	(void)state;
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(sfield(json_array_get(v, i), "Node"),
+		                    kept[i]);
+	assert_int_equal(json_array_size(dropped), 14);
+	assert_true(has_message(dropped,
+	                        "node \"evil-newline-name\\n10.0.0.67 "
+	                        "login.bank.example\": invalid node name"));
+	assert_true(has_message(dropped,
+	                        "node \"evil-space\": address \"10.0.0.66 "
+	                        "attacker.example\" is not a usable IP "
+	                        "address"));
+	assert_true(has_message(dropped,
+	                        "node \"evil-tab\\tname\": invalid node name"));
+	assert_true(has_message(dropped,
+	                        "node \"unicode-\\xc3\\xbcn\\xc3\\xaf\": "
+	                        "invalid node name"));
+	assert_true(has_message(dropped,
+	                        "node \"zero-addr\": address \"0.0.0.0\" is "
+	                        "not a usable IP address"));
+	assert_true(has_message(dropped,
+	                        "node \"ipv6-zone\": address \"fe80::1%eth0\" "
+	                        "is not a usable IP address"));
+	assert_true(has_message(
+	        dropped, "node \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\": invalid "
+	                 "node name"));
+	assert_hosts_safe(v, "Node");
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_nodes_nul(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_fixture(DEP_CATALOG_NODES, "",
+	                           "catalog-nodes-nul.json", dropped);
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 0);
+	assert_int_equal(json_array_size(dropped), 1);
+	assert_string_equal(json_string_value(json_array_get(dropped, 0)),
+	                    "node \"nul-in-name\\x00x\": invalid node name");
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static const char bad_tagged[] =
+        "[{\"Node\":\"a\",\"Address\":\"10.0.0.1\",\"TaggedAddresses\":"
+        "{\"lan\":\"10.0.0.1\",\"wan\":\"1.2.3.4 evil.example\"},"
+        "\"Meta\":{\"k\":\"v\"}},"
+        "{\"Node\":\"b\",\"Address\":\"10.0.0.2\",\"Meta\":{\"k\":\"a\\nb\"}},"
+        "{\"Node\":\"c\",\"Address\":\"10.0.0.3\",\"Datacenter\":\"d\\u0001\"},"
+        "{\"Node\":5,\"Address\":\"10.0.0.3\"}, 7]";
+
+static void test_nodes_fields(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_body(DEP_CATALOG_NODES, "", 200, bad_tagged,
+	                        strlen(bad_tagged), dropped),
+	       *ta;
+
+	(void)state;
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 1);
+	ta = json_object_get(json_array_get(v, 0), "TaggedAddresses");
+	assert_int_equal(json_object_size(ta), 1);
+	assert_string_equal(sfield(ta, "lan"), "10.0.0.1");
+	assert_true(has_message(dropped,
+	                        "node \"a\": tagged address \"wan\" \"1.2.3.4 "
+	                        "evil.example\" is not a usable IP address; "
+	                        "left out"));
+	assert_true(has_message(dropped, "node \"b\": Meta is not a map of "
+	                                 "printable strings"));
+	assert_true(
+	        has_message(dropped, "node \"c\": invalid ID or Datacenter"));
+	assert_true(has_message(dropped, "node record without a Node name"));
+	assert_true(has_message(dropped, "node record is not an object"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_services(void **state)
+{
+	json_t *v = decode_fixture(DEP_CATALOG_SERVICES, "",
+	                           "catalog-services.json", NULL);
+	json_t *web, *tags;
+	static const char *const names[] = {"billing-api", "consul", "db",
+	                                    "redis", "web"};
+	const char body[] = "{\"zeta\":[\"b\",\"a\"],\"bad name\":[],"
+	                    "\"alpha\":[]}";
+	json_t *dropped = json_array();
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(sfield(json_array_get(v, i), "Name"),
+		                    names[i]);
+	web = json_array_get(v, 4);
+	tags = json_object_get(web, "Tags");
+	assert_int_equal(json_array_size(tags), 3);
+	assert_string_equal(json_string_value(json_array_get(tags, 0)),
+	                    "canary");
+	assert_int_equal(
+	        json_array_size(json_object_get(json_array_get(v, 1), "Tags")),
+	        0);
+	json_decref(v);
+
+	v = decode_body(DEP_CATALOG_SERVICES, "", 200, body, strlen(body),
+	                dropped);
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(sfield(json_array_get(v, 0), "Name"), "alpha");
+	tags = json_object_get(json_array_get(v, 1), "Tags");
+	assert_string_equal(json_string_value(json_array_get(tags, 0)), "a");
+	assert_true(has_message(dropped,
+	                        "service \"bad name\": invalid service name"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_node(void **state)
+{
+	json_t *v = decode_fixture(DEP_CATALOG_NODE, "web-2",
+	                           "catalog-node-web-2.json", NULL);
+	json_t *svcs = json_object_get(v, "Services"), *green;
+
+	(void)state;
+	assert_string_equal(sfield(json_object_get(v, "Node"), "Node"),
+	                    "web-2");
+	assert_string_equal(sfield(json_object_get(v, "Node"), "Address"),
+	                    "10.0.2.12");
+	assert_int_equal(json_array_size(svcs), 2);
+	assert_string_equal(sfield(json_array_get(svcs, 0), "ID"), "web-blue");
+	green = json_array_get(svcs, 1);
+	assert_string_equal(sfield(green, "ID"), "web-green");
+	assert_string_equal(sfield(green, "Service"), "web");
+	assert_string_equal(sfield(green, "Address"), "172.17.0.4");
+	assert_int_equal(json_integer_value(json_object_get(green, "Port")),
+	                 8081);
+	assert_string_equal(json_string_value(json_array_get(
+	                            json_object_get(green, "Tags"), 0)),
+	                    "canary");
+	assert_string_equal(sfield(json_object_get(green, "Meta"), "color"),
+	                    "green");
+	assert_true(json_is_false(json_object_get(green, "EnableTagOverride")));
+	json_decref(v);
+
+	v = decode_fixture(DEP_CATALOG_NODE, "nope",
+	                   "catalog-node-unknown.json", NULL);
+	assert_true(json_is_null(v));
+	json_decref(v);
+}
+
+static void test_datacenters_and_self(void **state)
+{
+	const char body[] = "[\"dc2\",\"dc1\",\"bad\\ndc\"]";
+	json_t *dropped = json_array();
+	json_t *v = decode_fixture(DEP_DATACENTERS, "",
+	                           "catalog-datacenters.json", NULL);
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "dc1");
+	json_decref(v);
+	v = decode_body(DEP_DATACENTERS, "", 200, body, strlen(body), dropped);
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "dc1");
+	assert_string_equal(json_string_value(json_array_get(dropped, 0)),
+	                    "datacenter \"bad\\ndc\": invalid name");
+	json_decref(v);
+	json_decref(dropped);
+
+	v = decode_fixture(DEP_AGENT_SELF, "", "agent-self.json", NULL);
+	assert_string_equal(sfield(v, "Node"), "web-1");
+	assert_string_equal(sfield(v, "Datacenter"), "dc1");
+	json_decref(v);
+}
+
+/* --- KV ---------------------------------------------------------------- */
+
+static json_t *find_key(json_t *list, const char *key)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+	{
+		if (strcmp(sfield(v, "Key"), key) == 0)
+			return v;
+	}
+	fail_msg("key %s not in list", key);
+	return NULL;
+}
+
+static void test_kv_list(void **state)
+{
+	json_t *v =
+	        decode_fixture(DEP_KV_LIST, "hostsd", "kv-recurse.json", NULL);
+	json_t *blob, *leader, *ttl, *val;
+
+	(void)state;
+	/* The folder key "hostsd/" is not a key. */
+	assert_int_equal(json_array_size(v), 7);
+	ttl = find_key(v, "config/ttl");
+	assert_string_equal(sfield(ttl, "Path"), "hostsd/config/ttl");
+	assert_string_equal(sfield(ttl, "Value"), "30");
+	assert_int_equal(
+	        json_integer_value(json_object_get(ttl, "ModifyIndex")), 368);
+	assert_int_equal(
+	        json_integer_value(json_object_get(ttl, "CreateIndex")), 202);
+	assert_string_equal(sfield(ttl, "Session"), "");
+	assert_string_equal(sfield(find_key(v, "config/header"), "Value"),
+	                    "# managed by hostsd\n");
+	assert_string_equal(sfield(find_key(v, "extra/empty"), "Value"), "");
+	blob = find_key(v, "extra/binary-blob");
+	val = json_object_get(blob, "Value");
+	assert_int_equal(json_string_length(val), 6);
+	assert_memory_equal(json_string_value(val),
+	                    "\0\xff"
+	                    "bin\n",
+	                    6);
+	assert_int_equal(json_integer_value(json_object_get(blob, "Flags")),
+	                 42);
+	leader = find_key(v, "leader");
+	assert_string_equal(sfield(leader, "Value"), "web-1");
+	assert_string_equal(sfield(leader, "Session"),
+	                    "adf4238a-882b-9ddc-4a9d-5b6758e4159e");
+	assert_int_equal(
+	        json_integer_value(json_object_get(leader, "LockIndex")), 1);
+	/* Sorted by path. */
+	assert_string_equal(sfield(json_array_get(v, 0), "Key"),
+	                    "config/header");
+	json_decref(v);
+
+	/* A 404 (no such prefix) is an empty list. */
+	v = decode_body(DEP_KV_LIST, "nope", 404, "", 0, NULL);
+	assert_true(json_is_array(v));
+	assert_int_equal(json_array_size(v), 0);
+	json_decref(v);
+}
+
+static void test_kv_bigflags(void **state)
+{
+	json_t *v = decode_fixture(DEP_KV_LIST, "hostsd/extra",
+	                           "kv-recurse-bigflags.json", NULL);
+	json_t *kv = json_array_get(v, 0), *flags;
+	const char body[] = "[{\"Key\":\"a\",\"Value\":\"MTIzNDU2Nzg5MDEyMzQ1"
+	                    "Njc4OTAxMjM=\",\"Flags\":-99999999999999999999,"
+	                    "\"Note\":\"18446744073709551615 \\\" 1e99\","
+	                    "\"ModifyIndex\":9223372036854775807}]";
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(sfield(kv, "Key"), "flagged");
+	assert_string_equal(sfield(kv, "Value"), "mirror.internal");
+	flags = json_object_get(kv, "Flags");
+	assert_true(json_is_real(flags));
+	assert_true(json_real_value(flags) > 1.8e19);
+	json_decref(v);
+
+	/* Numbers inside strings are left alone; INT64_MAX stays an int. */
+	v = decode_body(DEP_KV_LIST, "", 200, body, strlen(body), NULL);
+	kv = json_array_get(v, 0);
+	assert_string_equal(sfield(kv, "Value"), "12345678901234567890123");
+	assert_true(json_real_value(json_object_get(kv, "Flags")) < -9e19);
+	assert_true(json_is_integer(json_object_get(kv, "ModifyIndex")));
+	json_decref(v);
+}
+
+static void test_kv_get(void **state)
+{
+	const char body[] = "[{\"LockIndex\":0,\"Key\":\"hostsd/config/ttl\","
+	                    "\"Flags\":0,\"Value\":\"MzA=\"}]";
+	const char empty[] = "[{\"Key\":\"k\",\"Value\":null}]";
+	const char bad64[] = "[{\"Key\":\"k\",\"Value\":\"!!\"}]";
+	struct dep *d = mkdep(DEP_KV_GET, "k");
+	struct err e;
+	json_t *v = NULL;
+
+	(void)state;
+	v = decode_body(DEP_KV_GET, "hostsd/config/ttl", 200, body,
+	                strlen(body), NULL);
+	assert_string_equal(json_string_value(v), "30");
+	json_decref(v);
+	v = decode_body(DEP_KV_GET, "k", 200, empty, strlen(empty), NULL);
+	assert_string_equal(json_string_value(v), "");
+	json_decref(v);
+	/* 404: the key does not exist. */
+	v = decode_body(DEP_KV_GET, "k", 404, "", 0, NULL);
+	assert_true(json_is_null(v));
+	json_decref(v);
+	err_clear(&e);
+	v = NULL;
+	assert_int_equal(dep_decode(d, 200, bad64, strlen(bad64), &v, NULL, &e),
+	                 -EBADMSG);
+	assert_null(v);
+	assert_string_equal(e.msg, "key \"k\": Value is not base64");
+	dep_free(d);
+}
+
+/* --- errors ------------------------------------------------------------ */
+
+static void test_decode_errors(void **state)
+{
+	struct dep *d = mkdep(DEP_CATALOG_NODES, "");
+	struct dep *dc = mkdep(DEP_DATACENTERS, "");
+	struct err e;
+	json_t *v = NULL;
+	size_t len;
+	char *leader = read_fixture("status-leader.json", &len);
+
+	(void)state;
+	err_clear(&e);
+	assert_int_equal(dep_decode(d, 200, "[{\"Node\":", 9, &v, NULL, &e),
+	                 -EBADMSG);
+	assert_null(v);
+	assert_int_equal(e.line, 1);
+	assert_non_null(strstr(e.msg, "invalid JSON"));
+	err_clear(&e);
+	assert_int_equal(dep_decode(d, 500, "x", 1, &v, NULL, &e), -EBADMSG);
+	assert_string_equal(e.msg, "catalog.nodes: unexpected HTTP status 500");
+	assert_int_equal(dep_decode(d, 404, "", 0, &v, NULL, &e), -EBADMSG);
+	err_clear(&e);
+	assert_int_equal(dep_decode(d, 200, "{}", 2, &v, NULL, &e), -EBADMSG);
+	assert_string_equal(e.msg, "catalog.nodes: unexpected response: "
+	                           "expected an array of nodes");
+	err_clear(&e);
+	assert_int_equal(dep_decode(dc, 200, leader, len, &v, NULL, &e),
+	                 -EBADMSG);
+	assert_string_equal(e.msg, "catalog.datacenters: unexpected response: "
+	                           "expected an array of datacenter names");
+	err_clear(&e);
+	assert_int_equal(
+	        dep_decode(d, 200, "[]", (64u << 20) + 1, &v, NULL, &e),
+	        -EBADMSG);
+	assert_null(v);
+	assert_int_equal(dep_decode(d, 200, "[]", 2, &v, NULL, &e), 0);
+	assert_int_equal(json_array_size(v), 0);
+	json_decref(v);
+	free(leader);
+	dep_free(d);
+	dep_free(dc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_specs_good),
+	        cmocka_unit_test(test_kv_block),
+	        cmocka_unit_test(test_specs_bad),
+	        cmocka_unit_test(test_spec_too_long),
+	        cmocka_unit_test(test_health_any),
+	        cmocka_unit_test(test_health_filters),
+	        cmocka_unit_test(test_health_maintenance),
+	        cmocka_unit_test(test_health_hostile),
+	        cmocka_unit_test(test_nodes),
+	        cmocka_unit_test(test_nodes_hostile),
+	        cmocka_unit_test(test_nodes_nul),
+	        cmocka_unit_test(test_nodes_fields),
+	        cmocka_unit_test(test_services),
+	        cmocka_unit_test(test_node),
+	        cmocka_unit_test(test_datacenters_and_self),
+	        cmocka_unit_test(test_kv_list),
+	        cmocka_unit_test(test_kv_bigflags),
+	        cmocka_unit_test(test_kv_get),
+	        cmocka_unit_test(test_decode_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
