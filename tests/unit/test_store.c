@@ -1,0 +1,72 @@
+/* store: put/get/forget semantics, change detection, kv.block nulls. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+static void test_put_get(void **state)
+{
+	struct store *s = store_new();
+	json_t *v;
+
+	(void)state;
+	assert_null(store_get(s, "catalog.nodes"));
+	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "a")),
+	                 1);
+	v = store_get(s, "catalog.nodes");
+	assert_non_null(v);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "a");
+	/* Equal data is not a change, and keeps the old value. */
+	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "a")),
+	                 0);
+	assert_ptr_equal(store_get(s, "catalog.nodes"), v);
+	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "b")),
+	                 1);
+	assert_string_equal(json_string_value(json_array_get(
+	                            store_get(s, "catalog.nodes"), 0)),
+	                    "b");
+	/* Other ids are independent. */
+	assert_null(store_get(s, "catalog.services"));
+	store_forget(s, "catalog.nodes");
+	assert_null(store_get(s, "catalog.nodes"));
+	store_forget(s, "never-there");
+	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "b")),
+	                 1);
+	assert_null(store_free(s));
+	assert_null(store_free(NULL));
+}
+
+static void test_nulls(void **state)
+{
+	struct store *s = store_new();
+
+	(void)state;
+	/* kv.get: a missing key is data (null), keyOrDefault can use it. */
+	assert_int_equal(store_put(s, "kv.get(a)", json_null()), 1);
+	assert_true(json_is_null(store_get(s, "kv.get(a)")));
+	assert_int_equal(store_put(s, "kv.get(a)", json_null()), 0);
+	/* kv.block: a missing key is no data, so `key` keeps waiting. */
+	assert_int_equal(store_put(s, "kv.block(a)", json_null()), 0);
+	assert_null(store_get(s, "kv.block(a)"));
+	assert_int_equal(store_put(s, "kv.block(a)", json_string("v")), 1);
+	assert_string_equal(json_string_value(store_get(s, "kv.block(a)")),
+	                    "v");
+	/* Deleted again: a change, and back to no data. */
+	assert_int_equal(store_put(s, "kv.block(a)", json_null()), 1);
+	assert_null(store_get(s, "kv.block(a)"));
+	store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_put_get),
+	        cmocka_unit_test(test_nulls),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
