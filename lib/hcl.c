@@ -287,6 +287,7 @@ static int hcl_escape(struct hcl_parser *ps, struct buf *b)
 	struct hcl_loc at = hcl_here(ps);
 	int r;
 
+	at.col--; /* at the backslash */
 	if (ps->p >= ps->end)
 		return hcl_error(ps, "unterminated string");
 	switch (*ps->p++) {
@@ -632,13 +633,16 @@ static int hcl_value(struct hcl_parser *ps, json_t **ret)
 		return hcl_error_got(ps, "a value");
 	c = *ps->p;
 	if (c == '"' || (c == '<' && ps->p + 1 < ps->end && ps->p[1] == '<')) {
+		struct hcl_loc start = hcl_here(ps);
+
 		r = c == '"' ? hcl_string(ps, &s, &n) : hcl_heredoc(ps, &s, &n);
 		if (r < 0)
 			return r;
 		*ret = json_stringn(s, n);
 		free(s);
 		if (*ret == NULL)
-			return hcl_error(ps, "string is not valid UTF-8");
+			return hcl_error_at(ps, start,
+			                    "string is not valid UTF-8");
 		return 0;
 	}
 	if ((c >= '0' && c <= '9') || c == '-' || c == '+')
@@ -727,6 +731,8 @@ static int hcl_body(struct hcl_parser *ps, json_t *obj, char close)
 	json_t *utf8;
 	int r;
 
+	if (close == '}')
+		open.col--; /* at the "{" just consumed */
 	for (;;) {
 		struct hcl_loc kl, vl;
 		size_t klen;

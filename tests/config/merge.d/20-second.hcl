@@ -1,0 +1,2 @@
+log_level = "trace"
+template { source = "d2.tmpl"  destination = "/tmp/d2" }
