@@ -478,7 +478,8 @@ class ConsulSim:
             return idx
 
     def set_check(self, node, check_id, status="passing", service_id="",
-                  name=None, output="", notes="", type=""):
+                  name=None, output="", notes="", type="", interval="",
+                  timeout=""):
         if status == "maintenance":
             return self.maintenance(node, service_id or None, True)
         if status not in CHECK_STATUSES:
@@ -499,7 +500,7 @@ class ConsulSim:
                 "Name": name or (old["Name"] if old else check_id),
                 "Status": status, "Notes": notes, "Output": output,
                 "ServiceID": service_id or "",
-                "Type": type,
+                "Type": type, "Interval": interval, "Timeout": timeout,
                 "CreateIndex": old["CreateIndex"] if old else idx,
                 "ModifyIndex": idx,
             })
@@ -678,7 +679,8 @@ class ConsulSim:
                 self.set_check(n["Node"], c["CheckID"],
                                c.get("Status", "passing"), "",
                                c.get("Name"), c.get("Output", ""),
-                               c.get("Notes", ""), c.get("Type", ""))
+                               c.get("Notes", ""), c.get("Type", ""),
+                               c.get("Interval", ""), c.get("Timeout", ""))
             for s in n.get("Services", []):
                 sid = s.get("ID") or s.get("Service") or s.get("Name")
                 self.register_service(
@@ -693,7 +695,9 @@ class ConsulSim:
                                    c.get("CheckID", "service:%s" % sid),
                                    c.get("Status", "passing"), sid,
                                    c.get("Name"), c.get("Output", ""),
-                                   c.get("Notes", ""), c.get("Type", ""))
+                                   c.get("Notes", ""), c.get("Type", ""),
+                                   c.get("Interval", ""),
+                                   c.get("Timeout", ""))
         kv = doc.get("KV", {})
         items = kv.items() if isinstance(kv, dict) else \
             [(e["Key"], e) for e in kv]
@@ -814,7 +818,8 @@ class ConsulSim:
                 "ServiceID": c["ServiceID"],
                 "ServiceName": svc["Service"] if svc else "",
                 "ServiceTags": list(svc["Tags"]) if svc else [],
-                "Type": c["Type"], "Interval": "", "Timeout": "",
+                "Type": c["Type"], "Interval": c["Interval"],
+                "Timeout": c["Timeout"],
                 "ExposedPort": 0, "Definition": {},
                 "CreateIndex": c["CreateIndex"],
                 "ModifyIndex": c["ModifyIndex"]}
