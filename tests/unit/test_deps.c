@@ -1,8 +1,9 @@
 /*
  * deps: spec parsing (good and bad, exact messages), canonical ids, request
  * paths, and every decoder against the Consul fixtures, hostile ones
- * included. Fixtures come from $CH_FIXTURES (the consul-fixtures copy in
- * the tree), else /work/shared/consul-fixtures.
+ * included. Fixtures come from $CH_FIXTURES, else the consul-fixtures
+ * directory in tests/ or beside the checkout (../shared), as the simulator's
+ * tests look for them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,10 +23,12 @@
 
 static char *read_fixture(const char *name, size_t *ret_len)
 {
-	const char *dirs[] = {getenv("CH_FIXTURES"),
+	const char *src = getenv("CH_SOURCE_DIR");
+	const char *dirs[] = {getenv("CH_FIXTURES"), "tests/consul-fixtures",
+	                      "../shared/consul-fixtures",
 	                      "/work/shared/consul-fixtures"};
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char path[1024];
 		FILE *f;
 		char *data;
@@ -33,7 +36,13 @@ static char *read_fixture(const char *name, size_t *ret_len)
 
 		if (dirs[i] == NULL)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		if (dirs[i][0] == '/' || i == 0)
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		else if (src != NULL)
+			snprintf(path, sizeof(path), "%s/%s/%s", src, dirs[i],
+			         name);
+		else
+			continue;
 		if ((f = fopen(path, "rb")) == NULL)
 			continue;
 		fseek(f, 0, SEEK_END);
