@@ -42,7 +42,8 @@ name, with '-' for '_'; Consul-style PascalCase keys are accepted too):
   POST /_sim/acl-require        {"enabled","anonymous": reject|filter}
   POST /_sim/set-leader         {"leader"}  ("" = no leader)
   POST /_sim/snapshot           {} -> {"id"}
-  POST /_sim/restore            {"id"}      (wakes every blocked query)
+  POST /_sim/restore            {"id"}      (wakes every blocked query;
+                                id 0 is the empty state: a -dev restart)
   POST /_sim/load-catalog       {seed catalog document}
   GET  /_sim/requests           request log + counters
   POST /_sim/reset-log          {}
@@ -266,7 +267,8 @@ class ConsulSim:
         self.st = _State()
         self.generation = 0       # bumped by restore: abandons blocks
         self.stopping = False
-        self.snapshots = {}
+        self.snapshots = {0: _State()}   # 0: empty, index 0 (dev restart)
+        self.conns = set()
         self.faults = []
         self.fault_seq = 0
         self.hang_release = threading.Event()
@@ -286,16 +288,19 @@ class ConsulSim:
             self.acl_require(True)
             self.acl_set_token(token_required, policy="read")
         if seed is not None:
-            if isinstance(seed, (str, os.PathLike)):
-                with open(seed, encoding="utf-8") as f:
-                    seed = json.load(f)
             self.load_catalog(seed)
 
     # ------------------------------------------------------------ lifecycle
     def start(self):
+        """Listen and serve.  After stop(), start() again serves the same
+        state on the same port: an agent restart."""
         handler = _make_handler(self)
+        with self.cond:
+            self.stopping = False
+            self.hang_release.clear()
         if self.listen:
             host, port = _split_hostport(self.listen)
+            port = port or self.port or 0
             srv_cls = _TCPServer6 if ":" in host else _TCPServer
             srv = srv_cls((host, port), handler)
             self.port = srv.server_address[1]
@@ -315,6 +320,8 @@ class ConsulSim:
         return self
 
     def stop(self):
+        """Stop listening and drop every open connection (blocked queries
+        included) without an answer, as a dying agent would."""
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
@@ -322,6 +329,13 @@ class ConsulSim:
         for srv in self.servers:
             srv.shutdown()
             srv.server_close()
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for t in self.threads:
             t.join(5)
         self.servers, self.threads = [], []
@@ -644,7 +658,7 @@ class ConsulSim:
 
     def snapshot(self):
         with self.lock:
-            sid = len(self.snapshots) + 1
+            sid = len(self.snapshots)
             self.snapshots[sid] = copy.deepcopy(self.st)
             return sid
 
@@ -660,6 +674,9 @@ class ConsulSim:
 
     def load_catalog(self, doc):
         """Apply a seed catalog (see tests/sim/seed-catalog.json)."""
+        if isinstance(doc, (str, os.PathLike)):
+            with open(doc, encoding="utf-8") as f:
+                doc = json.load(f)
         agent = doc.get("Agent", {})
         with self.cond:
             self.datacenter = doc.get("Datacenter", self.datacenter)
@@ -1008,6 +1025,10 @@ class ConsulSim:
 _NOT_FOUND = object()
 
 
+class _DropConnection(Exception):
+    """Close the client's connection without an answer."""
+
+
 def _meta_matches(meta, wanted):
     for k, v in wanted:
         if (meta or {}).get(k) != v:
@@ -1142,6 +1163,16 @@ def _make_handler(sim):
         server_version = "consul-sim"
         sys_version = ""
 
+        def setup(self):
+            super().setup()
+            with sim.lock:
+                sim.conns.add(self.connection)
+
+        def finish(self):
+            with sim.lock:
+                sim.conns.discard(self.connection)
+            super().finish()
+
         def address_string(self):
             if isinstance(self.client_address, tuple):
                 return self.client_address[0]
@@ -1185,6 +1216,8 @@ def _make_handler(sim):
                 self._send_text(e.status, e.body, e.headers)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+            except _DropConnection:
+                self._reset()
             finally:
                 self._log_end()
 
@@ -1443,6 +1476,8 @@ def _make_handler(sim):
                                 break
                             sim.cond.wait(left)
                             idx = sim.index_of(kind, arg, q)
+                        if sim.stopping:
+                            raise _DropConnection()
                         idx, body = sim.read(kind, arg, q)
                     finally:
                         del sim.blocked[self.entry["id"]]

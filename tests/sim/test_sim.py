@@ -974,6 +974,36 @@ class TestRestore(SimCase):
         self.assertEqual(len(r.json()), 6)
 
 
+class TestStopRestart(SimCase):
+    def test_stop_drops_blocked_and_restart_keeps_port(self):
+        port = self.sim.port
+        i = self.get("/v1/catalog/nodes").index
+        join = self.in_thread(lambda: self.get(
+            "/v1/catalog/nodes?index=%d&wait=30s" % i))
+        self.assertTrue(self.sim.await_requests("/v1/", 1, 5, blocked=True))
+        t0 = time.monotonic()
+        self.sim.stop()
+        with self.assertRaises((ConnectionError,
+                                http.client.RemoteDisconnected)):
+            join()
+        self.assertLess(time.monotonic() - t0, 5.0)
+        with self.assertRaises(ConnectionError):
+            self.get("/v1/catalog/nodes")
+        self.sim.start()
+        self.assertEqual(self.sim.port, port)
+        r = self.get("/v1/catalog/nodes")
+        self.assertEqual((r.status, r.index), (200, i))
+
+    def test_dev_restart_empties_and_resets_index(self):
+        i = self.get("/v1/catalog/nodes").index
+        self.assertGreater(i, 1)
+        self.sim.restore(0)
+        r = self.get("/v1/catalog/nodes")
+        self.assertEqual((r.body, r.index), (b"[]", 1))
+        self.sim.load_catalog(SEED)
+        self.assertEqual(self.get("/v1/catalog/nodes").index, i)
+
+
 class TestControlAndTransport(SimCase):
     def test_control_registration(self):
         def ctl(action, body):
