@@ -70,5 +70,8 @@ struct tmpl *tmpl_free(struct tmpl *t); /* NULL-safe; returns NULL */
  */
 int tmpl_render(const struct tmpl *t, const struct tmpl_env *env,
                 struct buf *out, struct err *e);
+/* The same with dot (borrowed; NULL is Go's nil data) as "." and "$". */
+int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
+                    json_t *dot, struct buf *out, struct err *e);
 
 #endif

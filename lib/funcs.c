@@ -1,0 +1,1298 @@
+/*
+ * Builtin template functions: Go's text/template builtins and
+ * consul-template's text, list, math and conversion helpers.
+ *
+ * consul-template puts the value a pipeline feeds in last, so helpers
+ * take "the thing operated on" as their last argument:
+ *   {{ .Tags | join "," }}  {{ 10 | subtract 3 }} (= 7)
+ *
+ * Regular expressions are POSIX extended (regcomp with REG_EXTENDED),
+ * not Go's RE2: no \d \w \s classes (use [0-9] [[:alnum:]_] [[:space:]]),
+ * no non-greedy or named groups, leftmost-longest instead of leftmost-
+ * first alternation, and matching stops at a NUL byte in the subject.
+ * Replacement text uses Go's $1 / ${1} / $$ expansion.
+ */
+#include "funcs.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tvalue.h"
+#include "xmalloc.h"
+
+/* Hard bound on what file reads. */
+#define FUNCS_MAX_FILE (4u << 20)
+/* Hard bound on loop's list, whatever max_steps says. */
+#define FUNCS_MAX_LOOP 1000000
+
+static size_t out_limit(const struct fcall *c)
+{
+	size_t m = c->env != NULL ? c->env->limits.max_output : 0;
+
+	return m ? m : tmpl_default_limits.max_output;
+}
+
+static int want_string(struct fcall *c, const json_t *v, const char **s,
+                       size_t *n)
+{
+	*s = "";
+	if (n != NULL)
+		*n = 0;
+	if (!json_is_string(v))
+		return err_msg(c->err, -EINVAL,
+		               "wrong type for value; expected string; got %s",
+		               tv_type_name(v));
+	*s = json_string_value(v);
+	if (n != NULL)
+		*n = json_string_length(v);
+	return 0;
+}
+
+static int want_int(struct fcall *c, const json_t *v, json_int_t *i)
+{
+	*i = 0;
+	if (!json_is_integer(v))
+		return err_msg(c->err, -EINVAL,
+		               "wrong type for value; expected int; got %s",
+		               tv_type_name(v));
+	*i = json_integer_value(v);
+	return 0;
+}
+
+static json_t *str_from_buf(struct buf *b)
+{
+	json_t *v = json_stringn_nocheck(buf_str(b), b->len);
+
+	buf_free(b);
+	return v;
+}
+
+static int too_big(struct fcall *c, struct buf *b)
+{
+	buf_free(b);
+	return err_msg(c->err, -E2BIG, "result exceeds %zu bytes",
+	               out_limit(c));
+}
+
+/* ---- logic and comparison ---- */
+
+static int f_and_or(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	/* and/or are evaluated (short-circuit) by the evaluator */
+	*ret = json_incref(a[n - 1]);
+	return 0;
+}
+
+static int f_not(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	*ret = json_boolean(!tv_truth(a[0]));
+	return 0;
+}
+
+static int f_eq(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *msg = NULL;
+	bool t;
+
+	if (tv_eq(a[0], a + 1, n - 1, &t, &msg) < 0)
+		return err_msg(c->err, -EINVAL, "%s", msg);
+	*ret = json_boolean(t);
+	return 0;
+}
+
+static int f_ne(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *msg = NULL;
+	bool t;
+
+	if (tv_eq(a[0], a + 1, 1, &t, &msg) < 0)
+		return err_msg(c->err, -EINVAL, "%s", msg);
+	*ret = json_boolean(!t);
+	return 0;
+}
+
+static int compare(struct fcall *c, json_t *const *a, int *cmp)
+{
+	const char *msg = NULL;
+
+	if (tv_cmp(a[0], a[1], cmp, &msg) < 0)
+		return err_msg(c->err, -EINVAL, "%s", msg);
+	return 0;
+}
+
+#define CMP_FUNC(name, expr)                                         \
+	static int name(struct fcall *c, json_t *const *a, size_t n, \
+	                json_t **ret)                                \
+	{                                                            \
+		int cmp, r = compare(c, a, &cmp);                    \
+		if (r < 0)                                           \
+			return r;                                    \
+		*ret = json_boolean(expr);                           \
+		return 0;                                            \
+	}
+
+CMP_FUNC(f_lt, cmp < 0)
+CMP_FUNC(f_le, cmp <= 0)
+CMP_FUNC(f_gt, cmp > 0)
+CMP_FUNC(f_ge, cmp >= 0)
+
+/* ---- Go builtins ---- */
+
+static int f_len(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const json_t *v = a[0];
+	size_t len;
+
+	if (json_is_null(v))
+		return err_msg(c->err, -EINVAL, "len of nil pointer");
+	if (json_is_string(v))
+		len = json_string_length(v);
+	else if (json_is_array(v))
+		len = json_array_size(v);
+	else if (json_is_object(v))
+		len = json_object_size(v);
+	else
+		return err_msg(c->err, -EINVAL, "len of type %s",
+		               tv_type_name(v));
+	*ret = json_integer((json_int_t)len);
+	return 0;
+}
+
+static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	json_t *item = a[0];
+	size_t i;
+
+	if (json_is_null(item))
+		return err_msg(c->err, -EINVAL, "index of untyped nil");
+	for (i = 1; i < n; i++) {
+		json_t *idx = a[i];
+
+		if (json_is_array(item) || json_is_string(item)) {
+			size_t len = json_is_array(item)
+			                     ? json_array_size(item)
+			                     : json_string_length(item);
+			json_int_t k;
+
+			if (!json_is_integer(idx))
+				return err_msg(c->err, -EINVAL,
+				               "cannot index slice/array with "
+				               "type %s",
+				               tv_type_name(idx));
+			k = json_integer_value(idx);
+			if (k < 0 || (size_t)k >= len)
+				return err_msg(c->err, -EINVAL,
+				               "index out of range: %lld",
+				               (long long)k);
+			if (json_is_string(item)) {
+				*ret = json_integer(
+				        (unsigned char)json_string_value(
+				                item)[k]);
+				if (i + 1 < n) {
+					json_decref(*ret);
+					*ret = NULL;
+					return err_msg(
+					        c->err, -EINVAL,
+					        "can't index item of type "
+					        "uint8");
+				}
+				return 0;
+			}
+			item = json_array_get(item, (size_t)k);
+		} else if (json_is_object(item)) {
+			if (!json_is_string(idx))
+				return err_msg(c->err, -EINVAL,
+				               "value has type %s; should be "
+				               "string",
+				               tv_type_name(idx));
+			item = json_object_get(item, json_string_value(idx));
+			if (item == NULL)
+				item = json_null(); /* the zero value */
+		} else if (json_is_null(item)) {
+			return err_msg(c->err, -EINVAL, "index of untyped nil");
+		} else {
+			return err_msg(c->err, -EINVAL,
+			               "can't index item of type %s",
+			               tv_type_name(item));
+		}
+	}
+	*ret = json_incref(item);
+	return 0;
+}
+
+static int f_printf(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	struct buf b;
+	const char *fmt;
+	size_t len;
+	int r = want_string(c, a[0], &fmt, &len);
+
+	if (r < 0)
+		return r;
+	buf_init(&b, out_limit(c));
+	if (tv_sprintf(&b, fmt, len, a + 1, n - 1) < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static int sprint(struct fcall *c, json_t *const *a, size_t n, bool ln,
+                  json_t **ret)
+{
+	struct buf b;
+
+	buf_init(&b, out_limit(c));
+	if (tv_sprint(&b, a, n, ln) < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static int f_print(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return sprint(c, a, n, false, ret);
+}
+
+static int f_println(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return sprint(c, a, n, true, ret);
+}
+
+/* html: Go's HTMLEscapeString over fmt.Sprint of the arguments. */
+static int f_html(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	struct buf in, b;
+	size_t i;
+	int r = 0;
+
+	buf_init(&in, out_limit(c));
+	if (tv_sprint(&in, a, n, false) < 0)
+		return too_big(c, &in);
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && i < in.len; i++) {
+		switch (in.data[i]) {
+		case '<':
+			r = buf_puts(&b, "&lt;");
+			break;
+		case '>':
+			r = buf_puts(&b, "&gt;");
+			break;
+		case '&':
+			r = buf_puts(&b, "&amp;");
+			break;
+		case '\'':
+			r = buf_puts(&b, "&#39;");
+			break;
+		case '"':
+			r = buf_puts(&b, "&#34;");
+			break;
+		case '\0':
+			r = buf_puts(&b, "\xef\xbf\xbd");
+			break;
+		default:
+			r = buf_putc(&b, in.data[i]);
+			break;
+		}
+	}
+	buf_free(&in);
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* urlquery: Go's url.QueryEscape over fmt.Sprint of the arguments. */
+static int f_urlquery(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	struct buf in, b;
+	size_t i;
+	int r = 0;
+
+	buf_init(&in, out_limit(c));
+	if (tv_sprint(&in, a, n, false) < 0)
+		return too_big(c, &in);
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && i < in.len; i++) {
+		unsigned char ch = (unsigned char)in.data[i];
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == '~')
+			r = buf_putc(&b, (char)ch);
+		else if (ch == ' ')
+			r = buf_putc(&b, '+');
+		else
+			r = buf_printf(&b, "%%%02X", ch);
+	}
+	buf_free(&in);
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* ---- consul-template: membership ---- */
+
+/* consul-template's in(l, v): v is an element of list l, or a substring
+ * of string l. */
+static bool in_value(const json_t *l, const json_t *v)
+{
+	size_t i;
+
+	if (json_is_array(l)) {
+		for (i = 0; i < json_array_size(l); i++) {
+			const json_t *x = json_array_get(l, i);
+
+			if (json_is_integer(x) && json_is_integer(v) &&
+			    json_integer_value(x) == json_integer_value(v))
+				return true;
+			if (json_is_real(x) && json_is_real(v) &&
+			    json_real_value(x) == json_real_value(v))
+				return true;
+			if (json_is_string(x) && json_is_string(v) &&
+			    json_string_length(x) == json_string_length(v) &&
+			    memcmp(json_string_value(x), json_string_value(v),
+			           json_string_length(v)) == 0)
+				return true;
+		}
+		return false;
+	}
+	if (json_is_string(l) && json_is_string(v))
+		return memmem(json_string_value(l), json_string_length(l),
+		              json_string_value(v),
+		              json_string_length(v)) != NULL;
+	return false;
+}
+
+static int f_in(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	*ret = json_boolean(in_value(a[0], a[1]));
+	return 0;
+}
+
+static int f_contains(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	*ret = json_boolean(in_value(a[1], a[0]));
+	return 0;
+}
+
+/* containsAny/All/None/NotAll values list: how many of values are in
+ * list. */
+static int count_in(struct fcall *c, json_t *const *a, size_t *hits,
+                    size_t *total)
+{
+	size_t i;
+
+	if (!json_is_array(a[0]))
+		return err_msg(c->err, -EINVAL,
+		               "wrong type for value; expected []interface {}; "
+		               "got %s",
+		               tv_type_name(a[0]));
+	*total = json_array_size(a[0]);
+	*hits = 0;
+	for (i = 0; i < *total; i++)
+		if (in_value(a[1], json_array_get(a[0], i)))
+			(*hits)++;
+	return 0;
+}
+
+#define CONTAINS_FUNC(name, expr)                                    \
+	static int name(struct fcall *c, json_t *const *a, size_t n, \
+	                json_t **ret)                                \
+	{                                                            \
+		size_t hits, total;                                  \
+		int r = count_in(c, a, &hits, &total);               \
+		if (r < 0)                                           \
+			return r;                                    \
+		*ret = json_boolean(expr);                           \
+		return 0;                                            \
+	}
+
+CONTAINS_FUNC(f_contains_any, hits > 0)
+CONTAINS_FUNC(f_contains_all, hits == total)
+CONTAINS_FUNC(f_contains_none, hits == 0)
+CONTAINS_FUNC(f_contains_not_all, hits < total)
+
+/* ---- environment and files ---- */
+
+static int f_env(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *name, *v;
+	int r = want_string(c, a[0], &name, NULL);
+
+	if (r < 0)
+		return r;
+	v = getenv(name);
+	*ret = json_string_nocheck(v != NULL ? v : "");
+	return 0;
+}
+
+static int f_env_or_default(struct fcall *c, json_t *const *a, size_t n,
+                            json_t **ret)
+{
+	const char *name, *v;
+	int r = want_string(c, a[0], &name, NULL);
+
+	if (r < 0)
+		return r;
+	v = getenv(name);
+	*ret = v != NULL ? json_string_nocheck(v) : json_incref(a[1]);
+	return 0;
+}
+
+static int f_file(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *path;
+	struct buf b;
+	char chunk[4096];
+	size_t got;
+	FILE *f;
+	int r = want_string(c, a[0], &path, NULL);
+
+	if (r < 0)
+		return r;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return err_msg(c->err, -errno, "open %s: %s", path,
+		               strerror(errno));
+	buf_init(&b,
+	         FUNCS_MAX_FILE < out_limit(c) ? FUNCS_MAX_FILE : out_limit(c));
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, got) < 0) {
+			fclose(f);
+			buf_free(&b);
+			return err_msg(c->err, -EFBIG,
+			               "read %s: file larger than %zu bytes",
+			               path, b.max);
+		}
+	}
+	if (ferror(f)) {
+		r = -EIO;
+		fclose(f);
+		buf_free(&b);
+		return err_msg(c->err, r, "read %s: I/O error", path);
+	}
+	fclose(f);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* ---- strings ---- */
+
+static int f_join(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *sep;
+	size_t seplen, i;
+	struct buf b;
+	int r = want_string(c, a[0], &sep, &seplen);
+
+	if (r < 0)
+		return r;
+	if (!json_is_array(a[1]))
+		return err_msg(
+		        c->err, -EINVAL,
+		        "wrong type for value; expected []string; got %s",
+		        tv_type_name(a[1]));
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && i < json_array_size(a[1]); i++) {
+		if (i > 0)
+			r = buf_append(&b, sep, seplen);
+		if (r == 0)
+			r = tv_print(&b, json_array_get(a[1], i));
+	}
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static void trim_bounds(const char *s, size_t *start, size_t *end,
+                        const char *set, size_t setlen, bool left, bool right)
+{
+	while (left && *start < *end && memchr(set, s[*start], setlen) != NULL)
+		(*start)++;
+	while (right && *end > *start &&
+	       memchr(set, s[*end - 1], setlen) != NULL)
+		(*end)--;
+}
+
+static const char spaces[] = " \t\n\v\f\r";
+
+static int f_split(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *sep, *s;
+	size_t seplen, len, start = 0, end;
+	json_t *list;
+	int r = want_string(c, a[0], &sep, &seplen);
+
+	if (r == 0)
+		r = want_string(c, a[1], &s, &len);
+	if (r < 0)
+		return r;
+	end = len;
+	trim_bounds(s, &start, &end, spaces, sizeof(spaces) - 1, true, true);
+	list = json_array();
+	if (start == end) {
+		*ret = list;
+		return 0;
+	}
+	if (seplen == 0) {
+		/* Go splits into UTF-8 sequences */
+		while (start < end) {
+			size_t k = 1;
+
+			while (start + k < end &&
+			       ((unsigned char)s[start + k] & 0xc0) == 0x80)
+				k++;
+			json_array_append_new(
+			        list, json_stringn_nocheck(s + start, k));
+			start += k;
+		}
+		*ret = list;
+		return 0;
+	}
+	for (;;) {
+		const char *m = memmem(s + start, end - start, sep, seplen);
+		size_t stop = m != NULL ? (size_t)(m - s) : end;
+
+		json_array_append_new(
+		        list, json_stringn_nocheck(s + start, stop - start));
+		if (m == NULL)
+			break;
+		start = stop + seplen;
+	}
+	*ret = list;
+	return 0;
+}
+
+static int replace_all(struct fcall *c, const char *from, size_t flen,
+                       const char *to, size_t tlen, const char *s, size_t len,
+                       json_t **ret)
+{
+	struct buf b;
+	size_t pos = 0;
+	int r = 0;
+
+	buf_init(&b, out_limit(c));
+	if (flen == 0) {
+		/* Go inserts to before every rune and at the end */
+		while (r == 0 && pos <= len) {
+			size_t k = 1;
+
+			r = buf_append(&b, to, tlen);
+			if (pos == len)
+				break;
+			while (pos + k < len &&
+			       ((unsigned char)s[pos + k] & 0xc0) == 0x80)
+				k++;
+			if (r == 0)
+				r = buf_append(&b, s + pos, k);
+			pos += k;
+		}
+	} else {
+		for (;;) {
+			const char *m = memmem(s + pos, len - pos, from, flen);
+
+			if (m == NULL) {
+				r = buf_append(&b, s + pos, len - pos);
+				break;
+			}
+			r = buf_append(&b, s + pos, (size_t)(m - s) - pos);
+			if (r == 0)
+				r = buf_append(&b, to, tlen);
+			if (r < 0)
+				break;
+			pos = (size_t)(m - s) + flen;
+		}
+	}
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static int f_replace_all(struct fcall *c, json_t *const *a, size_t n,
+                         json_t **ret)
+{
+	const char *from, *to, *s;
+	size_t flen, tlen, len;
+	int r = want_string(c, a[0], &from, &flen);
+
+	if (r == 0)
+		r = want_string(c, a[1], &to, &tlen);
+	if (r == 0)
+		r = want_string(c, a[2], &s, &len);
+	if (r < 0)
+		return r;
+	return replace_all(c, from, flen, to, tlen, s, len, ret);
+}
+
+static int compile_regex(struct fcall *c, const json_t *v, regex_t *re)
+{
+	const char *pat;
+	char msg[200];
+	int r = want_string(c, v, &pat, NULL);
+
+	if (r < 0)
+		return r;
+	r = regcomp(re, pat, REG_EXTENDED);
+	if (r != 0) {
+		regerror(r, re, msg, sizeof(msg));
+		regfree(re);
+		return err_msg(c->err, -EINVAL,
+		               "error parsing regexp: %s: `%s`", msg, pat);
+	}
+	return 0;
+}
+
+static int f_regex_match(struct fcall *c, json_t *const *a, size_t n,
+                         json_t **ret)
+{
+	regex_t re;
+	const char *s;
+	int r = want_string(c, a[1], &s, NULL);
+
+	if (r == 0)
+		r = compile_regex(c, a[0], &re);
+	if (r < 0)
+		return r;
+	*ret = json_boolean(regexec(&re, s, 0, NULL, 0) == 0);
+	regfree(&re);
+	return 0;
+}
+
+/* Go's Regexp.Expand of template for one match: $1, ${1}, $$. */
+static int expand(struct buf *b, const char *tpl, size_t tlen, const char *s,
+                  const regmatch_t *m, size_t nm)
+{
+	size_t i = 0;
+	int r = 0;
+
+	while (r == 0 && i < tlen) {
+		size_t start, end, k;
+		bool braces = false, digits = true;
+		unsigned long g = 0;
+
+		if (tpl[i] != '$' || i + 1 >= tlen) {
+			r = buf_putc(b, tpl[i++]);
+			continue;
+		}
+		if (tpl[i + 1] == '$') {
+			r = buf_putc(b, '$');
+			i += 2;
+			continue;
+		}
+		start = i + 1;
+		if (tpl[start] == '{') {
+			braces = true;
+			start++;
+		}
+		end = start;
+		while (end < tlen && (tpl[end] == '_' ||
+		                      (tpl[end] >= '0' && tpl[end] <= '9') ||
+		                      (tpl[end] >= 'a' && tpl[end] <= 'z') ||
+		                      (tpl[end] >= 'A' && tpl[end] <= 'Z')))
+			end++;
+		if (end == start ||
+		    (braces && (end >= tlen || tpl[end] != '}'))) {
+			/* not a valid reference: a literal $ */
+			r = buf_putc(b, tpl[i++]);
+			continue;
+		}
+		for (k = start; k < end; k++) {
+			if (tpl[k] < '0' || tpl[k] > '9')
+				digits = false;
+			else if (g < 1000)
+				g = g * 10 + (unsigned long)(tpl[k] - '0');
+		}
+		if (digits && g < nm && m[g].rm_so >= 0)
+			r = buf_append(b, s + m[g].rm_so,
+			               (size_t)(m[g].rm_eo - m[g].rm_so));
+		i = braces ? end + 1 : end;
+	}
+	return r;
+}
+
+static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
+                               json_t **ret)
+{
+	regex_t re;
+	regmatch_t m[10];
+	const char *tpl, *s;
+	size_t tlen, len, pos = 0;
+	struct buf b;
+	int r = want_string(c, a[1], &tpl, &tlen), flags = 0;
+
+	if (r == 0)
+		r = want_string(c, a[2], &s, &len);
+	if (r == 0)
+		r = compile_regex(c, a[0], &re);
+	if (r < 0)
+		return r;
+	len = strlen(s); /* regexec stops at NUL */
+	buf_init(&b, out_limit(c));
+	while (r == 0 && pos <= len &&
+	       regexec(&re, s + pos, 10, m, flags) == 0) {
+		size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo, k;
+
+		r = buf_append(&b, s + pos, so);
+		for (k = 0; k < 10; k++) {
+			if (m[k].rm_so >= 0) {
+				m[k].rm_so += (regoff_t)pos;
+				m[k].rm_eo += (regoff_t)pos;
+			}
+		}
+		if (r == 0)
+			r = expand(&b, tpl, tlen, s, m, 10);
+		if (eo == so) {
+			/* empty match: copy one rune and move on */
+			size_t step = 0;
+
+			if (pos + so < len) {
+				step = 1;
+				while (pos + so + step < len &&
+				       ((unsigned char)s[pos + so + step] &
+				        0xc0) == 0x80)
+					step++;
+				if (r == 0)
+					r = buf_append(&b, s + pos + so, step);
+			}
+			pos += so + step;
+			if (step == 0)
+				break;
+		} else {
+			pos += eo;
+		}
+		flags = REG_NOTBOL;
+	}
+	if (r == 0 && pos < len)
+		r = buf_append(&b, s + pos, len - pos);
+	regfree(&re);
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static int map_string(struct fcall *c, const json_t *v, int mode, json_t **ret)
+{
+	const char *s;
+	size_t len, i;
+	char *out;
+	bool word_start = true;
+	int r = want_string(c, v, &s, &len);
+
+	if (r < 0)
+		return r;
+	out = xmalloc(len + 1);
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bool letter =
+		        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		        (ch >= '0' && ch <= '9') || ch == '_' || ch >= 0x80;
+
+		if (mode == 0 && ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		else if ((mode == 1 || (mode == 2 && word_start)) &&
+		         ch >= 'a' && ch <= 'z')
+			ch = (unsigned char)(ch - 'a' + 'A');
+		word_start = !letter;
+		out[i] = (char)ch;
+	}
+	*ret = json_stringn_nocheck(out, len);
+	free(out);
+	return 0;
+}
+
+static int f_to_lower(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return map_string(c, a[0], 0, ret);
+}
+
+static int f_to_upper(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return map_string(c, a[0], 1, ret);
+}
+
+static int f_to_title(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return map_string(c, a[0], 2, ret);
+}
+
+/* mode: 0 trimSpace, 1 trim cutset, 2 trimPrefix, 3 trimSuffix */
+static int trim(struct fcall *c, json_t *const *a, size_t n, int mode,
+                json_t **ret)
+{
+	const char *s, *set = spaces;
+	size_t len, setlen = sizeof(spaces) - 1, start = 0, end;
+	int r = want_string(c, a[n - 1], &s, &len);
+
+	if (r == 0 && mode > 0)
+		r = want_string(c, a[0], &set, &setlen);
+	if (r < 0)
+		return r;
+	end = len;
+	if (mode <= 1) {
+		trim_bounds(s, &start, &end, set, setlen, true, true);
+	} else if (mode == 2) {
+		if (setlen <= len && memcmp(s, set, setlen) == 0)
+			start = setlen;
+	} else {
+		if (setlen <= len && memcmp(s + len - setlen, set, setlen) == 0)
+			end = len - setlen;
+	}
+	*ret = json_stringn_nocheck(s + start, end - start);
+	return 0;
+}
+
+static int f_trim_space(struct fcall *c, json_t *const *a, size_t n,
+                        json_t **ret)
+{
+	return trim(c, a, n, 0, ret);
+}
+
+static int f_trim(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return trim(c, a, n, 1, ret);
+}
+
+static int f_trim_prefix(struct fcall *c, json_t *const *a, size_t n,
+                         json_t **ret)
+{
+	return trim(c, a, n, 2, ret);
+}
+
+static int f_trim_suffix(struct fcall *c, json_t *const *a, size_t n,
+                         json_t **ret)
+{
+	return trim(c, a, n, 3, ret);
+}
+
+/* ---- math: consul-template's (b, a) order, so "a | add b" works ---- */
+
+enum math_op { M_ADD, M_SUB, M_MUL, M_DIV, M_MOD };
+
+static const char *const math_names[] = {"add", "subtract", "multiply",
+                                         "divide", "modulo"};
+
+static int math_type_error(struct fcall *c, enum math_op op, const json_t *v)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 200);
+	tv_print(&b, v);
+	r = err_msg(c->err, -EINVAL, "%s: unknown type for %s%s%s (%s)",
+	            math_names[op], json_is_string(v) ? "\"" : "", buf_str(&b),
+	            json_is_string(v) ? "\"" : "", tv_type_name(v));
+	buf_free(&b);
+	return r;
+}
+
+static int math(struct fcall *c, json_t *const *args, enum math_op op,
+                json_t **ret)
+{
+	const json_t *b = args[0], *a = args[1];
+
+	if (!json_is_number(a))
+		return math_type_error(c, op, a);
+	if (!json_is_number(b))
+		return math_type_error(c, op, b);
+	if (json_is_integer(a) && json_is_integer(b)) {
+		uint64_t x = (uint64_t)json_integer_value(a);
+		uint64_t y = (uint64_t)json_integer_value(b);
+		json_int_t sy = json_integer_value(b);
+		json_int_t sx = json_integer_value(a);
+
+		switch (op) {
+		case M_ADD:
+			*ret = json_integer((json_int_t)(x + y));
+			return 0;
+		case M_SUB:
+			*ret = json_integer((json_int_t)(x - y));
+			return 0;
+		case M_MUL:
+			*ret = json_integer((json_int_t)(x * y));
+			return 0;
+		case M_DIV:
+		case M_MOD:
+			if (sy == 0)
+				return err_msg(c->err, -EDOM,
+				               "%s: division by zero",
+				               math_names[op]);
+			if (sy == -1) /* INT64_MIN / -1 wraps as in Go */
+				*ret = json_integer(
+				        op == M_DIV ? (json_int_t)(0 - x) : 0);
+			else
+				*ret = json_integer(op == M_DIV ? sx / sy
+				                                : sx % sy);
+			return 0;
+		}
+	}
+	{
+		double x = json_number_value(a), y = json_number_value(b);
+
+		switch (op) {
+		case M_ADD:
+			*ret = json_real(x + y);
+			break;
+		case M_SUB:
+			*ret = json_real(x - y);
+			break;
+		case M_MUL:
+			*ret = json_real(x * y);
+			break;
+		case M_DIV:
+			if (y == 0)
+				return err_msg(c->err, -EDOM,
+				               "divide: division by zero");
+			*ret = json_real(x / y);
+			break;
+		case M_MOD:
+			return err_msg(c->err, -EINVAL,
+			               "modulo: unknown type for %g (float64)",
+			               x);
+		}
+	}
+	if (*ret == NULL) /* inf/nan: jansson refuses them */
+		return err_msg(c->err, -ERANGE, "%s: result out of range",
+		               math_names[op]);
+	return 0;
+}
+
+#define MATH_FUNC(name, op)                                          \
+	static int name(struct fcall *c, json_t *const *a, size_t n, \
+	                json_t **ret)                                \
+	{                                                            \
+		return math(c, a, op, ret);                          \
+	}
+
+MATH_FUNC(f_add, M_ADD)
+MATH_FUNC(f_subtract, M_SUB)
+MATH_FUNC(f_multiply, M_MUL)
+MATH_FUNC(f_divide, M_DIV)
+MATH_FUNC(f_modulo, M_MOD)
+
+/* ---- lists ---- */
+
+static int f_loop(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	json_int_t start = 0, stop, i;
+	unsigned long limit = c->env != NULL ? c->env->limits.max_steps : 0;
+	json_t *list;
+	int r;
+
+	if (limit == 0)
+		limit = tmpl_default_limits.max_steps;
+	if (limit > FUNCS_MAX_LOOP)
+		limit = FUNCS_MAX_LOOP;
+	if (n == 2) {
+		r = want_int(c, a[0], &start);
+		if (r == 0)
+			r = want_int(c, a[1], &stop);
+	} else {
+		r = want_int(c, a[0], &stop);
+	}
+	if (r < 0)
+		return r;
+	if (stop > start && (uint64_t)stop - (uint64_t)start > limit)
+		return err_msg(
+		        c->err, -E2BIG,
+		        "loop: %llu iterations exceed the limit of %lu",
+		        (unsigned long long)((uint64_t)stop - (uint64_t)start),
+		        limit);
+	list = json_array();
+	for (i = start; i < stop; i++)
+		json_array_append_new(list, json_integer(i));
+	*ret = list;
+	return 0;
+}
+
+struct sort_item {
+	json_t *v;
+	size_t i;
+};
+
+static int sort_cmp(const void *pa, const void *pb)
+{
+	const struct sort_item *a = pa, *b = pb;
+	const char *msg;
+	int cmp = 0;
+
+	if (tv_cmp(a->v, b->v, &cmp, &msg) < 0)
+		cmp = 0;
+	if (cmp != 0)
+		return cmp;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int f_sort(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	size_t i, len;
+	struct sort_item *items;
+	json_t *list;
+
+	if (!json_is_array(a[0]))
+		return err_msg(c->err, -EINVAL,
+		               "sort: wrong type for value; expected a list; "
+		               "got %s",
+		               tv_type_name(a[0]));
+	len = json_array_size(a[0]);
+	for (i = 1; i < len; i++) {
+		const json_t *x = json_array_get(a[0], 0),
+		             *y = json_array_get(a[0], i);
+		int cmp;
+		const char *msg;
+
+		if (tv_cmp(x, y, &cmp, &msg) < 0)
+			return err_msg(c->err, -EINVAL,
+			               "sort: cannot compare %s and %s",
+			               tv_type_name(x), tv_type_name(y));
+	}
+	if (len == 1 && tv_cmp(json_array_get(a[0], 0), json_array_get(a[0], 0),
+	                       &(int){0}, &(const char *){NULL}) < 0)
+		return err_msg(c->err, -EINVAL, "sort: cannot sort %s",
+		               tv_type_name(json_array_get(a[0], 0)));
+	items = xreallocarray(NULL, len ? len : 1, sizeof(*items));
+	for (i = 0; i < len; i++) {
+		items[i].v = json_array_get(a[0], i);
+		items[i].i = i;
+	}
+	qsort(items, len, sizeof(*items), sort_cmp);
+	list = json_array();
+	for (i = 0; i < len; i++)
+		json_array_append(list, items[i].v);
+	free(items);
+	*ret = list;
+	return 0;
+}
+
+static int f_shuffle(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	json_t *list;
+
+	if (!json_is_array(a[0]))
+		return err_msg(
+		        c->err, -EINVAL,
+		        "shuffle: wrong type for value; expected a list; "
+		        "got %s",
+		        tv_type_name(a[0]));
+	list = json_array();
+	json_array_extend(list, a[0]);
+	if (c->env != NULL && c->env->order != NULL)
+		c->env->order(c->env->ctx, "", list);
+	*ret = list;
+	return 0;
+}
+
+/* ---- conversion ---- */
+
+/* Go's encoding/json escapes <, > and & (they only occur in strings). */
+static int json_out(struct fcall *c, const json_t *v, size_t flags,
+                    json_t **ret)
+{
+	char *s = json_dumps(v, flags | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	struct buf b;
+	size_t i;
+	int r = 0;
+
+	if (s == NULL)
+		return err_msg(c->err, -EINVAL,
+		               "toJSON: value cannot be encoded");
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && s[i] != '\0'; i++) {
+		switch (s[i]) {
+		case '<':
+			r = buf_puts(&b, "\\u003c");
+			break;
+		case '>':
+			r = buf_puts(&b, "\\u003e");
+			break;
+		case '&':
+			r = buf_puts(&b, "\\u0026");
+			break;
+		default:
+			r = buf_putc(&b, s[i]);
+			break;
+		}
+	}
+	free(s);
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static int f_to_json(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	return json_out(c, a[0], JSON_COMPACT, ret);
+}
+
+static int f_to_json_pretty(struct fcall *c, json_t *const *a, size_t n,
+                            json_t **ret)
+{
+	return json_out(c, a[0], JSON_INDENT(2), ret);
+}
+
+static int f_parse_int(struct fcall *c, json_t *const *a, size_t n,
+                       json_t **ret)
+{
+	const char *s;
+	char *end;
+	long long v;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r < 0)
+		return r;
+	if (*s == '\0') {
+		*ret = json_integer(0);
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || end == s || s[0] == ' ' || s[0] == '\t' ||
+	    s[0] == '\n')
+		return err_msg(c->err, -EINVAL,
+		               "parseInt: strconv.ParseInt: parsing \"%s\": "
+		               "invalid syntax",
+		               s);
+	if (errno == ERANGE)
+		return err_msg(c->err, -ERANGE,
+		               "parseInt: strconv.ParseInt: parsing \"%s\": "
+		               "value out of range",
+		               s);
+	*ret = json_integer(v);
+	return 0;
+}
+
+static int f_parse_float(struct fcall *c, json_t *const *a, size_t n,
+                         json_t **ret)
+{
+	const char *s;
+	char *end;
+	double v;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r < 0)
+		return r;
+	if (*s == '\0') {
+		*ret = json_real(0);
+		return 0;
+	}
+	v = strtod(s, &end);
+	if (*end != '\0' || end == s || s[0] == ' ' ||
+	    (*ret = json_real(v)) == NULL)
+		return err_msg(
+		        c->err, -EINVAL,
+		        "parseFloat: strconv.ParseFloat: parsing \"%s\": "
+		        "invalid syntax",
+		        s);
+	return 0;
+}
+
+static int f_parse_bool(struct fcall *c, json_t *const *a, size_t n,
+                        json_t **ret)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+	                                  "TRUE", "true", "True"};
+	static const char *const no[] = {"0",     "f",     "F",
+	                                 "FALSE", "false", "False"};
+	const char *s;
+	size_t i;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r < 0)
+		return r;
+	if (*s == '\0') {
+		*ret = json_false();
+		return 0;
+	}
+	for (i = 0; i < 6; i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*ret = json_true();
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*ret = json_false();
+			return 0;
+		}
+	}
+	return err_msg(c->err, -EINVAL,
+	               "parseBool: strconv.ParseBool: parsing \"%s\": invalid "
+	               "syntax",
+	               s);
+}
+
+const struct func_def funcs_builtin[] = {
+        /* Go's builtins */
+        {"and", f_and_or, 1, -1},
+        {"or", f_and_or, 1, -1},
+        {"not", f_not, 1, 1},
+        {"eq", f_eq, 1, -1},
+        {"ne", f_ne, 2, 2},
+        {"lt", f_lt, 2, 2},
+        {"le", f_le, 2, 2},
+        {"gt", f_gt, 2, 2},
+        {"ge", f_ge, 2, 2},
+        {"len", f_len, 1, 1},
+        {"index", f_index, 1, -1},
+        {"printf", f_printf, 1, -1},
+        {"print", f_print, 0, -1},
+        {"println", f_println, 0, -1},
+        {"html", f_html, 0, -1},
+        {"urlquery", f_urlquery, 0, -1},
+        /* consul-template's helpers */
+        {"contains", f_contains, 2, 2},
+        {"containsAny", f_contains_any, 2, 2},
+        {"containsAll", f_contains_all, 2, 2},
+        {"containsNone", f_contains_none, 2, 2},
+        {"containsNotAll", f_contains_not_all, 2, 2},
+        {"in", f_in, 2, 2},
+        {"env", f_env, 1, 1},
+        {"envOrDefault", f_env_or_default, 2, 2},
+        {"file", f_file, 1, 1},
+        {"join", f_join, 2, 2},
+        {"split", f_split, 2, 2},
+        {"replaceAll", f_replace_all, 3, 3},
+        {"regexReplaceAll", f_regex_replace_all, 3, 3},
+        {"regexMatch", f_regex_match, 2, 2},
+        {"toLower", f_to_lower, 1, 1},
+        {"toUpper", f_to_upper, 1, 1},
+        {"toTitle", f_to_title, 1, 1},
+        {"trimSpace", f_trim_space, 1, 1},
+        {"trim", f_trim, 2, 2},
+        {"trimPrefix", f_trim_prefix, 2, 2},
+        {"trimSuffix", f_trim_suffix, 2, 2},
+        {"add", f_add, 2, 2},
+        {"subtract", f_subtract, 2, 2},
+        {"multiply", f_multiply, 2, 2},
+        {"divide", f_divide, 2, 2},
+        {"modulo", f_modulo, 2, 2},
+        {"loop", f_loop, 1, 2},
+        {"sort", f_sort, 1, 1},
+        {"shuffle", f_shuffle, 1, 1},
+        {"toJSON", f_to_json, 1, 1},
+        {"toJSONPretty", f_to_json_pretty, 1, 1},
+        {"parseInt", f_parse_int, 1, 1},
+        {"parseFloat", f_parse_float, 1, 1},
+        {"parseBool", f_parse_bool, 1, 1},
+        {NULL, NULL, 0, 0},
+};
+
+const struct func_def *func_lookup(const char *name)
+{
+	const struct func_def *tables[] = {funcs_builtin, funcs_consul};
+	size_t t;
+	const struct func_def *f;
+
+	for (t = 0; t < 2; t++)
+		for (f = tables[t]; f->name != NULL; f++)
+			if (strcmp(f->name, name) == 0)
+				return f;
+	return NULL;
+}

@@ -1,0 +1,84 @@
+/*
+ * Template engine internals shared by the parser (template.c) and the
+ * evaluator (tmpl_eval.c). Not a public contract.
+ *
+ * A parsed template is a tree of struct tnode. Text nodes point into the
+ * template's own copy of the source; constants hold a jansson value (new
+ * reference owned by the node); identifiers hold the resolved function.
+ * Every node keeps its byte offset so errors can name line and column.
+ */
+#ifndef CH_TMPL_INTERNAL_H
+#define CH_TMPL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "funcs.h"
+#include "template.h"
+
+/* Parser nesting bound (parentheses and blocks): no stack overflow. */
+#define TMPL_MAX_PARSE_DEPTH 500
+
+enum tnode_type {
+	N_LIST,     /* kids: nodes */
+	N_TEXT,     /* text, len (borrowed from tmpl->src) */
+	N_ACTION,   /* pipe */
+	N_IF,       /* pipe, list, elselist */
+	N_RANGE,    /* pipe, list, elselist */
+	N_WITH,     /* pipe, list, elselist */
+	N_BREAK,    /* */
+	N_CONTINUE, /* */
+	N_TEMPLATE, /* name, pipe (may be NULL) */
+	N_PIPE,     /* kids: commands; decl, ndecl, is_assign */
+	N_COMMAND,  /* kids: operands */
+	N_FIELD,    /* idents: ".A.B" as {"A", "B"} */
+	N_VAR,      /* idents[0] "$x", then fields */
+	N_DOT,
+	N_NIL,
+	N_CONST, /* value: bool, number or string */
+	N_IDENT, /* name, fn */
+	N_CHAIN, /* pipe: the operand (a parenthesised pipeline); idents */
+};
+
+struct tnode {
+	enum tnode_type type;
+	size_t pos; /* byte offset in the source */
+	const char *text;
+	size_t len;
+	struct tnode **kids;
+	size_t nkids;
+	struct tnode *pipe, *list, *elselist;
+	char **idents;
+	size_t nidents;
+	char **decl; /* variable names, "$x" */
+	size_t ndecl;
+	bool is_assign;
+	json_t *value;
+	char *name;
+	const struct func_def *fn;
+};
+
+struct tmpl_define {
+	char *name;
+	struct tnode *list;
+};
+
+struct tmpl {
+	char *name;
+	char *src;
+	size_t srclen;
+	bool error_on_missing_key;
+	struct tnode *root;
+	struct tmpl_define *defs;
+	size_t ndefs;
+};
+
+/* Line and column (1-based, columns in bytes) of offset pos in t. */
+void tmpl_position(const char *src, size_t srclen, size_t pos, int *line,
+                   int *col);
+/* The named sub-template from define/block; NULL when unknown. */
+const struct tnode *tmpl_find_define(const struct tmpl *t, const char *name);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * Go value semantics over jansson values, for the template engine.
+ *
+ * A template value is a json_t: strings, integers (Go int), reals (Go
+ * float64), true/false, null (Go nil), arrays ([]interface {}) and
+ * objects (maps and structs alike). A NULL json_t * is Go's "no value"
+ * (a missing map key), which prints as "<no value>"; json null prints as
+ * "<nil>". Every function here borrows its arguments.
+ *
+ * Pure module: no I/O, no logging.
+ */
+#ifndef CH_TVALUE_H
+#define CH_TVALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+
+/* Go's truth: false, 0, nil, no value, and empty strings/arrays/maps. */
+bool tv_truth(const json_t *v);
+/* Go's type name: "string", "int", "float64", "bool", "[]interface {}",
+ * "map[string]interface {}", "<nil>" (json null or no value). */
+const char *tv_type_name(const json_t *v);
+/* Go's %v (fmt.Print) of v appended to b: 0 or -E2BIG. */
+int tv_print(struct buf *b, const json_t *v);
+/* fmt.Sprint (spaces between operands when neither is a string) or, with
+ * ln, fmt.Sprintln. */
+int tv_sprint(struct buf *b, json_t *const *args, size_t n, bool ln);
+/*
+ * fmt.Sprintf over template values: verbs %v %s %d %q %x %X %o %b %c %e
+ * %E %f %F %g %G %t %T %U %%, flags "+-# 0", width and precision (also
+ * "*"). Wrong types and missing or extra arguments print Go's %!verb(...)
+ * markers. Returns 0 or -E2BIG.
+ */
+int tv_sprintf(struct buf *b, const char *fmt, size_t fmtlen,
+               json_t *const *args, size_t n);
+/* Shortest float64 formatting as Go's strconv 'g' with precision -1. */
+void tv_format_float(char *out, size_t size, double d);
+
+/*
+ * Go's eq (a equals any of bs), and lt/le/gt/ge's ordering of two basic
+ * values. 0 with the result, or -EINVAL with *msg set to Go's text
+ * ("incompatible types for comparison", ...).
+ */
+int tv_eq(const json_t *a, json_t *const *bs, size_t n, bool *ret,
+          const char **msg);
+int tv_cmp(const json_t *a, const json_t *b, int *ret, const char **msg);
+
+#endif
