@@ -199,6 +199,8 @@ static void watch_after(struct watch_dep *wd, enum watch_state state,
 {
 	int r;
 
+	if (wd->state == WATCH_STOPPED) /* a callback removed it */
+		return;
 	watch_set_state(wd, state);
 	r = uv_timer_start(&wd->timer, watch_timer_cb, delay, 0);
 	if (r < 0) /* cannot happen for a valid timer; do not stall */
@@ -239,6 +241,8 @@ static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
 	const struct retry_conf *rc = &w->cfg->consul.retry;
 	uint64_t now = uv_now(w->loop), delay, due;
 
+	/* As consul-template: after an error, try ?stale again first. */
+	wd->no_stale = false;
 	if (wd->failures < UINT32_MAX)
 		wd->failures++;
 	if (at_cap)
@@ -346,7 +350,6 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	struct err e;
 	int r;
 
-	watch_reachable(wd);
 	if (wd->used_stale &&
 	    watch_parse_u64(http_response_header(resp, "X-Consul-LastContact"),
 	                    &contact) &&
@@ -358,6 +361,10 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 		watch_next(wd);
 		return;
 	}
+	/* Not before: an answer too stale to use says nothing of Consul. */
+	watch_reachable(wd);
+	if (wd->state == WATCH_STOPPED)
+		return;
 	wd->no_stale = false;
 	wd->failures = 0;
 	if (wd->reported != 0) {
@@ -447,6 +454,8 @@ static void watch_fetch(struct watch_dep *wd)
 	struct buf url;
 	int r;
 
+	if (wd->state == WATCH_STOPPED) /* a callback removed it */
+		return;
 	path = dep_request_path(wd->dep);
 	if (path == NULL) {
 		log_warnx("watch %s: no request path", wd->id);

@@ -1,0 +1,956 @@
+/*
+ * The watcher against the Consul simulator: blocking and wake-up, index
+ * reset, unchanged data, backoff bounds, faults, ACL, unix socket, HTTPS,
+ * removal and clean close.
+ *
+ * struct dep here is a test-local fake (the spec is the request path, the
+ * decoder keeps what a template would see of KV entries: Key and Value),
+ * so these tests exercise the watcher alone. Being defined here, these
+ * dep_* symbols take precedence over lib/deps.c's in the static library.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "deps.h"
+#include "log.h"
+#include "sim_helper.h"
+#include "watch.h"
+#include "xmalloc.h"
+
+/* ---- fake deps ---------------------------------------------------- */
+
+struct dep {
+	enum dep_kind kind;
+	char *path;
+};
+
+int dep_new(enum dep_kind kind, const char *spec, struct dep **ret,
+            struct err *e)
+{
+	struct dep *d = xcalloc(1, sizeof(*d));
+
+	(void)e;
+	d->kind = kind;
+	d->path = xstrdup(spec);
+	*ret = d;
+	return 0;
+}
+
+struct dep *dep_dup(const struct dep *d)
+{
+	struct dep *c = xcalloc(1, sizeof(*c));
+
+	c->kind = d->kind;
+	c->path = xstrdup(d->path);
+	return c;
+}
+
+struct dep *dep_free(struct dep *d)
+{
+	if (d != NULL) {
+		free(d->path);
+		free(d);
+	}
+	return NULL;
+}
+
+enum dep_kind dep_kind(const struct dep *d)
+{
+	return d->kind;
+}
+
+const char *dep_id(const struct dep *d)
+{
+	return d->path;
+}
+
+bool dep_blocking(const struct dep *d)
+{
+	return d->kind != DEP_DATACENTERS && d->kind != DEP_AGENT_SELF;
+}
+
+char *dep_request_path(const struct dep *d)
+{
+	return xstrdup(d->path);
+}
+
+int dep_decode(const struct dep *d, long status, const char *body, size_t len,
+               json_t **ret, json_t *dropped, struct err *e)
+{
+	json_t *j, *out, *ent;
+	size_t i;
+
+	(void)dropped;
+	if (status == 404) {
+		*ret = json_null();
+		return 0;
+	}
+	j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (j == NULL)
+		return err_msg(e, -EBADMSG, "not JSON");
+	if (d->kind != DEP_KV_GET || !json_is_array(j)) {
+		*ret = j;
+		return 0;
+	}
+	out = json_array();
+	json_array_foreach(j, i, ent)
+	{
+		json_array_append_new(
+		        out,
+		        json_pack("{sOsO}", "Key", json_object_get(ent, "Key"),
+		                  "Value", json_object_get(ent, "Value")));
+	}
+	json_decref(j);
+	*ret = out;
+	return 0;
+}
+
+/* ---- fixture ------------------------------------------------------ */
+
+struct tw {
+	struct test_loop tl;
+	struct sim sim;
+	struct config cfg;
+	struct watcher *w;
+	unsigned ndata;
+	json_t *last; /* last value seen by on_data */
+	unsigned nevents;
+	unsigned nevents_status[8]; /* 403, 400, 500, 429, 0, <0, other */
+	int last_status;
+	char last_what[512];
+	bool closed;
+	bool close_in_data; /* call watcher_close from on_data */
+};
+
+static unsigned status_slot(int status)
+{
+	switch (status) {
+	case 403:
+		return 0;
+	case 400:
+		return 1;
+	case 500:
+		return 2;
+	case 429:
+		return 3;
+	case 0:
+		return 4;
+	default:
+		return status < 0 ? 5 : 6;
+	}
+}
+
+static void tw_closed(void *data)
+{
+	((struct tw *)data)->closed = true;
+}
+
+static void tw_on_data(void *data, const struct dep *d, json_t *value)
+{
+	struct tw *t = data;
+
+	(void)d;
+	t->ndata++;
+	json_decref(t->last);
+	t->last = json_incref(value);
+	if (t->close_in_data) {
+		watcher_close(t->w, tw_closed, t);
+		t->w = NULL;
+	}
+}
+
+static void tw_on_event(void *data, const struct dep *d, int status,
+                        const char *what)
+{
+	struct tw *t = data;
+
+	(void)d;
+	t->nevents++;
+	t->nevents_status[status_slot(status)]++;
+	t->last_status = status;
+	snprintf(t->last_what, sizeof(t->last_what), "%s", what);
+}
+
+static void tw_config(struct tw *t)
+{
+	memset(&t->cfg, 0, sizeof(t->cfg));
+	t->cfg.consul.address = t->sim.addr;
+	t->cfg.consul.retry.enabled = true;
+	t->cfg.consul.retry.backoff_ms = 50;
+	t->cfg.consul.retry.max_backoff_ms = 400;
+	t->cfg.consul.ssl.verify = true;
+	t->cfg.max_stale_ms = 2000;
+	t->cfg.block_query_wait_ms = 1000;
+}
+
+static struct tw *tw_setup(bool unix_only, const char *const *extra)
+{
+	struct tw *t = xcalloc(1, sizeof(*t));
+
+	assert_int_equal(test_loop_init(&t->tl), 0);
+	assert_int_equal(sim_start(&t->sim, unix_only, unix_only, extra), 0);
+	tw_config(t);
+	return t;
+}
+
+static void tw_start(struct tw *t)
+{
+	struct err e;
+
+	err_clear(&e);
+	if (watcher_new(&t->tl.loop, &t->cfg, tw_on_data, tw_on_event, t, &t->w,
+	                &e) != 0)
+		fail_msg("watcher_new: %s", e.msg);
+}
+
+static void tw_teardown(struct tw *t)
+{
+	if (t->w != NULL)
+		watcher_close(t->w, tw_closed, t);
+	t->w = NULL;
+	while (!t->closed)
+		uv_run(&t->tl.loop, UV_RUN_ONCE);
+	/* watcher_close left no handle behind */
+	assert_int_equal(test_loop_close(&t->tl), 0);
+	sim_stop(&t->sim);
+	json_decref(t->last);
+	free(t);
+}
+
+static void tw_add(struct tw *t, enum dep_kind kind, const char *path)
+{
+	struct dep *d;
+
+	assert_int_equal(dep_new(kind, path, &d, NULL), 0);
+	assert_int_equal(watcher_add(t->w, d), 0);
+	dep_free(d);
+}
+
+struct want_data {
+	struct tw *t;
+	unsigned n;
+};
+
+static bool pred_ndata(void *arg)
+{
+	struct want_data *wd = arg;
+
+	return wd->t->ndata >= wd->n;
+}
+
+static void tw_wait_data(struct tw *t, unsigned n, uint64_t timeout_ms)
+{
+	struct want_data wd = {t, n};
+
+	if (!test_loop_run_until(&t->tl, pred_ndata, &wd, timeout_ms))
+		fail_msg("waited %" PRIu64 " ms for data #%u, have %u",
+		         timeout_ms, n, t->ndata);
+}
+
+/* The Value of the first KV entry in the last data, decoded. */
+static const char *tw_kv_value(struct tw *t)
+{
+	static char out[256];
+	const char *b64 = json_string_value(
+	        json_object_get(json_array_get(t->last, 0), "Value"));
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	                          "qrstuvwxyz0123456789+/";
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	if (b64 == NULL)
+		return "";
+	for (; *b64 != '\0' && *b64 != '=' && o + 1 < sizeof(out); b64++) {
+		const char *p = strchr(tbl, *b64);
+
+		if (p == NULL)
+			break;
+		acc = (acc << 6) | (unsigned)(p - tbl);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Wait until the simulator holds count blocked queries under path. */
+static void tw_await_blocked(struct tw *t, const char *path, int count)
+{
+	json_t *r = sim_call(&t->tl.loop, &t->sim, "/_sim/await-requests",
+	                     "{\"path\":\"%s\",\"count\":%d,\"blocked\":true,"
+	                     "\"timeout\":10}",
+	                     path, count);
+
+	assert_non_null(r);
+	if (!json_is_true(json_object_get(r, "result")))
+		fail_msg("no blocked query on %s", path);
+	json_decref(r);
+}
+
+/* The simulator's request log for path (new reference). */
+static json_t *tw_requests(struct tw *t, const char *path)
+{
+	char url[256];
+	json_t *r, *reqs;
+
+	snprintf(url, sizeof(url), "/_sim/requests?path=%s", path);
+	r = sim_call(&t->tl.loop, &t->sim, url, NULL);
+	assert_non_null(r);
+	reqs = json_incref(json_object_get(r, "requests"));
+	json_decref(r);
+	return reqs;
+}
+
+static const char *req_query(json_t *req, const char *name)
+{
+	return json_string_value(json_array_get(
+	        json_object_get(json_object_get(req, "query"), name), 0));
+}
+
+/* ---- tests -------------------------------------------------------- */
+
+static void test_blocking_wakeup(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st0, st1;
+	json_t *reqs, *last;
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 5000;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"w/a\",\"value\":\"one\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/w/a");
+	assert_true(watcher_has(t->w, "/v1/kv/w/a"));
+	tw_add(t, DEP_KV_GET, "/v1/kv/w/a"); /* same id: no-op */
+	tw_wait_data(t, 1, 5000);
+	assert_string_equal(tw_kv_value(t), "one");
+	tw_await_blocked(t, "/v1/kv/w/a", 1);
+
+	/* A blocked long poll costs nothing: no timer fires. */
+	watcher_get_stats(t->w, &st0);
+	assert_int_equal(st0.deps, 1);
+	assert_int_equal(st0.sockets, 1);
+	test_loop_run_until(&t->tl, NULL, NULL, 1000);
+	watcher_get_stats(t->w, &st1);
+	assert_int_equal(st1.timer_fires, st0.timer_fires);
+	assert_int_equal(st1.requests, st0.requests);
+
+	t0 = uv_hrtime();
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"w/a\",\"value\":\"two\"}"));
+	tw_wait_data(t, 2, 3000);
+	assert_string_equal(tw_kv_value(t), "two");
+	fprintf(stderr, "change-to-callback latency: %.1f ms\n",
+	        (double)(uv_hrtime() - t0) / 1e6);
+
+	/* First request: no index; the long poll: index=, wait=ms, stale. */
+	reqs = tw_requests(t, "/v1/kv/w/a");
+	assert_true(json_array_size(reqs) >= 2);
+	assert_null(req_query(json_array_get(reqs, 0), "index"));
+	last = json_array_get(reqs, 1);
+	assert_non_null(req_query(last, "index"));
+	assert_true(strtoull(req_query(last, "index"), NULL, 10) >= 1);
+	assert_string_equal(req_query(last, "wait"), "5000ms");
+	assert_non_null(req_query(last, "stale"));
+	/* The token-less watcher sent no token. */
+	assert_false(json_is_true(json_object_get(last, "token_present")));
+	json_decref(reqs);
+	watcher_get_stats(t->w, &st1);
+	assert_int_equal(st1.sockets, 1); /* one kept-alive connection */
+	tw_teardown(t);
+}
+
+static void test_index_reset_after_restore(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *snap, *reqs;
+	size_t i, n;
+	bool saw_reset = false;
+	unsigned long long before = 0;
+
+	(void)state;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"r/a\",\"value\":\"old\"}"));
+	snap = sim_call(&t->tl.loop, &t->sim, "/_sim/snapshot", "{}");
+	assert_non_null(snap);
+	for (int k = 0; k < 5; k++)
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+		                   "{\"key\":\"r/a\",\"value\":\"new\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/r/a");
+	tw_wait_data(t, 1, 5000);
+	assert_string_equal(tw_kv_value(t), "new");
+	tw_await_blocked(t, "/v1/kv/r/a", 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/restore",
+	                   "{\"id\":%lld}",
+	                   json_integer_value(json_object_get(
+	                           json_object_get(snap, "result"), "id"))));
+	json_decref(snap);
+	tw_wait_data(t, 2, 5000);
+	assert_string_equal(tw_kv_value(t), "old");
+
+	/* After the lower index, one query went out without index. */
+	reqs = tw_requests(t, "/v1/kv/r/a");
+	n = json_array_size(reqs);
+	for (i = 1; i < n; i++) {
+		const char *idx = req_query(json_array_get(reqs, i), "index");
+
+		if (idx == NULL)
+			saw_reset = true;
+		else if (!saw_reset)
+			before = strtoull(idx, NULL, 10);
+	}
+	assert_true(saw_reset);
+	assert_true(before > 1);
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
+static void test_unchanged_data_no_callback(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs;
+	size_t n;
+
+	(void)state;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"u/a\",\"value\":\"same\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/u/a");
+	tw_wait_data(t, 1, 5000);
+	tw_await_blocked(t, "/v1/kv/u/a", 1);
+	/* The same value again: ModifyIndex and X-Consul-Index move. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"u/a\",\"value\":\"same\"}"));
+	/* The watcher took the answer and blocks again. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/await-requests",
+	                   "{\"path\":\"/v1/kv/u/a\",\"count\":2,"
+	                   "\"timeout\":10}"));
+	tw_await_blocked(t, "/v1/kv/u/a", 1);
+	reqs = tw_requests(t, "/v1/kv/u/a");
+	n = json_array_size(reqs);
+	assert_true(n >= 3);
+	/* The index moved between the first and the third request... */
+	assert_true(strtoull(req_query(json_array_get(reqs, n - 1), "index"),
+	                     NULL, 10) >
+	            strtoull(req_query(json_array_get(reqs, 1), "index"), NULL,
+	                     10));
+	json_decref(reqs);
+	/* ...but the data did not, so no callback. */
+	assert_int_equal(t->ndata, 1);
+	tw_teardown(t);
+}
+
+static void test_backoff_bounds(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs;
+	size_t n;
+	double first = 0, later = 0, maxgap = 0;
+
+	(void)state;
+	/* retry 50..400 ms; every request fails */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"no-leader\",\"path\":\"/v1/kv/b\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/b/a");
+	test_loop_run_until(&t->tl, NULL, NULL, 4000);
+	assert_int_equal(t->ndata, 0);
+	/* One event for the start of the outage, not one per retry. */
+	assert_int_equal(t->nevents_status[status_slot(500)], 1);
+	assert_int_equal(t->nevents, 1);
+
+	reqs = tw_requests(t, "/v1/kv/b/a");
+	n = json_array_size(reqs);
+	/* Without backoff ~35 (rate limit alone); all at the cap: ~18. */
+	fprintf(stderr, "backoff: %zu attempts in 4 s\n", n);
+	assert_true(n >= 10 && n <= 30);
+	for (size_t i = 1; i < n; i++) {
+		double gap = json_real_value(json_object_get(
+		                     json_array_get(reqs, i), "time")) -
+		             json_real_value(json_object_get(
+		                     json_array_get(reqs, i - 1), "time"));
+
+		if (i == 1)
+			first = gap;
+		if (i >= n - 8)
+			later += gap / 8;
+		if (gap > maxgap)
+			maxgap = gap;
+		/* floor: the rate limit (100 ms) */
+		assert_true(gap > 0.095);
+	}
+	fprintf(stderr,
+	        "backoff: first gap %.3f s, late mean %.3f s, max "
+	        "%.3f s\n",
+	        first, later, maxgap);
+	assert_true(maxgap < 0.400 + 0.150); /* the cap, plus slack */
+	assert_true(first < 0.200);          /* 50 ms, raised to the rate */
+	assert_true(later > first);          /* it grew */
+	json_decref(reqs);
+
+	/* Consul comes back: data, and a recovery event. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+	tw_wait_data(t, 1, 3000);
+	assert_int_equal(t->nevents_status[status_slot(0)], 1);
+	assert_non_null(strstr(t->last_what, "reachable again"));
+	tw_teardown(t);
+}
+
+static void test_faults_recover(void **state)
+{
+	static const char *const faults[] = {
+	        "{\"mode\":\"no-leader\"}",
+	        "{\"mode\":\"rate-limit\"}",
+	        "{\"mode\":\"status\",\"status\":503,\"body\":\"oops\"}",
+	        "{\"mode\":\"garbage\"}",
+	        "{\"mode\":\"truncated\"}",
+	        "{\"mode\":\"reset\"}",
+	        "{\"mode\":\"no-index\"}",
+	        "{\"mode\":\"index-backwards\"}",
+	        "{\"mode\":\"hang\",\"seconds\":30}",
+	};
+	struct tw *t = tw_setup(false, NULL);
+	unsigned want = 1;
+	json_t *r;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 500; /* curl timeout 5.53 s for "hang" */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"f/a\",\"value\":\"v0\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/f/a");
+	tw_wait_data(t, want, 5000);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		char fault[256];
+
+		tw_await_blocked(t, "/v1/kv/f/a", 1);
+		/* The next request after this one fails. */
+		snprintf(fault, sizeof(fault),
+		         "%.*s,\"count\":1,"
+		         "\"path\":\"/v1/kv/f/a\"}",
+		         (int)strlen(faults[i]) - 1, faults[i]);
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+		                   "%s", fault));
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+		                   "{\"key\":\"f/a\",\"value\":\"v%zu\"}",
+		                   2 * i + 1));
+		tw_wait_data(t, ++want, 5000);
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+		                   "{\"key\":\"f/a\",\"value\":\"v%zu\"}",
+		                   2 * i + 2));
+		/* Data after the fault: it recovered. */
+		tw_wait_data(t, ++want, 10000);
+		assert_int_equal(atoi(tw_kv_value(t) + 1), (int)(2 * i + 2));
+		r = sim_call(&t->tl.loop, &t->sim, "/_sim/state", NULL);
+		assert_int_equal(
+		        json_array_size(json_object_get(
+		                json_object_get(r, "result"), "faults")),
+		        0);
+		json_decref(r);
+	}
+	r = sim_call(&t->tl.loop, &t->sim, "/_sim/requests?path=/v1/kv/f/a",
+	             NULL);
+	assert_int_equal(
+	        json_integer_value(json_object_get(
+	                json_object_get(r, "counters"), "faults_applied")),
+	        (json_int_t)(sizeof(faults) / sizeof(faults[0])));
+	json_decref(r);
+	tw_teardown(t);
+}
+
+static void test_acl(void **state)
+{
+	static char secret[] = "5ecre7-70ken-d0-n0t-l0g";
+	static char wrong[] = "wrong-token";
+	const char *const extra[] = {"--token-required", secret, NULL};
+	struct tw *t = tw_setup(false, extra);
+	struct tw *bad;
+	char logpath[128], logbuf[65536];
+	json_t *reqs;
+	FILE *f;
+	size_t n;
+	int saved;
+
+	(void)state;
+	/* Capture everything logged, at trace level. */
+	snprintf(logpath, sizeof(logpath), "%s/log", t->sim.dir);
+	fflush(stderr);
+	saved = dup(2);
+	f = fopen(logpath, "w+");
+	assert_non_null(f);
+	dup2(fileno(f), 2);
+	log_init(LOG_LVL_TRACE, 0);
+
+	t->cfg.consul.token = secret;
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	tw_wait_data(t, 1, 5000);
+	assert_true(json_array_size(t->last) > 0);
+	reqs = tw_requests(t, "/v1/catalog/nodes");
+	assert_true(json_is_true(
+	        json_object_get(json_array_get(reqs, 0), "token_present")));
+	assert_non_null(json_object_get(
+	        json_object_get(json_array_get(reqs, 0), "headers"),
+	        "X-Consul-Token"));
+	json_decref(reqs);
+
+	/* A second watcher with a token the agent does not know. */
+	bad = xcalloc(1, sizeof(*bad));
+	bad->sim = t->sim;
+	bad->cfg = t->cfg;
+	bad->cfg.consul.token = wrong;
+	if (watcher_new(&t->tl.loop, &bad->cfg, tw_on_data, tw_on_event, bad,
+	                &bad->w, NULL) != 0)
+		fail();
+	{
+		struct dep *d;
+
+		assert_int_equal(dep_new(DEP_CATALOG_SERVICES,
+		                         "/v1/catalog/services", &d, NULL),
+		                 0);
+		assert_int_equal(watcher_add(bad->w, d), 0);
+		dep_free(d);
+	}
+	test_loop_run_until(&t->tl, NULL, NULL, 2000);
+	reqs = tw_requests(t, "/v1/catalog/services");
+	n = json_array_size(reqs);
+	json_decref(reqs);
+	assert_true(n >= 3); /* it retried */
+	assert_int_equal(bad->nevents_status[status_slot(403)], 1); /* once */
+	assert_int_equal(bad->ndata, 0);
+	assert_non_null(strstr(bad->last_what, "ACL"));
+	assert_non_null(strstr(bad->last_what, "ACL not found"));
+	watcher_close(bad->w, tw_closed, bad);
+	while (!bad->closed)
+		uv_run(&t->tl.loop, UV_RUN_ONCE);
+	free(bad);
+
+	/* The token appears in no log line. */
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_init(LOG_LVL_INFO, 0);
+	rewind(f);
+	n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
+	logbuf[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(logbuf, "-> [FETCHING]")); /* it logged */
+	assert_null(strstr(logbuf, secret));
+	assert_null(strstr(logbuf, wrong));
+	tw_teardown(t);
+}
+
+static void test_unix_socket(void **state)
+{
+	struct tw *t = tw_setup(true, NULL);
+
+	(void)state;
+	assert_non_null(strstr(t->sim.addr, "unix://"));
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_SERVICES, "/v1/catalog/services");
+	tw_wait_data(t, 1, 5000);
+	assert_true(json_is_object(t->last));
+	assert_non_null(json_object_get(t->last, "consul"));
+	tw_teardown(t);
+}
+
+static void test_nonblocking_dep(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs;
+
+	(void)state;
+	tw_start(t);
+	tw_add(t, DEP_DATACENTERS, "/v1/catalog/datacenters");
+	tw_wait_data(t, 1, 5000);
+	assert_true(json_is_array(t->last));
+	/* Fetched once; the next poll is a minute away. */
+	test_loop_run_until(&t->tl, NULL, NULL, 500);
+	reqs = tw_requests(t, "/v1/catalog/datacenters");
+	assert_int_equal(json_array_size(reqs), 1);
+	assert_null(req_query(json_array_get(reqs, 0), "index"));
+	assert_null(req_query(json_array_get(reqs, 0), "wait"));
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
+static void test_stale_too_old(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs;
+	size_t n;
+	bool consistent = false;
+
+	(void)state;
+	t->cfg.max_stale_ms = 100;
+	/* No leader: stale answers grow old, consistent ones fail (500). */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-leader",
+	                   "{\"leader\":\"\"}"));
+	test_loop_run_until(&t->tl, NULL, NULL, 300);
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	test_loop_run_until(&t->tl, NULL, NULL, 800);
+	reqs = tw_requests(t, "/v1/catalog/nodes");
+	n = json_array_size(reqs);
+	assert_true(n >= 2);
+	assert_non_null(req_query(json_array_get(reqs, 0), "stale"));
+	for (size_t i = 1; i < n; i++)
+		if (req_query(json_array_get(reqs, i), "stale") == NULL)
+			consistent = true;
+	assert_true(consistent);
+	/* The old stale answer was not used. */
+	assert_int_equal(t->ndata, 0);
+	/* One outage, not a flapping "reachable again" per stale answer. */
+	assert_int_equal(t->nevents, 1);
+	assert_int_equal(t->nevents_status[status_slot(500)], 1);
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
+static void test_remove_cancels(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 30000;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"x/a\",\"value\":\"1\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/x/a");
+	tw_wait_data(t, 1, 5000);
+	tw_await_blocked(t, "/v1/kv/x/a", 1);
+	watcher_remove(t->w, "/v1/kv/x/a");
+	watcher_remove(t->w, "/v1/kv/x/a"); /* unknown now: no-op */
+	assert_false(watcher_has(t->w, "/v1/kv/x/a"));
+	/* The in-flight long poll was cancelled: its connection is gone. */
+	test_loop_run_until(&t->tl, NULL, NULL, 100);
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.deps, 0);
+	assert_int_equal(st.sockets, 0);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"x/a\",\"value\":\"2\"}"));
+	test_loop_run_until(&t->tl, NULL, NULL, 300);
+	assert_int_equal(t->ndata, 1);
+	tw_teardown(t);
+}
+
+static void test_close_from_callback(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+
+	(void)state;
+	t->close_in_data = true;
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	tw_add(t, DEP_CATALOG_SERVICES, "/v1/catalog/services");
+	tw_wait_data(t, 1, 5000);
+	assert_null(t->w);
+	tw_teardown(t); /* waits for closed, checks uv_loop_close() */
+	(void)state;
+}
+
+static void test_https(void **state)
+{
+	static const char proxy[] =
+	        "import socket,ssl,sys,threading,os\n"
+	        "ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+	        "ctx.load_cert_chain(sys.argv[1],sys.argv[2])\n"
+	        "ls=socket.socket();ls.bind(('127.0.0.1',0));ls.listen(16)\n"
+	        "open(sys.argv[4]+'.tmp','w').write(str(ls.getsockname()[1]))\n"
+	        "os.rename(sys.argv[4]+'.tmp',sys.argv[4])\n"
+	        "def pipe(a,b):\n"
+	        "  try:\n"
+	        "    while True:\n"
+	        "      d=a.recv(65536)\n"
+	        "      if not d: break\n"
+	        "      b.sendall(d)\n"
+	        "  except Exception: pass\n"
+	        "  for s in (a,b):\n"
+	        "    try: s.close()\n"
+	        "    except Exception: pass\n"
+	        "def serve(c):\n"
+	        "  try: t=ctx.wrap_socket(c,server_side=True)\n"
+	        "  except Exception: return c.close()\n"
+	        "  u=socket.create_connection(('127.0.0.1',int(sys.argv[3])))\n"
+	        "  "
+	        "threading.Thread(target=pipe,args=(u,t),daemon=True).start()\n"
+	        "  pipe(t,u)\n"
+	        "while True:\n"
+	        "  c,_=ls.accept()\n"
+	        "  "
+	        "threading.Thread(target=serve,args=(c,),daemon=True).start()"
+	        "\n";
+	struct tw *t;
+	char cmd[2048], ca[160], crt[160], key[160], pf[160], port[16];
+	char addr[64], simport[16];
+	pid_t pid;
+	FILE *f;
+	struct tw *bad;
+	static char server_name[] = "consul.test";
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "SKIP test_https: openssl is not installed\n");
+		skip();
+	}
+	t = tw_setup(false, NULL);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", t->sim.dir);
+	snprintf(crt, sizeof(crt), "%s/srv.pem", t->sim.dir);
+	snprintf(key, sizeof(key), "%s/srv.key", t->sim.dir);
+	snprintf(pf, sizeof(pf), "%s/tls.port", t->sim.dir);
+	/* A throw-away CA and a server certificate for consul.test. */
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes "
+	         "-keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca "
+	         ">/dev/null 2>&1 && openssl req -newkey rsa:2048 -nodes "
+	         "-keyout srv.key -out srv.csr -subj /CN=consul.test "
+	         ">/dev/null 2>&1 && printf "
+	         "'subjectAltName=DNS:consul.test\\n' >ext && openssl x509 "
+	         "-req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+	         "-out srv.pem -days 1 -extfile ext >/dev/null 2>&1",
+	         t->sim.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(simport, sizeof(simport), "%u", t->sim.port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execlp("python3", "python3", "-c", proxy, crt, key, simport, pf,
+		       (char *)NULL);
+		_exit(127);
+	}
+	port[0] = '\0';
+	for (int i = 0; i < 2000 && port[0] == '\0'; i++) {
+		f = fopen(pf, "r");
+		if (f != NULL) {
+			if (fgets(port, sizeof(port), f) == NULL)
+				port[0] = '\0';
+			fclose(f);
+		} else {
+			nanosleep(&(struct timespec){0, 5000000}, NULL);
+		}
+	}
+	assert_true(port[0] != '\0');
+	snprintf(addr, sizeof(addr), "https://127.0.0.1:%s", port);
+
+	/* Verified against the CA, with the certificate's server name. */
+	t->cfg.consul.address = addr;
+	t->cfg.consul.ssl.enabled = true;
+	t->cfg.consul.ssl.ca_cert = ca;
+	t->cfg.consul.ssl.server_name = server_name;
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	tw_wait_data(t, 1, 10000);
+	assert_true(json_array_size(t->last) > 0);
+
+	/* Without the CA the certificate is refused: an event, no data. */
+	bad = xcalloc(1, sizeof(*bad));
+	bad->cfg = t->cfg;
+	bad->cfg.consul.ssl.ca_cert = NULL;
+	bad->cfg.consul.ssl.ca_path = t->sim.dir; /* no CA in there */
+	assert_int_equal(watcher_new(&t->tl.loop, &bad->cfg, tw_on_data,
+	                             tw_on_event, bad, &bad->w, NULL),
+	                 0);
+	{
+		struct dep *d;
+
+		assert_int_equal(dep_new(DEP_CATALOG_NODES, "/v1/catalog/nodes",
+		                         &d, NULL),
+		                 0);
+		assert_int_equal(watcher_add(bad->w, d), 0);
+		dep_free(d);
+	}
+	test_loop_run_until(&t->tl, NULL, NULL, 1500);
+	assert_int_equal(bad->ndata, 0);
+	assert_int_equal(bad->nevents, 1);
+	assert_true(bad->last_status < 0);
+	fprintf(stderr, "untrusted certificate: %s\n", bad->last_what);
+	watcher_close(bad->w, tw_closed, bad);
+	while (!bad->closed)
+		uv_run(&t->tl.loop, UV_RUN_ONCE);
+	free(bad);
+
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	tw_teardown(t);
+}
+
+static void test_new_errors(void **state)
+{
+	struct config cfg;
+	struct watcher *w = NULL;
+	uv_loop_t loop;
+	struct err e;
+	char path[] = "/tmp/ch-token-XXXXXX";
+	char ftp[] = "ftp://x", nofile[] = "/nonexistent/token";
+	int fd;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.consul.address = ftp;
+	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
+	            0);
+	assert_non_null(strstr(e.msg, "scheme"));
+	cfg.consul.address = NULL;
+	cfg.consul.token_file = nofile;
+	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
+	            0);
+	assert_string_equal(e.file, "/nonexistent/token");
+	/* A token file is trimmed; its content never reaches an error. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "  tok-123\n\n", 11), 11);
+	close(fd);
+	cfg.consul.token_file = path;
+	assert_int_equal(
+	        watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e), 0);
+	watcher_close(w, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "a\x01secret", 8), 8);
+	close(fd);
+	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
+	            0);
+	assert_null(strstr(e.msg, "secret"));
+	unlink(path);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_new_errors),
+	        cmocka_unit_test(test_blocking_wakeup),
+	        cmocka_unit_test(test_index_reset_after_restore),
+	        cmocka_unit_test(test_unchanged_data_no_callback),
+	        cmocka_unit_test(test_nonblocking_dep),
+	        cmocka_unit_test(test_backoff_bounds),
+	        cmocka_unit_test(test_faults_recover),
+	        cmocka_unit_test(test_acl),
+	        cmocka_unit_test(test_unix_socket),
+	        cmocka_unit_test(test_stale_too_old),
+	        cmocka_unit_test(test_remove_cancels),
+	        cmocka_unit_test(test_close_from_callback),
+	        cmocka_unit_test(test_https),
+	};
+
+	log_init(LOG_LVL_INFO, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
