@@ -56,6 +56,7 @@ struct vctx {
 	const char *file;          /* "" for flags */
 	const struct hcl_pos *pos; /* NULL for flags */
 	const char *label;         /* the flag being applied, or NULL */
+	struct hcl_loc block;      /* where the block being applied starts */
 };
 
 /* ---- messages ---- */
@@ -472,8 +473,10 @@ static int want_blocks(struct vctx *v, const json_t *obj, const char *key,
 	json_t *b;
 	int r;
 
-	if (json_is_object(val))
+	if (json_is_object(val)) {
+		hcl_pos_key(v->pos, obj, key, &v->block, NULL);
 		return fn(v, val, target);
+	}
 	if (!json_is_array(val))
 		return fail_value(v, obj, key, "%s: expected a block, got %s",
 		                  name_of(v, key), json_kind(val));
@@ -483,6 +486,7 @@ static int want_blocks(struct vctx *v, const json_t *obj, const char *key,
 			return fail_index(v, val, i,
 			                  "%s: expected a block, got %s",
 			                  name_of(v, key), json_kind(b));
+		hcl_pos_index(v->pos, val, i, &v->block);
 		if ((r = fn(v, b, target)) < 0)
 			return r;
 	}
@@ -983,7 +987,7 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	struct load *ld = target;
 	struct tmpl_conf *t;
 	struct tmpl_state *ts;
-	struct hcl_loc at = {0, 0};
+	struct hcl_loc at = v->block;
 	const char *key;
 	json_t *val;
 	int r;
@@ -1056,11 +1060,6 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 			return r;
 	}
 
-	/* Where the block starts: its first key, else nothing better. */
-	if (json_object_size(obj) > 0)
-		hcl_pos_key(v->pos, obj,
-		            json_object_iter_key(json_object_iter(obj)), &at,
-		            NULL);
 	ts->file = xstrdup(v->file);
 	ts->line = at.line;
 	ts->col = at.col;
@@ -1229,7 +1228,7 @@ static int load_text(struct load *ld, const char *name, const char *text,
 {
 	struct hcl_pos *pos = NULL;
 	json_t *tree = NULL;
-	struct vctx v = {ld, name, NULL, NULL};
+	struct vctx v = {ld, name, NULL, NULL, {0, 0}};
 	int r;
 
 	if ((r = hcl_parse(name, text, len, &tree, &pos, ld->e)) < 0)
@@ -1578,6 +1577,11 @@ static int flags_scan(int argc, char **argv, struct flag_use *uses,
 			return err_msg(e, -EINVAL, "-%s: needs a value",
 			               def->name);
 		}
+		if ((def->special == FS_CONFIG ||
+		     def->special == FS_TEMPLATE) &&
+		    u->value != NULL && *u->value == '\0')
+			return err_msg(e, -EINVAL, "-%s: needs a value",
+			               def->name);
 		if (def->special == FS_HELP && u->on) {
 			*ret_action = CONFIG_HELP;
 			return 0;
@@ -1662,7 +1666,7 @@ static int flags_apply(struct load *ld, const struct flag_use *uses, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct flag_use *u = &uses[i];
 		char label[64];
-		struct vctx v = {ld, "", NULL, label};
+		struct vctx v = {ld, "", NULL, label, {0, 0}};
 		json_t *obj;
 		int r = 0;
 
