@@ -247,7 +247,7 @@ class ConsulSim:
     def __init__(self, listen="127.0.0.1:0", unix_path=None, seed=None,
                  datacenter="dc1", node_name="consul-server-1",
                  token_required=None, quiet=True, jitter=True,
-                 rpc_hold=0.0, streaming=True):
+                 rpc_hold=0.0, streaming=True, max_conns_per_client=200):
         self.listen = listen
         self.unix_path = unix_path
         self.quiet = quiet
@@ -269,6 +269,10 @@ class ConsulSim:
         self.stopping = False
         self.snapshots = {0: _State()}   # 0: empty, index 0 (dev restart)
         self.conns = set()
+        self.conns_by_ip = {}
+        self.max_conns_per_client = max_conns_per_client
+        self.conn_stats = {"open": 0, "max_open": 0, "total": 0,
+                           "refused": 0}
         self.faults = []
         self.fault_seq = 0
         self.hang_release = threading.Event()
@@ -731,7 +735,8 @@ class ConsulSim:
             log = [dict(e) for e in self.log
                    if path is None or e["path"].startswith(path)]
             return {"requests": log, "counters": copy.deepcopy(
-                dict(self.counters, blocked=len(self.blocked)))}
+                dict(self.counters, blocked=len(self.blocked),
+                     connections=self.conn_stats))}
 
     def reset_log(self):
         with self.lock:
@@ -760,6 +765,18 @@ class ConsulSim:
                 if left <= 0 or self.stopping:
                     return False
                 self.cond.wait(left)
+
+    def wait_for(self, predicate, timeout=10.0):
+        """Wait until predicate() (called under the lock) is true; it is
+        re-checked on every request, connection and state change."""
+        deadline = time.monotonic() + float(timeout)
+        with self.cond:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
 
     def state(self):
         with self.lock:
@@ -1165,12 +1182,41 @@ def _make_handler(sim):
 
         def setup(self):
             super().setup()
+            self.ip = self.client_address[0] \
+                if isinstance(self.client_address, tuple) else None
             with sim.lock:
                 sim.conns.add(self.connection)
+                cs = sim.conn_stats
+                cs["total"] += 1
+                cs["open"] += 1
+                cs["max_open"] = max(cs["max_open"], cs["open"])
+                n = sim.conns_by_ip.get(self.ip, 0) + 1
+                sim.conns_by_ip[self.ip] = n
+                limit = sim.max_conns_per_client
+                # http_max_conns_per_client: TCP clients only
+                self.over_limit = bool(self.ip and limit and n > limit)
+                if self.over_limit:
+                    cs["refused"] += 1
+                sim.cond.notify_all()
+
+        def handle(self):
+            if not self.over_limit:
+                return super().handle()
+            # Consul's connection limiter answers before reading anything
+            body = BODY_429["too-many-connections"].encode()
+            self.wfile.write(
+                b"HTTP/1.1 429 Too Many Requests\r\n"
+                b"Content-Type: text/plain; charset=utf-8\r\n"
+                b"Date: " + self.date_time_string().encode() + b"\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                % (len(body), body))
 
         def finish(self):
             with sim.lock:
                 sim.conns.discard(self.connection)
+                sim.conn_stats["open"] -= 1
+                sim.conns_by_ip[self.ip] -= 1
+                sim.cond.notify_all()
             super().finish()
 
         def address_string(self):
@@ -1690,13 +1736,17 @@ def main(argv=None):
                     help="seconds to hold reads when there is no leader")
     ap.add_argument("--no-streaming", action="store_true",
                     help="health queries always say blocking-query")
+    ap.add_argument("--max-conns-per-client", type=int, default=200,
+                    help="429 past this many TCP connections per client IP"
+                    " (0: no limit)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     sim = ConsulSim(listen=None if args.no_tcp else args.listen,
                     unix_path=args.unix, seed=args.seed,
                     token_required=args.token_required, quiet=args.quiet,
                     jitter=not args.no_jitter, rpc_hold=args.rpc_hold,
-                    streaming=not args.no_streaming)
+                    streaming=not args.no_streaming,
+                    max_conns_per_client=args.max_conns_per_client)
     sim.start()
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -1065,6 +1065,29 @@ class TestControlAndTransport(SimCase):
         self.assertEqual(log["counters"]["total"], 1)
         self.assertEqual(log["counters"]["by_status"], {"200": 1})
 
+    def test_connection_limit(self):
+        self.sim.max_conns_per_client = 3
+        socks = []
+        try:
+            for _ in range(3):
+                socks.append(socket.create_connection(
+                    ("127.0.0.1", self.sim.port), TIMEOUT))
+            # the handlers count connections once they are accepted
+            self.assertTrue(self.sim.wait_for(
+                lambda: self.sim.conn_stats["open"] >= 3))
+            r = self.get("/v1/catalog/nodes")
+            self.assertEqual(r.status, 429)
+            self.assertTrue(r.body.startswith(b"Your IP is issuing"))
+        finally:
+            for s in socks:
+                s.close()
+        self.assertTrue(self.sim.wait_for(
+            lambda: self.sim.conn_stats["open"] == 0))
+        self.assertEqual(self.get("/v1/catalog/nodes").status, 200)
+        stats = request(self.sim, "/_sim/requests").json()["counters"]
+        self.assertGreaterEqual(stats["connections"]["max_open"], 4)
+        self.assertGreaterEqual(stats["connections"]["refused"], 1)
+
     def test_unix_socket(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "consul.sock")
