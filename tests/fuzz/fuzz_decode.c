@@ -1,0 +1,106 @@
+/*
+ * libFuzzer target for the Consul response decoders (dep_decode).
+ *
+ * The first byte picks the dependency kind (and, for KV, a 404), the rest
+ * is the body. Besides memory errors, it checks the promise the decoders
+ * make to the hosts file: every node or service record that survives has
+ * an IP literal address and a valid host name.
+ *
+ *   cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_C_COMPILER=clang
+ *   cmake --build build-fuzz --target fuzz_decode
+ *   ./build-fuzz/tests/fuzz_decode -max_total_time=60 \
+ *           tests/fuzz/corpus/decode
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deps.h"
+#include "hosts.h"
+
+static const struct {
+	enum dep_kind kind;
+	const char *spec;
+} targets[] = {
+        {DEP_CATALOG_NODES, ""},     {DEP_CATALOG_SERVICES, ""},
+        {DEP_CATALOG_NODE, "web-2"}, {DEP_HEALTH_SERVICE, "web|any"},
+        {DEP_DATACENTERS, ""},       {DEP_KV_GET, "hostsd/leader"},
+        {DEP_KV_LIST, "hostsd"},     {DEP_AGENT_SELF, ""},
+        {DEP_HEALTH_SERVICE, "web"}, {DEP_CATALOG_NODES, "~_agent"},
+};
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+static void check_string(json_t *o, const char *key, bool addr)
+{
+	json_t *s = json_object_get(o, key);
+	const char *v = json_string_value(s);
+	size_t n = json_string_length(s);
+
+	if (v == NULL)
+		abort();
+	if (addr ? !hosts_addr_ok(v, n, false) : !hosts_name_ok(v, n))
+		abort();
+}
+
+static void check_records(enum dep_kind kind, json_t *v)
+{
+	json_t *r;
+	size_t i;
+
+	switch (kind) {
+	case DEP_CATALOG_NODES:
+	case DEP_HEALTH_SERVICE:
+		json_array_foreach(v, i, r)
+		{
+			check_string(r, "Node", false);
+			check_string(r, "Address", true);
+			if (kind == DEP_HEALTH_SERVICE)
+				check_string(r, "Name", false);
+		}
+		break;
+	case DEP_CATALOG_SERVICES:
+		json_array_foreach(v, i, r)
+		{
+			check_string(r, "Name", false);
+		}
+		break;
+	case DEP_CATALOG_NODE:
+		if (!json_is_null(v)) {
+			check_string(json_object_get(v, "Node"), "Node", false);
+			check_string(json_object_get(v, "Node"), "Address",
+			             true);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dep *d;
+	struct err e;
+	json_t *v = NULL, *dropped;
+	unsigned pick;
+	long status;
+
+	if (size < 1)
+		return 0;
+	pick = data[0] % NTARGETS;
+	status = (data[0] & 0x80) ? 404 : 200;
+	if (dep_new(targets[pick].kind, targets[pick].spec, &d, &e) != 0)
+		abort();
+	dropped = json_array();
+	if (dep_decode(d, status, (const char *)data + 1, size - 1, &v, dropped,
+	               &e) == 0) {
+		check_records(targets[pick].kind, v);
+		json_decref(v);
+	} else if (v != NULL) {
+		abort(); /* nothing is returned on error */
+	}
+	json_decref(dropped);
+	dep_free(d);
+	return 0;
+}
