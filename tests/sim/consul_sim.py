@@ -50,6 +50,11 @@ name, with '-' for '_'; Consul-style PascalCase keys are accepted too):
   GET  /_sim/state              indexes, blocked queries, faults
   POST /_sim/await-requests     {"path","count","timeout","blocked"}
 
+From Python, call the same methods on a ConsulSim (plus wait_for(pred),
+await_requests(path, n, blocked=...), requests(), state()); start() after
+stop() is an agent restart on the same port.  TCP clients get the agent's
+429 past max_conns_per_client (200) open connections.
+
 Fault modes (set-fault): no-leader (500 "No cluster leader"), rate-limit
 (429, "variant": retry-elsewhere|too-many-connections|empty), status
 ("status","body"), garbage, truncated, hang ("seconds"), reset,
@@ -1325,11 +1330,6 @@ def _make_handler(sim):
             self.log_request(code)
             self.send_response_only(code, message or STATUS_TEXT.get(code))
             self.send_header("Date", self.date_time_string())
-
-        def _base_headers(self):
-            self.send_header("Vary", "Accept-Encoding")
-            self.send_header("X-Consul-Default-Acl-Policy",
-                             "deny" if sim.acl_enabled else "allow")
 
         def _send(self, status, body, headers=None, ctype=None,
                   chunked=False):
