@@ -724,7 +724,7 @@ static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
 	regex_t re;
 	regmatch_t m[10];
 	const char *tpl, *s;
-	size_t tlen, len, pos = 0;
+	size_t tlen, len, pos = 0, last_end = 0;
 	struct buf b;
 	int r = want_string(c, a[1], &tpl, &tlen), flags = 0;
 
@@ -740,6 +740,20 @@ static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
 	       regexec(&re, s + pos, 10, m, flags) == 0) {
 		size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo, k;
 
+		if (eo == so && so == 0 && pos > 0 && pos == last_end) {
+			/* Go ignores an empty match right after a match */
+			size_t step = 1;
+
+			if (pos >= len)
+				break;
+			while (pos + step < len &&
+			       ((unsigned char)s[pos + step] & 0xc0) == 0x80)
+				step++;
+			r = buf_append(&b, s + pos, step);
+			pos += step;
+			flags = REG_NOTBOL;
+			continue;
+		}
 		r = buf_append(&b, s + pos, so);
 		for (k = 0; k < 10; k++) {
 			if (m[k].rm_so >= 0) {
@@ -767,6 +781,7 @@ static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
 				break;
 		} else {
 			pos += eo;
+			last_end = pos;
 		}
 		flags = REG_NOTBOL;
 	}

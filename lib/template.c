@@ -30,6 +30,7 @@ const struct tmpl_limits tmpl_default_limits = {
 
 enum tok_type {
 	T_EOF,
+	T_ERROR, /* a lex error, reported when the parser reaches it */
 	T_TEXT,
 	T_LEFT,
 	T_RIGHT,
@@ -78,6 +79,8 @@ struct parser {
 	size_t ntoks, cap, i;
 	struct err *e;
 	int rc;
+	char lexmsg[200];
+	size_t lexpos;
 	unsigned depth;
 	unsigned range_depth;
 	char **vars; /* borrowed names, a stack */
@@ -122,6 +125,28 @@ static int perr(struct parser *p, size_t pos, const char *fmt, ...)
 }
 
 /* ---- lexer ---- */
+
+static void emit(struct parser *p, enum tok_type type, size_t pos, size_t len);
+
+/*
+ * A lex error becomes a T_ERROR token (then EOF): Go lexes lazily, so a
+ * parse error before that point is the one reported.
+ */
+static int lerr(struct parser *p, size_t pos, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int lerr(struct parser *p, size_t pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->lexmsg, sizeof(p->lexmsg), fmt, ap);
+	va_end(ap);
+	p->lexpos = pos;
+	emit(p, T_ERROR, pos, 0);
+	emit(p, T_EOF, pos, 0);
+	return -EINVAL;
+}
 
 static void emit(struct parser *p, enum tok_type type, size_t pos, size_t len)
 {
@@ -312,7 +337,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			bool trim = !at(p, pos, p->rd, p->rdl);
 
 			if (parens > 0) {
-				perr(p, pos, "unclosed left paren");
+				lerr(p, pos, "unclosed left paren");
 				return 0;
 			}
 			if (trim)
@@ -322,7 +347,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			return trim ? skip_space(p, pos) : pos;
 		}
 		if (pos >= p->len) {
-			perr(p, pos, "unclosed action");
+			lerr(p, pos, "unclosed action");
 			return 0;
 		}
 		c = p->src[pos];
@@ -343,7 +368,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			continue;
 		case ':':
 			if (pos + 1 >= p->len || p->src[pos + 1] != '=') {
-				perr(p, pos, "expected :=");
+				lerr(p, pos, "expected :=");
 				return 0;
 			}
 			emit(p, T_DECLARE, pos, 2);
@@ -357,7 +382,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 		case '\'':
 			end = scan_quoted(p, pos, c);
 			if (end == 0) {
-				perr(p, pos,
+				lerr(p, pos,
 				     c == '"' ? "unterminated quoted string"
 				              : "unterminated character "
 				                "constant");
@@ -374,7 +399,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			                        : NULL;
 
 			if (q == NULL) {
-				perr(p, pos, "unterminated raw quoted string");
+				lerr(p, pos, "unterminated raw quoted string");
 				return 0;
 			}
 			end = (size_t)(q - p->src) + 1;
@@ -387,7 +412,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			while (end < p->len && is_alnum(p->src[end]))
 				end++;
 			if (!at_terminator(p, end)) {
-				perr(p, end, "bad character U+%04X '%c'",
+				lerr(p, end, "bad character U+%04X '%c'",
 				     (unsigned char)p->src[end], p->src[end]);
 				return 0;
 			}
@@ -396,7 +421,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			continue;
 		case '(':
 			if (++parens > (int)TMPL_MAX_PARSE_DEPTH) {
-				perr(p, pos, "max expression depth exceeded");
+				lerr(p, pos, "max expression depth exceeded");
 				return 0;
 			}
 			emit(p, T_LPAREN, pos, 1);
@@ -404,7 +429,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			continue;
 		case ')':
 			if (--parens < 0) {
-				perr(p, pos, "unexpected right paren");
+				lerr(p, pos, "unexpected right paren");
 				return 0;
 			}
 			emit(p, T_RPAREN, pos, 1);
@@ -424,7 +449,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 				continue;
 			}
 			if (!at_terminator(p, end)) {
-				perr(p, end, "bad character U+%04X '%c'",
+				lerr(p, end, "bad character U+%04X '%c'",
 				     (unsigned char)p->src[end], p->src[end]);
 				return 0;
 			}
@@ -441,7 +466,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 
 				while (e2 < p->len && is_alnum(p->src[e2]))
 					e2++;
-				perr(p, pos, "bad number syntax: \"%.*s\"",
+				lerr(p, pos, "bad number syntax: \"%.*s\"",
 				     (int)(e2 - pos), p->src + pos);
 				return 0;
 			}
@@ -454,7 +479,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			while (end < p->len && is_alnum(p->src[end]))
 				end++;
 			if (!at_terminator(p, end)) {
-				perr(p, end, "bad character U+%04X '%c'",
+				lerr(p, end, "bad character U+%04X '%c'",
 				     (unsigned char)p->src[end], p->src[end]);
 				return 0;
 			}
@@ -468,7 +493,7 @@ static size_t lex_action(struct parser *p, size_t pos)
 			pos++;
 			continue;
 		}
-		perr(p, pos, "unrecognized character in action: U+%04X",
+		lerr(p, pos, "unrecognized character in action: U+%04X",
 		     (unsigned char)c);
 		return 0;
 	}
@@ -508,24 +533,26 @@ static int lex(struct parser *p)
 			if (after + 2 < p->len)
 				c = memmem(p->src + after + 2,
 				           p->len - after - 2, "*/", 2);
-			if (c == NULL)
-				return perr(p, dpos, "unclosed comment");
+			if (c == NULL) {
+				lerr(p, dpos, "unclosed comment");
+				return 0;
+			}
 			cend = (size_t)(c - p->src) + 2;
 			if (at(p, cend, p->rd, p->rdl)) {
 				pos = cend + p->rdl;
 			} else if (at_right_trim(p, cend)) {
 				pos = skip_space(p, cend + 2 + p->rdl);
 			} else {
-				return perr(p, cend,
-				            "comment ends before closing "
-				            "delimiter");
+				lerr(p, cend,
+				     "comment ends before closing delimiter");
+				return 0;
 			}
 			continue;
 		}
 		emit(p, T_LEFT, dpos, p->ldl);
 		pos = lex_action(p, after);
 		if (pos == 0)
-			return p->rc;
+			return 0; /* the error token ends the stream */
 	}
 }
 
@@ -816,8 +843,15 @@ static void node_add_ident(struct tnode *n, const char *s, size_t len)
 
 /* ---- parser ---- */
 
+static void check_error_tok(struct parser *p, const struct tok *t)
+{
+	if (t->type == T_ERROR)
+		perr(p, p->lexpos, "%s", p->lexmsg);
+}
+
 static const struct tok *peek(struct parser *p)
 {
+	check_error_tok(p, &p->toks[p->i]);
 	return &p->toks[p->i];
 }
 
@@ -825,7 +859,8 @@ static const struct tok *next(struct parser *p)
 {
 	const struct tok *t = &p->toks[p->i];
 
-	if (t->type != T_EOF)
+	check_error_tok(p, t);
+	if (t->type != T_EOF && t->type != T_ERROR)
 		p->i++;
 	return t;
 }
@@ -834,7 +869,7 @@ static const struct tok *peek_nonspace(struct parser *p)
 {
 	if (p->toks[p->i].type == T_SPACE)
 		p->i++;
-	return &p->toks[p->i];
+	return peek(p);
 }
 
 static const struct tok *next_nonspace(struct parser *p)
@@ -1008,11 +1043,20 @@ static struct tnode *operand(struct parser *p)
 		break;
 	case N_CONST:
 	case N_NIL:
-	case N_DOT:
-		perr(p, peek(p)->pos, "unexpected . after term \"%.*s\"",
-		     (int)(peek(p)->pos - n->pos > 40 ? 40
-		                                      : peek(p)->pos - n->pos),
-		     p->src + n->pos);
+	case N_DOT: {
+		char q[100];
+		size_t k, j = 0, len = peek(p)->pos - n->pos;
+
+		for (k = 0; k < len && j + 3 < sizeof(q); k++) {
+			char ch = p->src[n->pos + k];
+
+			if (ch == '"' || ch == '\\')
+				q[j++] = '\\';
+			q[j++] = ch;
+		}
+		q[j] = '\0';
+		perr(p, peek(p)->pos, "unexpected . after term \"%s\"", q);
+	}
 		node_free(n);
 		return NULL;
 	default:
@@ -1052,8 +1096,15 @@ static struct tnode *command(struct parser *p)
 		case T_RPAREN:
 			p->i--;
 			break;
-		case T_PIPE:
+		case T_PIPE: {
+			enum tok_type nt = peek_nonspace(p)->type;
+
+			if (nt == T_RIGHT || nt == T_RPAREN) {
+				perr(p, t->pos, "missing command after |");
+				goto fail;
+			}
 			break;
+		}
 		default:
 			unexpected(p, t, "operand");
 			goto fail;
