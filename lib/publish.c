@@ -635,6 +635,9 @@ static void publish_run_command(struct publisher *p, bool for_job)
 	int r;
 
 	err_clear(&e);
+	log_debug("%s: running command (%s, %llu ms since the last)", p->dest,
+	          for_job ? "for this change" : "deferred",
+	          (unsigned long long)(uv_now(p->loop) - p->last_command_ms));
 	p->command_due = false;
 	p->command_ever = true;
 	p->last_command_ms = uv_now(p->loop);
