@@ -1,0 +1,5 @@
+template {
+  source = "a"
+  destination = "/etc/hosts"
+	perms = "rw-r--r--"
+}
