@@ -20,11 +20,17 @@
 /* Weights Consul accepts (ValidateWeights): 0..65535. */
 #define ORDER_MAX_WEIGHT 65535
 
+struct memo;
+
 struct order {
 	enum order_mode mode;
 	char *seed;
 	char **fleet; /* sorted, unique node names */
 	size_t nfleet;
+	uint64_t fleet_tag; /* FNV-1a of the fleet, for balanced memos */
+	/* Scores already computed. A pointer, so that order_apply() on a
+	 * const order (its inputs do not change) can still fill it. */
+	struct memo *memo;
 };
 
 /* -- SHA-256 (FIPS 180-4), written out so the hash never changes. ------ */
@@ -166,6 +172,7 @@ struct item {
 	bool first;      /* balanced mode: this node's assigned instance */
 	double wscore;   /* weighted mode: w / -ln(u); 0 for weight 0 */
 	uint64_t hash;
+	uint64_t tag; /* FNV-1a of key "\0" identity: memo key */
 	size_t index; /* position in the input */
 };
 
@@ -383,6 +390,168 @@ static void items_score(struct item *items, size_t n, enum order_mode mode,
 	}
 }
 
+/* -- Memo: what a node computed before ---------------------------------- */
+
+/*
+ * A node orders the same lists render after render and every score is a
+ * pure function of its inputs, so order_apply() remembers them: a blob
+ * (what is hashed after the seed: key "\0" identity) maps to its score,
+ * and a balanced memo (key, fleet, list) to the node's assigned instance.
+ * Bounded: at MEMO_MAX entries the table is emptied and refills; blobs
+ * over MEMO_MAX_BLOB bytes are not remembered.
+ */
+#define MEMO_MAX      (1u << 17)
+#define MEMO_MAX_BLOB 256
+#define FNV_OFFSET    0xcbf29ce484222325ULL
+
+struct memo_slot {
+	uint64_t tag; /* FNV-1a of blob, never 0; 0 marks an empty slot */
+	uint64_t value;
+	char *blob;
+	size_t len;
+};
+
+struct memo {
+	struct memo_slot *slots;
+	size_t mask; /* number of slots - 1 */
+	size_t used;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	while (len-- > 0) {
+		h ^= *s++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static void memo_clear(struct memo *m)
+{
+	size_t i;
+
+	for (i = 0; m->slots != NULL && i <= m->mask; i++)
+		free(m->slots[i].blob);
+	free(m->slots);
+	m->slots = NULL;
+	m->mask = 0;
+	m->used = 0;
+}
+
+/* The slot holding blob, or the empty one where it would go. */
+static struct memo_slot *memo_slot(const struct memo *m, uint64_t tag,
+                                   const char *blob, size_t len)
+{
+	size_t i;
+
+	for (i = tag & m->mask;; i = (i + 1) & m->mask) {
+		struct memo_slot *s = &m->slots[i];
+
+		if (s->tag == 0 || (s->tag == tag && s->len == len &&
+		                    memcmp(s->blob, blob, len) == 0))
+			return s;
+	}
+}
+
+static bool memo_get(const struct memo *m, uint64_t tag, const char *blob,
+                     size_t len, uint64_t *ret)
+{
+	struct memo_slot *s;
+
+	if (m->slots == NULL)
+		return false;
+	s = memo_slot(m, tag, blob, len);
+	if (s->tag == 0)
+		return false;
+	*ret = s->value;
+	return true;
+}
+
+static void memo_put(struct memo *m, uint64_t tag, const char *blob, size_t len,
+                     uint64_t value)
+{
+	struct memo_slot *s;
+
+	if (len > MEMO_MAX_BLOB)
+		return;
+	if (m->used >= MEMO_MAX)
+		memo_clear(m);
+	if (m->slots == NULL || (m->used + 1) * 2 > m->mask + 1) {
+		struct memo old = *m;
+		size_t i, n = old.slots == NULL ? 1024 : 2 * (old.mask + 1);
+
+		m->slots = xcalloc(n, sizeof(*m->slots));
+		m->mask = n - 1;
+		for (i = 0; old.slots != NULL && i <= old.mask; i++)
+			if (old.slots[i].tag != 0)
+				*memo_slot(m, old.slots[i].tag,
+				           old.slots[i].blob,
+				           old.slots[i].len) = old.slots[i];
+		free(old.slots);
+	}
+	s = memo_slot(m, tag, blob, len);
+	if (s->tag == 0) {
+		s->tag = tag;
+		s->blob = xmalloc(len);
+		memcpy(s->blob, blob, len);
+		s->len = len;
+		m->used++;
+	}
+	s->value = value;
+}
+
+static uint64_t memo_tag(const char *blob, size_t len)
+{
+	uint64_t tag = fnv1a(FNV_OFFSET, blob, len);
+
+	return tag != 0 ? tag : 1;
+}
+
+/*
+ * Score items as this node (o->seed) sees them, from the memo when it
+ * can; sets each item's tag.
+ */
+static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
+                             const struct order *o, const char *key)
+{
+	size_t seed_len = strlen(o->seed), key_len = strlen(key), i;
+	char stack[MEMO_MAX_BLOB];
+
+	for (i = 0; i < n; i++) {
+		struct item *it = &items[i];
+		size_t len = key_len + 1 + it->id_len +
+		             (it->node != NULL ? it->node_len + 1 : 0);
+		char *blob = len <= sizeof(stack) ? stack : xmalloc(len), *p;
+		struct sha256 s;
+
+		memcpy(blob, key, key_len + 1);
+		p = blob + key_len + 1;
+		if (it->node != NULL) {
+			memcpy(p, it->node, it->node_len);
+			p += it->node_len;
+			*p++ = '/';
+		}
+		memcpy(p, it->id, it->id_len);
+		it->tag = memo_tag(blob, len);
+		it->first = false;
+		if (!memo_get(o->memo, it->tag, blob, len, &it->hash)) {
+			sha256_init(&s);
+			sha256_update(&s, o->seed, seed_len);
+			sha256_update(&s, "", 1);
+			sha256_update(&s, blob, len);
+			it->hash = sha256_final64(&s);
+			memo_put(o->memo, it->tag, blob, len, it->hash);
+		}
+		it->wscore = mode == ORDER_WEIGHTED
+		                     ? weighted_score(it->hash, it->weight)
+		                     : 0.0;
+		if (blob != stack)
+			free(blob);
+	}
+}
+
 /* Index of the item that sorts first. */
 static size_t items_best(const struct item *items, size_t n)
 {
@@ -527,6 +696,43 @@ static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
 	return result;
 }
 
+/*
+ * Mark this node's assigned instance in items (scored by this node). The
+ * assignment costs N * M hashes, so it is remembered per (key, fleet,
+ * list): a memo blob "\1" key "\0" fleet tag, list tag.
+ */
+static void balanced_first(const struct order *o, const char *key,
+                           struct item *items, size_t n)
+{
+	size_t key_len = strlen(key), len = key_len + 18, i, mine;
+	uint64_t list_tag = FNV_OFFSET, tags[2], want;
+	char stack[MEMO_MAX_BLOB];
+	char *blob = len <= sizeof(stack) ? stack : xmalloc(len);
+
+	for (i = 0; i < n; i++)
+		list_tag = fnv1a(list_tag, &items[i].tag, sizeof(items[i].tag));
+	tags[0] = o->fleet_tag;
+	tags[1] = list_tag;
+	blob[0] = '\1';
+	memcpy(blob + 1, key, key_len + 1);
+	memcpy(blob + key_len + 2, tags, sizeof(tags));
+	if (memo_get(o->memo, memo_tag(blob, len), blob, len, &want))
+		for (i = 0; i < n; i++)
+			if (items[i].tag == want) {
+				items[i].first = true;
+				goto out;
+			}
+	mine = balanced_assign(items, n, o->fleet, o->nfleet, key, o->seed,
+	                       NULL);
+	want = items[mine].tag;
+	items_score_memo(items, n, ORDER_STABLE, o, key); /* clobbered */
+	items[mine].first = true;
+	memo_put(o->memo, memo_tag(blob, len), blob, len, want);
+out:
+	if (blob != stack)
+		free(blob);
+}
+
 /* -- The fleet ---------------------------------------------------------- */
 
 static int name_cmp(const void *pa, const void *pb)
@@ -595,6 +801,7 @@ struct order *order_new(enum order_mode mode, const char *seed)
 
 	o->mode = mode;
 	o->seed = xstrdup(seed != NULL ? seed : "");
+	o->memo = xcalloc(1, sizeof(*o->memo));
 	return o;
 }
 
@@ -603,6 +810,8 @@ struct order *order_free(struct order *o)
 	if (o == NULL)
 		return NULL;
 	fleet_free(o->fleet, o->nfleet);
+	memo_clear(o->memo);
+	free(o->memo);
 	free(o->seed);
 	free(o);
 	return NULL;
@@ -620,8 +829,14 @@ const char *order_get_seed(const struct order *o)
 
 void order_set_fleet(struct order *o, json_t *nodes)
 {
+	size_t i;
+
 	fleet_free(o->fleet, o->nfleet);
 	o->fleet = fleet_copy(nodes, &o->nfleet);
+	o->fleet_tag = FNV_OFFSET;
+	for (i = 0; i < o->nfleet; i++)
+		o->fleet_tag = fnv1a(o->fleet_tag, o->fleet[i],
+		                     strlen(o->fleet[i]) + 1);
 }
 
 static const char *const order_mode_names[] = {
@@ -677,17 +892,14 @@ void order_apply(const struct order *o, const char *key, json_t *list)
 		items_shuffle(items, n);
 	} else if (o->mode == ORDER_BALANCED &&
 	           fleet_has(o->fleet, o->nfleet, o->seed)) {
-		size_t mine = balanced_assign(items, n, o->fleet, o->nfleet,
-		                              key, o->seed, NULL);
-
-		items_score(items, n, ORDER_STABLE, o->seed, key);
-		items[mine].first = true;
+		items_score_memo(items, n, ORDER_STABLE, o, key);
+		balanced_first(o, key, items, n);
 		qsort(items, n, sizeof(*items), item_cmp);
 	} else {
-		items_score(items, n,
-		            o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
-		                                      : ORDER_STABLE,
-		            o->seed, key);
+		items_score_memo(items, n,
+		                 o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
+		                                           : ORDER_STABLE,
+		                 o, key);
 		qsort(items, n, sizeof(*items), item_cmp);
 	}
 	/* The list holds one reference, items another: set_new steals ours. */

@@ -538,6 +538,55 @@ static void test_balanced_fallbacks(void **state)
 	json_decref(nodes);
 }
 
+/* The memo (scores and balanced assignments a node remembers) gives what
+ * a fresh computation gives, across a fleet change and past its bound. */
+static void test_memo(void **state)
+{
+	struct order *o = order_new(ORDER_BALANCED, "node-0007");
+	json_t *list = service(6), *small = fleet(30), *big = fleet(90);
+	json_t *strings = json_array(), *a, *b;
+	char key[32];
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		json_t *nodes = round == 1 ? big : small;
+
+		order_set_fleet(o, nodes);
+		a = json_deep_copy(list);
+		order_apply(o, "web", a);
+		b = ordered(ORDER_BALANCED, "node-0007", "web", list, nodes);
+		assert_true(json_equal(a, b));
+		json_decref(a);
+		json_decref(b);
+	}
+	order_free(o);
+	/* 300 values x 500 keys: more entries than the memo holds. */
+	o = order_new(ORDER_STABLE, "node-0007");
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "value-%03d", i);
+		json_array_append_new(strings, json_string(key));
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < 500; k++) {
+			snprintf(key, sizeof(key), "svc-%03d", k);
+			a = json_deep_copy(strings);
+			order_apply(o, key, a);
+			if (k % 50 == 0) {
+				b = ordered(ORDER_STABLE, "node-0007", key,
+				            strings, NULL);
+				assert_true(json_equal(a, b));
+				json_decref(b);
+			}
+			json_decref(a);
+		}
+	}
+	order_free(o);
+	json_decref(strings);
+	json_decref(list);
+	json_decref(small);
+	json_decref(big);
+}
+
 static void test_random_and_none(void **state)
 {
 	json_t *list = service(8), *o, *first = NULL;
@@ -750,6 +799,7 @@ int main(void)
 	        cmocka_unit_test(test_removal_stable),
 	        cmocka_unit_test(test_removal_balanced),
 	        cmocka_unit_test(test_balanced_fallbacks),
+	        cmocka_unit_test(test_memo),
 	        cmocka_unit_test(test_random_and_none),
 	        cmocka_unit_test(test_generic_values),
 	        cmocka_unit_test(test_raw_health_entries),
