@@ -280,7 +280,7 @@ static int eval_function(struct state *s, json_t *dot, const struct tnode *id,
 	if (has_final) {
 		argv[got++] = final != NULL ? json_incref(final) : json_null();
 	}
-	err_clear(&ferr);
+	ferr.msg[0] = '\0'; /* err_clear would memset 770 bytes per call */
 	call.env = s->env;
 	call.err = &ferr;
 	r = fn->fn(&call, argv, n, ret);
