@@ -173,7 +173,7 @@ static void test_limits(void **state)
 	expect_err("{{ if 1 }}{{ if 1 }}{{ if 1 }}x{{ end }}{{ end }}{{ end }}",
 	           dot, &env, "t:1:27: exceeded maximum template depth (3)");
 	expect_err("{{ len (len (len (len .s))) }}", dot, &env,
-	           "t:1:18: exceeded maximum template depth (3)");
+	           "t:1:19: exceeded maximum template depth (3)");
 	/* a function result is bounded by max_output too */
 	env.limits.max_depth = 0;
 	env.limits.max_output = 50;
