@@ -48,8 +48,8 @@ static const char *type_name(json_t *v)
  * Join the string arguments with sep into a spec (new string); NULL with
  * c->err set when one is not a string.
  */
-static char *join_args(struct fcall *c, const char *fn, json_t *const *args,
-                       size_t nargs, const char *sep)
+static char *join_args(struct fcall *c, json_t *const *args, size_t nargs,
+                       const char *sep)
 {
 	struct buf b;
 
@@ -57,8 +57,8 @@ static char *join_args(struct fcall *c, const char *fn, json_t *const *args,
 	for (size_t i = 0; i < nargs; i++) {
 		if (!json_is_string(args[i])) {
 			err_msg(c->err, -EINVAL,
-			        "%s: argument %zu: expected a string, got %s",
-			        fn, i + 1, type_name(args[i]));
+			        "argument %zu: expected a string, got %s",
+			        i + 1, type_name(args[i]));
 			buf_free(&b);
 			return NULL;
 		}
@@ -68,7 +68,7 @@ static char *join_args(struct fcall *c, const char *fn, json_t *const *args,
 		           json_string_length(args[i]));
 	}
 	if (memchr(buf_str(&b), '\0', b.len) != NULL) {
-		err_msg(c->err, -EINVAL, "%s: NUL byte in argument", fn);
+		err_msg(c->err, -EINVAL, "NUL byte in an argument");
 		buf_free(&b);
 		return NULL;
 	}
@@ -94,11 +94,10 @@ static int fetch(struct fcall *c, enum dep_kind kind, const char *spec,
 	return 0;
 }
 
-static int fetch_args(struct fcall *c, const char *fn, enum dep_kind kind,
-                      json_t *const *args, size_t nargs, const char *sep,
-                      json_t **ret_data)
+static int fetch_args(struct fcall *c, enum dep_kind kind, json_t *const *args,
+                      size_t nargs, const char *sep, json_t **ret_data)
 {
-	char *spec = join_args(c, fn, args, nargs, sep);
+	char *spec = join_args(c, args, nargs, sep);
 	int r;
 
 	if (spec == NULL)
@@ -118,8 +117,7 @@ static int fn_nodes(struct fcall *c, json_t *const *args, size_t nargs,
                     json_t **ret)
 {
 	json_t *data;
-	int r = fetch_args(c, "nodes", DEP_CATALOG_NODES, args, nargs, "",
-	                   &data);
+	int r = fetch_args(c, DEP_CATALOG_NODES, args, nargs, "", &data);
 
 	if (r == 0)
 		*ret = list_or_empty(data);
@@ -130,8 +128,7 @@ static int fn_services(struct fcall *c, json_t *const *args, size_t nargs,
                        json_t **ret)
 {
 	json_t *data;
-	int r = fetch_args(c, "services", DEP_CATALOG_SERVICES, args, nargs, "",
-	                   &data);
+	int r = fetch_args(c, DEP_CATALOG_SERVICES, args, nargs, "", &data);
 
 	if (r == 0)
 		*ret = list_or_empty(data);
@@ -142,8 +139,7 @@ static int fn_service(struct fcall *c, json_t *const *args, size_t nargs,
                       json_t **ret)
 {
 	json_t *data, *copy, *first;
-	int r = fetch_args(c, "service", DEP_HEALTH_SERVICE, args, nargs, "|",
-	                   &data);
+	int r = fetch_args(c, DEP_HEALTH_SERVICE, args, nargs, "|", &data);
 
 	if (r < 0)
 		return r;
@@ -164,7 +160,7 @@ static int fn_service(struct fcall *c, json_t *const *args, size_t nargs,
 static int fn_node(struct fcall *c, json_t *const *args, size_t nargs,
                    json_t **ret)
 {
-	char *spec = join_args(c, "node", args, nargs, "");
+	char *spec = join_args(c, args, nargs, "");
 	json_t *data = NULL, *self;
 	int r = 0;
 
@@ -200,23 +196,22 @@ static int fn_datacenters(struct fcall *c, json_t *const *args, size_t nargs,
 
 	if (nargs > 0 && !json_is_boolean(args[0]))
 		return err_msg(c->err, -EINVAL,
-		               "datacenters: argument 1: expected a bool, got "
-		               "%s",
+		               "argument 1: expected a bool, got %s",
 		               type_name(args[0]));
 	if (nargs > 0 && json_is_true(args[0]))
 		return err_msg(c->err, -ENOTSUP,
-		               "datacenters: skipping datacenters without a "
-		               "leader (true) is not supported");
+		               "skipping datacenters without a leader "
+		               "(true) is not supported");
 	if ((r = fetch(c, DEP_DATACENTERS, "", false, &data)) == 0)
 		*ret = list_or_empty(data);
 	return r;
 }
 
 /* The key's value (borrowed), NULL when it has no data or does not exist. */
-static int key_value(struct fcall *c, const char *fn, json_t *arg,
-                     bool kv_block, json_t **ret_value)
+static int key_value(struct fcall *c, json_t *arg, bool kv_block,
+                     json_t **ret_value)
 {
-	char *spec = join_args(c, fn, &arg, 1, "");
+	char *spec = join_args(c, &arg, 1, "");
 	json_t *data;
 	int r;
 
@@ -233,7 +228,7 @@ static int fn_key(struct fcall *c, json_t *const *args, size_t nargs,
                   json_t **ret)
 {
 	json_t *v;
-	int r = key_value(c, "key", args[0], true, &v);
+	int r = key_value(c, args[0], true, &v);
 
 	(void)nargs;
 	if (r == 0)
@@ -245,7 +240,7 @@ static int fn_key_exists(struct fcall *c, json_t *const *args, size_t nargs,
                          json_t **ret)
 {
 	json_t *v;
-	int r = key_value(c, "keyExists", args[0], false, &v);
+	int r = key_value(c, args[0], false, &v);
 
 	(void)nargs;
 	if (r == 0)
@@ -262,22 +257,21 @@ static int fn_key_or_default(struct fcall *c, json_t *const *args, size_t nargs,
 	(void)nargs;
 	if (!json_is_string(args[1]))
 		return err_msg(c->err, -EINVAL,
-		               "keyOrDefault: argument 2: expected a string, "
-		               "got %s",
+		               "argument 2: expected a string, got %s",
 		               type_name(args[1]));
-	if ((r = key_value(c, "keyOrDefault", args[0], false, &v)) == 0)
+	if ((r = key_value(c, args[0], false, &v)) == 0)
 		*ret = json_incref(v != NULL ? v : args[1]);
 	return r;
 }
 
 /* ls keeps the top-level keys only; tree every key (folders are never
  * decoded). safe: an empty prefix is an error rather than an empty list. */
-static int kv_list(struct fcall *c, const char *fn, json_t *const *args,
-                   bool top_level, bool safe, json_t **ret)
+static int kv_list(struct fcall *c, json_t *const *args, bool top_level,
+                   bool safe, json_t **ret)
 {
 	json_t *data, *out, *kv;
 	size_t i;
-	int r = fetch_args(c, fn, DEP_KV_LIST, args, 1, "", &data);
+	int r = fetch_args(c, DEP_KV_LIST, args, 1, "", &data);
 
 	if (r < 0)
 		return r;
@@ -294,10 +288,10 @@ static int kv_list(struct fcall *c, const char *fn, json_t *const *args,
 	}
 	if (safe && data != NULL && json_array_size(out) == 0) {
 		json_decref(out);
-		return err_msg(c->err, -ENODATA,
-		               "%s: no keys under prefix \"%s\"; refusing to "
-		               "render",
-		               fn, json_string_value(args[0]));
+		return err_msg(
+		        c->err, -ENODATA,
+		        "no keys under prefix \"%s\"; refusing to render",
+		        json_string_value(args[0]));
 	}
 	*ret = out;
 	return 0;
@@ -307,28 +301,28 @@ static int fn_ls(struct fcall *c, json_t *const *args, size_t nargs,
                  json_t **ret)
 {
 	(void)nargs;
-	return kv_list(c, "ls", args, true, false, ret);
+	return kv_list(c, args, true, false, ret);
 }
 
 static int fn_tree(struct fcall *c, json_t *const *args, size_t nargs,
                    json_t **ret)
 {
 	(void)nargs;
-	return kv_list(c, "tree", args, false, false, ret);
+	return kv_list(c, args, false, false, ret);
 }
 
 static int fn_safe_ls(struct fcall *c, json_t *const *args, size_t nargs,
                       json_t **ret)
 {
 	(void)nargs;
-	return kv_list(c, "safeLs", args, true, true, ret);
+	return kv_list(c, args, true, true, ret);
 }
 
 static int fn_safe_tree(struct fcall *c, json_t *const *args, size_t nargs,
                         json_t **ret)
 {
 	(void)nargs;
-	return kv_list(c, "safeTree", args, false, true, ret);
+	return kv_list(c, args, false, true, ret);
 }
 
 /* Append v to the list under key in groups, creating it. */
@@ -389,7 +383,7 @@ static int fn_by_tag(struct fcall *c, json_t *const *args, size_t nargs,
 	}
 	if (!json_is_array(args[0]))
 		return err_msg(c->err, -EINVAL,
-		               "byTag: expected a list of services, got %s",
+		               "expected a list of services, got %s",
 		               type_name(args[0]));
 	groups = json_object();
 	json_array_foreach(args[0], i, s){
@@ -439,7 +433,7 @@ static int meta_group_key(struct fcall *c, json_t *s, const char *spec,
 		if (++nkeys > BYMETA_MAX_KEYS) {
 			free(k);
 			return err_msg(c->err, -EINVAL,
-			               "byMeta: more than %d meta keys",
+			               "more than %d meta keys",
 			               BYMETA_MAX_KEYS);
 		}
 		if (nkeys > 1)
@@ -452,9 +446,8 @@ static int meta_group_key(struct fcall *c, json_t *s, const char *spec,
 				i = strtoll(val, &end, 10);
 				if (*end != '\0' || end == val) {
 					err_msg(c->err, -EINVAL,
-					        "byMeta: cannot parse "
-					        "\"%.64s\" "
-					        "of %s as a number",
+					        "cannot parse \"%.64s\" of %s "
+					        "as a number",
 					        val, k);
 					free(k);
 					return -EINVAL;
@@ -487,12 +480,12 @@ static int fn_by_meta(struct fcall *c, json_t *const *args, size_t nargs,
 	(void)nargs;
 	if (!json_is_string(args[0]))
 		return err_msg(c->err, -EINVAL,
-		               "byMeta: argument 1: expected a string, got %s",
+		               "argument 1: expected a string, got %s",
 		               type_name(args[0]));
 	if (!json_is_array(args[1]) && !json_is_null(args[1]))
 		return err_msg(c->err, -EINVAL,
-		               "byMeta: argument 2: expected a list of "
-		               "services, got %s",
+		               "argument 2: expected a list of services, "
+		               "got %s",
 		               type_name(args[1]));
 	groups = json_object();
 	buf_init(&key, 0);

@@ -159,8 +159,7 @@ static void test_service_errors(void **state)
 	                    "(expected any, passing, warning, critical or "
 	                    "maintenance)");
 	assert_int_equal(call("service", json_pack("[i]", 3), &v), -EINVAL);
-	assert_string_equal(err.msg,
-	                    "service: argument 1: expected a string, got int");
+	assert_string_equal(err.msg, "argument 1: expected a string, got int");
 	assert_int_equal(json_array_size(fk.seen), 0);
 }
 
@@ -284,7 +283,7 @@ static void test_ls_tree(void **state)
 	assert_int_equal(json_array_size(v), 0);
 	json_decref(v);
 	assert_int_equal(call("safeLs", json_pack("[s]", "q"), &v), -ENODATA);
-	assert_string_equal(err.msg, "safeLs: no keys under prefix \"q\"; "
+	assert_string_equal(err.msg, "no keys under prefix \"q\"; "
 	                             "refusing to render");
 	assert_int_equal(call("safeTree", json_pack("[s]", "q"), &v), 0);
 	assert_int_equal(json_array_size(v), 1);
@@ -320,8 +319,7 @@ static void test_by_tag(void **state)
 	json_decref(v);
 	json_decref(in);
 	assert_int_equal(call("byTag", json_pack("[s]", "x"), &v), -EINVAL);
-	assert_string_equal(err.msg,
-	                    "byTag: expected a list of services, got string");
+	assert_string_equal(err.msg, "expected a list of services, got string");
 }
 
 static void test_by_meta(void **state)
@@ -353,9 +351,8 @@ static void test_by_meta(void **state)
 	assert_int_equal(
 	        call("byMeta", json_pack("[sO]", "weight|int", in), &v),
 	        -EINVAL);
-	assert_string_equal(err.msg,
-	                    "byMeta: cannot parse \"heavy\" of weight as a "
-	                    "number");
+	assert_string_equal(err.msg, "cannot parse \"heavy\" of weight as a "
+	                             "number");
 	json_decref(in);
 }
 
