@@ -536,13 +536,30 @@ bool dep_blocking(const struct dep *d)
 
 /* --- request paths ----------------------------------------------------- */
 
+/* s[0..n) is a "." or ".." path segment, which URL normalisation (curl's,
+ * a proxy's) would resolve away unless its dots are encoded. */
+static bool dot_segment(const char *s, size_t n)
+{
+	return (n == 1 && s[0] == '.') ||
+	       (n == 2 && s[0] == '.' && s[1] == '.');
+}
+
 static void url_put(struct buf *b, const char *s, bool keep_slash)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	const char *seg = s;
 
-		if (word_char(c) || c == '-' || c == '.' || c == '~' ||
-		    (keep_slash && c == '/'))
+	for (const char *p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		size_t seglen;
+
+		if (c == '/' && keep_slash) {
+			buf_putc(b, '/');
+			seg = p + 1;
+			continue;
+		}
+		seglen = strcspn(seg, keep_slash ? "/" : "");
+		if (word_char(c) || c == '-' || c == '~' ||
+		    (c == '.' && !dot_segment(seg, seglen)))
 			buf_putc(b, (char)c);
 		else
 			buf_printf(b, "%%%02X", c);
