@@ -1765,6 +1765,19 @@ static int finalize(struct load *ld)
 
 	if (c->consul.address == NULL)
 		c->consul.address = xstrdup(CONFIG_DEFAULT_ADDRESS);
+	if (strchr(c->consul.address, ' ') != NULL ||
+	    (strstr(c->consul.address, "://") != NULL &&
+	     strncmp(c->consul.address, "http://", 7) != 0 &&
+	     strncmp(c->consul.address, "https://", 8) != 0 &&
+	     strncmp(c->consul.address, "unix://", 7) != 0))
+		return err_msg(ld->e, -EINVAL,
+		               "consul address \"%.200s\": expected host:port, "
+		               "http://, https:// or unix://",
+		               c->consul.address);
+	if (c->consul.token != NULL && c->consul.token[0] == '\0') {
+		free(c->consul.token); /* "" means none */
+		c->consul.token = NULL;
+	}
 	if (strncmp(c->consul.address, "https://", 8) == 0)
 		t->enabled = true;
 	else if (!ld->ssl_enabled_set && (t->cert || t->key || t->ca_cert ||

@@ -475,6 +475,17 @@ static void test_config_env(void **state)
 	config_free(c);
 	unsetenv("CONSUL_HTTP_TOKEN_FILE");
 
+	setenv("CONSUL_HTTP_ADDR", "tcp://10.0.0.1:8500", 1);
+	LOAD_ERR("consul address \"tcp://10.0.0.1:8500\": expected host:port, "
+	         "http://, https:// or unix://",
+	         "-template", "a:b");
+	unsetenv("CONSUL_HTTP_ADDR");
+	unsetenv("CONSUL_TOKEN");
+	unsetenv("CONSUL_HTTP_TOKEN");
+	c = LOAD_OK("-template", "a:b", "-consul-token=");
+	assert_null(c->consul.token); /* "" is no token */
+	config_free(c);
+
 	setenv("CONSUL_HTTP_SSL", "yes", 1);
 	LOAD_ERR("CONSUL_HTTP_SSL: expected true or false, got \"yes\"",
 	         "-template", "a:b");
