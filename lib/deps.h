@@ -69,7 +69,9 @@ char *dep_request_path(const struct dep *d);
  * value for d: a new reference in *ret. Records dropped because they could
  * inject into a hosts file are described, one string each, appended to
  * dropped (may be NULL). Bad JSON or an unexpected shape is -EBADMSG with
- * e filled; nothing is returned then.
+ * e filled; nothing is returned then. KV values are bytes, made with
+ * json_stringn_nocheck: they may hold NULs or invalid UTF-8. A KV 404 is
+ * null (key) or [] (prefix); integers beyond int64 (KV Flags) read as reals.
  */
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e);
