@@ -1,0 +1,592 @@
+#include "runner.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "deps.h"
+#include "log.h"
+#include "order.h"
+#include "publish.h"
+#include "store.h"
+#include "template.h"
+#include "watch.h"
+#include "xmalloc.h"
+
+/* One configured template and its render state. */
+struct rtmpl {
+	struct runner *r;
+	const struct tmpl_conf *tc;
+	char *name;            /* for log lines: source path or "inline" */
+	struct tmpl *tmpl;
+	struct publisher *pub;
+	json_t *deps;          /* dep_id -> true: what the last pass used */
+	char *last_error;      /* last render error logged, to log once */
+	bool dirty;            /* needs a render pass */
+	bool waiting;          /* quiescence timer running */
+	bool complete;         /* had a complete render */
+	bool published;        /* its first publish has finished */
+	uint64_t burst_start;  /* loop time of the first change of a burst */
+	uv_timer_t wait_timer;
+};
+
+struct runner {
+	uv_loop_t *loop;
+	const struct config *cfg;
+	struct runner_cbs cbs;
+	struct store *store;
+	struct watcher *watcher;
+	json_t *watched;       /* dep_id -> true: what the watcher has */
+	struct rtmpl *tmpls;
+	size_t ntmpls;
+	uv_timer_t pass_timer; /* 0 ms: one pass for a loop turn's changes */
+	struct order *order;
+	char *seed;            /* ordering seed in use */
+	struct dep *self_dep;  /* /v1/agent/self, for the default seed */
+	struct dep *nodes_dep; /* /v1/catalog/nodes, for balanced mode */
+	bool self_failed;      /* agent/self refused: use the hostname */
+	bool ready;
+	bool failed;           /* a -once publish failed */
+	bool closing;
+	unsigned open_handles; /* handles and modules still closing */
+	void (*closed)(void *data);
+	void *closed_data;
+};
+
+/* What one render pass of one template saw. */
+struct pass {
+	struct runner *r;
+	struct rtmpl *t;
+	json_t *used;
+	size_t missing;
+};
+
+static void runner_schedule_pass(struct runner *r);
+
+static const struct wait_conf *rtmpl_wait(const struct rtmpl *t)
+{
+	return t->tc->wait.enabled ? &t->tc->wait : &t->r->cfg->wait;
+}
+
+static void runner_watch(struct runner *r, const struct dep *d)
+{
+	const char *id = dep_id(d);
+	int rc;
+
+	if (json_object_get(r->watched, id) != NULL)
+		return;
+	rc = watcher_add(r->watcher, d);
+	if (rc < 0) {
+		log_errx("cannot watch %s: %s", id, strerror(-rc));
+		return;
+	}
+	json_object_set_new(r->watched, id, json_true());
+	log_debug("watching %s", id);
+}
+
+static json_t *runner_lookup(void *ctx, const struct dep *d)
+{
+	struct pass *p = ctx;
+	const char *id = dep_id(d);
+	json_t *v;
+
+	json_object_set_new(p->used, id, json_true());
+	v = store_get(p->r->store, id);
+	if (v == NULL) {
+		p->missing++;
+		runner_watch(p->r, d);
+	}
+	return v;
+}
+
+/* The seed: configured, else the local agent's node name, else hostname. */
+static const char *runner_seed(struct pass *p)
+{
+	struct runner *r = p->r;
+	char host[256];
+	const char *seed = NULL;
+	json_t *self;
+
+	if (r->cfg->order_seed != NULL && r->cfg->order_seed[0] != '\0') {
+		seed = r->cfg->order_seed;
+	} else if (!r->self_failed) {
+		self = runner_lookup(p, r->self_dep);
+		if (self == NULL)
+			return NULL;
+		seed = json_string_value(json_object_get(self, "Node"));
+	}
+	if (seed == NULL || seed[0] == '\0') {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		seed = host;
+	}
+	if (r->order == NULL || r->seed == NULL || strcmp(r->seed, seed) != 0) {
+		r->order = order_free(r->order);
+		free(r->seed);
+		r->seed = xstrdup(seed);
+		r->order = order_new(r->cfg->order, r->seed);
+		log_info("ordering %s with seed \"%s\"",
+			 order_mode_name(r->cfg->order), r->seed);
+	}
+	return r->seed;
+}
+
+static void runner_order(void *ctx, const char *key, json_t *list)
+{
+	struct pass *p = ctx;
+	struct runner *r = p->r;
+	unsigned emit = p->t->tc->emit;
+
+	if (r->cfg->order != ORDER_NONE) {
+		if (runner_seed(p) == NULL)
+			return; /* incomplete: the agent has not answered */
+		if (r->cfg->order == ORDER_BALANCED) {
+			json_t *nodes = runner_lookup(p, r->nodes_dep);
+			if (nodes == NULL)
+				return;
+			order_set_fleet(r->order, nodes);
+		}
+		order_apply(r->order, key, list);
+	}
+	if (key[0] != '\0' && emit > 0)
+		while (json_array_size(list) > emit)
+			json_array_remove(list, json_array_size(list) - 1);
+}
+
+static void runner_warn(void *ctx, const char *msg)
+{
+	struct pass *p = ctx;
+
+	log_warnx("%s: %s", p->t->name, msg);
+}
+
+/* Unwatch and forget what no template used in its last pass. */
+static void runner_gc_deps(struct runner *r)
+{
+	const char *id;
+	json_t *v, *tmp;
+
+	json_object_foreach_safe(r->watched, tmp, id, v)
+	{
+		bool used = false;
+		for (size_t i = 0; i < r->ntmpls && !used; i++)
+			used = json_object_get(r->tmpls[i].deps, id) != NULL;
+		if (used)
+			continue;
+		log_debug("no longer watching %s", id);
+		watcher_remove(r->watcher, id);
+		store_forget(r->store, id);
+		json_object_del(r->watched, id);
+	}
+}
+
+static void runner_check_ready(struct runner *r)
+{
+	for (size_t i = 0; i < r->ntmpls; i++)
+		if (!r->tmpls[i].published)
+			return;
+	if (r->cfg->once) {
+		if (r->cbs.on_exit != NULL)
+			r->cbs.on_exit(r->cbs.data, r->failed ? 1 : 0);
+		return;
+	}
+	if (!r->ready) {
+		r->ready = true;
+		if (r->cbs.on_ready != NULL)
+			r->cbs.on_ready(r->cbs.data);
+	}
+}
+
+static void rtmpl_published(void *data, enum publish_result res,
+			    const struct err *e)
+{
+	struct rtmpl *t = data;
+	struct runner *r = t->r;
+	char msg[1100];
+
+	switch (res) {
+	case PUBLISH_WRITTEN:
+		log_info("%s: wrote %s", t->name,
+			 t->tc->destination ? t->tc->destination : "stdout");
+		break;
+	case PUBLISH_UNCHANGED:
+		log_debug("%s: %s unchanged", t->name,
+			  t->tc->destination ? t->tc->destination : "output");
+		break;
+	case PUBLISH_HELD:
+		log_warnx("%s: render held back: %s", t->name,
+			  e ? err_format(e, msg, sizeof(msg)) : "guard");
+		if (r->cfg->once)
+			r->failed = true;
+		break;
+	case PUBLISH_FAILED:
+		log_errx("%s: publish failed: %s", t->name,
+			 e ? err_format(e, msg, sizeof(msg)) : "unknown error");
+		if (r->cfg->once)
+			r->failed = true;
+		break;
+	}
+	if (r->closing || t->published)
+		return;
+	t->published = true;
+	runner_check_ready(r);
+}
+
+static void rtmpl_render(struct rtmpl *t)
+{
+	struct runner *r = t->r;
+	struct pass p = {.r = r, .t = t, .used = json_object()};
+	struct tmpl_env env = {
+		.lookup = runner_lookup,
+		.order = runner_order,
+		.warn = runner_warn,
+		.ctx = &p,
+		.limits = tmpl_default_limits,
+	};
+	struct buf out;
+	struct err e;
+	char msg[1100];
+	int rc;
+
+	err_clear(&e);
+	buf_init(&out, env.limits.max_output);
+	rc = tmpl_render(t->tmpl, &env, &out, &e);
+	json_decref(t->deps);
+	t->deps = p.used;
+	runner_gc_deps(r);
+
+	if (p.missing > 0) {
+		/* An error on incomplete data is expected (index of an empty
+		 * list); render again when the data is there. */
+		log_debug("%s: waiting for %zu dependenc%s", t->name,
+			  p.missing, p.missing == 1 ? "y" : "ies");
+		buf_free(&out);
+		return;
+	}
+	if (rc < 0) {
+		err_format(&e, msg, sizeof(msg));
+		if (t->last_error == NULL || strcmp(t->last_error, msg) != 0) {
+			log_errx("%s", msg);
+			free(t->last_error);
+			t->last_error = xstrdup(msg);
+		}
+		buf_free(&out);
+		if (r->cfg->once && r->cbs.on_exit != NULL)
+			r->cbs.on_exit(r->cbs.data, 1);
+		return;
+	}
+	free(t->last_error);
+	t->last_error = NULL;
+	t->complete = true;
+	rc = publisher_submit(t->pub, buf_str(&out), out.len, rtmpl_published,
+			      t);
+	if (rc < 0)
+		log_errx("%s: cannot publish: %s", t->name, strerror(-rc));
+	buf_free(&out);
+}
+
+static void runner_pass_cb(uv_timer_t *timer)
+{
+	struct runner *r = timer->data;
+
+	if (r->closing)
+		return;
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		struct rtmpl *t = &r->tmpls[i];
+		if (!t->dirty || t->waiting)
+			continue;
+		t->dirty = false;
+		rtmpl_render(t);
+	}
+}
+
+static void runner_schedule_pass(struct runner *r)
+{
+	if (!r->closing && !uv_is_active((uv_handle_t *)&r->pass_timer))
+		uv_timer_start(&r->pass_timer, runner_pass_cb, 0, 0);
+}
+
+static void rtmpl_wait_cb(uv_timer_t *timer)
+{
+	struct rtmpl *t = timer->data;
+
+	t->waiting = false;
+	runner_schedule_pass(t->r);
+}
+
+/*
+ * A dependency of t changed. Before t's first complete render, or without
+ * a wait, render on the next pass; otherwise apply consul-template's
+ * quiescence: each change restarts the min timer, and max (counted from
+ * the first change of the burst) forces the render.
+ */
+static void rtmpl_mark_dirty(struct rtmpl *t)
+{
+	struct runner *r = t->r;
+	const struct wait_conf *w = rtmpl_wait(t);
+	uint64_t now = uv_now(r->loop), due;
+
+	if (!t->complete || !w->enabled || r->cfg->once) {
+		t->dirty = true;
+		runner_schedule_pass(r);
+		return;
+	}
+	if (!t->dirty || !t->waiting)
+		t->burst_start = now;
+	t->dirty = true;
+	t->waiting = true;
+	due = now + w->min_ms;
+	if (w->max_ms > 0 && due > t->burst_start + w->max_ms)
+		due = t->burst_start + w->max_ms;
+	uv_timer_start(&t->wait_timer, rtmpl_wait_cb, due > now ? due - now : 0,
+		       0);
+}
+
+static void runner_on_data(void *data, const struct dep *d, json_t *value)
+{
+	struct runner *r = data;
+	const char *id = dep_id(d);
+
+	if (r->closing || json_object_get(r->watched, id) == NULL)
+		return;
+	if (store_put(r->store, id, json_incref(value)) == 0)
+		return;
+	log_debug("%s changed", id);
+	for (size_t i = 0; i < r->ntmpls; i++)
+		if (json_object_get(r->tmpls[i].deps, id) != NULL)
+			rtmpl_mark_dirty(&r->tmpls[i]);
+}
+
+static void runner_on_event(void *data, const struct dep *d, int status,
+			    const char *what)
+{
+	struct runner *r = data;
+
+	if (r->closing)
+		return;
+	if (d != NULL && r->self_dep != NULL &&
+	    strcmp(dep_id(d), dep_id(r->self_dep)) == 0 && !r->self_failed &&
+	    (status == 403 || status == 404)) {
+		/* No agent:read, or not an agent: order by the hostname. */
+		log_warnx("cannot read the local agent's node name (%s); "
+			  "ordering with the hostname as seed",
+			  what ? what : "error");
+		r->self_failed = true;
+		watcher_remove(r->watcher, dep_id(r->self_dep));
+		json_object_del(r->watched, dep_id(r->self_dep));
+		for (size_t i = 0; i < r->ntmpls; i++)
+			r->tmpls[i].dirty = true;
+		runner_schedule_pass(r);
+	}
+	if (r->cbs.on_status != NULL && what != NULL)
+		r->cbs.on_status(r->cbs.data, what);
+}
+
+static char *read_file(const char *path, size_t max, size_t *ret_len,
+		       struct err *e)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	if (f == NULL)
+		return err_set(e, -errno, path, 0, 0, "cannot read template: %s",
+			       strerror(errno)),
+		       NULL;
+	buf_init(&b, max);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, n) < 0) {
+			fclose(f);
+			buf_free(&b);
+			err_set(e, -E2BIG, path, 0, 0,
+				"template is larger than %zu bytes", max);
+			return NULL;
+		}
+	}
+	if (ferror(f)) {
+		err_set(e, -EIO, path, 0, 0, "cannot read template");
+		fclose(f);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	return buf_take(&b, ret_len);
+}
+
+static int rtmpl_init(struct runner *r, struct rtmpl *t,
+		      const struct tmpl_conf *tc, struct err *e)
+{
+	struct tmpl_opts opts = {
+		.name = tc->source ? tc->source : "inline",
+		.left_delim = tc->left_delim,
+		.right_delim = tc->right_delim,
+		.error_on_missing_key = tc->error_on_missing_key,
+	};
+	size_t len;
+	char *text;
+	int rc;
+
+	t->r = r;
+	t->tc = tc;
+	t->name = xstrdup(opts.name);
+	t->deps = json_object();
+	if (tc->source != NULL) {
+		text = read_file(tc->source, 16 << 20, &len, e);
+		if (text == NULL)
+			return e ? -EINVAL : -EIO;
+	} else {
+		text = xstrdup(tc->contents ? tc->contents : "");
+		len = strlen(text);
+	}
+	rc = tmpl_parse(text, len, &opts, &t->tmpl, e);
+	free(text);
+	if (rc < 0)
+		return rc;
+	return publisher_new(r->loop, tc, r->cfg->dry, &t->pub, e);
+}
+
+int runner_new(uv_loop_t *loop, const struct config *cfg,
+	       const struct runner_cbs *cbs, struct runner **ret,
+	       struct err *e)
+{
+	struct runner *r = xcalloc(1, sizeof(*r));
+	int rc;
+
+	r->loop = loop;
+	r->cfg = cfg;
+	if (cbs != NULL)
+		r->cbs = *cbs;
+	r->store = store_new();
+	r->watched = json_object();
+	r->tmpls = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
+			   sizeof(*r->tmpls));
+	/* Parse everything before touching the loop: a bad template is a
+	 * config error and nothing has started yet. */
+	for (size_t i = 0; i < cfg->ntemplates; i++) {
+		rc = rtmpl_init(r, &r->tmpls[i], &cfg->templates[i], e);
+		r->ntmpls = i + 1;
+		if (rc < 0)
+			goto fail;
+	}
+	rc = dep_new(DEP_AGENT_SELF, "", &r->self_dep, e);
+	if (rc < 0)
+		goto fail;
+	rc = dep_new(DEP_CATALOG_NODES, "", &r->nodes_dep, e);
+	if (rc < 0)
+		goto fail;
+	rc = watcher_new(loop, cfg, runner_on_data, runner_on_event, r,
+			 &r->watcher, e);
+	if (rc < 0)
+		goto fail;
+	uv_timer_init(loop, &r->pass_timer);
+	r->pass_timer.data = r;
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		uv_timer_init(loop, &r->tmpls[i].wait_timer);
+		r->tmpls[i].wait_timer.data = &r->tmpls[i];
+	}
+	*ret = r;
+	return 0;
+fail:
+	/* Nothing was started on the loop: free synchronously. */
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		struct rtmpl *t = &r->tmpls[i];
+		t->tmpl = tmpl_free(t->tmpl);
+		if (t->pub != NULL)
+			publisher_close(t->pub, NULL, NULL);
+		json_decref(t->deps);
+		free(t->name);
+	}
+	dep_free(r->self_dep);
+	dep_free(r->nodes_dep);
+	json_decref(r->watched);
+	store_free(r->store);
+	free(r->tmpls);
+	free(r);
+	return rc;
+}
+
+int runner_start(struct runner *r)
+{
+	for (size_t i = 0; i < r->ntmpls; i++)
+		r->tmpls[i].dirty = true;
+	if (r->ntmpls == 0)
+		runner_check_ready(r);
+	runner_schedule_pass(r);
+	return 0;
+}
+
+static void runner_free(struct runner *r)
+{
+	void (*closed)(void *) = r->closed;
+	void *data = r->closed_data;
+
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		struct rtmpl *t = &r->tmpls[i];
+		tmpl_free(t->tmpl);
+		json_decref(t->deps);
+		free(t->name);
+		free(t->last_error);
+	}
+	free(r->tmpls);
+	dep_free(r->self_dep);
+	dep_free(r->nodes_dep);
+	order_free(r->order);
+	free(r->seed);
+	json_decref(r->watched);
+	store_free(r->store);
+	free(r);
+	if (closed != NULL)
+		closed(data);
+}
+
+static void runner_closed_one(struct runner *r)
+{
+	if (--r->open_handles == 0)
+		runner_free(r);
+}
+
+static void runner_pass_timer_closed(uv_handle_t *h)
+{
+	runner_closed_one(h->data);
+}
+
+static void rtmpl_wait_timer_closed(uv_handle_t *h)
+{
+	struct rtmpl *t = h->data;
+
+	runner_closed_one(t->r);
+}
+
+static void runner_module_closed(void *data)
+{
+	runner_closed_one(data);
+}
+
+void runner_close(struct runner *r, void (*closed)(void *data), void *data)
+{
+	if (r->closing)
+		return;
+	r->closing = true;
+	r->closed = closed;
+	r->closed_data = data;
+	/* One count for each handle and module, plus one for this call, so
+	 * nothing is freed before every close has been started. */
+	r->open_handles = 1;
+	r->open_handles++;
+	watcher_close(r->watcher, runner_module_closed, r);
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		r->open_handles += 2;
+		publisher_close(r->tmpls[i].pub, runner_module_closed, r);
+		uv_close((uv_handle_t *)&r->tmpls[i].wait_timer,
+			 rtmpl_wait_timer_closed);
+	}
+	r->open_handles++;
+	uv_close((uv_handle_t *)&r->pass_timer, runner_pass_timer_closed);
+	runner_closed_one(r);
+}

@@ -1,0 +1,44 @@
+/*
+ * The runner: templates, render passes and the watch set, on one loop.
+ *
+ * runner_new() parses every template of a config (a template that does not
+ * parse fails it, so SIGHUP with a broken template keeps the old runner).
+ * runner_start() runs the first render pass at once. A pass executes each
+ * dirty template; every Consul lookup it makes is recorded. A lookup with
+ * no data yet starts a watch and makes the pass incomplete: nothing is
+ * published until every dependency of the template has answered once.
+ * When the watcher reports changed data, the templates that used it are
+ * marked dirty and rendered again after their quiescence wait (none before
+ * the first complete render). Complete renders go to the template's
+ * publisher. Dependencies no template uses any more are unwatched.
+ *
+ * Callbacks: on_ready fires once, after every template's first complete
+ * render has been published (or held, or found unchanged); on_exit fires
+ * when -once is done or a fatal error stops the runner, with the exit code.
+ */
+#ifndef CH_RUNNER_H
+#define CH_RUNNER_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "err.h"
+
+struct runner;
+
+struct runner_cbs {
+	void (*on_ready)(void *data);
+	void (*on_exit)(void *data, int code);
+	void (*on_status)(void *data, const char *status); /* STATUS= */
+	void *data;
+};
+
+/* cfg is borrowed and must outlive the runner. */
+int runner_new(uv_loop_t *loop, const struct config *cfg,
+	       const struct runner_cbs *cbs, struct runner **ret,
+	       struct err *e);
+int runner_start(struct runner *r);
+/* Stop watching, wait for publishers (bounded), free; closed() then. */
+void runner_close(struct runner *r, void (*closed)(void *data), void *data);
+
+#endif
