@@ -1032,7 +1032,11 @@ static struct tnode *operand(struct parser *p)
 {
 	struct tnode *n = term(p), *chain;
 
-	if (n == NULL || p->rc < 0)
+	if (n != NULL && p->rc < 0) {
+		node_free(n);
+		return NULL;
+	}
+	if (n == NULL)
 		return n;
 	if (peek(p)->type != T_FIELD)
 		return n;
@@ -1084,8 +1088,10 @@ static struct tnode *command(struct parser *p)
 
 		peek_nonspace(p);
 		op = operand(p);
-		if (p->rc < 0)
+		if (p->rc < 0) {
+			node_free(op);
 			goto fail;
+		}
 		if (op != NULL)
 			node_add(cmd, op);
 		t = next(p);
@@ -1500,6 +1506,10 @@ static struct tnode *parse_list(struct parser *p, enum tok_type *ended,
 			return list;
 		}
 		n = text_or_action(p, ended, endpos);
+		if (n != NULL && p->rc < 0) {
+			node_free(n);
+			n = NULL;
+		}
 		if (n == NULL)
 			goto fail;
 		if (*ended != T_EOF) {
