@@ -47,12 +47,22 @@
  * id)) that still has room, where a fleet of N nodes and M instances lets
  * N mod M instances take ceil(N/M) nodes and the others floor(N/M).
  *
- * Cost: one SHA-256 block per instance per call (inputs under 56 bytes),
- * plus a sort. Balanced mode hashes every (node, instance) pair of the
- * fleet: N * M hashes per service and call.
+ * With equal weights, weighted gives exactly the stable order.
+ *
+ * Cost: one SHA-256 block per instance (inputs under 56 bytes) and a sort.
+ * A struct order remembers the scores it computed (a pure function of
+ * seed, key and identity) and each balanced assignment per (key, fleet,
+ * list), bounded at 2^17 entries, so a re-render hashes only what is new.
+ * Measured (tests/bench/order_spread.c, 2-vCPU Xeon VM): 10k instances in
+ * 500 services, about 8.6 ms on the first call, 1.9 ms after. Balanced
+ * mode hashes every (node, instance) pair of the fleet ahead of this node
+ * in the processing order: up to N * M hashes per service when a list or
+ * the fleet changes.
  *
  * Pure module: no I/O except getrandom() in random mode, no logging.
- * Lists are borrowed and reordered in place; nothing is kept.
+ * Lists are borrowed and reordered in place; only scores are kept. Not
+ * thread-safe: one struct order per thread (the memo is written through
+ * the const pointer order_apply() takes).
  */
 #ifndef CH_ORDER_H
 #define CH_ORDER_H
