@@ -1,9 +1,10 @@
 /*
  * Template functions: the table the evaluator calls into.
  *
- * A function gets its evaluated arguments as borrowed references and
- * returns a new reference in *ret, or a negative errno with c->err's
- * message set (the evaluator adds file:line:col). Builtins (funcs.c) cover
+ * A function gets its evaluated arguments as borrowed references (never
+ * NULL: Go's "no value" arrives as json null) and returns a new reference
+ * in *ret, or a negative errno with c->err's message set (the evaluator
+ * adds file:line:col and "error calling <name>: "). Builtins (funcs.c) cover
  * Go's and consul-template's helpers; the Consul data functions live in
  * funcs_consul.c. Go's and/or short-circuit, so the evaluator handles them
  * itself.
