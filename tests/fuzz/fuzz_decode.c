@@ -2,9 +2,9 @@
  * libFuzzer target for the Consul response decoders (dep_decode).
  *
  * The first byte picks the dependency kind (and, for KV, a 404), the rest
- * is the body. Besides memory errors, it checks the promise the decoders
- * make to the hosts file: every node or service record that survives has
- * an IP literal address and a valid host name.
+ * is the body (0x7f: spec mode, below). Besides memory errors, it checks the
+ * promise the decoders make to the hosts file: every node or service record
+ * that survives has an IP literal address and a valid host name.
  *
  *   cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_C_COMPILER=clang
  *   cmake --build build-fuzz --target fuzz_decode
@@ -76,6 +76,39 @@ static void check_records(enum dep_kind kind, json_t *v)
 	}
 }
 
+/*
+ * Spec mode (first byte 0x7f): the second byte picks a kind, the rest is a
+ * spec. A parsed spec must give an id and a request path free of spaces
+ * and control bytes; a refused one must say why.
+ */
+static void fuzz_spec(const uint8_t *data, size_t size)
+{
+	char spec[1100];
+	size_t n = size - 2 < sizeof(spec) - 1 ? size - 2 : sizeof(spec) - 1;
+	struct dep *d = NULL, *c;
+	struct err e;
+	char *path;
+
+	memcpy(spec, data + 2, n);
+	spec[n] = '\0';
+	err_clear(&e);
+	if (dep_new((enum dep_kind)(data[1] % 8), spec, &d, &e) != 0) {
+		if (d != NULL || e.msg[0] == '\0')
+			abort();
+		return;
+	}
+	path = dep_request_path(d);
+	for (const char *p = path; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			abort();
+	c = dep_dup(d);
+	if (dep_id(d)[0] == '\0' || strcmp(dep_id(c), dep_id(d)) != 0)
+		abort();
+	free(path);
+	dep_free(c);
+	dep_free(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -88,6 +121,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] == 0x7f && size >= 2) {
+		fuzz_spec(data, size);
+		return 0;
+	}
 	pick = data[0] % NTARGETS;
 	status = (data[0] & 0x80) ? 404 : 200;
 	if (dep_new(targets[pick].kind, targets[pick].spec, &d, &e) != 0)
