@@ -1074,9 +1074,8 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	if (t->source == NULL && t->contents == NULL)
 		return err_set(v->ld->e, -EINVAL, v->file, at.line, at.col,
 		               "template: needs a source or contents");
-	if (t->destination == NULL)
-		return err_set(v->ld->e, -EINVAL, v->file, at.line, at.col,
-		               "template: needs a destination");
+	/* A missing destination is checked in the final validation, where
+	 * -dry (which needs none) is known. */
 	return 0;
 }
 
@@ -1629,13 +1628,24 @@ static json_t *path_object(const char *path, json_t *value)
 }
 
 /* -template "source:destination[:command]", split on the first two
- * colons like consul-template. */
+ * colons like consul-template; a bare "source" is allowed for -dry. */
 static int flag_template(struct load *ld, struct vctx *v, const char *s)
 {
 	const char *c1 = strchr(s, ':'), *c2;
 	json_t *obj;
 	int r;
 
+	if (c1 == NULL && *s != '\0') {
+		obj = json_object();
+		json_object_set_new(obj, "source", json_string(s));
+		if (json_object_size(obj) != 1)
+			r = err_msg(ld->e, -EINVAL,
+			            "-template: not valid UTF-8");
+		else
+			r = apply_template(v, obj, ld);
+		json_decref(obj);
+		return r;
+	}
 	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (c1 == NULL || c1 == s || c1[1] == '\0' || c2 == c1 + 1 ||
 	    (c2 != NULL && c2[1] == '\0'))
@@ -1821,7 +1831,22 @@ static int finalize(struct load *ld)
 			tc->emit = ld->emit;
 		if (ld->managed_set)
 			tc->managed_block = ld->managed;
-		for (size_t j = 0; j < i; j++) {
+		if (tc->destination == NULL && !c->dry && ts->file[0] == '\0')
+			return err_msg(ld->e, -EINVAL,
+			               "%s \"%.200s\": needs a destination "
+			               "(\"source:destination\"); only -dry, "
+			               "which prints to stdout, can do without",
+			               tc->origin,
+			               tc->source ? tc->source : "");
+		if (tc->destination == NULL && !c->dry)
+			return err_set(ld->e, -EINVAL, ts->file, ts->line,
+			               ts->col,
+			               "template: needs a destination (only "
+			               "-dry, which prints to stdout, can do "
+			               "without)");
+		for (size_t j = 0; j < i && tc->destination != NULL; j++) {
+			if (c->templates[j].destination == NULL)
+				continue;
 			if (strcmp(c->templates[j].destination,
 			           tc->destination) == 0)
 				return err_set(

@@ -1111,19 +1111,23 @@ int publisher_submit(struct publisher *p, const char *text, size_t len,
 int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
                   struct publisher **ret, struct err *e)
 {
+	const char *dest = tc->destination;
 	struct publisher *p;
 	char *tmp;
 
-	if (tc->destination == NULL || tc->destination[0] == '\0')
+	/* -dry prints to stdout and needs no destination. */
+	if ((dest == NULL || dest[0] == '\0') && dry)
+		dest = "/dev/stdout";
+	if (dest == NULL || dest[0] == '\0')
 		return err_msg(e, -EINVAL, "template has no destination");
 	p = xcalloc(1, sizeof(*p));
 	p->loop = loop;
 	p->sink = dry ? &dry_sink : &file_sink;
-	p->dest = xstrdup(tc->destination);
-	tmp = xstrdup(tc->destination);
+	p->dest = xstrdup(dest);
+	tmp = xstrdup(dest);
 	p->dir = xstrdup(dirname(tmp));
 	free(tmp);
-	tmp = xstrdup(tc->destination);
+	tmp = xstrdup(dest);
 	p->base = xstrdup(basename(tmp));
 	free(tmp);
 	p->command = tc->command != NULL && tc->command[0] != '\0'

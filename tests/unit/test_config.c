@@ -599,8 +599,9 @@ static void test_config_flag_errors(void **state)
 	LOAD_ERR("unexpected argument \"hosts.tmpl\" (flags start with \"-\")",
 	         "hosts.tmpl");
 	LOAD_ERR("unexpected argument \"x\"", "--", "x");
-	LOAD_ERR("-template \"only-source\": expected "
-	         "\"source:destination[:command]\"",
+	LOAD_ERR("-template \"only-source\": needs a destination "
+	         "(\"source:destination\"); only -dry, which prints to "
+	         "stdout, can do without",
 	         "-template", "only-source");
 	LOAD_ERR("-template \"a:\": expected \"source:destination[:command]\"",
 	         "-template", "a:");
@@ -761,7 +762,8 @@ static void test_config_validation2(void **state)
 	text_err("template {\n destination = \"/d\"\n}\n",
 	         "t.hcl:1:1: template: needs a source or contents");
 	text_err("template {\n source = \"s\"\n}\n",
-	         "t.hcl:1:1: template: needs a destination");
+	         "t.hcl:1:1: template: needs a destination (only -dry, which "
+	         "prints to stdout, can do without)");
 	text_err("template {\n source = \"s\"\n contents = \"c\"\n"
 	         " destination = \"/d\"\n}\n",
 	         "t.hcl:3:2: template: source and contents are mutually "
