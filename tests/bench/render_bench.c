@@ -1,0 +1,463 @@
+/*
+ * render_bench: the cost of one render pass over a synthetic catalog.
+ *
+ * Builds Consul wire JSON (the shapes of consul-fixtures/: catalog/nodes,
+ * catalog/services, health/service/<s> with Node, Service and two Checks
+ * per entry) for a catalog of N service instances, P per service on
+ * distinct nodes, K per node, and runs the runner's render loop without
+ * the network: render, fetch what the pass found missing (generate the
+ * body, dep_decode it, store_put), render again until complete. Then it
+ * re-renders R times with the ordering memo warm, as a change does.
+ *
+ *   render_bench [-n N] [-p per-service] [-k per-node] [-r reps]
+ *                [-t template] [-m mode] [-s seed]
+ *
+ * Prints one JSON object: sizes, body bytes, decode time (all dep_decode
+ * calls), cold render (first complete pass: every instance hashed),
+ * warm render (median of R), output size, current and peak RSS.
+ * Timing is CLOCK_MONOTONIC; peak RSS is getrusage() ru_maxrss. Bodies
+ * are generated one at a time and freed after decoding, so the RSS is the
+ * store, the template and the order memo, as in the daemon.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "deps.h"
+#include "err.h"
+#include "order.h"
+#include "store.h"
+#include "template.h"
+
+#define MAX_PENDING 200000
+
+struct catalog {
+	long instances;
+	long per_service;
+	long per_node;
+	long services;
+	long nodes;
+};
+
+struct bench {
+	struct catalog cat;
+	struct store *store;
+	struct order *order;
+	struct dep **pending; /* deps the last pass missed */
+	size_t npending;
+	json_t *pending_ids;
+	size_t missing;
+	double decode_ns;
+	size_t body_bytes;
+	size_t bodies;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, resident = 0;
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void node_name(long i, char *buf, size_t size)
+{
+	snprintf(buf, size, "node-%05ld", i);
+}
+
+static void node_addr(long i, char *buf, size_t size)
+{
+	snprintf(buf, size, "10.%ld.%ld.%ld", (i >> 16) & 255, (i >> 8) & 255,
+	         (i & 255));
+}
+
+static json_t *node_json(long i)
+{
+	char name[32], addr[32], id[40];
+
+	node_name(i, name, sizeof(name));
+	node_addr(i, addr, sizeof(addr));
+	snprintf(id, sizeof(id), "8e1f1c0a-0000-4000-8000-%012ld", i);
+	return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, "
+	                 "s:{s:s, s:s}, s:i, s:i}",
+	                 "ID", id, "Node", name, "Address", addr, "Datacenter",
+	                 "dc1", "TaggedAddresses", "lan", addr, "lan_ipv4",
+	                 addr, "wan", addr, "wan_ipv4", addr, "Meta",
+	                 "consul-network-segment", "", "consul-version",
+	                 "1.21.3", "CreateIndex", 10 + i, "ModifyIndex",
+	                 10 + i);
+}
+
+static json_t *check_json(const char *node, const char *id, const char *name,
+                          const char *svc, const char *output)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], "
+	                 "s:s, s:s, s:s, s:i, s:{}, s:i, s:i}",
+	                 "Node", node, "CheckID", id, "Name", name, "Status",
+	                 "passing", "Notes", "", "Output", output, "ServiceID",
+	                 svc, "ServiceName", svc, "ServiceTags", "Type",
+	                 svc[0] ? "http" : "", "Interval", svc[0] ? "10s" : "",
+	                 "Timeout", svc[0] ? "5s" : "", "ExposedPort", 0,
+	                 "Definition", "CreateIndex", 22, "ModifyIndex", 22);
+}
+
+/* /v1/health/service/<svc-s>: per_service entries on distinct nodes. */
+static json_t *health_body(const struct catalog *c, long s)
+{
+	json_t *list = json_array();
+	char svc[32], cid[48];
+
+	snprintf(svc, sizeof(svc), "svc-%05ld", s);
+	snprintf(cid, sizeof(cid), "service:%s", svc);
+	for (long k = 0; k < c->per_service; k++) {
+		long n = (s * c->per_service + k) % c->nodes;
+		json_t *node = node_json(n);
+		const char *nn =
+		        json_string_value(json_object_get(node, "Node"));
+		json_t *checks = json_pack(
+		        "[o, o]",
+		        check_json(nn, "serfHealth", "Serf Health Status", "",
+		                   "Agent alive and reachable"),
+		        check_json(nn, cid, "Service check", svc,
+		                   "HTTP GET /health: 200 OK Output: ok"));
+		json_t *service = json_pack(
+		        "{s:s, s:s, s:[s, s], s:s, s:{s:s}, s:i, "
+		        "s:{s:i, s:i}, s:b, s:{s:s, s:{}, s:{}}, s:{}, s:s, "
+		        "s:i, s:i}",
+		        "ID", svc, "Service", svc, "Tags", "prod", "v2",
+		        "Address", "", "Meta", "version", "2.4.1", "Port",
+		        8000 + (int)(s % 1000), "Weights", "Passing", 1,
+		        "Warning", 1, "EnableTagOverride", 0, "Proxy", "Mode",
+		        "", "MeshGateway", "Expose", "Connect", "PeerName", "",
+		        "CreateIndex", 45, "ModifyIndex", 45);
+		json_array_append_new(list, json_pack("{s:o, s:o, s:o}", "Node",
+		                                      node, "Service", service,
+		                                      "Checks", checks));
+	}
+	return list;
+}
+
+static json_t *nodes_body(const struct catalog *c)
+{
+	json_t *list = json_array();
+
+	for (long i = 0; i < c->nodes; i++)
+		json_array_append_new(list, node_json(i));
+	return list;
+}
+
+static json_t *services_body(const struct catalog *c)
+{
+	json_t *obj = json_object();
+	char svc[32];
+
+	for (long s = 0; s < c->services; s++) {
+		snprintf(svc, sizeof(svc), "svc-%05ld", s);
+		json_object_set_new(obj, svc,
+		                    json_pack("[s, s]", "prod", "v2"));
+	}
+	return obj;
+}
+
+/* The Consul answer for d, as text (caller frees), or NULL. */
+static char *body_for(const struct catalog *c, const struct dep *d)
+{
+	json_t *v = NULL;
+	char *path, *text;
+	const char *prefix = "/v1/health/service/svc-";
+
+	switch (dep_kind(d)) {
+	case DEP_CATALOG_NODES:
+		v = nodes_body(c);
+		break;
+	case DEP_CATALOG_SERVICES:
+		v = services_body(c);
+		break;
+	case DEP_HEALTH_SERVICE:
+		path = dep_request_path(d);
+		if (strncmp(path, prefix, strlen(prefix)) == 0)
+			v = health_body(
+			        c, strtol(path + strlen(prefix), NULL, 10));
+		free(path);
+		break;
+	default:
+		break;
+	}
+	if (v == NULL)
+		return NULL;
+	text = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	return text;
+}
+
+static json_t *bench_lookup(void *ctx, const struct dep *d)
+{
+	struct bench *b = ctx;
+	const char *id = dep_id(d);
+	json_t *v = store_get(b->store, id);
+
+	if (v != NULL)
+		return v;
+	b->missing++;
+	if (json_object_get(b->pending_ids, id) == NULL &&
+	    b->npending < MAX_PENDING) {
+		json_object_set_new(b->pending_ids, id, json_true());
+		b->pending[b->npending++] = dep_dup(d);
+	}
+	return NULL;
+}
+
+static void bench_order(void *ctx, const char *key, json_t *list)
+{
+	struct bench *b = ctx;
+
+	order_apply(b->order, key, list);
+}
+
+/* Fetch every pending dep: generate, decode (timed), store. */
+static int bench_fetch(struct bench *b)
+{
+	struct err e;
+
+	for (size_t i = 0; i < b->npending; i++) {
+		struct dep *d = b->pending[i];
+		char *body = body_for(&b->cat, d);
+		json_t *v = NULL;
+		uint64_t t0;
+		int rc;
+
+		if (body == NULL) {
+			fprintf(stderr, "render_bench: no data for %s\n",
+			        dep_id(d));
+			return -ENOENT;
+		}
+		err_clear(&e);
+		t0 = now_ns();
+		rc = dep_decode(d, 200, body, strlen(body), &v, NULL, &e);
+		b->decode_ns += (double)(now_ns() - t0);
+		b->body_bytes += strlen(body);
+		b->bodies++;
+		free(body);
+		if (rc < 0) {
+			fprintf(stderr, "render_bench: decode %s: %s\n",
+			        dep_id(d), e.msg);
+			return rc;
+		}
+		store_put(b->store, dep_id(d), v);
+		b->pending[i] = dep_free(d);
+	}
+	b->npending = 0;
+	json_object_clear(b->pending_ids);
+	return 0;
+}
+
+static int render(struct bench *b, const struct tmpl *t, struct buf *out,
+                  double *ret_ms)
+{
+	struct tmpl_env env = {
+	        .lookup = bench_lookup,
+	        .order = bench_order,
+	        .ctx = b,
+	        .limits = tmpl_default_limits,
+	};
+	struct err e;
+	uint64_t t0;
+	int rc;
+
+	err_clear(&e);
+	buf_reset(out);
+	b->missing = 0;
+	t0 = now_ns();
+	rc = tmpl_render(t, &env, out, &e);
+	*ret_ms = (double)(now_ns() - t0) / 1e6;
+	if (rc < 0 && b->missing == 0) {
+		char msg[1100];
+		fprintf(stderr, "render_bench: %s\n",
+		        err_format(&e, msg, sizeof(msg)));
+		return rc;
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static char *read_all(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf_init(&b, 16 << 20);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&b, chunk, n) < 0)
+			break;
+	fclose(f);
+	return buf_take(&b, ret_len);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: render_bench [-n instances] [-p per-service] "
+	                "[-k per-node] [-r reps] [-t template] [-m mode] "
+	                "[-s seed]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = {0};
+	const char *tmpl_path = "templates/hosts.tmpl", *seed = "node-00000";
+	const char *mode_name = "stable";
+	struct tmpl_opts opts = {0};
+	struct tmpl *t = NULL;
+	struct buf out;
+	struct err e;
+	struct rusage ru;
+	double ms, cold_ms = 0, *warm, setup_ms;
+	long reps = 5, rss0, rss1, lines = 0;
+	uint64_t t_setup;
+	size_t len;
+	char *text;
+	int opt, mode, passes = 0;
+
+	b.cat.instances = 1000;
+	b.cat.per_service = 10;
+	b.cat.per_node = 5;
+	while ((opt = getopt(argc, argv, "n:p:k:r:t:m:s:")) != -1) {
+		switch (opt) {
+		case 'n':
+			b.cat.instances = strtol(optarg, NULL, 10);
+			break;
+		case 'p':
+			b.cat.per_service = strtol(optarg, NULL, 10);
+			break;
+		case 'k':
+			b.cat.per_node = strtol(optarg, NULL, 10);
+			break;
+		case 'r':
+			reps = strtol(optarg, NULL, 10);
+			break;
+		case 't':
+			tmpl_path = optarg;
+			break;
+		case 'm':
+			mode_name = optarg;
+			break;
+		case 's':
+			seed = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (b.cat.instances < 1 || b.cat.per_service < 1 ||
+	    b.cat.per_node < 1 || reps < 1 || reps > 1000 ||
+	    b.cat.instances > 10000000)
+		usage();
+	b.cat.services =
+	        (b.cat.instances + b.cat.per_service - 1) / b.cat.per_service;
+	b.cat.nodes = (b.cat.instances + b.cat.per_node - 1) / b.cat.per_node;
+	if (b.cat.nodes < b.cat.per_service)
+		b.cat.nodes = b.cat.per_service;
+	mode = order_mode_parse(mode_name);
+	if (mode < 0)
+		usage();
+
+	rss0 = rss_kib();
+	text = read_all(tmpl_path, &len);
+	if (text == NULL) {
+		fprintf(stderr, "render_bench: %s: %s\n", tmpl_path,
+		        strerror(errno));
+		return 1;
+	}
+	opts.name = tmpl_path;
+	err_clear(&e);
+	if (tmpl_parse(text, len, &opts, &t, &e) < 0) {
+		char msg[1100];
+		fprintf(stderr, "render_bench: %s\n",
+		        err_format(&e, msg, sizeof(msg)));
+		return 1;
+	}
+	free(text);
+
+	b.store = store_new();
+	b.order = order_new((enum order_mode)mode, seed);
+	b.pending = calloc(MAX_PENDING, sizeof(*b.pending));
+	b.pending_ids = json_object();
+	buf_init(&out, tmpl_default_limits.max_output);
+
+	/* The runner's loop: render, fetch what was missing, again. */
+	t_setup = now_ns();
+	for (;;) {
+		if (render(&b, t, &out, &ms) < 0)
+			return 1;
+		passes++;
+		if (b.missing == 0) {
+			cold_ms = ms;
+			break;
+		}
+		if (passes > 10 || bench_fetch(&b) < 0)
+			return 1;
+	}
+	setup_ms = (double)(now_ns() - t_setup) / 1e6;
+	for (size_t i = 0; i < out.len; i++)
+		lines += out.data[i] == '\n';
+
+	warm = calloc((size_t)reps, sizeof(*warm));
+	for (long i = 0; i < reps; i++)
+		if (render(&b, t, &out, &warm[i]) < 0)
+			return 1;
+	qsort(warm, (size_t)reps, sizeof(*warm), cmp_double);
+	rss1 = rss_kib();
+	getrusage(RUSAGE_SELF, &ru);
+
+	printf("{\"instances\": %ld, \"services\": %ld, \"nodes\": %ld, "
+	       "\"mode\": \"%s\", \"deps\": %zu, \"body_bytes\": %zu, "
+	       "\"decode_ms\": %.3f, \"render_cold_ms\": %.3f, "
+	       "\"render_warm_ms\": %.3f, \"render_warm_min_ms\": %.3f, "
+	       "\"passes\": %d, \"setup_ms\": %.3f, \"output_bytes\": %zu, "
+	       "\"output_lines\": %ld, \"rss_start_kib\": %ld, "
+	       "\"rss_kib\": %ld, \"maxrss_kib\": %ld}\n",
+	       b.cat.instances, b.cat.services, b.cat.nodes, mode_name,
+	       b.bodies, b.body_bytes, b.decode_ns / 1e6, cold_ms,
+	       warm[reps / 2], warm[0], passes, setup_ms, out.len, lines, rss0,
+	       rss1, ru.ru_maxrss);
+
+	free(warm);
+	buf_free(&out);
+	json_decref(b.pending_ids);
+	free(b.pending);
+	order_free(b.order);
+	store_free(b.store);
+	tmpl_free(t);
+	return 0;
+}
