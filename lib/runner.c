@@ -21,16 +21,16 @@
 struct rtmpl {
 	struct runner *r;
 	const struct tmpl_conf *tc;
-	char *name;            /* for log lines: source path or "inline" */
+	char *name; /* for log lines: source path or "inline" */
 	struct tmpl *tmpl;
 	struct publisher *pub;
-	json_t *deps;          /* dep_id -> true: what the last pass used */
-	char *last_error;      /* last render error logged, to log once */
-	bool dirty;            /* needs a render pass */
-	bool waiting;          /* quiescence timer running */
-	bool complete;         /* had a complete render */
-	bool published;        /* its first publish has finished */
-	uint64_t burst_start;  /* loop time of the first change of a burst */
+	json_t *deps;         /* dep_id -> true: what the last pass used */
+	char *last_error;     /* last render error logged, to log once */
+	bool dirty;           /* needs a render pass */
+	bool waiting;         /* quiescence timer running */
+	bool complete;        /* had a complete render */
+	bool published;       /* its first publish has finished */
+	uint64_t burst_start; /* loop time of the first change of a burst */
 	uv_timer_t wait_timer;
 };
 
@@ -40,7 +40,7 @@ struct runner {
 	struct runner_cbs cbs;
 	struct store *store;
 	struct watcher *watcher;
-	json_t *watched;       /* dep_id -> true: what the watcher has */
+	json_t *watched; /* dep_id -> true: what the watcher has */
 	struct rtmpl *tmpls;
 	size_t ntmpls;
 	uv_timer_t pass_timer; /* 0 ms: one pass for a loop turn's changes */
@@ -50,7 +50,7 @@ struct runner {
 	struct dep *nodes_dep; /* /v1/catalog/nodes, for balanced mode */
 	bool self_failed;      /* agent/self refused: use the hostname */
 	bool ready;
-	bool failed;           /* a -once publish failed */
+	bool failed; /* a -once publish failed */
 	bool closing;
 	unsigned open_handles; /* handles and modules still closing */
 	void (*closed)(void *data);
@@ -131,7 +131,7 @@ static const char *runner_seed(struct pass *p)
 		r->seed = xstrdup(seed);
 		r->order = order_new(r->cfg->order, r->seed);
 		log_info("ordering %s with seed \"%s\"",
-			 order_mode_name(r->cfg->order), r->seed);
+		         order_mode_name(r->cfg->order), r->seed);
 	}
 	return r->seed;
 }
@@ -203,7 +203,7 @@ static void runner_check_ready(struct runner *r)
 }
 
 static void rtmpl_published(void *data, enum publish_result res,
-			    const struct err *e)
+                            const struct err *e)
 {
 	struct rtmpl *t = data;
 	struct runner *r = t->r;
@@ -211,22 +211,26 @@ static void rtmpl_published(void *data, enum publish_result res,
 
 	switch (res) {
 	case PUBLISH_WRITTEN:
-		log_info("%s: wrote %s", t->name,
-			 t->tc->destination ? t->tc->destination : "stdout");
+		if (r->cfg->dry)
+			log_debug("%s: rendered to stdout", t->name);
+		else
+			log_info("%s: wrote %s", t->name,
+			         t->tc->destination ? t->tc->destination
+			                            : "(none)");
 		break;
 	case PUBLISH_UNCHANGED:
 		log_debug("%s: %s unchanged", t->name,
-			  t->tc->destination ? t->tc->destination : "output");
+		          t->tc->destination ? t->tc->destination : "output");
 		break;
 	case PUBLISH_HELD:
 		log_warnx("%s: render held back: %s", t->name,
-			  e ? err_format(e, msg, sizeof(msg)) : "guard");
+		          e ? err_format(e, msg, sizeof(msg)) : "guard");
 		if (r->cfg->once)
 			r->failed = true;
 		break;
 	case PUBLISH_FAILED:
 		log_errx("%s: publish failed: %s", t->name,
-			 e ? err_format(e, msg, sizeof(msg)) : "unknown error");
+		         e ? err_format(e, msg, sizeof(msg)) : "unknown error");
 		if (r->cfg->once)
 			r->failed = true;
 		break;
@@ -242,11 +246,11 @@ static void rtmpl_render(struct rtmpl *t)
 	struct runner *r = t->r;
 	struct pass p = {.r = r, .t = t, .used = json_object()};
 	struct tmpl_env env = {
-		.lookup = runner_lookup,
-		.order = runner_order,
-		.warn = runner_warn,
-		.ctx = &p,
-		.limits = tmpl_default_limits,
+	        .lookup = runner_lookup,
+	        .order = runner_order,
+	        .warn = runner_warn,
+	        .ctx = &p,
+	        .limits = tmpl_default_limits,
 	};
 	struct buf out;
 	struct err e;
@@ -263,8 +267,8 @@ static void rtmpl_render(struct rtmpl *t)
 	if (p.missing > 0) {
 		/* An error on incomplete data is expected (index of an empty
 		 * list); render again when the data is there. */
-		log_debug("%s: waiting for %zu dependenc%s", t->name,
-			  p.missing, p.missing == 1 ? "y" : "ies");
+		log_debug("%s: waiting for %zu dependenc%s", t->name, p.missing,
+		          p.missing == 1 ? "y" : "ies");
 		buf_free(&out);
 		return;
 	}
@@ -284,7 +288,7 @@ static void rtmpl_render(struct rtmpl *t)
 	t->last_error = NULL;
 	t->complete = true;
 	rc = publisher_submit(t->pub, buf_str(&out), out.len, rtmpl_published,
-			      t);
+	                      t);
 	if (rc < 0)
 		log_errx("%s: cannot publish: %s", t->name, strerror(-rc));
 	buf_free(&out);
@@ -344,7 +348,7 @@ static void rtmpl_mark_dirty(struct rtmpl *t)
 	if (w->max_ms > 0 && due > t->burst_start + w->max_ms)
 		due = t->burst_start + w->max_ms;
 	uv_timer_start(&t->wait_timer, rtmpl_wait_cb, due > now ? due - now : 0,
-		       0);
+	               0);
 }
 
 static void runner_on_data(void *data, const struct dep *d, json_t *value)
@@ -363,7 +367,7 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value)
 }
 
 static void runner_on_event(void *data, const struct dep *d, int status,
-			    const char *what)
+                            const char *what)
 {
 	struct runner *r = data;
 
@@ -374,8 +378,8 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 	    (status == 403 || status == 404)) {
 		/* No agent:read, or not an agent: order by the hostname. */
 		log_warnx("cannot read the local agent's node name (%s); "
-			  "ordering with the hostname as seed",
-			  what ? what : "error");
+		          "ordering with the hostname as seed",
+		          what ? what : "error");
 		r->self_failed = true;
 		watcher_remove(r->watcher, dep_id(r->self_dep));
 		json_object_del(r->watched, dep_id(r->self_dep));
@@ -388,7 +392,7 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 }
 
 static char *read_file(const char *path, size_t max, size_t *ret_len,
-		       struct err *e)
+                       struct err *e)
 {
 	FILE *f = fopen(path, "rb");
 	struct buf b;
@@ -396,8 +400,8 @@ static char *read_file(const char *path, size_t max, size_t *ret_len,
 	size_t n;
 
 	if (f == NULL)
-		return err_set(e, -errno, path, 0, 0, "cannot read template: %s",
-			       strerror(errno)),
+		return err_set(e, -errno, path, 0, 0,
+		               "cannot read template: %s", strerror(errno)),
 		       NULL;
 	buf_init(&b, max);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
@@ -405,7 +409,7 @@ static char *read_file(const char *path, size_t max, size_t *ret_len,
 			fclose(f);
 			buf_free(&b);
 			err_set(e, -E2BIG, path, 0, 0,
-				"template is larger than %zu bytes", max);
+			        "template is larger than %zu bytes", max);
 			return NULL;
 		}
 	}
@@ -420,13 +424,13 @@ static char *read_file(const char *path, size_t max, size_t *ret_len,
 }
 
 static int rtmpl_init(struct runner *r, struct rtmpl *t,
-		      const struct tmpl_conf *tc, struct err *e)
+                      const struct tmpl_conf *tc, struct err *e)
 {
 	struct tmpl_opts opts = {
-		.name = tc->source ? tc->source : "inline",
-		.left_delim = tc->left_delim,
-		.right_delim = tc->right_delim,
-		.error_on_missing_key = tc->error_on_missing_key,
+	        .name = tc->source ? tc->source : "inline",
+	        .left_delim = tc->left_delim,
+	        .right_delim = tc->right_delim,
+	        .error_on_missing_key = tc->error_on_missing_key,
 	};
 	size_t len;
 	char *text;
@@ -452,8 +456,7 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 }
 
 int runner_new(uv_loop_t *loop, const struct config *cfg,
-	       const struct runner_cbs *cbs, struct runner **ret,
-	       struct err *e)
+               const struct runner_cbs *cbs, struct runner **ret, struct err *e)
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
 	int rc;
@@ -465,7 +468,7 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 	r->store = store_new();
 	r->watched = json_object();
 	r->tmpls = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
-			   sizeof(*r->tmpls));
+	                   sizeof(*r->tmpls));
 	/* Parse everything before touching the loop: a bad template is a
 	 * config error and nothing has started yet. */
 	for (size_t i = 0; i < cfg->ntemplates; i++) {
@@ -481,7 +484,7 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 	if (rc < 0)
 		goto fail;
 	rc = watcher_new(loop, cfg, runner_on_data, runner_on_event, r,
-			 &r->watcher, e);
+	                 &r->watcher, e);
 	if (rc < 0)
 		goto fail;
 	uv_timer_init(loop, &r->pass_timer);
@@ -584,7 +587,7 @@ void runner_close(struct runner *r, void (*closed)(void *data), void *data)
 		r->open_handles += 2;
 		publisher_close(r->tmpls[i].pub, runner_module_closed, r);
 		uv_close((uv_handle_t *)&r->tmpls[i].wait_timer,
-			 rtmpl_wait_timer_closed);
+		         rtmpl_wait_timer_closed);
 	}
 	r->open_handles++;
 	uv_close((uv_handle_t *)&r->pass_timer, runner_pass_timer_closed);

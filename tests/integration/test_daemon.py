@@ -1,0 +1,537 @@
+"""Issue 5: the watcher daemon against the simulator, end to end.
+
+Each test runs the real binary with a config file written by DaemonCase
+(short retry backoff, a counter-file command, -order none) and asserts what
+an operator can observe: the file, the commands run, the requests Consul
+saw, the log, the exit code and the sd_notify datagrams.
+"""
+
+import os
+import signal
+import ssl
+import subprocess
+import threading
+import time
+import unittest
+import socket
+
+from harness import (APP_SEED, SLOW, DaemonCase, FileReader, NotifySocket,
+                     app_lines, count_lines, read_or_none, run_checked,
+                     start_sim, wait_for, hcl_string)
+
+SEED_NODES = [("192.0.2.11", "foo-app01"), ("192.0.2.12", "foo-app02"),
+              ("192.0.2.13", "foo-app03")]
+HEALTH = "/v1/health/service/foo-app"
+
+
+def add_app(sim, node, addr):
+    sim.register_node(node, addr)
+    sim.register_service(node, "foo-app", "foo-app-" + node, port=80,
+                         status="passing")
+
+
+class Watching(DaemonCase):
+    def test_blocks_and_wakes_on_change(self):
+        self.daemon()
+        self.wait_file(APP_SEED)
+        self.await_blocked(HEALTH, min_index=1)
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
+        reqs = self.sim.requests(HEALTH)["requests"]
+        # The first fetch has no index; every later one is blocking.
+        self.assertNotIn("index", reqs[0]["query"])
+        later = [r for r in reqs[1:]]
+        self.assertTrue(later)
+        for r in later:
+            self.assertIn("index", r["query"], r)
+            self.assertGreaterEqual(int(r["query"]["index"][0]), 1)
+            self.assertIn("wait", r["query"])
+
+    def test_index_reset_on_restore(self):
+        snap = self.sim.snapshot()
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.daemon()
+        four = app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04"))
+        self.wait_file(four)
+        high = self.sim.index
+        self.await_blocked(HEALTH, min_index=high)
+        self.sim.restore(snap)  # index goes back below what we sent
+        self.assertLess(self.sim.index, high)
+        self.wait_file(APP_SEED)
+        # After the reset no query carries the old, higher index again.
+        self.await_blocked(HEALTH, min_index=1)
+        self.sim.reset_log()
+        add_app(self.sim, "foo-app05", "192.0.2.15")
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.15", "foo-app05")))
+        for r in self.sim.requests(HEALTH)["requests"]:
+            idx = int(r["query"].get("index", ["0"])[0])
+            self.assertLessEqual(idx, self.sim.index, r)
+
+    def test_identical_data_is_no_render(self):
+        d = self.daemon("-log-level", "debug")
+        self.wait_file(APP_SEED)
+        wait_for(lambda: count_lines(self.counter) == 1, 10, "command run")
+        st = os.stat(self.dest)
+        # An index bump with equal data: the same check status again.
+        idx = self.sim.register_node(
+            "foo-app01", "192.0.2.11",
+            id="8e1f1c0a-0000-4000-8000-000000000011")
+        self.await_blocked(HEALTH, min_index=idx)
+        # A change of data that renders the same bytes (a new tag).
+        self.sim.register_service("foo-app02", "foo-app", "foo-app",
+                                  tags=["new-tag"], port=80)
+        idx = self.sim.index
+        self.await_blocked(HEALTH, min_index=idx)
+        d.wait_log("unchanged")
+        self.assertEqual(count_lines(self.counter), 1)
+        st2 = os.stat(self.dest)
+        self.assertEqual((st.st_ino, st.st_mtime_ns),
+                         (st2.st_ino, st2.st_mtime_ns))
+        self.assertEqual(d.count(": written ("), 1, d.log())
+
+
+class Tokens(DaemonCase):
+    TOKEN = "s3cr3t-token-value"
+
+    def setUp(self):
+        super().setUp()
+        self.sim.acl_require(True)
+        self.sim.acl_set_token(self.TOKEN, "read")
+
+    def check_token_used(self, d):
+        self.wait_file(APP_SEED)
+        reqs = self.sim.requests("/v1/")["requests"]
+        self.assertTrue(reqs)
+        self.assertTrue(all(r["token_present"] for r in reqs), reqs)
+        for r in reqs:
+            self.assertNotIn(self.TOKEN, str(r["query"]))
+        d.stop()
+        self.assertNotIn(self.TOKEN, d.log())
+
+    def test_token_flag(self):
+        self.check_token_used(self.daemon("-consul-token", self.TOKEN))
+
+    def test_token_env(self):
+        self.check_token_used(
+            self.daemon(env={"CONSUL_HTTP_TOKEN": self.TOKEN}))
+
+    def test_token_file(self):
+        tf = self.tmp.write("token", self.TOKEN + "\n")
+        cfg = self.config(consul_extra="  token_file = %s\n"
+                          % hcl_string(tf))
+        self.check_token_used(self.daemon(cfg=cfg))
+
+    def test_no_token_is_403_and_nothing_written(self):
+        d = self.daemon()
+        d.wait_log("ACL")
+        d.wait_log("403")
+        self.assertIsNone(read_or_none(self.dest))
+        self.assertIsNone(d.proc.poll())
+
+    def test_revoked_token_is_logged_and_recovers(self):
+        d = self.daemon("-consul-token", self.TOKEN)
+        self.wait_file(APP_SEED)
+        self.await_blocked(HEALTH, min_index=1)
+        st = os.stat(self.dest)
+        self.sim.acl_revoke(self.TOKEN)
+        # Wakes the parked query, which was let in before the revocation
+        # (so its answer may still arrive); the next one is refused.
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        i = d.wait_log("ACL: Consul refused")
+        self.assertIn("check the token", d.lines[i])
+        before = read_or_none(self.dest)
+        st = os.stat(self.dest)
+        add_app(self.sim, "foo-app05", "192.0.2.15")
+        n403 = self.sim.requests()["counters"]["by_status"].get("403", 0)
+        self.assertTrue(self.sim.wait_for(
+            lambda: self.sim.counters["by_status"].get("403", 0) >= n403 + 2,
+            5 * SLOW))
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(read_or_none(self.dest), before)
+        self.assertEqual(os.stat(self.dest).st_mtime_ns, st.st_mtime_ns)
+        self.assertEqual(d.count("ACL: Consul refused"), 1, d.log())
+        self.sim.acl_restore(self.TOKEN)
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04"),
+                                 ("192.0.2.15", "foo-app05")))
+        d.wait_log("answers again")
+        self.assertNotIn(self.TOKEN, d.log())
+
+
+class UnixSocket(DaemonCase):
+    def test_unix_address(self):
+        path = self.tmp.join("consul.sock")
+        sim = start_sim(listen=None, unix_path=path)
+        self.addCleanup(sim.stop)
+        self.daemon(cfg=self.config(address="unix://" + path))
+        self.wait_file(APP_SEED)
+        self.assertTrue(sim.requests(HEALTH)["requests"])
+        self.assertFalse(self.sim.requests("/v1/")["requests"])
+
+
+class TLSProxy:
+    """TLS in front of the (plain HTTP) simulator: a stdlib ssl listener
+    on loopback that pipes each connection to the simulator."""
+
+    def __init__(self, backend_port, certfile, keyfile):
+        self.backend = backend_port
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certfile, keyfile)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            tc = self.ctx.wrap_socket(c, server_side=True)
+        except (ssl.SSLError, OSError):
+            c.close()
+            return
+        self.handshakes += 1
+        b = socket.create_connection(("127.0.0.1", self.backend))
+
+        def pipe(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(b, tc), daemon=True).start()
+        pipe(tc, b)
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+def make_ca(tmp):
+    """A throw-away CA and a server certificate for 127.0.0.1/localhost."""
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), check=True,
+                       capture_output=True, cwd=tmp.path, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key",
+         "-out", "srv.csr", "-subj", "/CN=consul.test")
+    tmp.write("ext.cnf", "subjectAltName=DNS:consul.test,DNS:localhost,"
+              "IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey",
+         "ca.key", "-CAcreateserial", "-out", "srv.pem", "-days", "2",
+         "-extfile", "ext.cnf")
+    return tmp.join("ca.pem"), tmp.join("srv.pem"), tmp.join("srv.key")
+
+
+class HTTPS(DaemonCase):
+    def setUp(self):
+        super().setUp()
+        try:
+            self.ca, cert, key = make_ca(self.tmp)
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.skipTest("openssl cannot make a test CA: %s" % e)
+        self.proxy = TLSProxy(self.sim.port, cert, key)
+        self.addCleanup(self.proxy.close)
+
+    def test_https_with_ca(self):
+        addr = "https://127.0.0.1:%d" % self.proxy.port
+        self.daemon("-consul-ssl-ca-cert", self.ca,
+                    cfg=self.config(address=addr))
+        self.wait_file(APP_SEED)
+        self.assertGreater(self.proxy.handshakes, 0)
+
+    def test_https_env_and_server_name(self):
+        addr = "https://127.0.0.1:%d" % self.proxy.port
+        self.daemon(cfg=self.config(address=addr),
+                    env={"CONSUL_CACERT": self.ca,
+                         "CONSUL_TLS_SERVER_NAME": "consul.test"})
+        self.wait_file(APP_SEED)
+
+    def test_https_unknown_ca_is_refused(self):
+        addr = "https://127.0.0.1:%d" % self.proxy.port
+        d = self.daemon(cfg=self.config(address=addr))
+        d.wait_log("retrying")
+        self.assertIsNone(read_or_none(self.dest))
+        self.assertIsNone(d.proc.poll())
+
+
+class Outages(DaemonCase):
+    def test_consul_down_at_start(self):
+        self.sim.stop()
+        d = self.daemon("-log-level", "debug")
+        d.wait_log("retrying", start=d.wait_log("retrying") + 1)
+        self.assertIsNone(read_or_none(self.dest))
+        self.sim.start()
+        self.wait_file(APP_SEED)
+        self.assertIsNone(d.proc.poll())
+
+    def test_consul_killed_mid_run(self):
+        d = self.daemon("-consul-retry-backoff", "50ms",
+                        "-consul-retry-max-backoff", "200ms",
+                        "-log-level", "debug")
+        self.wait_file(APP_SEED)
+        self.await_blocked(HEALTH, min_index=1)
+        st = os.stat(self.dest)
+        self.sim.stop()
+        # Many backoff cycles: debug logs every retry of the outage.
+        first = d.wait_log("retrying in")
+        i = first
+        for _ in range(10):
+            i = d.wait_log("retrying in", start=i + 1)
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(read_or_none(self.dest), APP_SEED)
+        self.assertEqual(os.stat(self.dest).st_mtime_ns, st.st_mtime_ns)
+        # No retry waited longer than the cap.
+        for line in d.lines[first:i]:
+            if "retrying in " in line:
+                secs = float(line.rsplit("retrying in ", 1)[1].rstrip("s"))
+                self.assertLessEqual(secs, 0.2 + 1e-9, line)
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.sim.reset_log()
+        t0 = time.monotonic()
+        self.sim.start()
+        self.assertTrue(self.sim.await_requests(HEALTH, 1, 5 * SLOW))
+        took = time.monotonic() - t0
+        # One cap (0.2 s) plus the rate limit and scheduling slack.
+        self.assertLess(took, 1.0 * SLOW, "recovered after %.2fs" % took)
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
+        d.wait_log("reachable again")
+
+
+class Signals(DaemonCase):
+    def test_sighup_good_config(self):
+        d = self.daemon()
+        self.wait_file(APP_SEED)
+        with open(self.tmpl, "w") as f:
+            f.write('{{ range service "foo-app" }}{{ .Address }} '
+                    '{{ .Node }}.v2\n{{ end }}')
+        d.signal(signal.SIGHUP)
+        self.wait_file(APP_SEED.replace(".app", ".v2"))
+        self.assertIsNone(d.proc.poll())
+
+    def test_sighup_broken_template_keeps_old(self):
+        d = self.daemon()
+        self.wait_file(APP_SEED)
+        st = os.stat(self.dest)
+        with open(self.tmpl, "w") as f:
+            f.write('{{ range service "foo-app" }}{{ .Address }')
+        d.signal(signal.SIGHUP)
+        i = d.wait_log("reload failed")
+        self.assertIn("app.tmpl", d.lines[i])
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(os.stat(self.dest).st_mtime_ns, st.st_mtime_ns)
+        # The old runner keeps rendering.
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
+
+    def test_sighup_broken_config_keeps_old(self):
+        cfg = self.config()
+        d = self.daemon(cfg=cfg)
+        self.wait_file(APP_SEED)
+        with open(cfg, "a") as f:
+            f.write("\nno_such_option = 1\n")
+        d.signal(signal.SIGHUP)
+        i = d.wait_log("reload failed")
+        self.assertIn("no_such_option", d.lines[i])
+        self.assertEqual(read_or_none(self.dest), APP_SEED)
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
+        self.assertIsNone(d.proc.poll())
+
+    def test_sigterm_exits_0_promptly(self):
+        d = self.daemon()
+        self.wait_file(APP_SEED)
+        self.await_blocked(HEALTH, min_index=1)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 2 * SLOW)
+
+    def test_sigint_exits_0(self):
+        d = self.daemon()
+        self.wait_file(APP_SEED)
+        self.assertEqual(d.stop(signal.SIGINT), 0, d.log())
+
+    def test_sigterm_waits_for_running_command(self):
+        marker = self.tmp.join("marker")
+        cmd = "sleep 0.5; echo done > %s" % marker
+        d = self.daemon(cfg=self.config(command=False,
+                                        tmpl_extra="command = %s"
+                                        % hcl_string(cmd)))
+        # The first write starts the command; stop while it runs.
+        self.wait_file(APP_SEED)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 5 * SLOW)
+        self.assertEqual(read_or_none(marker), "done\n")
+
+    def test_sigterm_with_hanging_command_is_bounded(self):
+        cmd = "exec sleep 60"
+        d = self.daemon(cfg=self.config(
+            command=False, tmpl_extra='command = %s\ncommand_timeout = "1s"'
+            % hcl_string(cmd)))
+        self.wait_file(APP_SEED)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM, timeout=10), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 4 * SLOW)
+
+
+class Notify(DaemonCase):
+    def setUp(self):
+        super().setUp()
+        self.ns = NotifySocket(self.tmp.join("notify"), self.dest)
+        self.addCleanup(self.ns.close)
+        self.env = {"NOTIFY_SOCKET": self.ns.path}
+
+    def test_ready_after_first_complete_render(self):
+        d = self.daemon(env=self.env)
+        i = self.ns.wait("READY=1")
+        # The file was complete when READY=1 arrived, and not before.
+        self.assertEqual(self.ns.msgs[i][1], APP_SEED)
+        for text, snap in self.ns.msgs[:i]:
+            self.assertNotIn("READY=1", text)
+        texts = self.ns.texts()
+        self.assertTrue(any(t.startswith("STATUS=") for t in texts), texts)
+        d.signal(signal.SIGHUP)
+        j = self.ns.wait("RELOADING=1", start=i + 1)
+        self.ns.wait("READY=1", start=j + 1)
+        self.assertEqual(d.stop(signal.SIGTERM), 0)
+        self.ns.wait("STOPPING=1", start=j + 1)
+
+    def test_no_ready_while_consul_is_down(self):
+        self.sim.stop()
+        d = self.daemon("-log-level", "debug", env=self.env)
+        d.wait_log("retrying", start=d.wait_log("retrying") + 1)
+        self.assertFalse(any("READY=1" in t for t in self.ns.texts()))
+        self.sim.start()
+        i = self.ns.wait("READY=1")
+        self.assertEqual(self.ns.msgs[i][1], APP_SEED)
+
+
+class RunModes(DaemonCase):
+    def test_pid_file(self):
+        pid = self.tmp.join("ch.pid")
+        d = self.daemon("-pid-file", pid)
+        self.wait_file(APP_SEED)
+        wait_for(lambda: read_or_none(pid), 5, "pid file")
+        self.assertEqual(read_or_none(pid).strip(), str(d.proc.pid))
+        self.assertEqual(d.stop(), 0)
+        self.assertIsNone(read_or_none(pid))
+
+    def test_once_writes_and_exits_0(self):
+        r = run_checked(["-config", self.config(), "-once"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_or_none(self.dest), APP_SEED)
+        self.assertEqual(count_lines(self.counter), 1)
+        self.assertEqual(r.stdout, "")
+
+    def test_parse_only(self):
+        r = run_checked(["-config", self.config(), "-parse-only"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.tmpl, "w") as f:
+            f.write("{{ if }}")
+        r = run_checked(["-config", self.config(), "-parse-only"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("app.tmpl", r.stderr)
+        self.assertEqual(self.sim.requests()["counters"]["total"], 0)
+        self.assertIsNone(read_or_none(self.dest))
+
+    def test_dry_prints_only_the_render(self):
+        r = run_checked(["-config", self.config(), "-once", "-dry"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, APP_SEED)
+        self.assertIsNone(read_or_none(self.dest))
+        self.assertEqual(count_lines(self.counter), 0)
+        self.assertNotIn("wrote " + self.dest, r.stderr)
+
+    def test_quiescence_coalesces_a_burst(self):
+        d = self.daemon("-wait", "200ms:1s")
+        self.wait_file(APP_SEED)
+        wait_for(lambda: count_lines(self.counter) == 1, 10, "first run")
+        self.await_blocked(HEALTH, min_index=1)
+        nodes = list(SEED_NODES)
+        for i in range(10):
+            add_app(self.sim, "burst%02d" % i, "192.0.2.%d" % (50 + i))
+            nodes.append(("192.0.2.%d" % (50 + i), "burst%02d" % i))
+            time.sleep(0.03)  # a burst spread over ~300 ms (< max 1 s)
+        self.wait_file(app_lines(*nodes))
+        wait_for(lambda: count_lines(self.counter) >= 2, 10, "second run")
+        self.await_blocked(HEALTH, min_index=self.sim.index)
+        self.assertEqual(count_lines(self.counter), 2)
+        self.assertEqual(d.count(": written ("), 2, d.log())
+
+    def assert_unwatched(self, path):
+        """No query on path once the abandoned one has been woken."""
+        self.sim.reset_log()
+        # A query the daemon dropped stays parked in the simulator until
+        # its data changes: change it, so only a live watch would ask again.
+        self.sim.register_service("foo-db-master", "foo-db", "foo-db-2",
+                                  port=5433)
+        self.assertTrue(self.sim.wait_for(
+            lambda: not any(p.startswith(path)
+                            for p in self.sim.blocked.values()), 5 * SLOW),
+            self.sim.state())
+        # Two more rounds of changes the daemon does watch (each at least
+        # one rate-limit gap): a live foo-db watch would have asked again.
+        nodes = list(SEED_NODES)
+        for i in (4, 5):
+            add_app(self.sim, "foo-app0%d" % i, "192.0.2.1%d" % i)
+            nodes.append(("192.0.2.1%d" % i, "foo-app0%d" % i))
+            self.wait_file(app_lines(*nodes))
+        self.assertEqual(self.sim.requests(path)["requests"], [])
+
+    def test_unused_dependency_is_unwatched(self):
+        # foo-db is used only while the KV flag says so.
+        self.tmp.write("app.tmpl", APP_TMPL_DB)
+        self.sim.kv_set("use-db", "yes")
+        d = self.daemon()
+        self.wait_file(lambda t: t is not None and "foo-db" in t)
+        self.await_blocked("/v1/health/service/foo-db", min_index=1)
+        self.sim.kv_set("use-db", "")
+        self.wait_file(APP_SEED)
+        self.assert_unwatched("/v1/health/service/foo-db")
+        self.assertIsNone(d.proc.poll())
+
+    def test_sighup_drops_removed_template_deps(self):
+        db_tmpl = self.tmp.write(
+            "db.tmpl", '{{ range service "foo-db" }}{{ .Address }} db\n'
+            '{{ end }}')
+        db_dest = self.tmp.join("db-hosts")
+        cfg = self.config(templates=[(self.tmpl, self.dest, ""),
+                                     (db_tmpl, db_dest, "")])
+        d = self.daemon(cfg=cfg)
+        self.wait_file(APP_SEED)
+        self.wait_file(lambda t: t is not None and " db" in t, path=db_dest)
+        self.await_blocked("/v1/health/service/foo-db", min_index=1)
+        self.config(templates=[(self.tmpl, self.dest, "")])
+        d.signal(signal.SIGHUP)
+        d.wait_log("reloading")
+        d.wait_log("ready", start=d.wait_log("reloading"))
+        self.assert_unwatched("/v1/health/service/foo-db")
+
+
+APP_TMPL_DB = ('{{ range service "foo-app" }}{{ .Address }} {{ .Node }}.app\n'
+               '{{ end }}{{ if keyOrDefault "use-db" "" }}'
+               '{{ range service "foo-db" }}{{ .Address }} foo-db\n{{ end }}'
+               '{{ end }}')
+
+
+if __name__ == "__main__":
+    unittest.main()
