@@ -163,8 +163,14 @@ static bool hosts_check_entry(const char *line, size_t len, bool allow_zone,
 		if (i == len || line[i] == '#')
 			break;
 		f = i;
-		while (i < len && !blank(line[i]) && line[i] != '#')
+		while (i < len && !blank(line[i]))
 			i++;
+		/* glibc ends the line at any '#', dnsmasq only at the start of
+		 * a field: a '#' inside one would be read two ways. */
+		if (memchr(line + f, '#', i - f) != NULL) {
+			*why = "'#' inside a field";
+			return false;
+		}
 		if (key->len == 0) {
 			if (!hosts_addr_ok(line + f, i - f, allow_zone)) {
 				*why = "invalid address";

@@ -73,6 +73,8 @@ static void test_check_drops_injection(void **state)
 	        {"10.0.0.8 web;rm -rf /", "invalid host name"},
 	        {"10.0.0.8 caf\xc3\xa9", "invalid host name"},
 	        {"10.0.0.8 -web", "invalid host name"},
+	        {"127.0.0.1 loca#lhost", "'#' inside a field"},
+	        {"10.0.0.9#x web", "'#' inside a field"},
 	        {"10.0.0.9 web\r", "carriage return"},
 	        {"10.0.0.9 we\x1b[2Jb", "control character"},
 	        {"# comment with \x7f delete", "control character"},
