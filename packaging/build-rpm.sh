@@ -20,7 +20,9 @@
 #   unit        systemd-analyze verify prints nothing (unit alone and with
 #               the hostsdir.conf drop-in); security --offline below 2.0
 #   config      the installed binary accepts the installed config.hcl and
-#               its commented hostsdir alternative (-parse-only)
+#               its commented hostsdir alternative (-parse-only), and
+#               tests/packaging/test_default_config.py renders with them
+#               against the Consul simulator (loopback)
 #
 # On Debian (rpm without %cmake) it loads packaging/rpm/macros.debian-fallback
 # and passes --nodeps (BuildRequires are checked against an empty rpmdb).
@@ -357,7 +359,15 @@ check_config() {
 			return 1
 		fi
 	done
-	pass "config (config.hcl and its hostsdir alternative parse)"
+	# The installed config and template, run against the Consul simulator.
+	if ! out=$(CH_BIN=$bin CH_SOURCE_DIR=$ROOT CH_CONFIG=$r/etc/$NAME/config.hcl \
+		CH_TEMPLATE=$r/etc/$NAME/hosts.ctmpl timeout 120 \
+		python3 "$ROOT/tests/packaging/test_default_config.py" 2>&1); then
+		printf '%s\n' "$out"
+		fail config "tests/packaging/test_default_config.py failed"
+		return 1
+	fi
+	pass "config (config.hcl and its hostsdir alternative parse; $(grep -o 'Ran [0-9]* tests' <<<"$out") rendering /etc/hosts's block)"
 }
 
 say "building $NAME from $([ "$WORKTREE" = 1 ] && echo 'the working tree' || echo "HEAD $(git -C "$ROOT" rev-parse --short HEAD)") in $WORK"

@@ -39,9 +39,10 @@ template {
     max = "10s"
   }
 
-  # Hold back a render that drops a service to zero instances or shrinks
-  # the block by more than half (an agent restart, a check flapping
-  # everywhere); it is published if it is still the answer after "hold".
+  # Hold back a render that drops a name (a service, or a node leaving)
+  # to zero entries, or shrinks the block by more than half (an agent
+  # restart, a check flapping everywhere); it is published if it is still
+  # the answer after "hold". Additions are written at once.
   guard {
     shrink       = 0.5
     service_drop = true
