@@ -176,6 +176,7 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	struct http_request *req;
 	struct http_response resp;
 	char *priv = NULL;
+	long connects = 0;
 	const char *errmsg;
 	int result;
 
@@ -185,6 +186,10 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	req = (struct http_request *)(void *)priv;
 	(void)curl_multi_remove_handle(h->multi, easy);
 	http_request_unlink(req);
+	if (curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) ==
+	            CURLE_OK &&
+	    connects > 0)
+		h->stats.connects += (uint64_t)connects;
 	result = http_result(req, code);
 	memset(&resp, 0, sizeof(resp));
 	if (result == 0 && curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE,

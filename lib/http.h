@@ -88,7 +88,9 @@ struct http_stats {
 	uint64_t requests;      /* transfers started */
 	uint64_t timer_fires;   /* curl timeout timer callbacks */
 	uint64_t socket_events; /* uv_poll callbacks */
-	unsigned sockets;       /* sockets being polled now */
+	uint64_t connects;      /* connections opened (reuse keeps it low) */
+	unsigned sockets;       /* sockets curl asked to poll now (idle
+	                           kept-alive connections are not polled) */
 	unsigned in_flight;     /* transfers not finished */
 };
 

@@ -608,6 +608,7 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret)
 	ret->timer_fires = hs.timer_fires + w->timer_fires;
 	ret->changes = w->changes;
 	ret->deps = w->ndeps;
+	ret->connects = hs.connects;
 	ret->sockets = hs.sockets;
 }
 

@@ -59,9 +59,10 @@
 #define WATCH_RATE_JITTER_MS 20    /* plus 0..this */
 #define WATCH_POLL_MS        60000 /* re-poll of non-blocking deps */
 #define WATCH_TIMEOUT_SLACK  5000  /* added to wait * 17/16 */
-#define WATCH_OUTAGE_LOG_MS  30000 /* "unreachable for ..." at most this often \
-	                            */
-#define WATCH_MANY_DEPS 128        /* warn above this many (connections) */
+#define WATCH_OUTAGE_LOG_MS                                             \
+	30000               /* "unreachable for ..." at most this often \
+	                     */
+#define WATCH_MANY_DEPS 128 /* warn above this many (connections) */
 
 struct watcher;
 
@@ -74,7 +75,8 @@ struct watcher_stats {
 	uint64_t timer_fires; /* curl timeout + watch timers fired */
 	uint64_t changes;     /* on_data calls */
 	unsigned deps;        /* dependencies watched */
-	unsigned sockets;     /* connections open */
+	uint64_t connects;    /* connections opened */
+	unsigned sockets;     /* connections in use (polled) */
 };
 
 /*

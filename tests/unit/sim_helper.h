@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,6 +99,9 @@ static int sim_start(struct sim *s, bool unix_sock, bool unix_only,
 		return -errno;
 	if (s->pid == 0) {
 		const char **cargv = argv;
+
+		/* Never outlive a test that failed before sim_stop(). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		char *const *av;
 
 		/* execvp's prototype predates const; it does not write. */

@@ -371,7 +371,7 @@ static void test_blocking_wakeup(void **state)
 	assert_false(json_is_true(json_object_get(last, "token_present")));
 	json_decref(reqs);
 	watcher_get_stats(t->w, &st1);
-	assert_int_equal(st1.sockets, 1); /* one kept-alive connection */
+	assert_int_equal(st1.connects, 1); /* one kept-alive connection */
 	tw_teardown(t);
 }
 

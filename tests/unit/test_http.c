@@ -1,0 +1,283 @@
+/*
+ * The curl-multi-on-libuv transport against the Consul simulator: a GET
+ * with headers matched case-insensitively, gzip, keep-alive, the body
+ * bound, timeouts, refused connections, cancel, close from a callback, and
+ * no handle left behind.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+#include "sim_helper.h"
+#include "xmalloc.h"
+
+struct th {
+	struct test_loop tl;
+	struct sim sim;
+	char url[64];
+	struct http *h;
+	unsigned ndone;
+	int result;
+	long status;
+	char body_start[64];
+	size_t len;
+	char index_lower[32];
+	char index_upper[32];
+	char encoding[32];
+	bool missing_is_null;
+	bool close_in_cb;
+	bool closed;
+};
+
+static void th_closed(void *data)
+{
+	((struct th *)data)->closed = true;
+}
+
+static void th_done(void *data, int result, const struct http_response *resp,
+                    const char *errmsg)
+{
+	struct th *t = data;
+	const char *v;
+
+	t->ndone++;
+	t->result = result;
+	if (result < 0) {
+		assert_non_null(errmsg);
+		assert_null(resp);
+	} else {
+		t->status = resp->status;
+		t->len = resp->len;
+		snprintf(t->body_start, sizeof(t->body_start), "%.*s",
+		         (int)(resp->len < 63 ? resp->len : 63), resp->body);
+		v = http_response_header(resp, "x-consul-index");
+		snprintf(t->index_lower, sizeof(t->index_lower), "%s",
+		         v ? v : "");
+		v = http_response_header(resp, "X-CONSUL-INDEX");
+		snprintf(t->index_upper, sizeof(t->index_upper), "%s",
+		         v ? v : "");
+		v = http_response_header(resp, "Content-Encoding");
+		snprintf(t->encoding, sizeof(t->encoding), "%s", v ? v : "");
+		t->missing_is_null =
+		        http_response_header(resp, "X-No-Such-Header") == NULL;
+	}
+	if (t->close_in_cb) {
+		http_close(t->h, th_closed, t);
+		t->h = NULL;
+	}
+}
+
+static struct th *th_setup(const struct http_conf *over)
+{
+	struct th *t = xcalloc(1, sizeof(*t));
+	struct http_conf hc;
+	struct err e;
+
+	assert_int_equal(test_loop_init(&t->tl), 0);
+	assert_int_equal(sim_start(&t->sim, false, false, NULL), 0);
+	snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%u", t->sim.port);
+	if (over != NULL)
+		hc = *over;
+	else
+		memset(&hc, 0, sizeof(hc));
+	if (hc.base_url == NULL)
+		hc.base_url = t->url;
+	err_clear(&e);
+	if (http_new(&t->tl.loop, &hc, &t->h, &e) != 0)
+		fail_msg("http_new: %s", e.msg);
+	return t;
+}
+
+static void th_teardown(struct th *t)
+{
+	if (t->h != NULL)
+		http_close(t->h, th_closed, t);
+	while (!t->closed)
+		uv_run(&t->tl.loop, UV_RUN_ONCE);
+	assert_int_equal(test_loop_close(&t->tl), 0);
+	sim_stop(&t->sim);
+	free(t);
+}
+
+struct want {
+	struct th *t;
+	unsigned n;
+};
+
+static bool pred_done(void *arg)
+{
+	struct want *w = arg;
+
+	return w->t->ndone >= w->n;
+}
+
+static void th_wait(struct th *t, unsigned n, uint64_t ms)
+{
+	struct want w = {t, n};
+
+	if (!test_loop_run_until(&t->tl, pred_done, &w, ms))
+		fail_msg("request %u did not finish in %" PRIu64 " ms", n, ms);
+}
+
+static void test_http_get(void **state)
+{
+	static char token[] = "tok-abc";
+	struct http_conf hc = {.token = token};
+	struct th *t = th_setup(&hc);
+	struct http_stats st;
+	json_t *r;
+
+	(void)state;
+	assert_int_equal(
+	        http_get(t->h, "/v1/catalog/nodes", 5000, th_done, t, NULL), 0);
+	th_wait(t, 1, 5000);
+	assert_int_equal(t->result, 0);
+	assert_int_equal(t->status, 200);
+	assert_int_equal(t->body_start[0], '[');
+	assert_true(t->index_lower[0] != '\0');
+	assert_string_equal(t->index_lower, t->index_upper);
+	assert_true(t->missing_is_null);
+	/* The catalog is big enough for the agent to gzip it. */
+	assert_string_equal(t->encoding, "gzip");
+	assert_true(t->len > 1400);
+
+	/* Sequential requests reuse one kept-alive connection. */
+	for (unsigned i = 2; i <= 5; i++) {
+		assert_int_equal(http_get(t->h, "/v1/catalog/services", 5000,
+		                          th_done, t, NULL),
+		                 0);
+		th_wait(t, i, 5000);
+		assert_int_equal(t->status, 200);
+	}
+	http_get_stats(t->h, &st);
+	assert_int_equal(st.requests, 5);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.connects, 1);
+
+	/* 404 is a response, not an error; the token went along. */
+	assert_int_equal(
+	        http_get(t->h, "/v1/kv/missing/key", 5000, th_done, t, NULL),
+	        0);
+	th_wait(t, 6, 5000);
+	assert_int_equal(t->result, 0);
+	assert_int_equal(t->status, 404);
+	r = sim_call(&t->tl.loop, &t->sim, "/_sim/requests?path=/v1/kv/", NULL);
+
+	assert_true(json_is_true(json_object_get(
+	        json_array_get(json_object_get(r, "requests"), 0),
+	        "token_present")));
+	json_decref(r);
+
+	/* A path with a space or control character never reaches curl. */
+	assert_int_equal(http_get(t->h, "/v1/kv/a b", 1000, th_done, t, NULL),
+	                 -EINVAL);
+	assert_int_equal(
+	        http_get(t->h, "/v1/kv/a\r\nX: y", 1000, th_done, t, NULL),
+	        -EINVAL);
+	th_teardown(t);
+}
+
+static void test_http_body_bound(void **state)
+{
+	struct http_conf hc = {.max_body = 100};
+	struct th *t = th_setup(&hc);
+
+	(void)state;
+	assert_int_equal(
+	        http_get(t->h, "/v1/catalog/nodes", 5000, th_done, t, NULL), 0);
+	th_wait(t, 1, 5000);
+	assert_int_equal(t->result, -E2BIG);
+	th_teardown(t);
+}
+
+static void test_http_timeout_and_refused(void **state)
+{
+	struct th *t = th_setup(NULL);
+	struct http *refused;
+	struct http_conf hc;
+	uint64_t t0;
+
+	(void)state;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"hang\",\"seconds\":20,\"count\":1}"));
+	t0 = uv_hrtime();
+	assert_int_equal(
+	        http_get(t->h, "/v1/catalog/nodes", 300, th_done, t, NULL), 0);
+	th_wait(t, 1, 5000);
+	assert_int_equal(t->result, -ETIMEDOUT);
+	assert_true(uv_hrtime() - t0 >= 290 * 1000000ull);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+
+	/* Nobody listens on port 1. */
+	memset(&hc, 0, sizeof(hc));
+	hc.base_url = "http://127.0.0.1:1";
+	assert_int_equal(http_new(&t->tl.loop, &hc, &refused, NULL), 0);
+	assert_int_equal(
+	        http_get(refused, "/v1/agent/self", 5000, th_done, t, NULL), 0);
+	th_wait(t, 2, 5000);
+	assert_int_equal(t->result, -ECONNREFUSED);
+	http_close(refused, NULL, NULL);
+	th_teardown(t);
+}
+
+static void test_http_cancel_and_close(void **state)
+{
+	struct th *t = th_setup(NULL);
+	struct http_request *req;
+	struct http_stats st;
+	json_t *r;
+
+	(void)state;
+	/* A long poll, cancelled while the simulator holds it. */
+	assert_int_equal(http_get(t->h,
+	                          "/v1/catalog/nodes?index=999999&wait=30s",
+	                          60000, th_done, t, &req),
+	                 0);
+	r = sim_call(&t->tl.loop, &t->sim, "/_sim/await-requests",
+	             "{\"path\":\"/v1/catalog/nodes\",\"blocked\":true,"
+	             "\"timeout\":10}");
+	assert_true(json_is_true(json_object_get(r, "result")));
+	json_decref(r);
+	http_cancel(req);
+	http_cancel(NULL);
+	test_loop_run_until(&t->tl, NULL, NULL, 100);
+	assert_int_equal(t->ndone, 0); /* never called back */
+	http_get_stats(t->h, &st);
+	assert_int_equal(st.in_flight, 0);
+	assert_int_equal(st.sockets, 0); /* its connection was closed */
+
+	/* Close from inside a callback, with another transfer in flight. */
+	t->close_in_cb = true;
+	assert_int_equal(http_get(t->h,
+	                          "/v1/catalog/nodes?index=999999&wait=30s",
+	                          60000, th_done, t, NULL),
+	                 0);
+	assert_int_equal(
+	        http_get(t->h, "/v1/catalog/services", 5000, th_done, t, NULL),
+	        0);
+	th_wait(t, 1, 5000);
+	assert_null(t->h);
+	test_loop_run_until(&t->tl, NULL, NULL, 50);
+	assert_int_equal(t->ndone, 1); /* the long poll never called back */
+	th_teardown(t); /* uv_loop_close() == 0: nothing left open */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_http_get),
+	        cmocka_unit_test(test_http_body_bound),
+	        cmocka_unit_test(test_http_timeout_and_refused),
+	        cmocka_unit_test(test_http_cancel_and_close),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
