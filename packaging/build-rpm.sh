@@ -90,25 +90,50 @@ finish() {
 }
 
 # ---- inputs ---------------------------------------------------------------
+# What will be packaged: HEAD, or the working tree's tracked files.
+src_has() {
+	if [ "$WORKTREE" = 1 ]; then
+		git -C "$ROOT" ls-files --error-unmatch -- "$1" >/dev/null 2>&1 &&
+			[ -f "$ROOT/$1" ]
+	else
+		git -C "$ROOT" cat-file -e "HEAD:$1" 2>/dev/null
+	fi
+}
+src_cat() {
+	if [ "$WORKTREE" = 1 ]; then
+		cat "$ROOT/$1"
+	else
+		git -C "$ROOT" show "HEAD:$1"
+	fi
+}
+
 check_inputs() {
-	local missing=() t
+	local missing=() t tools_hint=""
 	for t in rpm rpmbuild rpmspec rpmlint rpm2cpio systemd-analyze git cmake; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("tool:$t")
 	done
-	for t in LICENSE README.md cmd/$NAME/$NAME.8 templates/hosts.ctmpl \
+	[ ${#missing[@]} -eq 0 ] || tools_hint=" (packaging/install-deps.sh installs the tools)"
+	for t in packaging/rpm/$NAME.spec packaging/rpm/macros.debian-fallback \
+		packaging/rpm/$NAME.rpmlintrc tests/packaging/expected-files.txt \
+		tests/packaging/test_default_config.py LICENSE README.md cmd/$NAME/$NAME.8 templates/hosts.ctmpl \
 		packaging/$NAME.hcl packaging/install.cmake \
 		packaging/systemd/$NAME.service packaging/systemd/$NAME.sysconfig \
 		packaging/systemd/hostsdir.conf; do
-		[ -f "$ROOT/$t" ] || missing+=("$t")
+		src_has "$t" || missing+=("$t")
 	done
 	grep -Eq '^[[:space:]]*include\((\$\{PROJECT_SOURCE_DIR\}/)?packaging/install\.cmake\)' \
-		"$ROOT/CMakeLists.txt" ||
+		<<<"$(src_cat CMakeLists.txt)" ||
 		missing+=("CMakeLists.txt: include(packaging/install.cmake)")
 	if [ ${#missing[@]} -gt 0 ]; then
-		fail inputs "missing: ${missing[*]} (install-deps.sh installs the tools)"
+		fail inputs "missing from $([ "$WORKTREE" = 1 ] && echo 'the tracked files' || echo HEAD): ${missing[*]}${tools_hint}"
 		return 1
 	fi
-	CMAKE_VERSION=$(sed -n 's/^project([^)]*VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")
+	# Use the packaging files of what is packaged, not of the checkout.
+	for t in SPEC FALLBACK LINTRC EXPECTED; do
+		src_cat "${!t#"$ROOT"/}" >"$WORK/$(basename "${!t}")"
+		printf -v "$t" '%s' "$WORK/$(basename "${!t}")"
+	done
+	CMAKE_VERSION=$(src_cat CMakeLists.txt | sed -n 's/^project([^)]*VERSION \([0-9.]*\).*/\1/p')
 	VERSION=$(rpmspec -q --srpm --qf '%{version}' "$SPEC" 2>/dev/null)
 	if [ -z "$CMAKE_VERSION" ] || [ "$VERSION" != "$CMAKE_VERSION" ]; then
 		fail inputs "spec Version '$VERSION' != CMake project VERSION '$CMAKE_VERSION'"
