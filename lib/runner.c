@@ -207,6 +207,9 @@ static void rtmpl_published(void *data, enum publish_result res,
 {
 	struct rtmpl *t = data;
 	struct runner *r = t->r;
+	const char *dest = r->cfg->dry          ? "stdout"
+	                   : t->tc->destination ? t->tc->destination
+	                                        : "(no destination)";
 	char msg[1100];
 
 	switch (res) {
@@ -214,22 +217,19 @@ static void rtmpl_published(void *data, enum publish_result res,
 		if (r->cfg->dry)
 			log_debug("%s: rendered to stdout", t->name);
 		else
-			log_info("%s: wrote %s", t->name,
-			         t->tc->destination ? t->tc->destination
-			                            : "(none)");
+			log_info("%s: wrote %s", t->name, dest);
 		break;
 	case PUBLISH_UNCHANGED:
-		log_debug("%s: %s unchanged", t->name,
-		          t->tc->destination ? t->tc->destination : "output");
+		log_debug("%s: %s unchanged", t->name, dest);
 		break;
 	case PUBLISH_HELD:
-		log_warnx("%s: render held back: %s", t->name,
+		log_warnx("%s: render for %s held back: %s", t->name, dest,
 		          e ? err_format(e, msg, sizeof(msg)) : "guard");
 		if (r->cfg->once)
 			r->failed = true;
 		break;
 	case PUBLISH_FAILED:
-		log_errx("%s: publish failed: %s", t->name,
+		log_errx("%s: publishing %s failed: %s", t->name, dest,
 		         e ? err_format(e, msg, sizeof(msg)) : "unknown error");
 		if (r->cfg->once)
 			r->failed = true;
