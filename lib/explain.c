@@ -22,7 +22,7 @@ struct explain {
 	struct dep *nodes;
 	json_t *instances; /* new references once answered */
 	json_t *fleet;
-	char *key;         /* the service name, as the ordering sees it */
+	char *key; /* the service name, as the ordering sees it */
 	uv_timer_t timeout;
 	int code;
 	bool done;
@@ -52,8 +52,9 @@ static void explain_print(struct explain *x)
 	err_clear(&e);
 	buf_init(&out, 64 << 20);
 	if (order_explain(x->cfg->order, x->key, x->instances, x->fleet, &out,
-			  &e) < 0) {
-		log_errx("explain: %s", err_format(&e, msg, sizeof(msg)));
+	                  &e) < 0) {
+		/* order_explain's messages start with "explain:". */
+		log_errx("%s", err_format(&e, msg, sizeof(msg)));
 		buf_free(&out);
 		explain_finish(x, 1);
 		return;
@@ -79,7 +80,7 @@ static void explain_on_data(void *data, const struct dep *d, json_t *value)
 }
 
 static void explain_on_event(void *data, const struct dep *d, int status,
-			     const char *what)
+                             const char *what)
 {
 	(void)data;
 	(void)d;
@@ -93,7 +94,7 @@ static void explain_on_timeout(uv_timer_t *t)
 	struct explain *x = t->data;
 
 	log_errx("explain: no answer from Consul within %d s",
-		 EXPLAIN_TIMEOUT_MS / 1000);
+	         EXPLAIN_TIMEOUT_MS / 1000);
 	explain_finish(x, 1);
 }
 
@@ -119,7 +120,7 @@ int explain_run(uv_loop_t *loop, const struct config *cfg, FILE *out)
 	if (dep_new(DEP_HEALTH_SERVICE, cfg->explain, &x.service, &e) < 0 ||
 	    dep_new(DEP_CATALOG_NODES, "", &x.nodes, &e) < 0 ||
 	    watcher_new(loop, cfg, explain_on_data, explain_on_event, &x,
-			&x.watcher, &e) < 0) {
+	                &x.watcher, &e) < 0) {
 		log_errx("explain: %s", err_format(&e, msg, sizeof(msg)));
 		dep_free(x.service);
 		dep_free(x.nodes);
