@@ -42,6 +42,10 @@ class DnsError(Exception):
     pass
 
 
+class DnsTimeout(DnsError):
+    pass
+
+
 class Answer:
     def __init__(self, rcode, addrs):
         self.rcode = rcode
@@ -135,7 +139,7 @@ def query(name, port, host="127.0.0.1", qtype=TYPE_A, timeout=1.0):
             s.send(build_query(name, qtype, qid))
             return parse_response(s.recv(MAX_DATAGRAM), qid, qtype)
         except socket.timeout:
-            raise DnsError("no reply within %.3fs" % timeout)
+            raise DnsTimeout("no reply within %.3fs" % timeout)
         except ConnectionRefusedError:
             # ICMP port unreachable: nothing listens (dnsmasq is down).
             raise DnsError("connection refused")
