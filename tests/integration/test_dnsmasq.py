@@ -44,6 +44,9 @@ class DnsmasqFollowsConsul(unittest.TestCase):
     def tearDown(self):
         if self.daemon is not None:
             self.assertEqual(self.daemon.stop(), 0, self.daemon.log())
+            self.daemon.reader.join(10)
+            self.daemon.proc.stdout.close()
+            self.daemon.proc.stderr.close()
             # No failed command, no dropped line, no held render.
             for line in self.daemon.log().splitlines():
                 self.assertNotRegex(line, r"\[(warn|err)\]",
