@@ -22,7 +22,9 @@
  *   timer is the only one that fires while Consul is quiet.
  * - Errors (connection, timeout, 5xx, 429, 404 outside KV, garbage or
  *   oversized bodies) back off with capped full jitter from
- *   retry.backoff_ms to retry.max_backoff_ms (backoff.h), forever. A 400 is
+ *   retry.backoff_ms to retry.max_backoff_ms (backoff.h), forever
+ *   (retry.enabled and retry.attempts are not consulted: a daemon that
+ *   keeps the last good file never gives up on Consul). A 400 is
  *   a bug in us: on_event every time, retried at the cap. A 403 (ACL) is
  *   reported once per change of state and retried with backoff.
  * - The request timeout is wait * 17/16 + 5 s; there is no low-speed limit.

@@ -168,15 +168,11 @@ static json_t *sim_request(const struct sim *s, const char *path,
 	if (c == NULL)
 		return NULL;
 	buf_init(&b, 64 << 20);
-	snprintf(url, sizeof(url), "http://%s%s",
-	         s->port ? "127.0.0.1" : "localhost", path);
-	if (s->port) {
-		char hostport[64];
-
-		snprintf(hostport, sizeof(hostport), "http://127.0.0.1:%u%s",
-		         s->port, path);
-		snprintf(url, sizeof(url), "%s", hostport);
+	if (s->port != 0) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", s->port,
+		         path);
 	} else {
+		snprintf(url, sizeof(url), "http://localhost%s", path);
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, s->unix_path);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
