@@ -32,6 +32,8 @@ struct rtmpl {
 	bool published;       /* its first publish has finished */
 	uint64_t burst_start; /* loop time of the first change of a burst */
 	uv_timer_t wait_timer;
+	uv_timer_t retry_timer; /* re-publish after a failed publish */
+	unsigned failures;      /* failed publishes in a row */
 };
 
 struct runner {
@@ -65,7 +67,14 @@ struct pass {
 	size_t missing;
 };
 
+/* A failed publish (read-only directory, full disk, destination replaced
+ * by a directory) is retried on its own, not only on the next change:
+ * after 1 s, doubling up to a minute. */
+#define RUNNER_RETRY_MIN_MS 1000
+#define RUNNER_RETRY_MAX_MS 60000
+
 static void runner_schedule_pass(struct runner *r);
+static void rtmpl_retry_cb(uv_timer_t *timer);
 
 static const struct wait_conf *rtmpl_wait(const struct rtmpl *t)
 {
@@ -202,6 +211,21 @@ static void runner_check_ready(struct runner *r)
 	}
 }
 
+static void rtmpl_retry_later(struct rtmpl *t)
+{
+	uint64_t delay = RUNNER_RETRY_MIN_MS;
+
+	for (unsigned i = 0; i < t->failures && delay < RUNNER_RETRY_MAX_MS;
+	     i++)
+		delay *= 2;
+	if (delay > RUNNER_RETRY_MAX_MS)
+		delay = RUNNER_RETRY_MAX_MS;
+	t->failures++;
+	log_info("%s: retrying the publish in %.0fs", t->name,
+	         (double)delay / 1000.0);
+	uv_timer_start(&t->retry_timer, rtmpl_retry_cb, delay, 0);
+}
+
 static void rtmpl_published(void *data, enum publish_result res,
                             const struct err *e)
 {
@@ -233,7 +257,13 @@ static void rtmpl_published(void *data, enum publish_result res,
 		         e ? err_format(e, msg, sizeof(msg)) : "unknown error");
 		if (r->cfg->once)
 			r->failed = true;
+		else if (!r->closing)
+			rtmpl_retry_later(t);
 		break;
+	}
+	if (res != PUBLISH_FAILED && t->failures > 0 && !r->closing) {
+		t->failures = 0;
+		uv_timer_stop(&t->retry_timer);
 	}
 	if (r->closing || t->published)
 		return;
@@ -313,6 +343,14 @@ static void runner_schedule_pass(struct runner *r)
 {
 	if (!r->closing && !uv_is_active((uv_handle_t *)&r->pass_timer))
 		uv_timer_start(&r->pass_timer, runner_pass_cb, 0, 0);
+}
+
+static void rtmpl_retry_cb(uv_timer_t *timer)
+{
+	struct rtmpl *t = timer->data;
+
+	t->dirty = true;
+	runner_schedule_pass(t->r);
 }
 
 static void rtmpl_wait_cb(uv_timer_t *timer)
@@ -492,6 +530,8 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		uv_timer_init(loop, &r->tmpls[i].wait_timer);
 		r->tmpls[i].wait_timer.data = &r->tmpls[i];
+		uv_timer_init(loop, &r->tmpls[i].retry_timer);
+		r->tmpls[i].retry_timer.data = &r->tmpls[i];
 	}
 	*ret = r;
 	return 0;
@@ -584,9 +624,11 @@ void runner_close(struct runner *r, void (*closed)(void *data), void *data)
 	r->open_handles++;
 	watcher_close(r->watcher, runner_module_closed, r);
 	for (size_t i = 0; i < r->ntmpls; i++) {
-		r->open_handles += 2;
+		r->open_handles += 3;
 		publisher_close(r->tmpls[i].pub, runner_module_closed, r);
 		uv_close((uv_handle_t *)&r->tmpls[i].wait_timer,
+		         rtmpl_wait_timer_closed);
+		uv_close((uv_handle_t *)&r->tmpls[i].retry_timer,
 		         rtmpl_wait_timer_closed);
 	}
 	r->open_handles++;

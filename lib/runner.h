@@ -10,7 +10,9 @@
  * When the watcher reports changed data, the templates that used it are
  * marked dirty and rendered again after their quiescence wait (none before
  * the first complete render). Complete renders go to the template's
- * publisher. Dependencies no template uses any more are unwatched.
+ * publisher; a failed publish is rendered and submitted again by itself
+ * (after 1 s, doubling to 1 min) until one succeeds or data changes.
+ * Dependencies no template uses any more are unwatched.
  *
  * Callbacks: on_ready fires once, after every template's first complete
  * render has been published (or held, or found unchanged); on_exit fires

@@ -29,7 +29,7 @@ struct daemon {
 	uv_loop_t *loop;
 	struct config *cfg;
 	struct runner *runner;
-	struct config *old_cfg;   /* kept until the old runner has closed */
+	struct config *old_cfg; /* kept until the old runner has closed */
 	uv_signal_t sig_stop;
 	uv_signal_t sig_int;
 	uv_signal_t sig_reload;
@@ -37,6 +37,7 @@ struct daemon {
 	uv_timer_t exit_timer; /* defers -once's exit out of the callback */
 	int exit_code;
 	bool stopping;
+	bool reload_pending; /* a reload signal came while one settled */
 };
 
 static void daemon_shutdown(struct daemon *d, int code);
@@ -126,34 +127,54 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	daemon_shutdown(d, 0);
 }
 
+static void daemon_reload(struct daemon *d);
+
 static void old_runner_closed(void *data)
 {
 	struct daemon *d = data;
 
 	d->old_cfg = config_free(d->old_cfg);
+	if (d->reload_pending && !d->stopping) {
+		d->reload_pending = false;
+		daemon_reload(d);
+	}
 }
 
 static void on_reload_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
+
+	(void)signum;
+	if (d->stopping)
+		return;
+	if (d->old_cfg != NULL) {
+		/* The previous runner is still finishing (a command runs):
+		 * reload again as soon as it is gone, so no signal is lost. */
+		log_info("reload requested while the previous one settles; "
+		         "reloading when it is done");
+		d->reload_pending = true;
+		return;
+	}
+	daemon_reload(d);
+}
+
+static void daemon_reload(struct daemon *d)
+{
 	struct config *cfg = NULL;
 	struct runner *r = NULL;
 	struct err e;
 	char msg[1100];
 
-	(void)signum;
-	if (d->stopping || d->old_cfg != NULL)
-		return; /* the previous reload is still settling */
 	sdnotify_reloading();
 	log_info("reloading configuration and templates");
 	err_clear(&e);
 	if (config_reload(d->cfg, &cfg, &e) < 0 ||
 	    runner_new(d->loop, cfg, daemon_cbs(d), &r, &e) < 0) {
 		log_errx("reload failed, keeping the running configuration: %s",
-			 err_format(&e, msg, sizeof(msg)));
+		         err_format(&e, msg, sizeof(msg)));
 		config_free(cfg);
 		sdnotify_send("READY=1\nSTATUS=reload failed; old config "
-			      "still running");
+		              "still running");
 		return;
 	}
 	log_set_level((enum log_level)log_level_parse(cfg->log_level));
@@ -193,7 +214,7 @@ static int run_daemon(struct daemon *d)
 	err_clear(&e);
 	if (runner_new(d->loop, d->cfg, daemon_cbs(d), &d->runner, &e) < 0) {
 		fprintf(stderr, "consul-hosts: %s\n",
-			err_format(&e, msg, sizeof(msg)));
+		        err_format(&e, msg, sizeof(msg)));
 		return 2;
 	}
 	uv_signal_init(d->loop, &d->sig_stop);
@@ -205,13 +226,13 @@ static int run_daemon(struct daemon *d)
 		uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
 	if (d->cfg->reload_signal > 0 && !d->cfg->once)
 		uv_signal_start(&d->sig_reload, on_reload_signal,
-				d->cfg->reload_signal);
+		                d->cfg->reload_signal);
 	uv_timer_init(d->loop, &d->watchdog);
 	uv_timer_init(d->loop, &d->exit_timer);
 	d->exit_timer.data = d;
 	if (sdnotify_watchdog_usec(&wd_usec) == 0 && wd_usec > 0)
 		uv_timer_start(&d->watchdog, on_watchdog, wd_usec / 2000,
-			       wd_usec / 2000);
+		               wd_usec / 2000);
 	if (d->cfg->pid_file != NULL && write_pid_file(d->cfg->pid_file) < 0)
 		log_warn("cannot write pid file %s", d->cfg->pid_file);
 
@@ -234,7 +255,7 @@ static int check_config(uv_loop_t *loop, struct config *cfg)
 	err_clear(&e);
 	if (runner_new(loop, cfg, NULL, &r, &e) < 0) {
 		fprintf(stderr, "consul-hosts: %s\n",
-			err_format(&e, msg, sizeof(msg)));
+		        err_format(&e, msg, sizeof(msg)));
 		return 2;
 	}
 	runner_close(r, NULL, NULL);
@@ -255,7 +276,7 @@ int main(int argc, char **argv)
 	err_clear(&e);
 	if (config_load(argc, argv, &d.cfg, &action, &e) < 0) {
 		fprintf(stderr, "consul-hosts: %s\n",
-			err_format(&e, msg, sizeof(msg)));
+		        err_format(&e, msg, sizeof(msg)));
 		fprintf(stderr, "Run \"consul-hosts -h\" for usage.\n");
 		return 2;
 	}

@@ -176,6 +176,17 @@ def command_prefix():
             "--trace-children=no"]
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "== ERROR SUMMARY: ", "definitely lost")
+
+
+def assert_no_sanitizer_report(tc, text):
+    for mark in SANITIZER_MARKS:
+        if mark == "== ERROR SUMMARY: " and "ERROR SUMMARY: 0 errors" in text:
+            continue
+        tc.assertNotIn(mark, text, "sanitizer/valgrind report:\n" + text)
+
+
 def clean_env(env=None):
     e = dict(os.environ)
     for k in list(e):
@@ -415,13 +426,21 @@ class DaemonCase(unittest.TestCase):
         return d
 
     def _reap(self, d):
+        """Stop gracefully (so sanitizers and valgrind check the exit),
+        then fail the test on any sanitizer or valgrind report."""
         if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait(10)
+            d.proc.send_signal(15)
+            try:
+                d.proc.wait(10 * SLOW)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait(10)
+                self.fail("daemon ignored SIGTERM:\n" + d.log())
         d.reader.join(10)
         for f in (d.proc.stdout, d.proc.stderr):
             if f is not None:
                 f.close()
+        assert_no_sanitizer_report(self, d.log())
         if VALGRIND:
             self.assertNotEqual(d.proc.returncode, 99,
                                 "valgrind found errors:\n" + d.log())

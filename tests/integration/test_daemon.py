@@ -327,6 +327,24 @@ class Signals(DaemonCase):
         self.wait_file(APP_SEED.replace(".app", ".v2"))
         self.assertIsNone(d.proc.poll())
 
+    def test_sighup_while_the_previous_reload_settles(self):
+        # The old runner waits for its running command before it is
+        # gone; a second SIGHUP meanwhile must not be lost.
+        cmd = "sleep 1"
+        d = self.daemon(cfg=self.config(command=False,
+                                        tmpl_extra="command = %s"
+                                        % hcl_string(cmd)))
+        self.wait_file(APP_SEED)
+        for v in ("v2", "v3"):
+            with open(self.tmpl, "w") as f:
+                f.write('{{ range service "foo-app" }}{{ .Address }} '
+                        '{{ .Node }}.%s\n{{ end }}' % v)
+            i = len(d.lines)
+            d.signal(signal.SIGHUP)
+            d.wait_log("reload", start=i)
+        self.wait_file(APP_SEED.replace(".app", ".v3"), timeout=20)
+        self.assertIsNone(d.proc.poll())
+
     def test_sighup_broken_template_keeps_old(self):
         d = self.daemon()
         self.wait_file(APP_SEED)

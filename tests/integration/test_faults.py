@@ -270,10 +270,13 @@ class Destination(FaultCase):
         self.assertIn("temporary file", d.lines[i])
         self.assertEqual(read_or_none(self.dest), SEED)
         self.running(d)
+        d.wait_log("retrying the publish in 1s")
         subprocess.run(undo, check=True)
+        # The failed publish is retried by itself, with no new change.
+        self.wait_file(render(N4), timeout=10)
         add_app(self.sim, N5)
         self.wait_file(render(N4, N5))
-        self.assert_versions(r, SEED, render(N4, N5))
+        self.assert_versions(r, SEED, render(N4), render(N4, N5))
 
     def test_destination_replaced_by_directory(self):
         d = self.start()
@@ -286,6 +289,7 @@ class Destination(FaultCase):
         self.assertTrue(os.path.isdir(self.dest))
         self.running(d)
         os.rmdir(self.dest)
+        self.wait_file(render(N4), timeout=10)  # retried by itself
         add_app(self.sim, N5)
         self.wait_file(render(N4, N5))
         # No staged file left visible to a hosts reader.
