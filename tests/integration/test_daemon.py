@@ -132,15 +132,17 @@ class Tokens(DaemonCase):
         d = self.daemon("-consul-token", self.TOKEN)
         self.wait_file(APP_SEED)
         self.await_blocked(HEALTH, min_index=1)
-        st = os.stat(self.dest)
         self.sim.acl_revoke(self.TOKEN)
-        # Wakes the parked query, which was let in before the revocation
-        # (so its answer may still arrive); the next one is refused.
-        add_app(self.sim, "foo-app04", "192.0.2.14")
+        # Wake the parked query (admitted before the revocation) with an
+        # index bump that carries equal data; the next query is refused.
+        self.sim.register_node("foo-app01", "192.0.2.11",
+                               id="8e1f1c0a-0000-4000-8000-000000000011")
         i = d.wait_log("ACL: Consul refused")
         self.assertIn("check the token", d.lines[i])
         before = read_or_none(self.dest)
+        self.assertEqual(before, APP_SEED)
         st = os.stat(self.dest)
+        add_app(self.sim, "foo-app04", "192.0.2.14")
         add_app(self.sim, "foo-app05", "192.0.2.15")
         n403 = self.sim.requests()["counters"]["by_status"].get("403", 0)
         self.assertTrue(self.sim.wait_for(
