@@ -210,6 +210,7 @@ static int run_daemon(struct daemon *d)
 	struct err e;
 	char msg[1100];
 	uint64_t wd_usec = 0;
+	int wd_on;
 
 	err_clear(&e);
 	if (runner_new(d->loop, d->cfg, daemon_cbs(d), &d->runner, &e) < 0) {
@@ -230,7 +231,12 @@ static int run_daemon(struct daemon *d)
 	uv_timer_init(d->loop, &d->watchdog);
 	uv_timer_init(d->loop, &d->exit_timer);
 	d->exit_timer.data = d;
-	if (sdnotify_watchdog_usec(&wd_usec) == 0 && wd_usec > 0)
+	/* 1 when the watchdog is on for us: ping at half its interval. */
+	wd_on = sdnotify_watchdog_usec(&wd_usec);
+	if (wd_on < 0)
+		log_warnx(
+		        "ignoring WATCHDOG_USEC: not a number of microseconds");
+	else if (wd_on > 0 && wd_usec >= 2000)
 		uv_timer_start(&d->watchdog, on_watchdog, wd_usec / 2000,
 		               wd_usec / 2000);
 	if (d->cfg->pid_file != NULL && write_pid_file(d->cfg->pid_file) < 0)

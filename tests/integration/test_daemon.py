@@ -318,6 +318,26 @@ class Outages(DaemonCase):
         d.wait_log("reachable again")
 
 
+class StopWhileWaiting(DaemonCase):
+    def test_sigterm_while_consul_is_down(self):
+        self.sim.stop()
+        d = self.daemon("-log-level", "debug")
+        d.wait_log("retrying", start=d.wait_log("retrying") + 1)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 2 * SLOW)
+        self.assertIsNone(read_or_none(self.dest))
+
+    def test_sigterm_with_a_request_hanging(self):
+        self.sim.set_fault("hang", path=HEALTH, seconds=60)
+        d = self.daemon()
+        self.assertTrue(self.sim.wait_for(
+            lambda: self.sim.counters["faults_applied"] >= 1, 10 * SLOW))
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 2 * SLOW)
+
+
 class Signals(DaemonCase):
     def test_sighup_good_config(self):
         d = self.daemon()
@@ -434,6 +454,12 @@ class Notify(DaemonCase):
         self.ns.wait("READY=1", start=j + 1)
         self.assertEqual(d.stop(signal.SIGTERM), 0)
         self.ns.wait("STOPPING=1", start=j + 1)
+
+    def test_watchdog_pings(self):
+        env = dict(self.env, WATCHDOG_USEC="200000")
+        self.daemon(env=env)
+        i = self.ns.wait("WATCHDOG=1")
+        self.ns.wait("WATCHDOG=1", start=i + 1)
 
     def test_no_ready_while_consul_is_down(self):
         self.sim.stop()
