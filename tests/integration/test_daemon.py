@@ -312,6 +312,7 @@ class Outages(DaemonCase):
         self.sim.start()
         self.assertTrue(self.sim.await_requests(HEALTH, 1, 5 * SLOW))
         took = time.monotonic() - t0
+        print("consul back: first request after %.3fs" % took)
         # One cap (0.2 s) plus the rate limit and scheduling slack.
         self.assertLess(took, 1.0 * SLOW, "recovered after %.2fs" % took)
         self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
