@@ -141,6 +141,8 @@ class Sim:
     def __init__(self, seed=SEED, max_conns=None, tmp=None, jitter=True):
         self.tmp = tmp or tempfile.mkdtemp(prefix="ch-bench-sim-")
         port_file = os.path.join(self.tmp, "sim.port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
         args = [sys.executable, SIM, "--listen", "127.0.0.1:0",
                 "--port-file", port_file, "--quiet"]
         if seed is not None:
