@@ -51,6 +51,7 @@ struct runner {
 	struct dep *self_dep;  /* /v1/agent/self, for the default seed */
 	struct dep *nodes_dep; /* /v1/catalog/nodes, for balanced mode */
 	bool self_failed;      /* agent/self refused: use the hostname */
+	char *agent_node;      /* the agent's node name, once known */
 	bool ready;
 	bool failed; /* a -once publish failed */
 	bool closing;
@@ -122,11 +123,23 @@ static const char *runner_seed(struct pass *p)
 
 	if (r->cfg->order_seed != NULL && r->cfg->order_seed[0] != '\0') {
 		seed = r->cfg->order_seed;
+	} else if (r->agent_node != NULL) {
+		seed = r->agent_node;
 	} else if (!r->self_failed) {
-		self = runner_lookup(p, r->self_dep);
-		if (self == NULL)
+		/*
+		 * Not recorded as used by the pass: the node name is read once
+		 * (until SIGHUP), so agent/self, which cannot block and would
+		 * be re-polled, is unwatched as soon as it has answered.
+		 */
+		self = store_get(r->store, dep_id(r->self_dep));
+		if (self == NULL) {
+			p->missing++;
+			runner_watch(r, r->self_dep);
 			return NULL;
+		}
 		seed = json_string_value(json_object_get(self, "Node"));
+		if (seed != NULL && seed[0] != '\0')
+			r->agent_node = xstrdup(seed);
 	}
 	if (seed == NULL || seed[0] == '\0') {
 		if (gethostname(host, sizeof(host)) < 0)
@@ -182,7 +195,9 @@ static void runner_gc_deps(struct runner *r)
 
 	json_object_foreach_safe(r->watched, tmp, id, v)
 	{
-		bool used = false;
+		/* agent/self stays watched while the seed waits for it. */
+		bool used = r->agent_node == NULL && !r->self_failed &&
+		            strcmp(id, dep_id(r->self_dep)) == 0;
 		for (size_t i = 0; i < r->ntmpls && !used; i++)
 			used = json_object_get(r->tmpls[i].deps, id) != NULL;
 		if (used)
@@ -400,7 +415,9 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value)
 		return;
 	log_debug("%s changed", id);
 	for (size_t i = 0; i < r->ntmpls; i++)
-		if (json_object_get(r->tmpls[i].deps, id) != NULL)
+		if (json_object_get(r->tmpls[i].deps, id) != NULL ||
+		    (r->agent_node == NULL &&
+		     strcmp(id, dep_id(r->self_dep)) == 0))
 			rtmpl_mark_dirty(&r->tmpls[i]);
 }
 
@@ -581,6 +598,7 @@ static void runner_free(struct runner *r)
 	dep_free(r->nodes_dep);
 	order_free(r->order);
 	free(r->seed);
+	free(r->agent_node);
 	json_decref(r->watched);
 	store_free(r->store);
 	free(r);

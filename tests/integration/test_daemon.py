@@ -556,6 +556,29 @@ class RunModes(DaemonCase):
         self.assert_unwatched("/v1/health/service/foo-db")
         self.assertIsNone(d.proc.poll())
 
+    def test_agent_self_read_once_for_the_seed(self):
+        # The default seed is the agent's node name. /v1/agent/self cannot
+        # block, so a watch on it would be re-polled every minute: it is
+        # read once and unwatched, leaving nothing to wake an idle daemon.
+        cfg = self.config()
+        with open(cfg) as f:
+            text = f.read().replace('order { mode = "none" }',
+                                    'order { mode = "stable" }')
+        with open(cfg, "w") as f:
+            f.write(text)
+        d = self.daemon("-log-level", "debug", cfg=cfg)
+        d.wait_log('with seed "consul-server-1"')
+        d.wait_log("no longer watching agent.self")
+        d.wait_log("ready")
+        self.assertEqual(len(self.sim.requests("/v1/agent/self")["requests"]),
+                         1)
+        # A change renders with the same seed and asks the agent nothing.
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.wait_file(lambda t: t is not None and "192.0.2.14" in t)
+        self.assertEqual(len(self.sim.requests("/v1/agent/self")["requests"]),
+                         1)
+        self.assertEqual(d.count("with seed"), 1)
+
     def test_sighup_drops_removed_template_deps(self):
         db_tmpl = self.tmp.write(
             "db.tmpl", '{{ range service "foo-db" }}{{ .Address }} db\n'
