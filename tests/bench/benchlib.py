@@ -156,7 +156,10 @@ class Sim:
             args += ["--max-conns-per-client", str(max_conns)]
         if not jitter:
             args.append("--no-jitter")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its tracebacks (clients hanging up mid-answer) go to a file.
+        self.errf = open(os.path.join(self.tmp, "sim.err"), "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stderr=self.errf)
         deadline = time.monotonic() + 300
         while not os.path.exists(port_file):
             if self.proc.poll() is not None:
@@ -224,6 +227,7 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.errf.close()
 
 
 def api_entries(reqs, since=None, until=None, ua_prefix=None):

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Print the benchmark table (markdown) from a results directory.
+
+  report.py DIR [--no-targets]
+
+Reads the JSON the bench_*.py drivers wrote; a missing file is a missing
+row. With targets (the default) each row says whether the issue's target
+was met; --no-targets (smoke runs) prints the figures only.
+"""
+
+import json
+import os
+import sys
+
+
+def load(d, name):
+    try:
+        with open(os.path.join(d, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def f(v, fmt="%.1f"):
+    return "n/a" if v is None else fmt % v
+
+
+def mib(kib):
+    return "n/a" if kib is None else "%.1f MiB" % (kib / 1024.0)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: report.py DIR [--no-targets]")
+    d = sys.argv[1]
+    targets = "--no-targets" not in sys.argv
+    rows = []
+
+    def row(what, value, target="", ok=None):
+        verdict = "" if ok is None or not targets else (
+            "met" if ok else "**missed**")
+        rows.append((what, value, target if targets else "", verdict))
+
+    machine = None
+    lat = load(d, "latency")
+    if lat:
+        machine = lat["machine"]
+        row("change-to-file p50 / p99 / max (ms), %d changes, wait off"
+            % lat["measured"],
+            "%s / %s / %s" % (f(lat["file_p50_ms"], "%.2f"),
+                              f(lat["file_p99_ms"], "%.2f"),
+                              f(lat["file_max_ms"], "%.2f")))
+        row("bare blocking request (floor) p50 / p99 / max (ms)",
+            "%s / %s / %s" % (f(lat["floor_p50_ms"], "%.2f"),
+                              f(lat["floor_p99_ms"], "%.2f"),
+                              f(lat["floor_max_ms"], "%.2f")))
+        gap = None
+        if lat["file_p99_ms"] is not None and lat["floor_p99_ms"]:
+            gap = lat["file_p99_ms"] - lat["floor_p99_ms"]
+        row("file / floor: ratio p50, ratio p99, p99 gap (ms)",
+            "%s, %s, %s" % (f(lat.get("ratio_p50"), "%.2f"),
+                            f(lat.get("ratio_p99"), "%.2f"),
+                            f(gap, "%+.2f")),
+            "p99 within 5 ms of the floor", gap is not None and gap <= 5)
+    ren = load(d, "render")
+    if ren:
+        machine = machine or ren["machine"]
+        for r in ren["render"]:
+            n = r["instances"]
+            total = r["decode_ms"] + r["render_cold_ms"]
+            row("%dk instances (%d svc, %d nodes, %.1f MB JSON): decode"
+                " / json_loadb floor / cold render / warm render (ms)"
+                % (n // 1000, r["services"], r["nodes"],
+                   r["body_bytes"] / 1e6),
+                "%.1f / %.1f / %.1f / %.1f" % (
+                    r["decode_ms"], r["parse_ms"], r["render_cold_ms"],
+                    r["render_warm_ms"]),
+                "decode + render < 20 ms" if n == 10000 else "",
+                total < 20 if n == 10000 else None)
+            row("%dk instances: RSS with the store / peak (render_bench)"
+                % (n // 1000),
+                "%s / %s" % (mib(r["rss_store_kib"]), mib(r["maxrss_kib"])),
+                "< 64 MiB" if n == 50000 else "",
+                r["maxrss_kib"] < 65536 if n == 50000 else None)
+        for r in ren.get("render_nochecks", []):
+            row("%dk instances without Checks in the answers: decode / "
+                "store RSS" % (r["instances"] // 1000),
+                "%.1f ms / %s" % (r["decode_ms"], mib(r["rss_store_kib"])))
+        for r in ren["daemon"]:
+            row("daemon -once -dry, %dk instances: peak RSS, wall, "
+                "CPU, requests" % (r["instances"] // 1000),
+                "%s, %s s, %s s, %d" % (
+                    mib(r.get("maxrss_kib")), f(r.get("wall_s"), "%.2f"),
+                    f((r.get("user_s") or 0) + (r.get("sys_s") or 0),
+                      "%.2f"), r["requests"]))
+    idle = load(d, "idle")
+    if idle:
+        machine = machine or idle["machine"]
+        i = idle["idle"]
+        rss = idle["rss_idle"]
+        row("idle RSS after %.0f s, %dk catalog (anon + file)"
+            % (idle["idle_s"], idle["instances"] // 1000),
+            "%s (%s + %s)" % (mib(rss["VmRSS"]), mib(rss["RssAnon"]),
+                              mib(rss["RssFile"])),
+            "< 4 MiB", rss["VmRSS"] < 4096)
+        row("idle window %.0f s: wake-ups (epoll_wait), syscalls, CPU s, "
+            "Consul requests" % i["seconds"],
+            "%d, %d, %.2f, %d %s" % (i["wakeups"], i["syscalls_total"],
+                                     i["cpu_s"], i["requests"],
+                                     json.dumps(i["requests_by_path"])
+                                     if i["requests_by_path"] else ""),
+            "zero wake-ups", i["wakeups"] == 0)
+        c = idle["changes"]
+        grow = None
+        if c["rss_kib_after_10pct"] is not None:
+            grow = c["rss_kib_after"] - c["rss_kib_after_10pct"]
+        row("%d changes: RSS before / after 10 %% / after"
+            % c["count"],
+            "%s / %s / %s" % (mib(c["rss_kib_before"]),
+                              mib(c["rss_kib_after_10pct"]),
+                              mib(c["rss_kib_after"])),
+            "no growth", grow is not None and grow <= 64)
+        row("per change: requests (changed dep / other), bytes out / in, "
+            "daemon CPU ms",
+            "%.2f (%.2f / %d), %.0f / %.0f, %.2f" % (
+                c["requests_per_change"],
+                c["requests_changed_dep_per_change"], c["requests_other"],
+                c["bytes_out_per_change"], c["bytes_in_per_change"],
+                c["cpu_ms_per_change"]),
+            "one request per changed dependency",
+            abs(c["requests_changed_dep_per_change"] - 1) < 1e-9
+            and c["requests_other"] == 0)
+    ld = load(d, "load")
+    if ld:
+        machine = machine or ld["machine"]
+        for r in ld["runs"]:
+            row("flapping %.0f Hz for %.0f s, wait %s: requests (per s), "
+                "bytes out, file writes" % (r["rate_hz"], r["seconds"],
+                                           r["wait"]),
+                "%d (%.1f), %d, %d of %d changes%s" % (
+                    r["requests"], r["requests_per_s"], r["bytes_out"],
+                    r["file_writes"], r["changes"],
+                    "" if r["final_ok"] else ", FINAL FILE WRONG"))
+    fl = load(d, "fleet")
+    if fl:
+        machine = machine or fl["machine"]
+        if fl.get("rounds"):
+            row("fleet of %d daemons: requests / bytes per change, "
+                "all files updated (mean ms)" % fl["daemons"],
+                "%.0f / %.0f, %.1f" % (fl["requests_per_change"],
+                                       fl["bytes_per_change"],
+                                       fl["all_updated_ms_mean"]))
+            p = fl["projection_5000"]
+            row("projected to 5,000 nodes: requests / bytes per change",
+                "%.0f / %.1f MB" % (p["requests_per_change"],
+                                    p["bytes_per_change"] / 1e6))
+            row("fleet RSS per daemon (mean / max)",
+                "%s / %s" % (mib(fl["rss_kib_mean"]),
+                             mib(fl["rss_kib_max"])))
+
+    if machine:
+        print("Machine: %s, %s cores, kernel %s, %s MiB RAM"
+              % (machine["cpu"], machine["cores"], machine["kernel"],
+                 machine["mem_mib"]))
+        print()
+    print("| measure | value | target | |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| %s | %s | %s | %s |" % r)
+
+
+if __name__ == "__main__":
+    main()
