@@ -178,6 +178,7 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	char *priv = NULL;
 	long connects = 0;
 	const char *errmsg;
+	char toobig[64];
 	int result;
 
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
@@ -200,6 +201,12 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	resp.req = req;
 	errmsg =
 	        req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror(code);
+	if (result == -E2BIG) {
+		snprintf(toobig, sizeof(toobig),
+		         "response larger than the %zu MiB limit",
+		         h->max_body >> 20);
+		errmsg = toobig;
+	}
 	req->finishing = true;
 	req->cb(req->data, result, result == 0 ? &resp : NULL,
 	        result == 0 ? "" : errmsg);

@@ -433,7 +433,10 @@ static void watch_done(void *data, int result, const struct http_response *resp,
 	wd->req = NULL;
 	if (wd->state == WATCH_STOPPED)
 		return;
-	if (result < 0) {
+	if (result == -E2BIG) {
+		snprintf(what, sizeof(what), "%s", errmsg);
+		watch_failed(wd, result, what);
+	} else if (result < 0) {
 		snprintf(what, sizeof(what), "%s (%s)", errmsg,
 		         strerror(-result));
 		watch_failed(wd, result, what);

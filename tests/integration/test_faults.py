@@ -114,6 +114,7 @@ class FaultCase(DaemonCase):
         self.assert_versions(r, *[render(*adds[:k])
                                   for k in range(len(adds) + 1)])
         return d
+        return d
 
 
 class Transport(FaultCase):
@@ -158,6 +159,14 @@ class Transport(FaultCase):
 
     def test_truncated_body(self):
         self.fault_then_recover("truncated", 3)
+
+    def test_huge_body_is_refused(self):
+        # 100 MiB of valid JSON (the answer plus blanks): the transport
+        # stops at its 64 MiB limit, the file keeps its last version and
+        # the next normal answer is published.
+        d = self.fault_then_recover("huge", 1, bytes=100 << 20)
+        self.assertTrue(any(l and "response larger than the 64 MiB limit"
+                            in l for l in d.lines), d.log())
 
     def test_connection_reset(self):
         self.fault_then_recover("reset", 3)

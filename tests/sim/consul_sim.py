@@ -59,8 +59,9 @@ Fault modes (set-fault): no-leader (500 "No cluster leader"), rate-limit
 (429, "variant": retry-elsewhere|too-many-connections|empty), status
 ("status","body"), garbage, truncated, hang ("seconds"), reset,
 index-backwards ("by" or "index"), no-index, slow-body ("chunk",
-"delay_ms").  "count" = how many matching requests (null = until cleared),
-"path" = only requests whose path starts with it.
+"delay_ms"), huge ("bytes" of blanks after the real body, default
+100 MiB).  "count" = how many matching requests (null = until
+cleared), "path" = only requests whose path starts with it.
 
 CLI:
   consul_sim.py --listen 127.0.0.1:0 --port-file F --seed seed.json
@@ -110,7 +111,8 @@ BODY_429 = {
 }
 CHECK_STATUSES = ("passing", "warning", "critical")
 FAULT_MODES = ("no-leader", "rate-limit", "status", "garbage", "truncated",
-               "hang", "reset", "index-backwards", "no-index", "slow-body")
+               "hang", "reset", "index-backwards", "no-index", "slow-body",
+               "huge")
 
 _DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6,
               "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -1585,6 +1587,29 @@ def _make_handler(sim):
                 self.wfile.write(body[:max(1, len(body) // 2)])
                 self.wfile.flush()
                 self.entry["status"] = status
+                self.close_connection = True
+                return
+            elif mode == "huge":
+                # The real answer followed by "bytes" of blanks: valid JSON
+                # that only a client with no size limit would accept.
+                pad = int(fault.params.get("bytes", 100 << 20))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for k, v in h.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body) + pad))
+                self.end_headers()
+                self.entry["status"] = status
+                try:
+                    self.wfile.write(body)
+                    block = b" " * (1 << 20)
+                    while pad > 0:
+                        n = min(pad, len(block))
+                        self.wfile.write(block[:n])
+                        pad -= n
+                    self.wfile.flush()
+                except OSError:
+                    pass  # the client hung up at its limit
                 self.close_connection = True
                 return
             elif mode == "slow-body":
