@@ -98,7 +98,7 @@ static void node_addr(long i, char *buf, size_t size)
 
 static json_t *node_json(long i)
 {
-	char name[32], addr[32], id[40];
+	char name[32], addr[32], id[64];
 
 	node_name(i, name, sizeof(name));
 	node_addr(i, addr, sizeof(addr));
