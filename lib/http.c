@@ -55,6 +55,7 @@ struct http {
 	struct curl_slist *req_headers; /* holds the token: never logged */
 	struct curl_slist *connect_to;
 	size_t max_body;
+	long connect_ms; /* CURLOPT_CONNECTTIMEOUT_MS of short requests */
 	struct http_sock *socks;
 	struct http_request *reqs;
 	struct http_stats stats;
@@ -391,6 +392,7 @@ static int http_setup_template(struct http *h, const struct http_conf *conf,
 	                          : HTTP_CONNECT_TIMEOUT_MS;
 	CURLcode c;
 
+	h->connect_ms = connect_ms;
 	if ((c = curl_easy_setopt(t, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
 	    (c = curl_easy_setopt(t, CURLOPT_PROTOCOLS_STR, "http,https")) !=
 	            CURLE_OK ||
@@ -557,7 +559,18 @@ int http_get(struct http *h, const char *path, uint64_t timeout_ms,
 	    curl_easy_setopt(req->easy, CURLOPT_ERRORBUFFER, req->errbuf) !=
 	            CURLE_OK ||
 	    curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms) !=
-	            CURLE_OK) {
+	            CURLE_OK ||
+	    /*
+	     * curl arms a connect-timeout timer for every transfer and leaves
+	     * it armed when the transfer reuses a kept-alive connection: an
+	     * idle long poll would wake the loop once, connect_ms after it
+	     * started (strace shows it). A long poll therefore connects
+	     * within its whole timeout; short requests (first fetches) keep
+	     * the short connect timeout that finds a dead agent quickly.
+	     */
+	    (timeout_ms > 2 * (uint64_t)h->connect_ms &&
+	     curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	                      (long)timeout_ms) != CURLE_OK)) {
 		free(url);
 		http_request_free(req);
 		return -EINVAL;
