@@ -36,14 +36,10 @@ def start_sim(**kw):
 
 def run(args, timeout=30, env=None, input=None):
     """Run the binary to completion; returns CompletedProcess (text)."""
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith("CONSUL_"):
-            del e[k]
-    if env:
-        e.update(env)
-    return subprocess.run([BIN] + list(args), capture_output=True, text=True,
-                          timeout=timeout, env=e, input=input)
+    return subprocess.run(command_prefix() + [BIN] + list(args),
+                          capture_output=True, text=True,
+                          timeout=timeout * SLOW, env=clean_env(env),
+                          input=input)
 
 
 class Daemon:
@@ -54,14 +50,10 @@ class Daemon:
     """
 
     def __init__(self, args, env=None):
-        e = dict(os.environ)
-        for k in list(e):
-            if k.startswith("CONSUL_"):
-                del e[k]
-        if env:
-            e.update(env)
-        self.proc = subprocess.Popen([BIN] + list(args), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=e)
+        self.proc = subprocess.Popen(command_prefix() + [BIN] + list(args),
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=clean_env(env))
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
