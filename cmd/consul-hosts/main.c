@@ -44,11 +44,9 @@ static void daemon_shutdown(struct daemon *d, int code);
 
 static void on_status(void *data, const char *status)
 {
-	char line[300];
-
 	(void)data;
-	snprintf(line, sizeof(line), "STATUS=%s", status);
-	sdnotify_send(line);
+	/* sdnotify_status drops newlines: the text may quote Consul. */
+	sdnotify_status("%.200s", status);
 }
 
 static void on_ready(void *data)
@@ -129,12 +127,21 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 static void daemon_reload(struct daemon *d);
 
+/*
+ * The old runner has finished (its running command or check included):
+ * only now does the new one start, so the two never publish the same
+ * destination at once.
+ */
 static void old_runner_closed(void *data)
 {
 	struct daemon *d = data;
 
 	d->old_cfg = config_free(d->old_cfg);
-	if (d->reload_pending && !d->stopping) {
+	if (d->stopping)
+		return;
+	runner_start(d->runner);
+	sdnotify_send("READY=1\nSTATUS=reloaded");
+	if (d->reload_pending) {
 		d->reload_pending = false;
 		daemon_reload(d);
 	}
@@ -161,7 +168,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
 static void daemon_reload(struct daemon *d)
 {
 	struct config *cfg = NULL;
-	struct runner *r = NULL;
+	struct runner *r = NULL, *old;
 	struct err e;
 	char msg[1100];
 
@@ -178,13 +185,13 @@ static void daemon_reload(struct daemon *d)
 		return;
 	}
 	log_set_level((enum log_level)log_level_parse(cfg->log_level));
-	/* The old runner's file stays as it is until the new one publishes. */
+	/* The old runner's file stays as it is until the new one publishes;
+	 * the new one starts when the old one has closed. */
+	old = d->runner;
 	d->old_cfg = d->cfg;
-	runner_close(d->runner, old_runner_closed, d);
 	d->cfg = cfg;
 	d->runner = r;
-	runner_start(r);
-	sdnotify_send("READY=1\nSTATUS=reloaded");
+	runner_close(old, old_runner_closed, d);
 }
 
 static void on_watchdog(uv_timer_t *t)
