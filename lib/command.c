@@ -1,10 +1,14 @@
 #include "command.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "xmalloc.h"
@@ -183,6 +187,42 @@ static void command_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	}
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/*
+ * Mark every descriptor above stderr close-on-exec before a spawn.
+ * uv_spawn passes on whatever is not, and libraries do not all ask for it
+ * (libcurl's multi wakeup socketpair does not): a command, or a daemon it
+ * leaves running, would otherwise hold the Consul connections open. The
+ * flag only matters at exec, so setting it on the daemon's own
+ * descriptors changes nothing else.
+ */
+static void command_cloexec_all(void)
+{
+	struct dirent *de;
+	DIR *d;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	d = opendir("/proc/self/fd"); /* kernels before 5.11 */
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name), fl;
+
+		if (fd <= 2 || fd == dirfd(d))
+			continue;
+		fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
 int command_run(uv_loop_t *loop, const char *script, const char *arg1,
                 uint64_t timeout_ms, command_done_cb done, void *data,
                 struct command **ret, struct err *e)
@@ -232,6 +272,7 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 	opt.stdio = stdio;
 	opt.stdio_count = 3;
 	c->proc.data = c;
+	command_cloexec_all();
 	r = uv_spawn(loop, &c->proc, &opt);
 	for (int i = 0; i < 5; i++)
 		free(args[i]);

@@ -11,6 +11,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,19 @@ const char *http_response_header(const struct http_response *resp,
 	return NULL;
 }
 
+/*
+ * Sockets are opened close-on-exec: libcurl does not ask for it and
+ * uv_spawn does not close inherited descriptors, so a command (or a
+ * daemon it leaves behind) would otherwise hold the agent connections.
+ */
+static curl_socket_t http_open_socket(void *clientp, curlsocktype purpose,
+                                      struct curl_sockaddr *a)
+{
+	(void)clientp;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static int http_setup_template(struct http *h, const struct http_conf *conf,
                                struct err *e)
 {
@@ -394,8 +408,16 @@ static int http_setup_template(struct http *h, const struct http_conf *conf,
 
 	h->connect_ms = connect_ms;
 	if ((c = curl_easy_setopt(t, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+	    (c = curl_easy_setopt(t, CURLOPT_OPENSOCKETFUNCTION,
+	                          http_open_socket)) != CURLE_OK ||
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
 	    (c = curl_easy_setopt(t, CURLOPT_PROTOCOLS_STR, "http,https")) !=
 	            CURLE_OK ||
+#else /* EL8 and EL9 ship 7.61 and 7.76 */
+	    (c = curl_easy_setopt(t, CURLOPT_PROTOCOLS,
+	                          (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS))) !=
+	            CURLE_OK ||
+#endif
 	    (c = curl_easy_setopt(t, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK ||
 	    (c = curl_easy_setopt(t, CURLOPT_CONNECTTIMEOUT_MS, connect_ms)) !=
 	            CURLE_OK ||

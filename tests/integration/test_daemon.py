@@ -7,7 +7,9 @@ saw, the log, the exit code and the sd_notify datagrams.
 """
 
 import os
+import shlex
 import signal
+import sys
 import ssl
 import subprocess
 import threading
@@ -554,6 +556,27 @@ class RunModes(DaemonCase):
         self.sim.kv_set("use-db", "")
         self.wait_file(APP_SEED)
         self.assert_unwatched("/v1/health/service/foo-db")
+        self.assertIsNone(d.proc.poll())
+
+    def test_commands_inherit_no_consul_sockets(self):
+        # libcurl opens neither its connections nor its multi wakeup
+        # socketpair close-on-exec, and uv_spawn passes every descriptor
+        # on: a command (or a daemon it leaves running) would hold the
+        # agent connections open. The probe lists what it inherited
+        # above stdin/stdout/stderr, with no shell redirection in between.
+        fds = self.tmp.join("fds")
+        probe = ("import os,sys; d=os.listdir('/proc/self/fd'); "
+                 "l=[f+' '+os.readlink('/proc/self/fd/'+f) for f in d "
+                 "if int(f)>2 and os.path.exists('/proc/self/fd/'+f)]; "
+                 "open(sys.argv[1],'w').write('ok\\n'+'\\n'.join(l))")
+        cmd = "exec %s -c %s %s" % (sys.executable, shlex.quote(probe), fds)
+        d = self.daemon(cfg=self.config(
+            command=False, tmpl_extra="command = %s" % hcl_string(cmd)))
+        self.wait_file(lambda t: t is not None and "foo-app" in t)
+        listing = wait_for(lambda: read_or_none(fds), 10 * SLOW,
+                           "the command's fd listing")
+        self.assertTrue(listing.startswith("ok"), listing)
+        self.assertNotIn("socket:", listing, listing)
         self.assertIsNone(d.proc.poll())
 
     def test_agent_self_read_once_for_the_seed(self):
