@@ -90,7 +90,9 @@ struct publisher {
 	/* Restart rate limit and rollback. */
 	bool command_ever;
 	uint64_t last_command_ms;
-	bool command_due; /* a swap happened that no command has covered */
+	bool command_due;      /* a swap happened that no command has covered */
+	unsigned cmd_failures; /* failed runs in a row (no rollback) */
+	uint64_t command_not_before; /* loop time of the next retry */
 	uv_timer_t restart_timer;
 	bool rollback_valid; /* rollback_data is the pre-swap content */
 	bool rollback_exists;
@@ -605,6 +607,8 @@ static void publish_command_done(struct command *c, void *data)
 		log_debug("%s: command done in %llu ms", p->dest,
 		          (unsigned long long)command_duration_ms(c));
 		p->rollback_valid = false;
+		p->cmd_failures = 0;
+		p->command_not_before = 0;
 		command_free(c);
 		if (for_job)
 			publish_finish(p, PUBLISH_WRITTEN, NULL);
@@ -618,8 +622,27 @@ static void publish_command_done(struct command *c, void *data)
 	        command_describe(c, desc, sizeof(desc)), buf_str(&msg));
 	buf_free(&msg);
 	command_free(c);
-	if (p->rollback)
+	if (p->rollback) {
 		publish_rollback(p);
+	} else {
+		/*
+		 * The new file is in place but the command (a dnsmasq reload)
+		 * did not take it: run it again, backing off 1 s, 2 s, ... up
+		 * to 5 min, and never sooner than the rate limit allows.
+		 */
+		uint64_t delay = 1000ull
+		                 << (p->cmd_failures < 9 ? p->cmd_failures : 9);
+
+		if (delay > 300000)
+			delay = 300000;
+		if (delay < p->restart_min_interval_ms)
+			delay = p->restart_min_interval_ms;
+		p->cmd_failures++;
+		p->command_due = true;
+		p->command_not_before = uv_now(p->loop) + delay;
+		log_warnx("%s: running the command again in %llu ms", p->dest,
+		          (unsigned long long)delay);
+	}
 	p->rollback_valid = false;
 	if (for_job) {
 		publish_fail(p, &e);
@@ -710,7 +733,9 @@ static void publish_hold_timer_cb(uv_timer_t *t)
 {
 	struct publisher *p = t->data;
 
-	if (p->held == NULL || p->closing)
+	/* A newer render waiting to be published gets its own guard check:
+	 * never put the older held one in its place. */
+	if (p->held == NULL || p->closing || p->pending != NULL)
 		return;
 	log_info("%s: held content unchanged for %llu ms: publishing it",
 	         p->dest, (unsigned long long)p->guard_hold_ms);
@@ -731,7 +756,8 @@ static void publish_clear_hold(struct publisher *p)
  * description of the reason.
  */
 static bool publish_guard_trips(struct publisher *p, const char *old,
-                                size_t oldlen, struct buf *what)
+                                size_t oldlen, struct buf *what,
+                                size_t *ret_entries)
 {
 	json_t *oldnames = json_object(), *newnames = json_object();
 	struct hosts_stats so, sn;
@@ -740,6 +766,7 @@ static bool publish_guard_trips(struct publisher *p, const char *old,
 	(void)hosts_check(old, oldlen, true, NULL, NULL, oldnames, &so);
 	(void)hosts_check(p->checked.data, p->checked.len, true, NULL, NULL,
 	                  newnames, &sn);
+	*ret_entries = sn.entries;
 	if (so.entries == 0)
 		goto out;
 	if (p->guard_shrink > 0 && sn.entries < so.entries &&
@@ -786,19 +813,30 @@ out:
 static int publish_guard(struct publisher *p, const char *old, size_t oldlen)
 {
 	uint64_t now = uv_now(p->loop);
+	size_t entries = 0;
 	struct buf what;
 	bool same;
 
 	if (p->guard_shrink <= 0 && !p->guard_service_drop)
 		return 0;
 	buf_init(&what, 2048);
-	if (!publish_guard_trips(p, old, oldlen, &what)) {
+	if (!publish_guard_trips(p, old, oldlen, &what, &entries)) {
 		buf_free(&what);
 		publish_clear_hold(p);
 		return 0;
 	}
 	same = p->held != NULL && p->held_len == p->checked.len &&
 	       memcmp(p->held, p->checked.data, p->held_len) == 0;
+	/* An outage never empties the file: a render without a single entry
+	 * is held until the guards are turned off. */
+	if (same && entries == 0) {
+		log_warnx("%s: still holding back a render that %s: a render "
+		          "with no entries is never published while guards "
+		          "are on",
+		          p->dest, buf_str(&what));
+		buf_free(&what);
+		return PUBLISH_HELD;
+	}
 	if (same && now - p->held_since >= p->guard_hold_ms) {
 		log_warnx("%s: publishing a render that %s: confirmed after "
 		          "%llu ms",
@@ -1048,11 +1086,18 @@ static void publish_kick(struct publisher *p)
 		publish_start_job(p);
 		return;
 	}
-	if (p->command_due && p->command != NULL) {
+	if (p->command_due && p->command != NULL &&
+	    !(p->closing && p->cmd_failures > 0)) {
 		uint64_t since = now - p->last_command_ms;
 
-		if (p->closing || !p->command_ever ||
-		    since >= p->restart_min_interval_ms) {
+		if (!p->closing && now < p->command_not_before) {
+			/* A failed command's retry: not before its backoff. */
+			uv_timer_stop(&p->restart_timer);
+			uv_timer_start(&p->restart_timer,
+			               publish_restart_timer_cb,
+			               p->command_not_before - now, 0);
+		} else if (p->closing || !p->command_ever ||
+		           since >= p->restart_min_interval_ms) {
 			uv_timer_stop(&p->restart_timer);
 			publish_run_command(p, false);
 			return;

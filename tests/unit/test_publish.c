@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "hosts.h"
+#include "xmalloc.h"
 #include "log.h"
 #include "publish.h"
 
@@ -415,6 +416,43 @@ static void test_command_failure_rollback(void **state)
 	close_and_check(&loop, p);
 }
 
+/* A failed command (no rollback) is run again by itself, backing off,
+ * with no new submit: the file is in place but the reload did not take. */
+static void test_command_failure_retried(void **state)
+{
+	struct tmpl_conf tc = conf();
+	struct publisher *p;
+	char *cmd, counter[PATH_MAX];
+	uv_loop_t loop;
+	struct done d;
+	uint64_t t0;
+
+	(void)state;
+	snprintf(counter, sizeof(counter), "%s/runs", dir);
+	/* Fails on its first run, succeeds after. */
+	cmd = xasprintf("echo x >> %s; [ $(wc -l < %s) -ge 2 ]", counter,
+	                counter);
+	write_file(dest, HOSTS_A);
+	tc.command = cmd;
+	tc.restart_min_interval_ms = 0;
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_B, &d), PUBLISH_FAILED);
+	assert_file(dest, HOSTS_B);
+	assert_int_equal(count_lines(counter), 1);
+	t0 = uv_hrtime();
+	while (count_lines(counter) < 2) {
+		uv_run(&loop, UV_RUN_ONCE);
+		if ((uv_hrtime() - t0) / 1000000 > 10000)
+			fail_msg("the failed command was not run again");
+	}
+	/* Not at once: after the first backoff step (1 s). */
+	assert_true((uv_hrtime() - t0) / 1000000 >= 900);
+	close_and_check(&loop, p);
+	assert_int_equal(count_lines(counter), 2); /* it succeeded: no more */
+	(void)unlink(counter);
+	free(cmd);
+}
+
 static int ticks;
 
 static void on_tick(uv_timer_t *t)
@@ -587,6 +625,17 @@ static void test_guards(void **state)
 	}
 	free(got);
 	assert_true((uv_hrtime() - t0) / 1000000 >= 250);
+	close_and_check(&loop, p);
+
+	/* A render with no entries at all is never confirmed, not by time
+	 * (the hold has expired) and not by being submitted again. */
+	write_file(dest, full.data);
+	tc.guard_hold_ms = 0;
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, "# nothing\n", &d), PUBLISH_HELD);
+	assert_int_equal(publish(&loop, p, "# nothing\n", &d), PUBLISH_HELD);
+	assert_int_equal(publish(&loop, p, "# nothing\n", &d), PUBLISH_HELD);
+	assert_file(dest, full.data);
 	close_and_check(&loop, p);
 
 	/* Guards off: published at once. */
@@ -922,6 +971,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_coalescing, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_guards, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_command_failure_retried,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_dry_sink, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_close_runs_deferred_command, setup, teardown),
