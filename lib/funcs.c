@@ -163,6 +163,27 @@ static int f_len(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	return 0;
 }
 
+/*
+ * Whether v stands for a Go map[string]string (Consul's Meta, NodeMeta,
+ * ServiceMeta, TaggedAddresses): an object, empty or of strings only,
+ * whose missing keys give "" where other maps give no value.
+ */
+static bool is_string_map(json_t *v)
+{
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return false;
+	json_object_foreach(v, k, x)
+	{
+		(void)k;
+		if (!json_is_string(x))
+			return false;
+	}
+	return true;
+}
+
 static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
 	json_t *item = a[0];
@@ -210,9 +231,29 @@ static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 				               "value has type %s; should be "
 				               "string",
 				               tv_type_name(idx));
-			item = json_object_get(item, json_string_value(idx));
-			if (item == NULL)
-				item = json_null(); /* the zero value */
+			json_t *v =
+			        json_object_get(item, json_string_value(idx));
+
+			/* Go's index gives the map's zero value */
+			if (v == NULL && is_string_map(item)) {
+				if (i + 1 == n) {
+					*ret = json_string("");
+					return 0;
+				}
+				/* indexing "" further, as above */
+				idx = a[i + 1];
+				if (!json_is_integer(idx))
+					return err_msg(c->err, -EINVAL,
+					               "cannot index "
+					               "slice/array with type "
+					               "%s",
+					               tv_type_name(idx));
+				return err_msg(
+				        c->err, -EINVAL,
+				        "index out of range: %lld",
+				        (long long)json_integer_value(idx));
+			}
+			item = v != NULL ? v : json_null();
 		} else if (json_is_null(item)) {
 			return err_msg(c->err, -EINVAL, "index of untyped nil");
 		} else {

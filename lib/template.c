@@ -803,27 +803,29 @@ static struct tnode *node_new(enum tnode_type type, size_t pos)
 	return n;
 }
 
+/* Iterative along elselist: an else-if chain may be long. */
 static void node_free(struct tnode *n)
 {
+	struct tnode *next;
 	size_t i;
 
-	if (n == NULL)
-		return;
-	for (i = 0; i < n->nkids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	node_free(n->pipe);
-	node_free(n->list);
-	node_free(n->elselist);
-	for (i = 0; i < n->nidents; i++)
-		free(n->idents[i]);
-	free(n->idents);
-	for (i = 0; i < n->ndecl; i++)
-		free(n->decl[i]);
-	free(n->decl);
-	json_decref(n->value);
-	free(n->name);
-	free(n);
+	for (; n != NULL; n = next) {
+		for (i = 0; i < n->nkids; i++)
+			node_free(n->kids[i]);
+		free(n->kids);
+		node_free(n->pipe);
+		node_free(n->list);
+		next = n->elselist;
+		for (i = 0; i < n->nidents; i++)
+			free(n->idents[i]);
+		free(n->idents);
+		for (i = 0; i < n->ndecl; i++)
+			free(n->decl[i]);
+		free(n->decl);
+		json_decref(n->value);
+		free(n->name);
+		free(n);
+	}
 }
 
 static void node_add(struct tnode *n, struct tnode *kid)
@@ -1257,12 +1259,18 @@ enum { END_END = 1, END_ELSE, END_EOF };
 /*
  * if/range/with: pipeline, list, optional else (or else-if / else-with
  * chain), end. Variables declared inside go out of scope at the end.
+ *
+ * An else-if (else-with) chain is parsed in a loop, not by recursion, and
+ * counts as one level of nesting however long it is: each further arm
+ * becomes the previous arm's elselist directly (an N_IF or N_WITH node,
+ * where a plain {{else}} gives an N_LIST), which is how the evaluator
+ * tells a chain from real nesting.
  */
 static struct tnode *parse_control(struct parser *p, enum tnode_type type,
                                    const char *context, size_t pos)
 {
 	size_t nvars = p->nvars;
-	struct tnode *n = node_new(type, pos);
+	struct tnode *head = NULL, **slot = &head, *n;
 	enum tok_type ended;
 	size_t endpos;
 
@@ -1270,47 +1278,49 @@ static struct tnode *parse_control(struct parser *p, enum tnode_type type,
 		perr(p, pos, "max expression depth exceeded");
 		goto fail;
 	}
-	n->pipe = parse_pipeline(p, context, T_RIGHT);
-	if (n->pipe == NULL)
-		goto fail;
-	if (type == N_RANGE)
-		p->range_depth++;
-	n->list = parse_list(p, &ended, &endpos);
-	if (type == N_RANGE)
-		p->range_depth--;
-	if (n->list == NULL)
-		goto fail;
-	if (ended == T_K_ELSE) {
-		const struct tok *t = peek_nonspace(p);
+	for (;;) {
+		const struct tok *t;
 
+		n = node_new(type, pos);
+		*slot = n;
+		n->pipe = parse_pipeline(p, context, T_RIGHT);
+		if (n->pipe == NULL)
+			goto fail;
+		if (type == N_RANGE)
+			p->range_depth++;
+		n->list = parse_list(p, &ended, &endpos);
+		if (type == N_RANGE)
+			p->range_depth--;
+		if (n->list == NULL)
+			goto fail;
+		if (ended != T_K_ELSE)
+			break;
+		t = peek_nonspace(p);
 		if ((type == N_IF && t->type == T_K_IF) ||
 		    (type == N_WITH && t->type == T_K_WITH)) {
-			struct tnode *sub;
-
+			/* one more arm; declarations stay in scope */
 			next(p);
-			sub = parse_control(p, type, context, t->pos);
-			if (sub == NULL)
-				goto fail;
-			n->elselist = node_new(N_LIST, t->pos);
-			node_add(n->elselist, sub);
-		} else {
-			if (expect_right(p, "else") < 0)
-				goto fail;
-			n->elselist = parse_list(p, &ended, &endpos);
-			if (n->elselist == NULL)
-				goto fail;
-			if (ended != T_K_END) {
-				perr(p, endpos, "expected end; found {{else}}");
-				goto fail;
-			}
+			pos = t->pos;
+			slot = &n->elselist;
+			continue;
 		}
+		if (expect_right(p, "else") < 0)
+			goto fail;
+		n->elselist = parse_list(p, &ended, &endpos);
+		if (n->elselist == NULL)
+			goto fail;
+		if (ended != T_K_END) {
+			perr(p, endpos, "expected end; found {{else}}");
+			goto fail;
+		}
+		break;
 	}
 	p->depth--;
 	p->nvars = nvars;
-	return n;
+	return head;
 fail:
 	p->nvars = nvars;
-	node_free(n);
+	node_free(head);
 	return NULL;
 }
 

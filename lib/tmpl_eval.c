@@ -121,6 +121,27 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 static int eval_arg(struct state *s, json_t *dot, const struct tnode *n,
                     json_t **ret);
 
+/*
+ * Whether v stands for a Go map[string]string (Consul's Meta, NodeMeta,
+ * ServiceMeta, TaggedAddresses): an object, empty or of strings only,
+ * whose missing keys give "" where other maps give no value.
+ */
+static bool is_string_map(json_t *v)
+{
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return false;
+	json_object_foreach(v, k, x)
+	{
+		(void)k;
+		if (!json_is_string(x))
+			return false;
+	}
+	return true;
+}
+
 /* Field name of receiver; args: whether the field was given arguments. */
 static int eval_field(struct state *s, const struct tnode *n, const char *name,
                       bool has_args, json_t *receiver, json_t **ret)
@@ -144,10 +165,16 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 		return serr(s, n, -EINVAL,
 		            "%s is not a method but has arguments", name);
 	v = json_object_get(receiver, name);
-	if (v == NULL && s->t->error_on_missing_key)
+	if (v != NULL) {
+		*ret = json_incref(v);
+		return 0;
+	}
+	if (s->t->error_on_missing_key)
 		return serr(s, n, -EINVAL, "map has no entry for key \"%s\"",
 		            name);
-	*ret = json_incref(v);
+	/* missingkey=zero: a map[string]string gives "" */
+	if (is_string_map(receiver))
+		*ret = json_string("");
 	return 0;
 }
 
@@ -419,21 +446,39 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 
 static int walk(struct state *s, json_t *dot, const struct tnode *n);
 
+/*
+ * if/with and their else-if (else-with) chains: an arm whose elselist is
+ * a node of its own type (not an N_LIST) continues the chain, which is
+ * walked in a loop at one level of depth, as Go accepts any length.
+ * Declarations of earlier arms stay visible to later ones.
+ */
 static int walk_if_with(struct state *s, json_t *dot, const struct tnode *n)
 {
 	size_t mark = s->nvars;
 	json_t *v;
 	int r;
 
-	r = eval_pipeline(s, dot, n->pipe, &v);
-	if (r < 0)
-		goto out;
-	if (tv_truth(v))
-		r = walk(s, n->type == N_WITH ? v : dot, n->list);
-	else if (n->elselist != NULL)
-		r = walk(s, dot, n->elselist);
-	json_decref(v);
-out:
+	for (;;) {
+		r = eval_pipeline(s, dot, n->pipe, &v);
+		if (r < 0)
+			break;
+		if (tv_truth(v)) {
+			r = walk(s, n->type == N_WITH ? v : dot, n->list);
+			json_decref(v);
+			break;
+		}
+		json_decref(v);
+		if (n->elselist == NULL)
+			break;
+		if (n->elselist->type != n->type) {
+			r = walk(s, dot, n->elselist);
+			break;
+		}
+		n = n->elselist;
+		r = step(s, n);
+		if (r < 0)
+			break;
+	}
 	pop_vars(s, mark);
 	return r;
 }

@@ -209,6 +209,79 @@ static void test_hostile_nesting(void **state)
 	free(src);
 }
 
+/*
+ * Long else-if / else-with chains: Go accepts any length, so a chain is
+ * one level of nesting in the parser and the evaluator, while real
+ * nesting stays bounded (test_hostile_nesting, test_limits).
+ */
+/* {{if pre 0 post}}arm 0{{else if pre 1 post}}arm 1...{{else}}none{{end}} */
+static char *else_chain(const char *kw, size_t arms, const char *pre,
+                        const char *post)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	for (i = 0; i < arms; i++) {
+		char arm[160];
+
+		snprintf(arm, sizeof(arm), "{{%s%s ", i ? "else " : "", kw);
+		buf_puts(&b, arm);
+		snprintf(arm, sizeof(arm), "%s%zu%s", pre, i, post);
+		buf_puts(&b, arm);
+		snprintf(arm, sizeof(arm), "}}arm %zu", i);
+		buf_puts(&b, arm);
+	}
+	buf_puts(&b, "{{else}}none{{end}}");
+	return buf_take(&b, NULL);
+}
+
+static void test_long_else_if_chain(void **state)
+{
+	json_t *dot = json_pack("{s:i,s:i}", "n", 777, "big", 29999);
+	struct tmpl_env env = {0};
+	char *src;
+
+	(void)state;
+	/* 1000 arms render the right one, and the final else */
+	src = else_chain("if", 1000, "eq .n ", "");
+	expect_out(src, dot, "arm 777");
+	json_object_set_new(dot, "n", json_integer(5000));
+	expect_out(src, dot, "none");
+	free(src);
+	/* else with: the taken arm sees its own value as dot */
+	src = else_chain("with", 1000, "and (eq $.n ", ") $.n");
+	expect_out(src, dot, "none");
+	json_object_set_new(dot, "n", json_integer(999));
+	expect_out(src, dot, "arm 999");
+	free(src);
+	/* a chain far past the nesting limits, with a small depth limit */
+	src = else_chain("if", 30000, "eq .big ", "");
+	env.limits.max_depth = 5;
+	{
+		struct tmpl_opts opts = {.name = "t"};
+		struct buf out;
+		struct err e;
+
+		assert_int_equal(render_opts(src, strlen(src), dot, &opts, &env,
+		                             &out, &e),
+		                 0);
+		assert_string_equal(buf_str(&out), "arm 29999");
+		buf_free(&out);
+	}
+	free(src);
+	/* an earlier arm's variable is visible in later arms */
+	expect_out("{{if $x := .n | eq 1}}a{{else if $x}}b{{else if .n}}"
+	           "{{$x}}{{end}}",
+	           dot, "false");
+	/* {{else}}{{if}} is real nesting and still counts */
+	env.limits.max_depth = 3;
+	expect_err("{{if 0}}{{else}}{{if 0}}{{else}}{{if 0}}{{else}}{{if 1}}"
+	           "x{{end}}{{end}}{{end}}{{end}}",
+	           dot, &env, "t:1:38: exceeded maximum template depth (3)");
+	json_decref(dot);
+}
+
 static void test_reuse_and_variables_reset(void **state)
 {
 	struct tmpl_opts opts = {.name = "t"};
@@ -355,6 +428,7 @@ int main(void)
 	        cmocka_unit_test(test_nul_in_strings),
 	        cmocka_unit_test(test_limits),
 	        cmocka_unit_test(test_hostile_nesting),
+	        cmocka_unit_test(test_long_else_if_chain),
 	        cmocka_unit_test(test_reuse_and_variables_reset),
 	        cmocka_unit_test(test_go_semantics),
 	        cmocka_unit_test(test_performance_10k),
