@@ -54,6 +54,9 @@ def main():
                     help="strace window at the end of the idle time")
     ap.add_argument("--changes", type=int, default=1000)
     ap.add_argument("--instances", type=int, default=1000)
+    ap.add_argument("--valgrind", action="store_true",
+                    help="run the daemon under valgrind --leak-check=full "
+                    "and report its leak summary (slow: use few changes)")
     a = ap.parse_args()
     if a.smoke:
         a.idle, a.window, a.changes = 5, 3, 20
@@ -65,7 +68,10 @@ def main():
     os.mkdir(out_dir)
     dest = os.path.join(out_dir, "hosts")
     watch = bl.DirWatch(out_dir)
-    d = bl.Daemon(bl.daemon_args(sim, dest), os.path.join(tmp, "daemon.log"))
+    prefix = ["valgrind", "--leak-check=full", "--error-exitcode=99",
+              "--errors-for-leak-kinds=definite"] if a.valgrind else []
+    d = bl.Daemon(bl.daemon_args(sim, dest), os.path.join(tmp, "daemon.log"),
+                  prefix=prefix)
     res = {"instances": a.instances, "services": services, "nodes": nodes,
            "idle_s": a.idle, "window_s": a.window}
     try:
@@ -109,6 +115,7 @@ def main():
         status = {}
         missed = 0
         marks = []
+        trajectory = [(0, rss[0])]
         c0 = bl.proc_cpu_s(d.pid)
         t0 = time.time()
         for i in range(a.changes):
@@ -125,6 +132,8 @@ def main():
                 missed += 1
             if i + 1 == max(1, a.changes // 10):
                 rss.append(bl.proc_rss_kib(d.pid))
+            if (i + 1) % max(1, a.changes // 10) == 0:
+                trajectory.append((i + 1, bl.proc_rss_kib(d.pid)))
         t1 = time.time()
         # Let the last re-issued queries reach the simulator.
         sim.await_blocked("/v1/health/service/", services, timeout=10)
@@ -165,10 +174,16 @@ def main():
                 sum(e.get("bytes_in", 0) for e in done) / n, 1),
             "max_requests_one_path": max(paths.values()) if paths else 0,
             "watched_paths": len(paths),
+            "rss_trajectory_kib": trajectory,
         }
         res["rss_end"] = bl.proc_status(d.pid)
     finally:
-        res["daemon_exit"] = d.stop()
+        res["daemon_exit"] = d.stop(timeout=120)
+        if a.valgrind:
+            log = d.log()
+            res["valgrind"] = "\n".join(
+                l for l in log.splitlines()
+                if "lost:" in l or "ERROR SUMMARY" in l)
         watch.close()
         sim.stop()
     print(bl.write_result(a.out, "idle", res))

@@ -105,10 +105,9 @@ def main():
             "< 4 MiB", rss["VmRSS"] < 4096)
         row("idle window %.0f s: wake-ups (epoll_wait), syscalls, CPU s, "
             "Consul requests" % i["seconds"],
-            "%d, %d, %.2f, %d %s" % (i["wakeups"], i["syscalls_total"],
-                                     i["cpu_s"], i["requests"],
-                                     json.dumps(i["requests_by_path"])
-                                     if i["requests_by_path"] else ""),
+            "%d, %d, %.2f, %d on %d paths" % (
+                i["wakeups"], i["syscalls_total"], i["cpu_s"],
+                i["requests"], len(i["requests_by_path"])),
             "zero wake-ups", i["wakeups"] == 0)
         c = idle["changes"]
         grow = None
@@ -120,6 +119,11 @@ def main():
                               mib(c["rss_kib_after_10pct"]),
                               mib(c["rss_kib_after"])),
             "no growth", grow is not None and grow <= 64)
+        if c.get("rss_trajectory_kib"):
+            row("  RSS every %d changes (KiB)"
+                % c["rss_trajectory_kib"][1][0]
+                if len(c["rss_trajectory_kib"]) > 1 else "  RSS (KiB)",
+                " ".join(str(r) for _, r in c["rss_trajectory_kib"]))
         row("per change: requests (changed dep / other), bytes out / in, "
             "daemon CPU ms",
             "%.2f (%.2f / %d), %.0f / %.0f, %.2f" % (
@@ -128,8 +132,12 @@ def main():
                 c["bytes_out_per_change"], c["bytes_in_per_change"],
                 c["cpu_ms_per_change"]),
             "one request per changed dependency",
-            abs(c["requests_changed_dep_per_change"] - 1) < 1e-9
-            and c["requests_other"] == 0)
+            abs(c["requests_changed_dep_per_change"] - 1) < 1e-9)
+        if c["requests_other"]:
+            row("  of which block_query_wait expiries of unchanged deps "
+                "during the %.0f s of changes" % c["seconds"],
+                "%d (%s)" % (c["requests_other"],
+                             ", ".join(c["other_paths"])))
     ld = load(d, "load")
     if ld:
         machine = machine or ld["machine"]
