@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -451,6 +452,79 @@ static void test_command_failure_retried(void **state)
 	assert_int_equal(count_lines(counter), 2); /* it succeeded: no more */
 	(void)unlink(counter);
 	free(cmd);
+}
+
+/*
+ * A held render must never take the place of a newer one waiting behind a
+ * running command: H is held, a deferred command runs, N is submitted and
+ * waits; the hold timer fires meanwhile. N is what gets published.
+ */
+static void test_hold_timer_keeps_newer_pending(void **state)
+{
+	struct tmpl_conf tc = conf();
+	struct publisher *p;
+	char *cmd, counter[PATH_MAX];
+	struct buf full, a, b, n;
+	uv_loop_t loop;
+	struct done d, dn;
+	uint64_t t0;
+
+	(void)state;
+	buf_init(&full, 0);
+	buf_init(&a, 0);
+	buf_init(&b, 0);
+	buf_init(&n, 0);
+	for (int i = 1; i <= 10; i++) {
+		buf_printf(&full, "10.0.0.%d web%d\n", i, i);
+		buf_printf(&a, "10.0.1.%d web%d\n", i, i);
+		buf_printf(&b, "10.0.2.%d web%d\n", i, i);
+		buf_printf(&n, "10.0.3.%d web%d\n", i, i);
+	}
+	snprintf(counter, sizeof(counter), "%s/runs", dir);
+	/* The second run (the deferred one) takes 4 s. */
+	cmd = xasprintf("echo x >> %s; [ $(wc -l < %s) -eq 2 ] && sleep 4; "
+	                "true",
+	                counter, counter);
+	write_file(dest, full.data);
+	tc.command = cmd;
+	tc.restart_min_interval_ms = 1000;
+	tc.guard_shrink = 0.5;
+	tc.guard_service_drop = true;
+	tc.guard_hold_ms = 2500;
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, a.data, &d), PUBLISH_WRITTEN);
+	/* Inside the rate-limit window: written, command deferred ~1 s. */
+	assert_int_equal(publish(&loop, p, b.data, &d), PUBLISH_WRITTEN);
+	/* Drops nine names: held; the hold timer fires in 2.5 s. */
+	assert_int_equal(publish(&loop, p, "10.0.0.1 web1\n", &d),
+	                 PUBLISH_HELD);
+	t0 = uv_hrtime();
+	/* The child's write is no loop event: poll the counter every 5 ms
+	 * (UV_RUN_ONCE would sleep until the hold timer itself fires). */
+	while (count_lines(counter) < 2) {
+		struct timespec ts = {0, 5000000};
+
+		uv_run(&loop, UV_RUN_NOWAIT);
+		nanosleep(&ts, NULL);
+		if ((uv_hrtime() - t0) / 1000000 > 10000)
+			fail_msg("the deferred command did not start");
+	}
+	/* The deferred command runs (4 s): N waits behind it and the hold
+	 * timer fires meanwhile (at 2.5 s). */
+	assert_true((uv_hrtime() - t0) / 1000000 < 2000);
+	memset(&dn, 0, sizeof(dn));
+	dn.loop = &loop;
+	assert_int_equal(publisher_submit(p, n.data, n.len, on_done, &dn), 0);
+	wait_done(&loop, &dn);
+	assert_int_equal(dn.res, PUBLISH_WRITTEN);
+	assert_file(dest, n.data);
+	close_and_check(&loop, p);
+	(void)unlink(counter);
+	free(cmd);
+	buf_free(&full);
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&n);
 }
 
 static int ticks;
@@ -973,6 +1047,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_guards, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_command_failure_retried,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_hold_timer_keeps_newer_pending, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_dry_sink, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_close_runs_deferred_command, setup, teardown),
