@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "tmpl_internal.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 const struct tmpl_limits tmpl_default_limits = {
@@ -569,25 +570,6 @@ static int hexval(int c)
 	return -1;
 }
 
-static void put_utf8(char *out, size_t *n, unsigned long r)
-{
-	if (r < 0x80) {
-		out[(*n)++] = (char)r;
-	} else if (r < 0x800) {
-		out[(*n)++] = (char)(0xc0 | (r >> 6));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	} else if (r < 0x10000) {
-		out[(*n)++] = (char)(0xe0 | (r >> 12));
-		out[(*n)++] = (char)(0x80 | ((r >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	} else {
-		out[(*n)++] = (char)(0xf0 | (r >> 18));
-		out[(*n)++] = (char)(0x80 | ((r >> 12) & 0x3f));
-		out[(*n)++] = (char)(0x80 | ((r >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	}
-}
-
 /*
  * Go's strconv.Unquote for "..." and '...': the decoded bytes in out
  * (at most len bytes), their count in *n, and for a char constant the
@@ -693,7 +675,7 @@ static bool unquote(const char *s, size_t len, char q, char *out, size_t *n,
 			}
 			if (r > 0x10ffff || (r >= 0xd800 && r < 0xe000))
 				return false;
-			put_utf8(out, n, r);
+			*n += utf8_encode(out + *n, (uint32_t)r);
 			*rune = r;
 			(*nrunes)++;
 			continue;

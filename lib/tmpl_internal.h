@@ -25,9 +25,11 @@ enum tnode_type {
 	N_LIST,     /* kids: nodes */
 	N_TEXT,     /* text, len (borrowed from tmpl->src) */
 	N_ACTION,   /* pipe */
-	N_IF,       /* pipe, list, elselist */
+	N_IF,       /* pipe, list, elselist (a list, or the next N_IF
+	               of an else-if chain) */
 	N_RANGE,    /* pipe, list, elselist */
-	N_WITH,     /* pipe, list, elselist */
+	N_WITH,     /* pipe, list, elselist (a list, or the next N_WITH
+	               of an else-with chain) */
 	N_BREAK,    /* */
 	N_CONTINUE, /* */
 	N_TEMPLATE, /* name, pipe (may be NULL) */

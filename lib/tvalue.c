@@ -3,6 +3,7 @@
  * and the comparisons behind eq/ne/lt/le/gt/ge.
  */
 #include "tvalue.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -178,27 +179,6 @@ static int put_padded(struct buf *b, const struct spec *sp, const char *s,
 	return r < 0 ? r : buf_append(b, s, n);
 }
 
-static void utf8_put(char *out, size_t *n, unsigned long r)
-{
-	if (r > 0x10ffff || (r >= 0xd800 && r < 0xe000))
-		r = 0xfffd;
-	if (r < 0x80) {
-		out[(*n)++] = (char)r;
-	} else if (r < 0x800) {
-		out[(*n)++] = (char)(0xc0 | (r >> 6));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	} else if (r < 0x10000) {
-		out[(*n)++] = (char)(0xe0 | (r >> 12));
-		out[(*n)++] = (char)(0x80 | ((r >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	} else {
-		out[(*n)++] = (char)(0xf0 | (r >> 18));
-		out[(*n)++] = (char)(0x80 | ((r >> 12) & 0x3f));
-		out[(*n)++] = (char)(0x80 | ((r >> 6) & 0x3f));
-		out[(*n)++] = (char)(0x80 | (r & 0x3f));
-	}
-}
-
 /* Go's strconv.Quote (bytes >= 0x80 are kept as they are). */
 static int put_quoted(struct buf *b, const char *s, size_t n, char q)
 {
@@ -297,13 +277,15 @@ static int fmt_int(struct buf *b, const struct spec *sp, json_int_t v)
 		prefix = sp->sharp ? "0b" : "";
 		break;
 	case 'c':
-		utf8_put(out, &n, v < 0 ? 0xfffd : (unsigned long)v);
+		n += utf8_encode(out + n,
+		                 v < 0 || v > 0x10ffff ? 0xfffd : (uint32_t)v);
 		return put_padded(b, sp, out, n, false);
 	case 'q': {
 		struct buf t;
 		int r;
 
-		utf8_put(out, &n, v < 0 ? 0xfffd : (unsigned long)v);
+		n += utf8_encode(out + n,
+		                 v < 0 || v > 0x10ffff ? 0xfffd : (uint32_t)v);
 		buf_init(&t, 0);
 		put_quoted(&t, out, n, '\'');
 		r = put_padded(b, sp, t.data, t.len, false);

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "err.h"
 #include "hosts.h"
+#include "utf8.h"
 
 static void test_buf_limit(void **state)
 {
@@ -108,6 +109,26 @@ static void test_hosts_name(void **state)
 	assert_false(N("a234567890123456789012345678901234567890123456789012345"
 	               "678901234"));
 #undef N
+}
+
+static void test_utf8_encode(void **state)
+{
+	char out[4];
+
+	(void)state;
+	assert_int_equal(utf8_encode(out, 'a'), 1);
+	assert_memory_equal(out, "a", 1);
+	assert_int_equal(utf8_encode(out, 0xe9), 2);
+	assert_memory_equal(out, "\xc3\xa9", 2);
+	assert_int_equal(utf8_encode(out, 0x20ac), 3);
+	assert_memory_equal(out, "\xe2\x82\xac", 3);
+	assert_int_equal(utf8_encode(out, 0x1f600), 4);
+	assert_memory_equal(out, "\xf0\x9f\x98\x80", 4);
+	/* Surrogates and out-of-range values: U+FFFD, as Go writes them. */
+	assert_int_equal(utf8_encode(out, 0xd800), 3);
+	assert_memory_equal(out, "\xef\xbf\xbd", 3);
+	assert_int_equal(utf8_encode(out, 0x110000), 3);
+	assert_memory_equal(out, "\xef\xbf\xbd", 3);
 }
 
 int main(void)
