@@ -139,6 +139,7 @@ int main(void)
 	        cmocka_unit_test(test_err_format),
 	        cmocka_unit_test(test_hosts_addr),
 	        cmocka_unit_test(test_hosts_name),
+	        cmocka_unit_test(test_utf8_encode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
