@@ -12,6 +12,13 @@
  * Decoders produce consul-template's structs as jansson objects (every
  * field present, zero values where Consul sent nothing) and drop records
  * that could inject into a hosts file, one message per record in dropped.
+ * No string they return holds a control byte (no line break, no NUL), KV
+ * values excepted (operator-written bytes, left to the hosts check):
+ * identifying fields (names, IDs, addresses, KV keys) with one drop their
+ * record; free text (a check's Output, Notes, Name) has them turned into
+ * spaces; a tag with a blank, '#' or control byte is left out of its list,
+ * reported, and the record stays. Meta keeps its spaces (free text) but a
+ * control byte in it drops the record.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -762,6 +769,21 @@ static json_t *str_field(json_t *o, const char *key)
 	return json_incref(v);
 }
 
+static json_int_t int_field(json_t *o, const char *key, json_int_t dflt)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+/* A copy of an index-like number (integer, or real after widening). */
+static json_t *number_field(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_number(v) ? json_incref(v) : json_integer(0);
+}
+
 static bool str_is_empty(json_t *s)
 {
 	return json_string_length(s) == 0;
@@ -845,7 +867,14 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
 		char *qk, *qa;
 
 		if (json_is_string(a) && addr_ok(a) && !has_control(k, klen)) {
-			json_object_set(out, k, v);
+			/* api.ServiceAddress has these two fields only. */
+			json_object_setn_new_nocheck(
+			        out, k, klen,
+			        json_is_object(v)
+			                ? json_pack("{s:O, s:I}", "Address", a,
+			                            "Port",
+			                            int_field(v, "Port", 0))
+			                : json_incref(a));
 			continue;
 		}
 		qk = quote(k, klen);
@@ -861,27 +890,70 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
 	return out;
 }
 
-/* A sorted copy of the tag list t ([] when absent); NULL when invalid. */
-static json_t *sorted_tags(json_t *t)
+/*
+ * Why tag t cannot reach a hosts template, NULL when it can. A blank would
+ * add a name to an "ADDRESS NAME..." line ("evil.example z"), a '#' would
+ * comment out the rest of it, a control byte could end it.
+ */
+static const char *tag_problem(json_t *t)
+{
+	const char *s = json_string_value(t);
+	size_t n = json_string_length(t);
+
+	if (!json_is_string(t))
+		return "not a string";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == ' ' || c == '\t')
+			return "blank inside a tag";
+		if (c == '#')
+			return "'#' inside a tag";
+		if (c < 0x20 || c == 0x7f)
+			return "control character in a tag";
+	}
+	return NULL;
+}
+
+/*
+ * A copy of the tag list t ([] when absent), sorted when sort is set; NULL
+ * when t is not a list. Tags that could inject into a hosts file are left
+ * out, each reported as "<who>: tag "..." dropped: why"; the record stays.
+ */
+static json_t *safe_tags(json_t *t, bool sort, struct dropper *dr,
+                         const char *who)
 {
 	json_t *out = json_array(), *v;
 	size_t i, n;
 
 	if (t == NULL || json_is_null(t))
 		return out;
-	if (!json_is_array(t))
-		goto bad;
+	if (!json_is_array(t)) {
+		json_decref(out);
+		return NULL;
+	}
 	json_array_foreach(t, i, v)
 	{
-		if (!json_is_string(v) || str_has_control(v))
-			goto bad;
+		const char *why = tag_problem(v);
+		char *q;
+
+		if (why == NULL) {
+			json_array_append(out, v);
+			continue;
+		}
+		q = json_is_string(v) ? quote_json(v)
+		                      : xstrdup("(not a string)");
+		drop(dr, "%s: tag %s dropped: %s", who, q, why);
+		free(q);
 	}
-	n = json_array_size(t);
+	n = json_array_size(out);
+	if (!sort || n < 2)
+		return out;
 	{
-		json_t **items = xreallocarray(NULL, n ? n : 1, sizeof(*items));
+		json_t **items = xreallocarray(NULL, n, sizeof(*items));
 
 		for (i = 0; i < n; i++)
-			items[i] = json_array_get(t, i);
+			items[i] = json_incref(json_array_get(out, i));
 		/* insertion sort: tag lists are short */
 		for (i = 1; i < n; i++) {
 			json_t *x = items[i];
@@ -893,29 +965,41 @@ static json_t *sorted_tags(json_t *t)
 			}
 			items[j] = x;
 		}
+		json_array_clear(out);
 		for (i = 0; i < n; i++)
-			json_array_append(out, items[i]);
+			json_array_append_new(out, items[i]);
 		free(items);
 	}
 	return out;
-bad:
-	json_decref(out);
-	return NULL;
 }
 
-static json_int_t int_field(json_t *o, const char *key, json_int_t dflt)
+/*
+ * Free text (a check's Output or Notes) as a new string with every control
+ * byte (NUL, CR, LF, tab, ...) turned into a space: it may be printed, but
+ * never start a line of its own. Not a string: "".
+ */
+static json_t *one_line(json_t *s)
 {
-	json_t *v = json_object_get(o, key);
+	const char *v = json_string_value(s);
+	size_t n = json_string_length(s);
+	char *copy;
+	json_t *out;
 
-	return json_is_integer(v) ? json_integer_value(v) : dflt;
-}
+	if (!json_is_string(s))
+		return json_string("");
+	if (!has_control(v, n))
+		return json_incref(s);
+	copy = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
 
-/* A copy of an index-like number (integer, or real after widening). */
-static json_t *number_field(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_incref(v) : json_integer(0);
+		copy[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	copy[n] = '\0';
+	/* Only ASCII bytes changed: still valid UTF-8. */
+	out = json_stringn_nocheck(copy, n);
+	free(copy);
+	return out;
 }
 
 /* --- sorting ----------------------------------------------------------- */
@@ -1113,20 +1197,22 @@ static int decode_services(const struct dep *d, json_t *root, json_t **ret,
 	json_object_keylen_foreach(root, k, klen, v)
 	{
 		json_t *tags;
-		char *q;
+		char *q = quote(k, klen), *who;
 
 		if (!hosts_name_ok(k, klen)) {
-			q = quote(k, klen);
 			drop(dr, "service %s: invalid service name", q);
 			free(q);
 			continue;
 		}
-		if ((tags = sorted_tags(v)) == NULL) {
-			q = quote(k, klen);
+		who = xasprintf("service %s", q);
+		tags = safe_tags(v, true, dr, who);
+		free(who);
+		if (tags == NULL) {
 			drop(dr, "service %s: invalid tags", q);
 			free(q);
 			continue;
 		}
+		free(q);
 		json_array_append_new(out, json_pack("{s:s%, s:o}", "Name", k,
 		                                     klen, "Tags", tags));
 	}
@@ -1148,6 +1234,9 @@ static const char *aggregated_status(json_t *checks)
 		        json_string_value(json_object_get(c, "CheckID"));
 		const char *st =
 		        json_string_value(json_object_get(c, "Status"));
+
+		if (!json_is_object(c))
+			continue; /* left out of Checks too */
 
 		if (id != NULL &&
 		    (strcmp(id, "_node_maintenance") == 0 ||
@@ -1183,6 +1272,53 @@ static bool status_accepted(unsigned filters, const char *status)
 		    strcmp(filter_names[i], status) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * The checks of a health entry as consul-template's api.HealthCheck
+ * fields, nothing else (no Definition): free text made one line, hostile
+ * ServiceTags left out. A check whose Output is a service's own answer
+ * stays, so a healthy instance is never dropped for what it printed.
+ */
+static json_t *health_checks(json_t *checks, struct dropper *dr,
+                             const char *who)
+{
+	static const char *const text[] = {"Node",      "CheckID",     "Name",
+	                                   "Status",    "Notes",       "Output",
+	                                   "ServiceID", "ServiceName", "Type"};
+	json_t *out = json_array(), *c;
+	size_t i;
+
+	json_array_foreach(checks, i, c)
+	{
+		json_t *rec, *tags;
+		char *q, *cwho;
+
+		if (!json_is_object(c)) {
+			drop(dr, "%s: check that is not an object left out",
+			     who);
+			continue;
+		}
+		rec = json_object();
+		for (size_t j = 0; j < sizeof(text) / sizeof(text[0]); j++)
+			json_object_set_new(
+			        rec, text[j],
+			        one_line(json_object_get(c, text[j])));
+		q = quote_json(json_object_get(rec, "CheckID"));
+		cwho = xasprintf("%s: check %s", who, q);
+		tags = safe_tags(json_object_get(c, "ServiceTags"), false, dr,
+		                 cwho);
+		json_object_set_new(rec, "ServiceTags",
+		                    tags != NULL ? tags : json_array());
+		json_object_set_new(rec, "CreateIndex",
+		                    number_field(c, "CreateIndex"));
+		json_object_set_new(rec, "ModifyIndex",
+		                    number_field(c, "ModifyIndex"));
+		json_array_append_new(out, rec);
+		free(q);
+		free(cwho);
+	}
+	return out;
 }
 
 struct health_fields {
@@ -1250,7 +1386,6 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	qi = quote_json(f.id);
 	qn = quote_json(f.node);
 	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
-	tags = sorted_tags(json_object_get(svc, "Tags"));
 	nmeta = string_map(json_object_get(node, "Meta"));
 	smeta = string_map(json_object_get(svc, "Meta"));
 	if (!name_ok(f.name))
@@ -1268,10 +1403,11 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	           str_has_control(f.ns) || str_has_control(f.partition) ||
 	           str_has_control(f.peer))
 		why = "control character in a field";
-	else if (tags == NULL)
-		why = "invalid tags";
 	else if (nmeta == NULL || smeta == NULL)
 		why = "Meta is not a map of printable strings";
+	else if ((tags = safe_tags(json_object_get(svc, "Tags"), true, dr,
+	                           who)) == NULL)
+		why = "invalid tags";
 	if (why != NULL) {
 		drop(dr, "%s: %s", who, why);
 		goto out;
@@ -1298,7 +1434,7 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	json_object_set(out, "Name", f.name);
 	json_object_set(out, "Tags", tags);
 	json_object_set_new(out, "Checks",
-	                    checks != NULL ? json_incref(checks)
+	                    checks != NULL ? health_checks(checks, dr, who)
 	                                   : json_array());
 	json_object_set_new(out, "Status", json_string(status));
 	json_object_set_new(out, "Port",
@@ -1351,6 +1487,7 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 	json_t *id, *name, *addr, *tags = NULL, *meta = NULL, *out = NULL;
 	const char *why = NULL;
 	char *qn = quote(node, strlen(node)), *qs = NULL, *qi = NULL;
+	char *who = NULL;
 
 	id = str_field(s, "ID");
 	name = str_field(s, "Service");
@@ -1361,21 +1498,21 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 	}
 	qs = quote_json(name);
 	qi = quote_json(id);
-	tags = sorted_tags(json_object_get(s, "Tags"));
 	meta = string_map(json_object_get(s, "Meta"));
+	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
 	if (!name_ok(name))
 		why = "invalid service name";
 	else if (str_has_control(id))
 		why = "control character in ID";
 	else if (!str_is_empty(addr) && !addr_ok(addr))
 		why = "address is not a usable IP address";
-	else if (tags == NULL)
-		why = "invalid tags";
 	else if (meta == NULL)
 		why = "Meta is not a map of printable strings";
+	else if ((tags = safe_tags(json_object_get(s, "Tags"), true, dr,
+	                           who)) == NULL)
+		why = "invalid tags";
 	if (why != NULL) {
-		drop(dr, "service %s instance %s on node %s: %s", qs, qi, qn,
-		     why);
+		drop(dr, "%s: %s", who, why);
 		goto out;
 	}
 	out = json_object();
@@ -1397,6 +1534,7 @@ out:
 	free(qn);
 	free(qs);
 	free(qi);
+	free(who);
 	return out;
 }
 
@@ -1564,7 +1702,7 @@ static int decode_kv_get(const struct dep *d, json_t *root, json_t **ret,
 }
 
 static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
-                          struct err *e)
+                          struct dropper *dr, struct err *e)
 {
 	size_t plen = strlen(d->name), i;
 	json_t *out, *kv;
@@ -1592,15 +1730,30 @@ static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
 		if (n == 0 || p[n - 1] == '/')
 			continue;
 		rel = p;
-		if (strncmp(p, d->name, plen) == 0)
+		if (n >= plen && memcmp(p, d->name, plen) == 0)
 			rel = p + plen;
-		while (*rel == '/')
+		while (rel < p + n && *rel == '/')
 			rel++;
+		/* The prefix itself is no key under it: consul-template's
+		 * ls and tree both leave out an empty relative Key. */
+		if (rel == p + n)
+			continue;
+		sess = json_object_get(kv, "Session");
+		if (!json_is_string(sess))
+			sess = NULL;
+		if (has_control(p, n) ||
+		    (sess != NULL && str_has_control(sess))) {
+			char *q = quote(p, n);
+
+			drop(dr, "key %s: control character in %s; left out", q,
+			     has_control(p, n) ? "the key" : "Session");
+			free(q);
+			continue;
+		}
 		if ((value = kv_value(kv, p, e)) == NULL) {
 			json_decref(out);
 			return -EBADMSG;
 		}
-		sess = json_object_get(kv, "Session");
 		rec = json_object();
 		json_object_set(rec, "Path", path);
 		json_object_set_new(
@@ -1615,8 +1768,8 @@ static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
 		                    number_field(kv, "LockIndex"));
 		json_object_set_new(rec, "Flags", number_field(kv, "Flags"));
 		json_object_set_new(rec, "Session",
-		                    json_is_string(sess) ? json_incref(sess)
-		                                         : json_string(""));
+		                    sess != NULL ? json_incref(sess)
+		                                 : json_string(""));
 		json_array_append_new(out, rec);
 	}
 	sort_objects(out, "Path", NULL);
@@ -1634,6 +1787,13 @@ static int decode_agent_self(const struct dep *d, json_t *root, json_t **ret,
 
 	if (!json_is_object(cfg) || !json_is_string(name))
 		return shape_error(e, d, "an object with Config.NodeName");
+	/* The node's own name and datacenter identify it: a control byte
+	 * there is no name to render or to look up. */
+	if (str_has_control(name) ||
+	    (json_is_string(dc) && str_has_control(dc)))
+		return shape_error(e, d,
+		                   "a NodeName and Datacenter without control "
+		                   "characters");
 	out = json_object();
 	json_object_set(out, "Node", name);
 	json_object_set_new(out, "Datacenter",
@@ -1686,7 +1846,7 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 		r = decode_kv_get(d, root, &out, e);
 		break;
 	case DEP_KV_LIST:
-		r = decode_kv_list(d, root, &out, e);
+		r = decode_kv_list(d, root, &out, &dr, e);
 		break;
 	case DEP_AGENT_SELF:
 		r = decode_agent_self(d, root, &out, e);

@@ -4,7 +4,9 @@
  * The first byte picks the dependency kind (and, for KV, a 404), the rest
  * is the body (0x7f: spec mode, below). Besides memory errors, it checks the
  * promise the decoders make to the hosts file: every node or service record
- * that survives has an IP literal address and a valid host name.
+ * that survives has an IP literal address and a valid host name, and no
+ * string or object key anywhere in a decoded value holds a control byte
+ * (NUL, CR, LF, ..., DEL) except KV values, which are raw bytes.
  *
  *   cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_C_COMPILER=clang
  *   cmake --build build-fuzz --target fuzz_decode
@@ -40,6 +42,65 @@ static void check_string(json_t *o, const char *key, bool addr)
 		abort();
 	if (addr ? !hosts_addr_ok(v, n, false) : !hosts_name_ok(v, n))
 		abort();
+}
+
+static bool is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* Recursively: no control byte in a string or key; kv_value exempts v. */
+static void check_one_line(json_t *v, bool kv_value)
+{
+	const char *k, *s;
+	size_t i, n;
+	json_t *x;
+
+	if (json_is_string(v) && !kv_value) {
+		s = json_string_value(v);
+		n = json_string_length(v);
+		for (i = 0; i < n; i++)
+			if (is_control((unsigned char)s[i]))
+				abort();
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			check_one_line(x, false);
+		}
+	} else if (json_is_object(v)) {
+		json_object_keylen_foreach(v, k, n, x)
+		{
+			for (i = 0; i < n; i++)
+				if (is_control((unsigned char)k[i]))
+					abort();
+			check_one_line(x, false);
+		}
+	}
+}
+
+/* Every string is one line, but for the KV values (raw bytes): a KV_GET
+ * value is those bytes, KV_LIST records carry theirs under "Value". */
+static void check_decoded(enum dep_kind kind, json_t *v)
+{
+	json_t *rec, *x;
+	const char *k;
+	size_t i;
+
+	if (kind == DEP_KV_GET)
+		return;
+	if (kind != DEP_KV_LIST) {
+		check_one_line(v, false);
+		return;
+	}
+	json_array_foreach(v, i, rec)
+	{
+		if (!json_is_object(rec))
+			abort();
+		json_object_foreach(rec, k, x)
+		{
+			check_one_line(x, strcmp(k, "Value") == 0);
+		}
+	}
 }
 
 static void check_records(enum dep_kind kind, json_t *v)
@@ -133,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dep_decode(d, status, (const char *)data + 1, size - 1, &v, dropped,
 	               &e) == 0) {
 		check_records(targets[pick].kind, v);
+		check_decoded(targets[pick].kind, v);
 		json_decref(v);
 	} else if (v != NULL) {
 		abort(); /* nothing is returned on error */

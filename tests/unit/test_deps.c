@@ -915,6 +915,339 @@ static void test_kv_get(void **state)
 	dep_free(d);
 }
 
+/* --- hostile strings --------------------------------------------------- */
+
+/*
+ * No string or object key anywhere in v holds a control byte (NUL, CR,
+ * LF, ...); kv_value exempts v itself (a KV value: bytes, which the hosts
+ * check validates).
+ */
+static void assert_one_line(json_t *v, bool kv_value)
+{
+	const char *k;
+	size_t i, klen;
+	json_t *x;
+
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		if (kv_value)
+			return;
+		for (i = 0; i < json_string_length(v); i++)
+			if ((unsigned char)s[i] < 0x20 ||
+			    (unsigned char)s[i] == 0x7f)
+				fail_msg("control byte 0x%02x in \"%s\"",
+				         (unsigned char)s[i], s);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			assert_one_line(x, false);
+		}
+	} else if (json_is_object(v)) {
+		json_object_keylen_foreach(v, k, klen, x)
+		{
+			for (i = 0; i < klen; i++)
+				assert_false((unsigned char)k[i] < 0x20 ||
+				             (unsigned char)k[i] == 0x7f);
+			assert_one_line(x, false);
+		}
+	}
+}
+
+static void test_fixtures_one_line(void **state)
+{
+	static const struct {
+		enum dep_kind kind;
+		const char *spec, *file;
+	} all[] = {
+	        {DEP_CATALOG_NODES, "", "catalog-nodes.json"},
+	        {DEP_CATALOG_NODES, "", "catalog-nodes-hostile.json"},
+	        {DEP_CATALOG_NODES, "", "catalog-nodes-nul.json"},
+	        {DEP_CATALOG_SERVICES, "", "catalog-services.json"},
+	        {DEP_CATALOG_NODE, "web-2", "catalog-node-web-2.json"},
+	        {DEP_HEALTH_SERVICE, "web|any", "health-service-web.json"},
+	        {DEP_DATACENTERS, "", "catalog-datacenters.json"},
+	        {DEP_KV_LIST, "hostsd", "kv-recurse.json"},
+	        {DEP_AGENT_SELF, "", "agent-self.json"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		json_t *v = decode_fixture(all[i].kind, all[i].spec,
+		                           all[i].file, NULL),
+		       *rec;
+		size_t j;
+
+		if (all[i].kind != DEP_KV_LIST)
+			assert_one_line(v, false);
+		json_array_foreach(v, j, rec)
+		{
+			const char *k;
+			json_t *x;
+
+			if (all[i].kind != DEP_KV_LIST)
+				break;
+			json_object_foreach(rec, k, x)
+			{
+				assert_one_line(x, strcmp(k, "Value") == 0);
+			}
+		}
+		json_decref(v);
+	}
+}
+
+/* One health entry for web-1 with the given Service.Tags and Checks. */
+static char *health_entry(const char *tags, const char *checks)
+{
+	return xasprintf(
+	        "[{\"Node\":{\"ID\":\"n-1\",\"Node\":\"web-1\","
+	        "\"Address\":\"10.0.0.1\",\"Datacenter\":\"dc1\","
+	        "\"TaggedAddresses\":{\"lan\":\"10.0.0.1\"},\"Meta\":"
+	        "{\"note\":\"free text, with spaces\"}},"
+	        "\"Service\":{\"ID\":\"web-a\",\"Service\":\"web\","
+	        "\"Tags\":%s,\"Address\":\"10.0.0.1\",\"Port\":80,"
+	        "\"TaggedAddresses\":{\"lan_ipv4\":{\"Address\":\"10.0.0.1\","
+	        "\"Port\":80,\"Evil\":\"x\\ny\"}}},"
+	        "\"Checks\":%s}]",
+	        tags, checks);
+}
+
+static json_t *decode_health_entry(const char *tags, const char *checks,
+                                   json_t *dropped)
+{
+	char *body = health_entry(tags, checks);
+	json_t *v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, body,
+	                        strlen(body), dropped);
+
+	free(body);
+	return v;
+}
+
+static void test_health_checks_hostile(void **state)
+{
+	const char checks[] =
+	        "[{\"Node\":\"web-1\",\"CheckID\":\"service:web-a\","
+	        "\"Name\":\"HTTP\\u0000check\\r\",\"Status\":\"passing\","
+	        "\"Notes\":\"line1\\r\\nline2\","
+	        "\"Output\":\"ok\\n10.9.9.9 google.com\\n\","
+	        "\"ServiceID\":\"web-a\",\"ServiceName\":\"web\","
+	        "\"ServiceTags\":[\"evil.example z\",\"ok\",\"a#b\","
+	        "\"t\\tab\",\"n\\nl\"],\"Type\":\"http\\u007f\","
+	        "\"Definition\":{\"HTTP\":\"http://x\\n\"},\"Extra\":\"\\n\","
+	        "\"CreateIndex\":7,\"ModifyIndex\":9},"
+	        "{\"CheckID\":\"serfHealth\",\"Status\":\"passing\","
+	        "\"Output\":5},"
+	        "\"not a check\"]";
+	json_t *dropped = json_array();
+	json_t *v = decode_health_entry("[\"a\"]", checks, dropped);
+	json_t *inst, *c, *st, *ta;
+
+	(void)state;
+	print_dropped(dropped);
+	/* The instance is kept, and so are both checks. */
+	assert_int_equal(json_array_size(v), 1);
+	inst = json_array_get(v, 0);
+	assert_instance(inst, "web-1", "web-a", "10.0.0.1", "passing");
+	assert_int_equal(json_array_size(json_object_get(inst, "Checks")), 2);
+	c = json_array_get(json_object_get(inst, "Checks"), 0);
+	assert_string_equal(sfield(c, "Output"), "ok 10.9.9.9 google.com ");
+	assert_string_equal(sfield(c, "Notes"), "line1  line2");
+	assert_int_equal(json_string_length(json_object_get(c, "Name")), 11);
+	assert_string_equal(sfield(c, "Name"), "HTTP check ");
+	assert_string_equal(sfield(c, "Type"), "http ");
+	assert_string_equal(sfield(c, "CheckID"), "service:web-a");
+	assert_string_equal(sfield(c, "ServiceName"), "web");
+	assert_int_equal(json_integer_value(json_object_get(c, "ModifyIndex")),
+	                 9);
+	/* Only consul-template's HealthCheck fields. */
+	assert_null(json_object_get(c, "Definition"));
+	assert_null(json_object_get(c, "Extra"));
+	assert_int_equal(json_object_size(c), 12);
+	st = json_object_get(c, "ServiceTags");
+	assert_int_equal(json_array_size(st), 1);
+	assert_string_equal(json_string_value(json_array_get(st, 0)), "ok");
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-a\" on node "
+	                 "\"web-1\": check \"service:web-a\": tag "
+	                 "\"evil.example z\" dropped: blank inside a tag"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-a\" on node "
+	                 "\"web-1\": check \"service:web-a\": tag \"a#b\" "
+	                 "dropped: '#' inside a tag"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-a\" on node "
+	                 "\"web-1\": check \"service:web-a\": tag \"t\\tab\" "
+	                 "dropped: blank inside a tag"));
+	assert_true(has_message(
+	        dropped, "service \"web\" instance \"web-a\" on node "
+	                 "\"web-1\": check \"service:web-a\": tag \"n\\nl\" "
+	                 "dropped: control character in a tag"));
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": check that is not an object left "
+	                        "out"));
+	/* A non-string field is the zero value. */
+	c = json_array_get(json_object_get(inst, "Checks"), 1);
+	assert_string_equal(sfield(c, "Output"), "");
+	assert_int_equal(json_array_size(json_object_get(c, "ServiceTags")), 0);
+	/* Service tagged addresses are {Address, Port}, nothing else. */
+	ta = json_object_get(json_object_get(inst, "ServiceTaggedAddresses"),
+	                     "lan_ipv4");
+	assert_int_equal(json_object_size(ta), 2);
+	assert_string_equal(sfield(ta, "Address"), "10.0.0.1");
+	assert_int_equal(json_integer_value(json_object_get(ta, "Port")), 80);
+	/* Meta keeps its spaces. */
+	assert_string_equal(sfield(json_object_get(inst, "NodeMeta"), "note"),
+	                    "free text, with spaces");
+	assert_int_equal(json_array_size(dropped), 5);
+	assert_one_line(v, false);
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_health_tags_hostile(void **state)
+{
+	json_t *dropped = json_array();
+	json_t *v = decode_health_entry(
+	        "[\"b\",\"evil.example z\",\"#x\",\"t\\tab\",\"a\",\"n\\nl\","
+	        "\"nul\\u0000\",5,\"\"]",
+	        "[]", dropped);
+	json_t *tags;
+
+	(void)state;
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 1);
+	tags = json_object_get(json_array_get(v, 0), "Tags");
+	assert_int_equal(json_array_size(tags), 3);
+	assert_string_equal(json_string_value(json_array_get(tags, 0)), "");
+	assert_string_equal(json_string_value(json_array_get(tags, 1)), "a");
+	assert_string_equal(json_string_value(json_array_get(tags, 2)), "b");
+	assert_int_equal(json_array_size(dropped), 6);
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": tag \"evil.example z\" dropped: "
+	                        "blank inside a tag"));
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": tag \"#x\" dropped: '#' inside a "
+	                        "tag"));
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": tag \"nul\\x00\" dropped: control "
+	                        "character in a tag"));
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": tag (not a string) dropped: not a "
+	                        "string"));
+	json_decref(v);
+	json_array_clear(dropped);
+
+	/* Tags that are not a list still drop the record. */
+	v = decode_health_entry("{}", "[]", dropped);
+	assert_int_equal(json_array_size(v), 0);
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": invalid tags"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_catalog_tags_hostile(void **state)
+{
+	const char services[] =
+	        "{\"web\":[\"z\",\"evil.example z\",\"a#\",\"ok\"],"
+	        "\"db\":[\"x\\ny\"]}";
+	const char node[] =
+	        "{\"Node\":{\"ID\":\"\",\"Node\":\"web-2\","
+	        "\"Address\":\"10.0.2.12\",\"Datacenter\":\"dc1\"},"
+	        "\"Services\":{\"web-a\":{\"ID\":\"web-a\",\"Service\":\"web\","
+	        "\"Tags\":[\"b c\",\"a\"],\"Address\":\"\",\"Port\":1}}}";
+	json_t *dropped = json_array();
+	json_t *v = decode_body(DEP_CATALOG_SERVICES, "", 200, services,
+	                        strlen(services), dropped);
+	json_t *tags, *s;
+
+	(void)state;
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 2);
+	tags = json_object_get(json_array_get(v, 0), "Tags");
+	assert_int_equal(json_array_size(tags), 0);
+	tags = json_object_get(json_array_get(v, 1), "Tags");
+	assert_int_equal(json_array_size(tags), 2);
+	assert_string_equal(json_string_value(json_array_get(tags, 0)), "ok");
+	assert_string_equal(json_string_value(json_array_get(tags, 1)), "z");
+	assert_true(has_message(dropped, "service \"web\": tag \"evil.example "
+	                                 "z\" dropped: blank inside a tag"));
+	assert_true(has_message(dropped, "service \"web\": tag \"a#\" dropped: "
+	                                 "'#' inside a tag"));
+	assert_true(has_message(dropped, "service \"db\": tag \"x\\ny\" "
+	                                 "dropped: control character in a "
+	                                 "tag"));
+	json_decref(v);
+	json_array_clear(dropped);
+
+	v = decode_body(DEP_CATALOG_NODE, "web-2", 200, node, strlen(node),
+	                dropped);
+	s = json_array_get(json_object_get(v, "Services"), 0);
+	assert_string_equal(sfield(s, "ID"), "web-a");
+	tags = json_object_get(s, "Tags");
+	assert_int_equal(json_array_size(tags), 1);
+	assert_string_equal(json_string_value(json_array_get(tags, 0)), "a");
+	assert_int_equal(json_array_size(dropped), 1);
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-2\": tag \"b c\" dropped: blank inside "
+	                        "a tag"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_kv_hostile(void **state)
+{
+	/* The prefix key itself, a key and a session with control bytes,
+	 * and a value with newlines (kept: bytes, the hosts check's). */
+	const char body[] =
+	        "[{\"Key\":\"p\",\"Value\":\"eA==\"},"
+	        "{\"Key\":\"p/a\\nb\",\"Value\":\"eA==\"},"
+	        "{\"Key\":\"p/s\",\"Session\":\"s\\r1\",\"Value\":\"eA==\"},"
+	        "{\"Key\":\"p/"
+	        "ok\",\"Value\":\"MTAuMC4wLjEgYQoxMC4wLjAuMiBi\"}]";
+	json_t *dropped = json_array();
+	json_t *v =
+	        decode_body(DEP_KV_LIST, "p", 200, body, strlen(body), dropped);
+
+	(void)state;
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(sfield(json_array_get(v, 0), "Key"), "ok");
+	assert_string_equal(sfield(json_array_get(v, 0), "Value"),
+	                    "10.0.0.1 a\n10.0.0.2 b");
+	assert_int_equal(json_array_size(dropped), 2);
+	assert_true(has_message(dropped, "key \"p/a\\nb\": control character "
+	                                 "in the key; left out"));
+	assert_true(has_message(dropped, "key \"p/s\": control character in "
+	                                 "Session; left out"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static void test_agent_self_hostile(void **state)
+{
+	const char body[] = "{\"Config\":{\"NodeName\":\"web-1\\n10.6.6.6 x\","
+	                    "\"Datacenter\":\"dc1\"}}";
+	struct dep *d = mkdep(DEP_AGENT_SELF, "");
+	struct err e;
+	json_t *v = NULL;
+
+	(void)state;
+	err_clear(&e);
+	assert_int_equal(dep_decode(d, 200, body, strlen(body), &v, NULL, &e),
+	                 -EBADMSG);
+	assert_null(v);
+	assert_non_null(strstr(e.msg, "control characters"));
+	dep_free(d);
+}
+
 /* --- errors ------------------------------------------------------------ */
 
 static void test_decode_errors(void **state)
@@ -981,6 +1314,12 @@ int main(void)
 	        cmocka_unit_test(test_kv_bigflags),
 	        cmocka_unit_test(test_kv_get),
 	        cmocka_unit_test(test_decode_errors),
+	        cmocka_unit_test(test_fixtures_one_line),
+	        cmocka_unit_test(test_health_checks_hostile),
+	        cmocka_unit_test(test_health_tags_hostile),
+	        cmocka_unit_test(test_catalog_tags_hostile),
+	        cmocka_unit_test(test_kv_hostile),
+	        cmocka_unit_test(test_agent_self_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
