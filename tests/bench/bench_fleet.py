@@ -103,7 +103,7 @@ def main():
     finally:
         for d in daemons:
             d.proc.terminate()
-        res["exits"] = sorted(set(d.stop() for d in daemons))
+        res["exits"] = sorted(set(d.stop(signalled=True) for d in daemons))
         watch.close()
         sim.stop()
     rounds = res["rounds"]

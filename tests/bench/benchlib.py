@@ -267,9 +267,13 @@ class Daemon:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=20, signalled=False):
+        """SIGTERM (unless signalled: sent already) and wait. A second
+        SIGTERM during the graceful stop kills the daemon by the signal
+        (exit -15), so it is sent once."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if not signalled:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
