@@ -660,8 +660,8 @@ static int replace_all(struct fcall *c, const char *from, size_t flen,
 static int f_replace_all(struct fcall *c, json_t *const *a, size_t n,
                          json_t **ret)
 {
-	const char *from, *to, *s;
-	size_t flen, tlen, len;
+	const char *from = NULL, *to = NULL, *s = NULL;
+	size_t flen = 0, tlen = 0, len = 0;
 	int r = want_string(c, a[0], &from, &flen);
 
 	if (r == 0)
@@ -764,8 +764,8 @@ static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
 {
 	regex_t re;
 	regmatch_t m[10];
-	const char *tpl, *s;
-	size_t tlen, len, pos = 0, last_end = 0;
+	const char *tpl = NULL, *s = NULL;
+	size_t tlen = 0, len = 0, pos = 0, last_end = 0;
 	struct buf b;
 	int r = want_string(c, a[1], &tpl, &tlen), flags = 0;
 
