@@ -100,6 +100,15 @@ static void runner_closed(void *data)
 	close_handle((uv_handle_t *)&d->sig_stop);
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_reload);
+	/* Closing a uv_signal restores the default action: a second stop
+	 * signal while the last handles close must not kill us (exit 0). */
+	if (d->cfg != NULL) {
+		signal(d->cfg->kill_signal, SIG_IGN);
+		signal(d->cfg->reload_signal > 0 ? d->cfg->reload_signal
+		                                 : SIGHUP,
+		       SIG_IGN);
+	}
+	signal(SIGINT, SIG_IGN);
 	close_handle((uv_handle_t *)&d->watchdog);
 	close_handle((uv_handle_t *)&d->exit_timer);
 }
