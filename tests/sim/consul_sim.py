@@ -773,6 +773,15 @@ class ConsulSim:
                     return False
                 self.cond.wait(left)
 
+    def await_idle(self, timeout=10.0):
+        """Wait until every logged request that is not parked in a
+        blocking query has been handled to its end (status, duration and
+        counters recorded).  A client has the whole answer a moment
+        before its handler logs the end, so read the log after this."""
+        return self.wait_for(lambda: all(
+            e["duration"] is not None or e["id"] in self.blocked
+            for e in self.log), timeout)
+
     def wait_for(self, predicate, timeout=10.0):
         """Wait until predicate() (called under the lock) is true; it is
         re-checked on every request, connection and state change."""

@@ -845,6 +845,7 @@ class TestACL(SimCase):
         self.get("/v1/catalog/nodes", headers={"X-Consul-Token": self.token})
         self.get("/v1/catalog/nodes?token=" + self.token)
         self.get("/v1/catalog/nodes")
+        self.assertTrue(self.sim.await_idle(TIMEOUT))
         log = request(self.sim, "/_sim/requests").json()
         self.assertNotIn(self.token, json.dumps(log))
         self.assertEqual([e["token_present"] for e in log["requests"]],
@@ -1055,6 +1056,9 @@ class TestControlAndTransport(SimCase):
     def test_request_log_and_reset(self):
         request(self.sim, "/_sim/reset-log", "POST", body={})
         self.get("/v1/catalog/nodes?stale&wait=1s")
+        # The client has the whole answer before the handler logs its end
+        # (status, counters): wait for that, not for the bytes.
+        self.assertTrue(self.sim.await_idle(TIMEOUT))
         log = request(self.sim, "/_sim/requests").json()
         self.assertEqual(len(log["requests"]), 1)
         e = log["requests"][0]
