@@ -69,13 +69,19 @@ class Daemon:
             self.cond.notify_all()
 
     def wait_log(self, needle, timeout=15, start=0):
-        """Index of the first line from start containing needle."""
+        """Index of the first line from start containing needle (or, if
+        needle is callable, for which needle(line) is true).
+
+        start matters: a line the daemon printed for an earlier event
+        may still be arriving, so pass the index of the line that
+        announced the event you wait on (e.g. "reloading")."""
         deadline = time.monotonic() + timeout * SLOW
+        match = needle if callable(needle) else (lambda l: needle in l)
         with self.cond:
             while True:
                 for i in range(start, len(self.lines)):
                     line = self.lines[i]
-                    if line is not None and needle in line:
+                    if line is not None and match(line):
                         return i
                 if self.lines and self.lines[-1] is None:
                     raise AssertionError("daemon exited before logging %r:\n%s"
