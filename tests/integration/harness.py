@@ -165,6 +165,36 @@ VALGRIND = os.environ.get("CH_VALGRIND") not in (None, "", "0")
 SLOW = 8 if VALGRIND else 1
 
 
+def _sanitized():
+    """The binary was built with ASan (it starts and exits slower: the
+    leak check runs at exit)."""
+    try:
+        with open(BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized()
+
+
+def load_factor():
+    """How much slower than an idle machine this one runs right now (CI
+    runs two test files at once on 2 cores, next to compilers)."""
+    try:
+        per_cpu = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        per_cpu = 1.0
+    return max(1.0, per_cpu)
+
+
+def time_bound(seconds):
+    """An upper bound on elapsed time, scaled for valgrind, sanitizers
+    and the machine's load. Only for "promptly" assertions; waits for
+    events use their own (SLOW-scaled) timeouts."""
+    return seconds * SLOW * (2 if SANITIZED else 1) * load_factor()
+
+
 def command_prefix():
     """valgrind when CH_VALGRIND=1 (leaks or errors: exit 99)."""
     if not VALGRIND:
@@ -455,8 +485,12 @@ class DaemonCase(unittest.TestCase):
         """A blocking query on path is parked in the simulator, with an
         index >= min_index: the daemon has taken the previous answer."""
         def pred():
+            # Parked right now (sim.blocked), not merely in flight: an
+            # entry's status is still None while its answer is being
+            # written, or before it has taken a fault.
             for e in self.sim.log:
-                if e["status"] is not None or not e["path"].startswith(path):
+                if (e["id"] not in self.sim.blocked
+                        or not e["path"].startswith(path)):
                     continue
                 idx = e["query"].get("index", ["0"])[0]
                 if min_index is None or int(idx or 0) >= min_index:
