@@ -20,11 +20,14 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define WATCH_NONBLOCK_TIMEOUT_MS 30000
-#define WATCH_DEFAULT_WAIT_MS     60000
-#define WATCH_TOKEN_FILE_MAX      4096
-#define WATCH_WHAT_MAX            240 /* bytes of a Consul error body kept */
-#define WATCH_DROPPED_LOG_MAX     20
+#define WATCH_NONBLOCK_TIMEOUT_MS  30000
+#define WATCH_DEFAULT_WAIT_MS      60000
+#define WATCH_TOKEN_FILE_MAX       4096
+#define WATCH_WHAT_MAX             240 /* bytes of a Consul error body kept */
+#define WATCH_DROPPED_LOG_MAX      20
+#define WATCH_MIN_ROTATION_WAIT_MS 1000 /* shortest wait while rotating */
+
+unsigned watch_max_connections = HTTP_MAX_CONNECTIONS;
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -34,13 +37,14 @@ enum watch_state {
 	WATCH_FETCHING,  /* a request is in flight (a long poll, usually) */
 	WATCH_RATE_WAIT, /* answered; waiting out the per-dep rate limit */
 	WATCH_BACKOFF,   /* failed; waiting out the retry delay */
+	WATCH_QUEUED,    /* waiting for a free connection (no timer, no req) */
 	WATCH_STOPPED,   /* removed; waiting for the timer's close callback */
 };
 
 static const char *const watch_state_names[] = {
         [WATCH_IDLE] = "IDLE",           [WATCH_FETCHING] = "FETCHING",
         [WATCH_RATE_WAIT] = "RATE_WAIT", [WATCH_BACKOFF] = "BACKOFF",
-        [WATCH_STOPPED] = "STOPPED",
+        [WATCH_QUEUED] = "QUEUED",       [WATCH_STOPPED] = "STOPPED",
 };
 
 struct watch_dep {
@@ -55,9 +59,25 @@ struct watch_dep {
 	bool no_stale;   /* ask the leader once: the stale answer was old */
 	bool used_stale; /* the request in flight has ?stale */
 	unsigned failures;
-	uint64_t last_fetch; /* uv_now() when the last request started */
-	int reported;        /* 403/400 reported to on_event; 0: none */
+	uint64_t last_fetch;       /* uv_now() when the last request started */
+	int reported;              /* 403/400 reported to on_event; 0: none */
+	bool holds_slot;           /* its request counts in w->in_flight */
+	bool long_poll;            /* that request (or the queued one) blocks */
+	struct watch_queue *queue; /* the FIFO it waits in, or NULL */
 	struct watch_dep *prev, *next;
+	struct watch_dep *qprev, *qnext;
+};
+
+/*
+ * Admission: at most max_conns requests in flight (curl never queues one
+ * behind a long poll, where its timeout would run out); long polls use at
+ * most long_slots of them, the rest is kept for first fetches, polls of
+ * non-blocking deps and retries without an index. Requests beyond that
+ * wait in FIFO order, long polls and the others in separate queues.
+ */
+struct watch_queue {
+	struct watch_dep *head, *tail;
+	unsigned len;
 };
 
 struct watcher {
@@ -75,6 +95,12 @@ struct watcher {
 	uint64_t down_logged;
 	uint64_t changes;
 	uint64_t timer_fires;
+	unsigned max_conns;  /* requests in flight at most */
+	unsigned long_slots; /* of which long polls */
+	unsigned in_flight, in_flight_long, max_in_flight;
+	unsigned nblocking; /* deps with dep_blocking() */
+	bool rotating;      /* nblocking > long_slots: waits are shortened */
+	struct watch_queue q_short, q_long;
 	bool closing;
 	unsigned pending_closes;
 	void (*closed)(void *data);
@@ -82,6 +108,7 @@ struct watcher {
 };
 
 static void watch_fetch(struct watch_dep *wd);
+static void watch_admit(struct watcher *w);
 
 static void watch_set_state(struct watch_dep *wd, enum watch_state state)
 {
@@ -96,6 +123,104 @@ static uint64_t watch_wait_ms(const struct watcher *w)
 {
 	return w->cfg->block_query_wait_ms != 0 ? w->cfg->block_query_wait_ms
 	                                        : WATCH_DEFAULT_WAIT_MS;
+}
+
+/*
+ * The wait of a long poll. With more blocking deps than long-poll slots
+ * they take turns: each waits its share of block_query_wait, so a full
+ * rotation takes about block_query_wait. A query with an old index
+ * answers at once when the data changed since, so no change is lost; it
+ * is seen within about one rotation.
+ */
+static uint64_t watch_long_wait(const struct watcher *w)
+{
+	uint64_t wait = watch_wait_ms(w), share;
+
+	if (w->nblocking <= w->long_slots)
+		return wait;
+	share = wait * w->long_slots / w->nblocking;
+	if (share < WATCH_MIN_ROTATION_WAIT_MS)
+		share = WATCH_MIN_ROTATION_WAIT_MS;
+	return share < wait ? share : wait;
+}
+
+/* Log entering and leaving rotation, with the numbers of the moment. */
+static void watch_check_rotation(struct watcher *w)
+{
+	bool rotating = w->nblocking > w->long_slots;
+	double wait = (double)watch_long_wait(w) / 1000.0;
+
+	if (rotating == w->rotating)
+		return;
+	w->rotating = rotating;
+	if (rotating)
+		log_warnx("watching %u dependencies over %u connections: each "
+		          "blocking query waits %.1f s (rotation ~%.0f s); "
+		          "consider fewer dependencies or a higher agent limit",
+		          w->nblocking, w->long_slots, wait,
+		          wait * w->nblocking / w->long_slots);
+	else
+		log_info("watching %u dependencies over %u connections: "
+		         "blocking queries wait %.1f s again",
+		         w->nblocking, w->long_slots, wait);
+}
+
+static void watch_enqueue(struct watch_dep *wd, bool long_poll)
+{
+	struct watch_queue *q = long_poll ? &wd->w->q_long : &wd->w->q_short;
+
+	wd->long_poll = long_poll;
+	wd->queue = q;
+	wd->qnext = NULL;
+	wd->qprev = q->tail;
+	if (q->tail != NULL)
+		q->tail->qnext = wd;
+	else
+		q->head = wd;
+	q->tail = wd;
+	q->len++;
+	watch_set_state(wd, WATCH_QUEUED);
+}
+
+static void watch_dequeue(struct watch_dep *wd)
+{
+	struct watch_queue *q = wd->queue;
+
+	if (q == NULL)
+		return;
+	if (wd->qprev != NULL)
+		wd->qprev->qnext = wd->qnext;
+	else
+		q->head = wd->qnext;
+	if (wd->qnext != NULL)
+		wd->qnext->qprev = wd->qprev;
+	else
+		q->tail = wd->qprev;
+	q->len--;
+	wd->queue = NULL;
+	wd->qprev = wd->qnext = NULL;
+}
+
+/* Whether a new request may start now rather than join its queue. */
+static bool watch_may_start(const struct watcher *w, bool long_poll)
+{
+	if (w->q_short.head != NULL || w->in_flight >= w->max_conns)
+		return false;
+	return !long_poll ||
+	       (w->q_long.head == NULL && w->in_flight_long < w->long_slots);
+}
+
+/* wd's request ended or was cancelled: free its slot. */
+static void watch_release(struct watch_dep *wd)
+{
+	struct watcher *w = wd->w;
+
+	if (!wd->holds_slot)
+		return;
+	wd->holds_slot = false;
+	w->in_flight--;
+	if (wd->long_poll)
+		w->in_flight_long--;
 }
 
 static bool watch_is_kv(const struct watch_dep *wd)
@@ -428,9 +553,11 @@ static void watch_done(void *data, int result, const struct http_response *resp,
                        const char *errmsg)
 {
 	struct watch_dep *wd = data;
+	struct watcher *w = wd->w;
 	char what[512];
 
 	wd->req = NULL;
+	watch_release(wd);
 	if (wd->state == WATCH_STOPPED)
 		return;
 	if (result == -E2BIG) {
@@ -446,19 +573,21 @@ static void watch_done(void *data, int result, const struct http_response *resp,
 	} else {
 		watch_failed_status(wd, resp->status, resp);
 	}
+	/* After wd took its turn: it queues behind those waiting already. */
+	watch_admit(w);
 }
 
-static void watch_fetch(struct watch_dep *wd)
+/* Start wd's request now; the caller checked that a slot is free. */
+static void watch_start(struct watch_dep *wd, bool block)
 {
 	struct watcher *w = wd->w;
-	bool block = dep_blocking(wd->dep) && wd->index > 0;
-	uint64_t wait = watch_wait_ms(w), timeout;
+	uint64_t wait = watch_long_wait(w), timeout;
 	char *path;
 	struct buf url;
 	int r;
 
-	if (wd->state == WATCH_STOPPED) /* a callback removed it */
-		return;
+	if (block)
+		watch_check_rotation(w);
 	path = dep_request_path(wd->dep);
 	if (path == NULL) {
 		log_warnx("watch %s: no request path", wd->id);
@@ -493,7 +622,43 @@ static void watch_fetch(struct watch_dep *wd)
 		watch_after(wd, WATCH_BACKOFF, delay);
 		return;
 	}
+	wd->holds_slot = true;
+	wd->long_poll = block;
+	w->in_flight++;
+	if (block)
+		w->in_flight_long++;
+	if (w->in_flight > w->max_in_flight)
+		w->max_in_flight = w->in_flight;
 	watch_set_state(wd, WATCH_FETCHING);
+}
+
+static void watch_fetch(struct watch_dep *wd)
+{
+	bool block;
+
+	if (wd->state == WATCH_STOPPED) /* a callback removed it */
+		return;
+	block = dep_blocking(wd->dep) && wd->index > 0;
+	if (watch_may_start(wd->w, block))
+		watch_start(wd, block);
+	else
+		watch_enqueue(wd, block);
+}
+
+/* Start queued requests while slots are free, oldest first. */
+static void watch_admit(struct watcher *w)
+{
+	struct watch_dep *wd;
+
+	while (!w->closing && w->in_flight < w->max_conns) {
+		wd = w->q_short.head;
+		if (wd == NULL && w->in_flight_long < w->long_slots)
+			wd = w->q_long.head;
+		if (wd == NULL)
+			return;
+		watch_dequeue(wd);
+		watch_start(wd, wd->long_poll);
+	}
 }
 
 static struct watch_dep *watch_find(const struct watcher *w, const char *id)
@@ -535,6 +700,8 @@ static void watch_stop(struct watch_dep *wd)
 
 	http_cancel(wd->req);
 	wd->req = NULL;
+	watch_release(wd);
+	watch_dequeue(wd);
 	(void)uv_timer_stop(&wd->timer);
 	watch_set_state(wd, WATCH_STOPPED);
 	if (wd->prev != NULL)
@@ -544,10 +711,13 @@ static void watch_stop(struct watch_dep *wd)
 	if (wd->next != NULL)
 		wd->next->prev = wd->prev;
 	w->ndeps--;
+	if (dep_blocking(wd->dep))
+		w->nblocking--;
 	json_decref(wd->last);
 	wd->last = NULL;
 	w->pending_closes++;
 	uv_close((uv_handle_t *)&wd->timer, watch_dep_closed);
+	watch_admit(w);
 }
 
 int watcher_add(struct watcher *w, const struct dep *d)
@@ -577,11 +747,9 @@ int watcher_add(struct watcher *w, const struct dep *d)
 	if (w->deps != NULL)
 		w->deps->prev = wd;
 	w->deps = wd;
-	if (++w->ndeps == WATCH_MANY_DEPS + 1)
-		log_warnx("watching more than %d dependencies; each holds a "
-		          "connection to Consul (at most %d, the agent allows "
-		          "200 per client)",
-		          WATCH_MANY_DEPS, HTTP_MAX_CONNECTIONS);
+	w->ndeps++;
+	if (dep_blocking(wd->dep))
+		w->nblocking++;
 	log_debug("watch %s: added", wd->id);
 	watch_fetch(wd);
 	return 0;
@@ -613,6 +781,12 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret)
 	ret->deps = w->ndeps;
 	ret->connects = hs.connects;
 	ret->sockets = hs.sockets;
+	ret->in_flight = w->in_flight;
+	ret->max_in_flight = w->max_in_flight;
+	ret->queued = w->q_short.len + w->q_long.len;
+	ret->max_connections = w->max_conns;
+	ret->long_slots = w->long_slots;
+	ret->wait_ms = watch_long_wait(w);
 }
 
 static void watch_http_closed(void *data)
@@ -706,6 +880,9 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	struct http_conf hc;
 	struct watcher *w;
 	char *token = NULL, *sni_url = NULL, *connect_to = NULL;
+	unsigned max_conns = watch_max_connections > 0 ? watch_max_connections
+	                                               : HTTP_MAX_CONNECTIONS;
+	unsigned reserve;
 	int r;
 
 	if (on_data == NULL)
@@ -740,6 +917,7 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	hc.ca_path = cc->ssl.ca_path;
 	hc.cert = cc->ssl.cert;
 	hc.key = cc->ssl.key;
+	hc.max_host_connections = (long)max_conns;
 	w = xcalloc(1, sizeof(*w));
 	r = http_new(loop, &hc, &w->http, e);
 	if (r < 0) {
@@ -751,6 +929,10 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	w->on_data = on_data;
 	w->on_event = on_event;
 	w->data = data;
+	w->max_conns = max_conns;
+	/* 10 % (15 of 150) kept for requests that answer at once. */
+	reserve = max_conns / 10 > 0 ? max_conns / 10 : 1;
+	w->long_slots = max_conns > reserve ? max_conns - reserve : max_conns;
 	w->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
 	         (uint64_t)(uintptr_t)w;
 	log_debug("consul: %s%s%s%s", addr.url, addr.unix_path ? " via " : "",

@@ -7,8 +7,21 @@
  *
  *	IDLE -> FETCHING -> (data) -> RATE_WAIT or FETCHING -> ...
  *	                 -> (error) -> BACKOFF -> FETCHING
+ *	(to FETCHING) -> QUEUED -> FETCHING, when no connection is free
  *	any -> STOPPED (watcher_remove, watcher_close)
  *
+ * - At most watch_max_connections (HTTP_MAX_CONNECTIONS) requests are in
+ *   flight, so curl never queues one (its timeout would run while it
+ *   waits). Long polls (index > 0) use at most 90 % of them; the rest is
+ *   kept for requests that answer at once (first fetches, non-blocking
+ *   deps), so a first fetch never waits behind long polls. Requests
+ *   beyond that wait in FIFO order in the watcher (QUEUED: no timer, no
+ *   curl handle) and start as slots free.
+ * - With more blocking deps than long-poll slots the long polls take
+ *   turns: each waits max(1 s, block_query_wait * slots / deps), so a
+ *   rotation takes about block_query_wait, and a change is seen within
+ *   about that (the next query with the old index answers at once).
+ *   Entering and leaving that mode is logged once each.
  * - Blocking deps send index=<last X-Consul-Index>&wait=<block_query_wait>ms
  *   once they have an index (never below 1), and ?stale when max_stale > 0;
  *   an answer whose X-Consul-LastContact is above max_stale is dropped and
@@ -61,10 +74,15 @@
 #define WATCH_RATE_JITTER_MS 20    /* plus 0..this */
 #define WATCH_POLL_MS        60000 /* re-poll of non-blocking deps */
 #define WATCH_TIMEOUT_SLACK  5000  /* added to wait * 17/16 */
-#define WATCH_OUTAGE_LOG_MS                                             \
-	30000               /* "unreachable for ..." at most this often \
-	                     */
-#define WATCH_MANY_DEPS 128 /* warn above this many (connections) */
+#define WATCH_OUTAGE_LOG_MS                               \
+	30000 /* "unreachable for ..." at most this often \
+	       */
+
+/*
+ * Requests in flight at once, and connections to the agent:
+ * HTTP_MAX_CONNECTIONS. Read by watcher_new(); only tests lower it.
+ */
+extern unsigned watch_max_connections;
 
 struct watcher;
 
@@ -73,12 +91,18 @@ typedef void (*watcher_event_cb)(void *data, const struct dep *d, int status,
                                  const char *what);
 
 struct watcher_stats {
-	uint64_t requests;    /* HTTP requests started */
-	uint64_t timer_fires; /* curl timeout + watch timers fired */
-	uint64_t changes;     /* on_data calls */
-	unsigned deps;        /* dependencies watched */
-	uint64_t connects;    /* connections opened */
-	unsigned sockets;     /* connections in use (polled) */
+	uint64_t requests;        /* HTTP requests started */
+	uint64_t timer_fires;     /* curl timeout + watch timers fired */
+	uint64_t changes;         /* on_data calls */
+	unsigned deps;            /* dependencies watched */
+	uint64_t connects;        /* connections opened */
+	unsigned sockets;         /* connections in use (polled) */
+	unsigned in_flight;       /* requests started and not answered */
+	unsigned max_in_flight;   /* the most at once, ever */
+	unsigned queued;          /* requests waiting for a free slot */
+	unsigned max_connections; /* the cap on in_flight */
+	unsigned long_slots;      /* of which long polls may use */
+	uint64_t wait_ms;         /* the wait a long poll would ask now */
 };
 
 /*

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "deps.h"
+#include "http.h"
 #include "log.h"
 #include "sim_helper.h"
 #include "watch.h"
@@ -891,6 +892,218 @@ static void test_https(void **state)
 	tw_teardown(t);
 }
 
+/* ---- admission and rotation --------------------------------------- */
+
+/* Set n KV keys <prefix>kNN and watch them all; returns when added. */
+static void tw_add_keys(struct tw *t, const char *prefix, unsigned from,
+                        unsigned to, bool set)
+{
+	char key[128], path[160];
+
+	for (unsigned i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "%sk%02u", prefix, i);
+		snprintf(path, sizeof(path), "/v1/kv/%s", key);
+		if (set)
+			assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+			                   "{\"key\":\"%s\",\"value\":\"v%u\"}",
+			                   key, i));
+		else
+			tw_add(t, DEP_KV_GET, path);
+	}
+}
+
+/* The most connections the simulator saw open at once. */
+static long long tw_sim_max_open(struct tw *t)
+{
+	json_t *r =
+	        sim_call(&t->tl.loop, &t->sim, "/_sim/requests?path=/x", NULL);
+	long long n;
+
+	assert_non_null(r);
+	n = json_integer_value(json_object_get(
+	        json_object_get(json_object_get(r, "counters"), "connections"),
+	        "max_open"));
+	json_decref(r);
+	return n;
+}
+
+/* The wait= of the last request for path ("" when none has one). */
+static void tw_last_wait(struct tw *t, const char *path, char *out, size_t size)
+{
+	json_t *reqs = tw_requests(t, path);
+	const char *wait = NULL;
+
+	for (size_t i = json_array_size(reqs); i > 0 && wait == NULL; i--)
+		wait = req_query(json_array_get(reqs, i - 1), "wait");
+	snprintf(out, size, "%s", wait != NULL ? wait : "");
+	json_decref(reqs);
+}
+
+/*
+ * 30 deps over 8 connections (7 for long polls): every first fetch gets
+ * through at once, the long polls take turns with a shortened wait, a
+ * change of any key arrives within about one rotation, no more than 8
+ * requests are ever in flight, and back under 7 deps the wait is whole.
+ */
+static void test_rotation(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st;
+	static const unsigned changed[] = {3, 17, 29, 11};
+	double first_ms, worst_ms = 0;
+	char path[64], wait[32];
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 5000;
+	tw_add_keys(t, "rot/", 0, 30, true);
+	watch_max_connections = 8;
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	t0 = uv_hrtime();
+	tw_add_keys(t, "rot/", 0, 30, false);
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.max_connections, 8);
+	assert_int_equal(st.long_slots, 7);
+	assert_int_equal(st.in_flight, 8);
+	assert_int_equal(st.queued, 22);
+	assert_int_equal(st.wait_ms, 5000 * 7 / 30);
+
+	tw_wait_data(t, 30, 5000);
+	first_ms = (double)(uv_hrtime() - t0) / 1e6;
+	fprintf(stderr,
+	        "30 deps over 8 connections: all first data in "
+	        "%.0f ms\n",
+	        first_ms);
+	assert_int_equal(t->ndata, 30); /* each dep once, no failure */
+	assert_int_equal(t->nevents, 0);
+
+	for (size_t k = 0; k < sizeof(changed) / sizeof(changed[0]); k++) {
+		char key[32], want[32];
+		double ms;
+
+		snprintf(key, sizeof(key), "rot/k%02u", changed[k]);
+		snprintf(want, sizeof(want), "changed %zu", k);
+		t0 = uv_hrtime();
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+		                   "{\"key\":\"%s\",\"value\":\"%s\"}", key,
+		                   want));
+		/* A rotation: 30 / 7 * 1.17 s (+ wait/16 jitter) ~ 5.3 s. */
+		tw_wait_data(t, 31 + (unsigned)k, 8000);
+		assert_string_equal(tw_kv_value(t), want);
+		ms = (double)(uv_hrtime() - t0) / 1e6;
+		worst_ms = ms > worst_ms ? ms : worst_ms;
+	}
+	fprintf(stderr, "change-to-callback while rotating: worst %.0f ms\n",
+	        worst_ms);
+	assert_int_equal(t->nevents, 0);
+	watcher_get_stats(t->w, &st);
+	assert_true(st.max_in_flight <= 8);
+	assert_true(st.in_flight <= 8);
+	/* The simulator agrees (+2 for this test's own control calls). */
+	assert_true(tw_sim_max_open(t) <= 8 + 2);
+	tw_last_wait(t, "/v1/kv/rot/k03", wait, sizeof(wait));
+	assert_string_equal(wait, "1166ms");
+
+	/* Down to 6 blocking deps: whole waits again, nothing queued. */
+	for (unsigned i = 6; i < 30; i++) {
+		snprintf(path, sizeof(path), "/v1/kv/rot/k%02u", i);
+		watcher_remove(t->w, path);
+	}
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.deps, 6);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.wait_ms, 5000);
+	/* k00's short polls end; a next one asks for the whole wait. */
+	for (int round = 0; round < 5; round++) {
+		json_t *reqs = tw_requests(t, "/v1/kv/rot/k00");
+		size_t answered = 0;
+
+		for (size_t i = 0; i < json_array_size(reqs); i++)
+			if (!json_is_null(json_object_get(
+			            json_array_get(reqs, i), "status")))
+				answered++;
+		json_decref(reqs);
+		tw_last_wait(t, "/v1/kv/rot/k00", wait, sizeof(wait));
+		if (strcmp(wait, "5000ms") == 0)
+			break;
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/await-requests",
+		                   "{\"path\":\"/v1/kv/rot/k00\",\"count\":%zu,"
+		                   "\"timeout\":10}",
+		                   answered + 1));
+		tw_await_blocked(t, "/v1/kv/rot/k00", 1);
+	}
+	assert_string_equal(wait, "5000ms");
+	tw_teardown(t);
+}
+
+/* As many deps as long-poll slots: the old behaviour, nothing waits. */
+static void test_few_deps_full_wait(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st0, st1;
+	char wait[32];
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 5000;
+	tw_add_keys(t, "few/", 0, 7, true);
+	watch_max_connections = 8;
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	tw_add_keys(t, "few/", 0, 7, false);
+	tw_wait_data(t, 7, 5000);
+	tw_await_blocked(t, "/v1/kv/few/", 7);
+	watcher_get_stats(t->w, &st0);
+	assert_int_equal(st0.queued, 0);
+	assert_int_equal(st0.in_flight, 7);
+	assert_int_equal(st0.wait_ms, 5000);
+	/* Blocked long polls cost nothing: no timer fires, no request. */
+	test_loop_run_until(&t->tl, NULL, NULL, 1000);
+	watcher_get_stats(t->w, &st1);
+	assert_int_equal(st1.timer_fires, st0.timer_fires);
+	assert_int_equal(st1.requests, st0.requests);
+	tw_last_wait(t, "/v1/kv/few/k06", wait, sizeof(wait));
+	assert_string_equal(wait, "5000ms");
+	tw_teardown(t);
+}
+
+/* Removing a queued dep takes it out of the FIFO; close with a queue. */
+static void test_queued_remove_close(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st;
+	json_t *reqs;
+
+	(void)state;
+	tw_add_keys(t, "q/", 0, 10, true);
+	watch_max_connections = 4;
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	tw_add_keys(t, "q/", 0, 10, false);
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.in_flight, 4);
+	assert_int_equal(st.queued, 6);
+	/* The last added wait at the tail of the queue. */
+	watcher_remove(t->w, "/v1/kv/q/k09");
+	watcher_remove(t->w, "/v1/kv/q/k05");
+	assert_false(watcher_has(t->w, "/v1/kv/q/k09"));
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.queued, 4);
+	assert_int_equal(st.deps, 8);
+	tw_wait_data(t, 8, 5000);
+	test_loop_run_until(&t->tl, NULL, NULL, 200);
+	assert_int_equal(t->ndata, 8);
+	reqs = tw_requests(t, "/v1/kv/q/k09");
+	assert_int_equal(json_array_size(reqs), 0);
+	json_decref(reqs);
+	/* Queue more and close with them waiting (valgrind: no leak). */
+	tw_add_keys(t, "q2/", 0, 10, false);
+	watcher_get_stats(t->w, &st);
+	assert_true(st.queued > 0);
+	assert_true(st.in_flight <= 4);
+	tw_teardown(t);
+}
+
 static void test_new_errors(void **state)
 {
 	struct config cfg;
@@ -949,6 +1162,9 @@ int main(void)
 	        cmocka_unit_test(test_remove_cancels),
 	        cmocka_unit_test(test_close_from_callback),
 	        cmocka_unit_test(test_https),
+	        cmocka_unit_test(test_rotation),
+	        cmocka_unit_test(test_few_deps_full_wait),
+	        cmocka_unit_test(test_queued_remove_close),
 	};
 
 	log_init(LOG_LVL_INFO, 0);
