@@ -555,7 +555,9 @@ static void test_command_hang(void **state)
 	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_FAILED);
 	assert_non_null(strstr(d.msg, "timeout"));
 	assert_true((uv_hrtime() - t0) / 1000000 < 3000);
-	assert_true(ticks >= 10);
+	/* The loop kept running while the command hung: a blocked loop gets
+	 * 0 or 1 ticks; a loaded machine may delay some of the ~15. */
+	assert_true(ticks >= 3);
 	assert_file(dest, HOSTS_A);
 	uv_close((uv_handle_t *)&tick, NULL);
 	close_and_check(&loop, p);
