@@ -163,27 +163,6 @@ static int f_len(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	return 0;
 }
 
-/*
- * Whether v stands for a Go map[string]string (Consul's Meta, NodeMeta,
- * ServiceMeta, TaggedAddresses): an object, empty or of strings only,
- * whose missing keys give "" where other maps give no value.
- */
-static bool is_string_map(json_t *v)
-{
-	const char *k;
-	json_t *x;
-
-	if (!json_is_object(v))
-		return false;
-	json_object_foreach(v, k, x)
-	{
-		(void)k;
-		if (!json_is_string(x))
-			return false;
-	}
-	return true;
-}
-
 static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
 	json_t *item = a[0];
@@ -235,7 +214,7 @@ static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 			        json_object_get(item, json_string_value(idx));
 
 			/* Go's index gives the map's zero value */
-			if (v == NULL && is_string_map(item)) {
+			if (v == NULL && tv_is_string_map(item)) {
 				if (i + 1 == n) {
 					*ret = json_string("");
 					return 0;

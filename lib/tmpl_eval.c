@@ -121,27 +121,6 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 static int eval_arg(struct state *s, json_t *dot, const struct tnode *n,
                     json_t **ret);
 
-/*
- * Whether v stands for a Go map[string]string (Consul's Meta, NodeMeta,
- * ServiceMeta, TaggedAddresses): an object, empty or of strings only,
- * whose missing keys give "" where other maps give no value.
- */
-static bool is_string_map(json_t *v)
-{
-	const char *k;
-	json_t *x;
-
-	if (!json_is_object(v))
-		return false;
-	json_object_foreach(v, k, x)
-	{
-		(void)k;
-		if (!json_is_string(x))
-			return false;
-	}
-	return true;
-}
-
 /* Field name of receiver; args: whether the field was given arguments. */
 static int eval_field(struct state *s, const struct tnode *n, const char *name,
                       bool has_args, json_t *receiver, json_t **ret)
@@ -173,7 +152,7 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 		return serr(s, n, -EINVAL, "map has no entry for key \"%s\"",
 		            name);
 	/* missingkey=zero: a map[string]string gives "" */
-	if (is_string_map(receiver))
+	if (tv_is_string_map(receiver))
 		*ret = json_string("");
 	return 0;
 }

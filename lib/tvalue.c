@@ -796,3 +796,19 @@ int tv_cmp(const json_t *a, const json_t *b, int *ret, const char **msg)
 		return 0;
 	}
 }
+
+bool tv_is_string_map(const json_t *v)
+{
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return false;
+	json_object_foreach((json_t *)(uintptr_t)v, k, x)
+	{
+		(void)k;
+		if (!json_is_string(x))
+			return false;
+	}
+	return true;
+}

@@ -21,6 +21,12 @@
 
 /* Go's truth: false, 0, nil, no value, and empty strings/arrays/maps. */
 bool tv_truth(const json_t *v);
+/*
+ * Whether v stands for a Go map[string]string (Consul's Meta, NodeMeta,
+ * ServiceMeta, TaggedAddresses): an object, empty or of strings only,
+ * whose missing keys give "" where other maps give no value.
+ */
+bool tv_is_string_map(const json_t *v);
 /* Go's type name: "string", "int", "float64", "bool", "[]interface {}",
  * "map[string]interface {}", "<nil>" (json null or no value). */
 const char *tv_type_name(const json_t *v);
