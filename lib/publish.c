@@ -658,9 +658,14 @@ static void publish_run_command(struct publisher *p, bool for_job)
 	int r;
 
 	err_clear(&e);
-	log_debug("%s: running command (%s, %llu ms since the last)", p->dest,
-	          for_job ? "for this change" : "deferred",
-	          (unsigned long long)(uv_now(p->loop) - p->last_command_ms));
+	if (p->command_ever)
+		log_debug("%s: running command (%s, %llu ms since the last)",
+		          p->dest, for_job ? "for this change" : "deferred",
+		          (unsigned long long)(uv_now(p->loop) -
+		                               p->last_command_ms));
+	else
+		log_debug("%s: running command (%s, the first)", p->dest,
+		          for_job ? "for this change" : "deferred");
 	p->command_due = false;
 	p->command_ever = true;
 	p->last_command_ms = uv_now(p->loop);
