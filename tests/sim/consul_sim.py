@@ -339,7 +339,9 @@ class ConsulSim:
         self.hang_release.set()
         for srv in self.servers:
             srv.shutdown()
-            srv.server_close()
+        # Drop the connections before server_close(), which joins the
+        # handler threads: one waiting for the next request on a kept-alive
+        # connection would otherwise hold the exit until its client hangs up.
         with self.lock:
             conns = list(self.conns)
         for c in conns:
@@ -347,6 +349,8 @@ class ConsulSim:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        for srv in self.servers:
+            srv.server_close()
         for t in self.threads:
             t.join(5)
         self.servers, self.threads = [], []

@@ -142,7 +142,20 @@ static void sim_stop(struct sim *s)
 
 	if (s->pid > 0) {
 		kill(s->pid, SIGTERM);
-		waitpid(s->pid, &status, 0);
+		/* Bounded: 10 s for a clean exit, then SIGKILL. */
+		for (int i = 0; i < 1000; i++) {
+			struct timespec ts = {0, 10000000};
+
+			if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+				break;
+			if (i == 999) {
+				fprintf(stderr, "simulator did not exit on "
+				                "SIGTERM: killing it\n");
+				kill(s->pid, SIGKILL);
+				waitpid(s->pid, &status, 0);
+			}
+			nanosleep(&ts, NULL);
+		}
 		s->pid = 0;
 	}
 	sim_rmdir(s->dir);
