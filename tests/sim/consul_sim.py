@@ -279,7 +279,7 @@ class ConsulSim:
         self.conns_by_ip = {}
         self.max_conns_per_client = max_conns_per_client
         self.conn_stats = {"open": 0, "max_open": 0, "total": 0,
-                           "refused": 0}
+                           "refused": 0, "nodelay": 0}
         self.faults = []
         self.fault_seq = 0
         self.hang_release = threading.Event()
@@ -1204,6 +1204,18 @@ def _make_handler(sim):
             super().setup()
             self.ip = self.client_address[0] \
                 if isinstance(self.client_address, tuple) else None
+            if self.ip is not None:
+                # Go's net/http (Consul) sets TCP_NODELAY on every TCP
+                # connection. Without it the body, written after the
+                # headers, waits for the client's delayed ACK (~40 ms)
+                # on a kept-alive connection, and every benchmark
+                # measures the simulator.
+                self.connection.setsockopt(socket.IPPROTO_TCP,
+                                           socket.TCP_NODELAY, 1)
+                nodelay = self.connection.getsockopt(socket.IPPROTO_TCP,
+                                                     socket.TCP_NODELAY)
+                with sim.lock:
+                    sim.conn_stats["nodelay"] += bool(nodelay)
             with sim.lock:
                 sim.conns.add(self.connection)
                 cs = sim.conn_stats

@@ -1107,6 +1107,25 @@ class TestControlAndTransport(SimCase):
         self.assertGreaterEqual(stats["connections"]["max_open"], 4)
         self.assertGreaterEqual(stats["connections"]["refused"], 1)
 
+    def test_tcp_nodelay(self):
+        # Go's net/http sets TCP_NODELAY on every accepted TCP connection;
+        # read back from the kernel for each connection the sim accepted.
+        conns = []
+        try:
+            for _ in range(3):
+                c = http.client.HTTPConnection("127.0.0.1", self.sim.port,
+                                               timeout=TIMEOUT)
+                c.request("GET", "/v1/catalog/nodes")
+                self.assertEqual(c.getresponse().read()[:1], b"[")
+                conns.append(c)
+        finally:
+            for c in conns:
+                c.close()
+        stats = request(self.sim, "/_sim/requests").json()["counters"]
+        cs = stats["connections"]
+        self.assertGreaterEqual(cs["total"], 4)
+        self.assertEqual(cs["nodelay"], cs["total"])
+
     def test_unix_socket(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "consul.sock")
