@@ -65,10 +65,12 @@ static void explain_print(struct explain *x)
 	explain_finish(x, 0);
 }
 
-static void explain_on_data(void *data, const struct dep *d, json_t *value)
+static void explain_on_data(void *data, const struct dep *d, json_t *value,
+                            const char *suspect)
 {
 	struct explain *x = data;
 
+	(void)suspect; /* a one-off read: what Consul says now */
 	if (x->done)
 		return;
 	if (strcmp(dep_id(d), dep_id(x->service)) == 0 && x->instances == NULL)

@@ -404,14 +404,15 @@ static void rtmpl_mark_dirty(struct rtmpl *t)
 	               0);
 }
 
-static void runner_on_data(void *data, const struct dep *d, json_t *value)
+static void runner_on_data(void *data, const struct dep *d, json_t *value,
+                           const char *suspect)
 {
 	struct runner *r = data;
 	const char *id = dep_id(d);
 
 	if (r->closing || json_object_get(r->watched, id) == NULL)
 		return;
-	if (store_put(r->store, id, json_incref(value)) == 0)
+	if (store_put(r->store, id, json_incref(value), suspect) == 0)
 		return;
 	log_debug("%s changed", id);
 	for (size_t i = 0; i < r->ntmpls; i++)

@@ -19,12 +19,18 @@ struct store *store_free(struct store *s); /* NULL-safe; returns NULL */
  * when the dependency has no data yet. */
 json_t *store_get(const struct store *s, const char *id);
 /*
- * Steal value as id's data. Returns 1 when it differs from the previous
- * value (or there was none), 0 when it is equal (json_equal), in which
- * case nothing needs rendering. A JSON null for an id where null means
- * "not there yet" (dep_id_null_is_missing) removes the entry instead.
+ * Steal value as id's data; suspect (copied; NULL when a healthy answer
+ * carried or confirmed it) says why Consul's answer may not be the
+ * cluster's current state (watch.h). Returns 1 when the value differs
+ * from the previous one (or there was none) or its suspicion came or
+ * went, 0 otherwise, in which case nothing needs rendering. A JSON null
+ * for an id where null means "not there yet" (dep_id_null_is_missing)
+ * removes the entry instead.
  */
-int store_put(struct store *s, const char *id, json_t *value);
+int store_put(struct store *s, const char *id, json_t *value,
+              const char *suspect);
+/* Why id's data is suspect (borrowed, valid until the next put), or NULL. */
+const char *store_suspect(const struct store *s, const char *id);
 void store_forget(struct store *s, const char *id);
 
 #endif

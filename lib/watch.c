@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -28,6 +29,7 @@
 #define WATCH_MIN_ROTATION_WAIT_MS 1000 /* shortest wait while rotating */
 
 unsigned watch_max_connections = HTTP_MAX_CONNECTIONS;
+unsigned watch_rate_ms = WATCH_RATE_MS;
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -58,11 +60,16 @@ struct watch_dep {
 	json_t *last;    /* last decoded value (ours), NULL before the first */
 	bool no_stale;   /* ask the leader once: the stale answer was old */
 	bool used_stale; /* the request in flight has ?stale */
+	bool leader_failed; /* asking the leader failed: take a stale answer */
+	/* Why the data in last is suspect (a static string), NULL when a
+	 * healthy answer carried it or confirmed it since. */
+	const char *suspect;
+	const char *reset; /* the index went backwards: why, for the next */
 	unsigned failures;
-	uint64_t last_fetch;       /* uv_now() when the last request started */
-	int reported;              /* 403/400 reported to on_event; 0: none */
-	bool holds_slot;           /* its request counts in w->in_flight */
-	bool long_poll;            /* that request (or the queued one) blocks */
+	uint64_t rate_tat; /* rate limit: theoretical arrival time (GCRA) */
+	int reported;      /* 403/400 reported to on_event; 0: none */
+	bool holds_slot;   /* its request counts in w->in_flight */
+	bool long_poll;    /* that request (or the queued one) blocks */
 	struct watch_queue *queue; /* the FIFO it waits in, or NULL */
 	struct watch_dep *prev, *next;
 	struct watch_dep *qprev, *qnext;
@@ -333,11 +340,28 @@ static void watch_after(struct watch_dep *wd, enum watch_state state,
 		          uv_strerror(r));
 }
 
-/* When the rate limit lets this dep fetch again (uv_now() based). */
-static uint64_t watch_rate_due(struct watch_dep *wd)
+/*
+ * When the rate limit lets this dep fetch again (uv_now() based): a
+ * generic cell rate algorithm. Each fetch moves rate_tat one interval
+ * (watch_rate_ms + 0..WATCH_RATE_JITTER_MS) past max(rate_tat, now), and a
+ * fetch may start once now >= rate_tat - (WATCH_RATE_BURST - 1) intervals:
+ * after a quiet spell the next WATCH_RATE_BURST fetches start at once (a
+ * failover's deregister and register, moments apart), while a churning
+ * key is held to one fetch per interval.
+ */
+static uint64_t watch_rate_due(const struct watch_dep *wd)
 {
-	return wd->last_fetch + WATCH_RATE_MS +
-	       backoff_jitter(&wd->w->rng, 0, WATCH_RATE_JITTER_MS);
+	uint64_t allow = (uint64_t)(WATCH_RATE_BURST - 1) * watch_rate_ms;
+
+	return wd->rate_tat > allow ? wd->rate_tat - allow : 0;
+}
+
+static void watch_rate_take(struct watch_dep *wd, uint64_t now)
+{
+	uint64_t from = wd->rate_tat > now ? wd->rate_tat : now;
+
+	wd->rate_tat = from + watch_rate_ms +
+	               backoff_jitter(&wd->w->rng, 0, WATCH_RATE_JITTER_MS);
 }
 
 /* After a good answer: the next long poll, rate-limited. */
@@ -366,7 +390,11 @@ static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
 	const struct retry_conf *rc = &w->cfg->consul.retry;
 	uint64_t now = uv_now(w->loop), delay, due;
 
-	/* As consul-template: after an error, try ?stale again first. */
+	/* As consul-template: after an error, try ?stale again first; if
+	 * the leader was asked because a stale answer was too old, take the
+	 * next such answer (marked suspect) rather than none at all. */
+	if (wd->no_stale)
+		wd->leader_failed = true;
 	wd->no_stale = false;
 	if (wd->failures < UINT32_MAX)
 		wd->failures++;
@@ -376,7 +404,9 @@ static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
 	else
 		delay = backoff_delay_ms(rc->backoff_ms, rc->max_backoff_ms,
 		                         wd->failures, backoff_rand(&w->rng));
-	due = watch_rate_due(wd);
+	/* Retries get no burst: never sooner than one interval after the
+	 * last request started. */
+	due = wd->rate_tat;
 	if (now + delay < due)
 		delay = due - now;
 	return delay;
@@ -466,30 +496,67 @@ static void watch_log_dropped(struct watch_dep *wd, json_t *dropped)
 		          n - WATCH_DROPPED_LOG_MAX);
 }
 
+/* Deliver wd's data (wd->last) as it now stands, with its suspicion. */
+static void watch_deliver(struct watch_dep *wd)
+{
+	struct watcher *w = wd->w;
+
+	w->changes++;
+	w->on_data(w->data, wd->dep, wd->last, wd->suspect);
+}
+
+/*
+ * Whether Consul says it answered without a known leader. The streaming
+ * backend (X-Consul-Query-Backend: streaming, Consul >= 1.10) always
+ * sends X-Consul-KnownLeader: false, leader or not, and its maintainers
+ * say not to read that as an error (hashicorp/consul#9776): it counts
+ * only from the blocking-query backend.
+ */
+static bool watch_no_leader(const struct http_response *resp)
+{
+	const char *kl = http_response_header(resp, "X-Consul-KnownLeader");
+	const char *be = http_response_header(resp, "X-Consul-Query-Backend");
+
+	return kl != NULL && strcasecmp(kl, "false") == 0 &&
+	       (be == NULL || strcasecmp(be, "streaming") != 0);
+}
+
 static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 {
 	struct watcher *w = wd->w;
 	bool blocking = dep_blocking(wd->dep);
 	uint64_t idx = 0, contact;
 	json_t *value = NULL, *dropped;
+	const char *suspect;
 	struct err e;
 	int r;
 
+	suspect = watch_no_leader(resp) ? "Consul has no known leader" : NULL;
 	if (wd->used_stale &&
 	    watch_parse_u64(http_response_header(resp, "X-Consul-LastContact"),
 	                    &contact) &&
 	    contact > w->cfg->max_stale_ms) {
-		log_debug("consul: %s: stale answer (last contact %" PRIu64
-		          "ms > max_stale %" PRIu64 "ms); asking the leader",
-		          wd->id, contact, w->cfg->max_stale_ms);
-		wd->no_stale = true;
-		watch_next(wd);
-		return;
+		if (!wd->leader_failed) {
+			log_debug("consul: %s: stale answer (last contact "
+			          "%" PRIu64 "ms > max_stale %" PRIu64 "ms); "
+			          "asking the leader",
+			          wd->id, contact, w->cfg->max_stale_ms);
+			wd->no_stale = true;
+			watch_next(wd);
+			return;
+		}
+		/* The leader could not be asked: better a suspect answer
+		 * (its additions are published, its removals held) than
+		 * none. */
+		suspect = "a stale answer older than max_stale (the leader "
+		          "could not be asked)";
 	}
 	/* Not before: an answer too stale to use says nothing of Consul. */
 	watch_reachable(wd);
 	if (wd->state == WATCH_STOPPED)
 		return;
+	if (suspect == NULL)
+		wd->leader_failed = false; /* a fresh or consistent answer */
 	wd->no_stale = false;
 	wd->failures = 0;
 	if (wd->reported != 0) {
@@ -510,11 +577,25 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 			          " < %" PRIu64 "), resetting",
 			          wd->id, idx, wd->index);
 			wd->index = 0;
+			wd->reset = "the index went backwards (a snapshot "
+			            "restore or a new leader with older state)";
 			watch_next(wd);
 			return;
 		}
+		if (suspect == NULL && wd->reset != NULL) {
+			suspect = wd->reset;
+			wd->reset = NULL;
+		}
 		if (wd->last != NULL && idx != 0 && idx == wd->index) {
-			watch_next(wd); /* timed out, or an idempotent write */
+			/* Timed out, or an idempotent write: the same data,
+			 * now confirmed by a healthy answer if it is one. */
+			if (wd->suspect != NULL && suspect == NULL) {
+				wd->suspect = NULL;
+				watch_deliver(wd);
+				if (wd->state == WATCH_STOPPED)
+					return;
+			}
+			watch_next(wd);
 			return;
 		}
 	}
@@ -533,17 +614,29 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	if (blocking)
 		wd->index = idx < 1 ? 1 : idx; /* never block on index 0 */
 	if (wd->last != NULL && json_equal(value, wd->last)) {
+		bool moved = (wd->suspect == NULL) != (suspect == NULL);
+
 		json_decref(value);
 		json_decref(dropped);
+		wd->suspect = suspect;
+		if (moved) {
+			/* The same data, now suspect or confirmed. */
+			watch_deliver(wd);
+			if (wd->state == WATCH_STOPPED)
+				return;
+		}
 		watch_next(wd);
 		return;
 	}
+	if (suspect != NULL)
+		log_info("consul: %s: answer marked suspect: %s", wd->id,
+		         suspect);
 	watch_log_dropped(wd, dropped);
 	json_decref(dropped);
 	json_decref(wd->last);
 	wd->last = value;
-	w->changes++;
-	w->on_data(w->data, wd->dep, value);
+	wd->suspect = suspect;
+	watch_deliver(wd);
 	if (wd->state == WATCH_STOPPED)
 		return;
 	watch_next(wd);
@@ -608,7 +701,7 @@ static void watch_start(struct watch_dep *wd, bool block)
 	/* Consul may hold the answer wait + wait/16; curl must wait longer. */
 	timeout = block ? wait + wait / 16 + WATCH_TIMEOUT_SLACK
 	                : WATCH_NONBLOCK_TIMEOUT_MS;
-	wd->last_fetch = uv_now(w->loop);
+	watch_rate_take(wd, uv_now(w->loop));
 	if (r == 0)
 		r = http_get(w->http, buf_str(&url), timeout, watch_done, wd,
 		             &wd->req);

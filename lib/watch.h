@@ -28,8 +28,20 @@
  *   asked again once without ?stale. An index that went backwards resets to
  *   0 (the next query returns at once); the same index is no change;
  *   decoded data json_equal() to the last is no change.
- * - Fetches of one dep are at least 100 ms + 0-20 ms jitter apart (not the
- *   first), so a churning key degrades into 8 queries per second at most.
+ * - Rate limit per dep (a cell rate algorithm): after a quiet spell up to
+ *   WATCH_RATE_BURST fetches start at once, so the second write of a
+ *   failover (deregister, then register) is seen as fast as the first;
+ *   beyond that, fetches are 100 ms + 0-20 ms jitter apart, so a churning
+ *   key degrades into about 8 queries per second.
+ * - Suspect answers: Consul marks some answers as possibly not the
+ *   cluster's current state. An answer is suspect when it says
+ *   X-Consul-KnownLeader: false; when it is the first answer after the
+ *   index went backwards (a snapshot restore, a new leader with older
+ *   state); or when it is a stale answer older than max_stale and the
+ *   leader could not be asked instead. The watcher decides what is
+ *   suspect and says why; the publisher decides what to hold (publish.h).
+ *   A dep's data stays suspect until a healthy answer confirms it: new
+ *   data, the same data, or the same index after a wait.
  * - Non-blocking deps (dep_blocking() false, e.g. datacenters, agent/self)
  *   are fetched once, then again every WATCH_POLL_MS +- 10 % jitter; that
  *   timer is the only one that fires while Consul is quiet.
@@ -43,9 +55,12 @@
  * - The request timeout is wait * 17/16 + 5 s; there is no low-speed limit.
  *
  * Callbacks, always from the loop, never from inside a watcher_* call:
- *   on_data(data, d, value): d's decoded data changed (the first answer is
- *     a change). value is borrowed: json_incref it to keep it. d is the
- *     watcher's copy (borrowed, valid during the callback).
+ *   on_data(data, d, value, suspect): d's decoded data changed (the first
+ *     answer is a change), or the same data became suspect or was
+ *     confirmed. suspect is NULL for data a healthy answer carried or
+ *     confirmed, else why it is suspect (a static string). value is
+ *     borrowed: json_incref it to keep it. d is the watcher's copy
+ *     (borrowed, valid during the callback).
  *   on_event(data, d, status, what): may be NULL. status is the HTTP status
  *     (403, 400, 429, 5xx), a negative errno for transport errors (what
  *     says which), or 0 when Consul is reachable again after an outage.
@@ -72,6 +87,7 @@
 
 #define WATCH_RATE_MS        100   /* min gap between fetches of a dep */
 #define WATCH_RATE_JITTER_MS 20    /* plus 0..this */
+#define WATCH_RATE_BURST     3     /* fetches at once after a quiet spell */
 #define WATCH_POLL_MS        60000 /* re-poll of non-blocking deps */
 #define WATCH_TIMEOUT_SLACK  5000  /* added to wait * 17/16 */
 #define WATCH_OUTAGE_LOG_MS                               \
@@ -83,10 +99,13 @@
  * HTTP_MAX_CONNECTIONS. Read by watcher_new(); only tests lower it.
  */
 extern unsigned watch_max_connections;
+/* The rate-limit interval, WATCH_RATE_MS; only tests change it. */
+extern unsigned watch_rate_ms;
 
 struct watcher;
 
-typedef void (*watcher_data_cb)(void *data, const struct dep *d, json_t *value);
+typedef void (*watcher_data_cb)(void *data, const struct dep *d, json_t *value,
+                                const char *suspect);
 typedef void (*watcher_event_cb)(void *data, const struct dep *d, int status,
                                  const char *what);
 

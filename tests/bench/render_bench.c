@@ -280,7 +280,7 @@ static int bench_fetch(struct bench *b)
 			        dep_id(d), e.msg);
 			return rc;
 		}
-		store_put(b->store, dep_id(d), v);
+		store_put(b->store, dep_id(d), v, NULL);
 		b->pending[i] = dep_free(d);
 	}
 	b->npending = 0;

@@ -15,17 +15,17 @@ static void test_put_get(void **state)
 
 	(void)state;
 	assert_null(store_get(s, "catalog.nodes"));
-	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "a")),
-	                 1);
+	assert_int_equal(
+	        store_put(s, "catalog.nodes", json_pack("[s]", "a"), NULL), 1);
 	v = store_get(s, "catalog.nodes");
 	assert_non_null(v);
 	assert_string_equal(json_string_value(json_array_get(v, 0)), "a");
 	/* Equal data is not a change, and keeps the old value. */
-	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "a")),
-	                 0);
+	assert_int_equal(
+	        store_put(s, "catalog.nodes", json_pack("[s]", "a"), NULL), 0);
 	assert_ptr_equal(store_get(s, "catalog.nodes"), v);
-	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "b")),
-	                 1);
+	assert_int_equal(
+	        store_put(s, "catalog.nodes", json_pack("[s]", "b"), NULL), 1);
 	assert_string_equal(json_string_value(json_array_get(
 	                            store_get(s, "catalog.nodes"), 0)),
 	                    "b");
@@ -34,10 +34,36 @@ static void test_put_get(void **state)
 	store_forget(s, "catalog.nodes");
 	assert_null(store_get(s, "catalog.nodes"));
 	store_forget(s, "never-there");
-	assert_int_equal(store_put(s, "catalog.nodes", json_pack("[s]", "b")),
-	                 1);
+	assert_int_equal(
+	        store_put(s, "catalog.nodes", json_pack("[s]", "b"), NULL), 1);
 	assert_null(store_free(s));
 	assert_null(store_free(NULL));
+}
+
+/* Suspicion is part of what a render depends on: it coming or going is a
+ * change even when the data is equal. */
+static void test_suspect(void **state)
+{
+	struct store *s = store_new();
+
+	(void)state;
+	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "restore"),
+	                 1);
+	assert_string_equal(store_suspect(s, "n"), "restore");
+	/* Still suspect, for another reason: no change to render. */
+	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "no leader"),
+	                 0);
+	assert_non_null(store_suspect(s, "n"));
+	/* Confirmed by a healthy answer with the same data: a change. */
+	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), NULL), 1);
+	assert_null(store_suspect(s, "n"));
+	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), NULL), 0);
+	/* Equal data becoming suspect again is a change too. */
+	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "x"), 1);
+	store_forget(s, "n");
+	assert_null(store_suspect(s, "n"));
+	assert_null(store_get(s, "n"));
+	store_free(s);
 }
 
 static void test_nulls(void **state)
@@ -46,17 +72,18 @@ static void test_nulls(void **state)
 
 	(void)state;
 	/* kv.get: a missing key is data (null), keyOrDefault can use it. */
-	assert_int_equal(store_put(s, "kv.get(a)", json_null()), 1);
+	assert_int_equal(store_put(s, "kv.get(a)", json_null(), NULL), 1);
 	assert_true(json_is_null(store_get(s, "kv.get(a)")));
-	assert_int_equal(store_put(s, "kv.get(a)", json_null()), 0);
+	assert_int_equal(store_put(s, "kv.get(a)", json_null(), NULL), 0);
 	/* kv.block: a missing key is no data, so `key` keeps waiting. */
-	assert_int_equal(store_put(s, "kv.block(a)", json_null()), 0);
+	assert_int_equal(store_put(s, "kv.block(a)", json_null(), NULL), 0);
 	assert_null(store_get(s, "kv.block(a)"));
-	assert_int_equal(store_put(s, "kv.block(a)", json_string("v")), 1);
+	assert_int_equal(store_put(s, "kv.block(a)", json_string("v"), NULL),
+	                 1);
 	assert_string_equal(json_string_value(store_get(s, "kv.block(a)")),
 	                    "v");
 	/* Deleted again: a change, and back to no data. */
-	assert_int_equal(store_put(s, "kv.block(a)", json_null()), 1);
+	assert_int_equal(store_put(s, "kv.block(a)", json_null(), NULL), 1);
 	assert_null(store_get(s, "kv.block(a)"));
 	store_free(s);
 }
@@ -66,6 +93,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_put_get),
 	        cmocka_unit_test(test_nulls),
+	        cmocka_unit_test(test_suspect),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,7 +123,8 @@ struct tw {
 	struct config cfg;
 	struct watcher *w;
 	unsigned ndata;
-	json_t *last; /* last value seen by on_data */
+	json_t *last;      /* last value seen by on_data */
+	char suspect[200]; /* why the last value is suspect; "" if healthy */
 	unsigned nevents;
 	unsigned nevents_status[8]; /* 403, 400, 500, 429, 0, <0, other */
 	int last_status;
@@ -155,12 +156,15 @@ static void tw_closed(void *data)
 	((struct tw *)data)->closed = true;
 }
 
-static void tw_on_data(void *data, const struct dep *d, json_t *value)
+static void tw_on_data(void *data, const struct dep *d, json_t *value,
+                       const char *suspect)
 {
 	struct tw *t = data;
 
 	(void)d;
 	t->ndata++;
+	snprintf(t->suspect, sizeof(t->suspect), "%s",
+	         suspect != NULL ? suspect : "");
 	json_decref(t->last);
 	t->last = json_incref(value);
 	if (t->close_in_data) {
@@ -404,6 +408,16 @@ static void test_index_reset_after_restore(void **state)
 	json_decref(snap);
 	tw_wait_data(t, 2, 5000);
 	assert_string_equal(tw_kv_value(t), "old");
+	/* The answer after the reset is suspect: Consul's state went back. */
+	assert_non_null(strstr(t->suspect, "index went backwards"));
+	/* A healthy answer with the same data confirms it: a callback with
+	 * the same value, no longer suspect. */
+	tw_await_blocked(t, "/v1/kv/r/a", 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"r/a\",\"value\":\"old\"}"));
+	tw_wait_data(t, 3, 5000);
+	assert_string_equal(tw_kv_value(t), "old");
+	assert_string_equal(t->suspect, "");
 
 	/* After the lower index, one query went out without index. */
 	reqs = tw_requests(t, "/v1/kv/r/a");
@@ -739,12 +753,115 @@ static void test_stale_too_old(void **state)
 		if (req_query(json_array_get(reqs, i), "stale") == NULL)
 			consistent = true;
 	assert_true(consistent);
-	/* The old stale answer was not used. */
-	assert_int_equal(t->ndata, 0);
-	/* One outage, not a flapping "reachable again" per stale answer. */
-	assert_int_equal(t->nevents, 1);
+	/* The leader could not be asked, so the stale answer was taken,
+	 * marked suspect (its removals are held by the publisher). */
+	tw_wait_data(t, 1, 5000);
+	assert_non_null(strstr(t->suspect, "stale"));
+	/* One outage, then one recovery: not a flap per stale answer. */
+	test_loop_run_until(&t->tl, NULL, NULL, 500);
 	assert_int_equal(t->nevents_status[status_slot(500)], 1);
+	assert_int_equal(t->nevents, 2);
+	assert_int_equal(t->ndata, 1);
 	json_decref(reqs);
+	tw_teardown(t);
+}
+
+/*
+ * X-Consul-KnownLeader: false from the blocking-query backend marks the
+ * answer suspect; the same data from a healthy answer confirms it. The
+ * streaming backend always says false (hashicorp/consul#9776): never
+ * suspect for that alone.
+ */
+static void test_no_leader_suspect(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+
+	(void)state;
+	t->cfg.max_stale_ms = 600000; /* stale answers stay usable */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"l/a\",\"value\":\"one\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/l/a");
+	tw_add(t, DEP_HEALTH_SERVICE, "/v1/health/service/web");
+	tw_wait_data(t, 2, 5000);
+	assert_string_equal(t->suspect, "");
+	tw_await_blocked(t, "/v1/kv/l/a", 1);
+	tw_await_blocked(t, "/v1/health/service/web", 1);
+	/* The leader goes; a write wakes the KV query: no known leader. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-leader",
+	                   "{\"leader\":\"\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"l/a\",\"value\":\"two\"}"));
+	tw_wait_data(t, 3, 5000);
+	assert_string_equal(tw_kv_value(t), "two");
+	assert_string_equal(t->suspect, "Consul has no known leader");
+	/* The leader is back: the next answer (its wait expires) confirms
+	 * the same data. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-leader",
+	                   "{\"leader\":\"127.0.0.1:8300\"}"));
+	tw_wait_data(t, 4, 5000);
+	assert_string_equal(tw_kv_value(t), "two");
+	assert_string_equal(t->suspect, "");
+	/* The streaming health query (KnownLeader: false on every answer)
+	 * delivered once, healthy, and never flipped. */
+	assert_int_equal(t->ndata, 4);
+	tw_teardown(t);
+}
+
+/*
+ * After a quiet spell, WATCH_RATE_BURST fetches start at once (a
+ * failover's second write is seen as fast as its first); a churning key
+ * is then held to one fetch per interval. A long interval makes the two
+ * cases far apart.
+ */
+static void test_rate_burst(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	unsigned saved = watch_rate_ms;
+	json_t *reqs;
+	size_t n;
+	double slow = slow_factor(), gap1, gap3;
+
+	(void)state;
+	watch_rate_ms = 2000;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"b/a\",\"value\":\"0\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/b/a");
+	tw_wait_data(t, 1, 5000);
+	/* Four writes, each once the previous one was seen. */
+	for (unsigned i = 1; i <= 4; i++) {
+		char body[64];
+
+		tw_await_blocked(t, "/v1/kv/b/a", 1);
+		snprintf(body, sizeof(body),
+		         "{\"key\":\"b/a\",\"value\":\"%u\"}", i);
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set", "%s",
+		                   body));
+		tw_wait_data(t, i + 1, (uint64_t)(10000 * slow));
+	}
+	reqs = tw_requests(t, "/v1/kv/b/a");
+	n = json_array_size(reqs);
+	assert_true(n >= 5);
+#define START(i) \
+	json_real_value(json_object_get(json_array_get(reqs, i), "time"))
+#define END(i)                                                                 \
+	(START(i) + json_number_value(json_object_get(json_array_get(reqs, i), \
+	                                              "duration")))
+	/* The daemon's delay from an answer to the next request. */
+	gap1 = START(2) - END(1);
+	gap3 = START(4) - END(3);
+#undef START
+#undef END
+	fprintf(stderr, "rate: gap after the 1st change %.3f s, 3rd %.3f s\n",
+	        gap1, gap3);
+	/* The first change: no wait (2 s without the burst). */
+	assert_true(gap1 < 1.0 * slow);
+	/* The third within one interval of the first: the burst is spent,
+	 * the interval (2 s) applies, minus what the write took. */
+	assert_true(gap3 > 1.0);
+	json_decref(reqs);
+	watch_rate_ms = saved;
 	tw_teardown(t);
 }
 
@@ -1183,6 +1300,8 @@ int main(void)
 	        cmocka_unit_test(test_acl),
 	        cmocka_unit_test(test_unix_socket),
 	        cmocka_unit_test(test_stale_too_old),
+	        cmocka_unit_test(test_no_leader_suspect),
+	        cmocka_unit_test(test_rate_burst),
 	        cmocka_unit_test(test_remove_cancels),
 	        cmocka_unit_test(test_close_from_callback),
 	        cmocka_unit_test(test_https),
