@@ -4,7 +4,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "xmalloc.h"
 
 bool hosts_addr_ok(const char *s, size_t len, bool allow_zone)
 {
@@ -146,15 +149,17 @@ static void count_name(json_t *names, const char *s, size_t len)
 
 /*
  * Check one entry line (no control bytes, not blank, not a comment): sets
- * *why and returns false when it is invalid; otherwise fills key with its
- * normalised form (address, then lower-cased names, one space apart).
+ * *why and returns false when it is invalid; otherwise writes its
+ * normalised form (address, then lower-cased names, one space apart) to
+ * key, which has room for len bytes (the form is never longer than the
+ * line), and sets *ret_key_len and *ret_addr_len.
  */
 static bool hosts_check_entry(const char *line, size_t len, bool allow_zone,
-                              struct buf *key, const char **why)
+                              char *key, size_t *ret_key_len,
+                              size_t *ret_addr_len, const char **why)
 {
-	size_t i = 0, nnames = 0;
+	size_t i = 0, nnames = 0, k = 0;
 
-	buf_reset(key);
 	while (i < len && line[i] != '#') {
 		size_t f;
 
@@ -171,104 +176,218 @@ static bool hosts_check_entry(const char *line, size_t len, bool allow_zone,
 			*why = "'#' inside a field";
 			return false;
 		}
-		if (key->len == 0) {
+		if (k == 0) {
 			if (!hosts_addr_ok(line + f, i - f, allow_zone)) {
 				*why = "invalid address";
 				return false;
 			}
-			buf_append(key, line + f, i - f);
+			memcpy(key, line + f, i - f);
+			k = i - f;
+			*ret_addr_len = k;
 			continue;
 		}
 		if (!hosts_name_ok(line + f, i - f)) {
 			*why = "invalid host name";
 			return false;
 		}
-		buf_putc(key, ' ');
+		key[k++] = ' ';
 		for (size_t j = f; j < i; j++)
-			buf_putc(key, (char)tolower((unsigned char)line[j]));
+			key[k++] = (char)tolower((unsigned char)line[j]);
 		nnames++;
 	}
 	if (nnames == 0) {
 		*why = "address without a name";
 		return false;
 	}
+	*ret_key_len = k;
 	return true;
 }
 
-/* Count every name of the normalised entry key into names. */
-static void count_names(json_t *names, const struct buf *key)
+void hosts_doc_init(struct hosts_doc *d, size_t max)
 {
-	const char *p = memchr(key->data, ' ', key->len);
-	const char *end = key->data + key->len;
-
-	while (p != NULL && p < end) {
-		const char *q;
-
-		p++;
-		q = memchr(p, ' ', (size_t)(end - p));
-		if (q == NULL)
-			q = end;
-		count_name(names, p, (size_t)(q - p));
-		p = q;
-	}
+	memset(d, 0, sizeof(*d));
+	buf_init(&d->text, max);
+	strmap_init(&d->index);
 }
 
-int hosts_check(const char *text, size_t len, bool allow_zone, struct buf *out,
-                json_t *problems, json_t *names, struct hosts_stats *ret_stats)
+void hosts_doc_free(struct hosts_doc *d)
 {
-	struct hosts_stats st = {0};
-	json_t *seen = json_object();
-	struct buf key;
+	buf_free(&d->text);
+	free(d->keys);
+	free(d->lines);
+	strmap_free(&d->index);
+	memset(d, 0, sizeof(*d));
+}
+
+static void hosts_doc_reset(struct hosts_doc *d, size_t len)
+{
+	buf_reset(&d->text);
+	free(d->keys);
+	d->keys = xmalloc(len + 1);
+	d->keys_len = 0;
+	d->nlines = 0;
+	strmap_clear(&d->index);
+	memset(&d->st, 0, sizeof(d->st));
+}
+
+static struct hosts_line *hosts_doc_add(struct hosts_doc *d)
+{
+	struct hosts_line *l;
+
+	if (d->nlines == d->cap) {
+		d->cap = d->cap != 0 ? d->cap * 2 : 64;
+		d->lines = xreallocarray(d->lines, d->cap, sizeof(*d->lines));
+	}
+	l = &d->lines[d->nlines++];
+	memset(l, 0, sizeof(*l));
+	return l;
+}
+
+int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
+                    bool allow_zone, json_t *problems)
+{
 	size_t pos = 0;
 	int r = 0;
 
-	buf_init(&key, 0);
+	hosts_doc_reset(d, len);
 	while (pos < len && r == 0) {
 		const char *line = text + pos;
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
 		size_t whole = nl != NULL ? body + 1 : body;
 		const char *why = bad_bytes(line, body);
-		size_t i = 0;
-		json_t *first;
+		char *key = d->keys + d->keys_len;
+		size_t i = 0, klen = 0, alen = 0, src = pos;
+		struct strmap_slot *slot;
+		struct hosts_line *l;
+		bool entry = false, fresh;
 
 		pos += whole;
-		st.lines++;
+		d->st.lines++;
 		while (i < body && blank(line[i]))
 			i++;
-		if (why == NULL && (i == body || line[i] == '#'))
-			goto keep;
-		if (why == NULL &&
-		    !hosts_check_entry(line, body, allow_zone, &key, &why))
-			why = why != NULL ? why : "invalid line";
+		if (why == NULL && i < body && line[i] != '#') {
+			entry = hosts_check_entry(line, body, allow_zone, key,
+			                          &klen, &alen, &why);
+			if (!entry && why == NULL)
+				why = "invalid line";
+		}
 		if (why != NULL) {
-			st.dropped++;
-			add_problem(problems, st.lines, line, body, why);
+			d->st.dropped++;
+			add_problem(problems, d->st.lines, line, body, why);
 			continue;
 		}
-		first = json_object_get(seen, buf_str(&key));
-		if (first != NULL) {
-			char note[64];
+		if (entry) {
+			slot = strmap_put(&d->index, key, klen,
+			                  (uint32_t)d->nlines, &fresh);
+			if (!fresh) {
+				char note[64];
 
-			snprintf(note, sizeof(note), "duplicate of line %lld",
-			         (long long)json_integer_value(first));
-			st.duplicates++;
-			add_problem(problems, st.lines, line, body, note);
-			continue;
+				snprintf(note, sizeof(note),
+				         "duplicate of line %zu",
+				         d->lines[slot->value].lineno);
+				d->st.duplicates++;
+				add_problem(problems, d->st.lines, line, body,
+				            note);
+				continue;
+			}
+			d->keys_len += klen;
+			d->st.entries++;
 		}
-		json_object_set_new(seen, buf_str(&key),
-		                    json_integer((json_int_t)st.lines));
-		st.entries++;
-		if (names != NULL)
-			count_names(names, &key);
-	keep:
-		if (out != NULL)
-			r = buf_append(out, line, whole);
+		l = hosts_doc_add(d);
+		l->off = d->text.len;
+		l->len = body;
+		l->src = src;
+		l->lineno = d->st.lines;
+		l->entry = entry;
+		l->key = (size_t)(key - d->keys);
+		l->key_len = (uint32_t)klen;
+		l->addr_len = (uint32_t)alen;
+		r = buf_append(&d->text, line, whole);
 	}
-	buf_free(&key);
-	json_decref(seen);
+	if (r < 0)
+		d->nlines = 0;
+	return r;
+}
+
+int hosts_doc_lines(struct hosts_doc *d, const char *text, size_t len)
+{
+	size_t pos = 0;
+	int r = 0;
+
+	hosts_doc_reset(d, len);
+	while (pos < len && r == 0) {
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
+		size_t whole = nl != NULL ? body + 1 : body, i = 0;
+		struct hosts_line *l = hosts_doc_add(d);
+
+		while (i < body && blank(line[i]))
+			i++;
+		d->st.lines++;
+		l->off = d->text.len;
+		l->len = body;
+		l->src = pos;
+		l->lineno = d->st.lines;
+		l->entry = i < body && line[i] != '#';
+		if (l->entry) {
+			char *key = d->keys + d->keys_len;
+
+			memcpy(key, line, body);
+			l->key = d->keys_len;
+			l->key_len = (uint32_t)body;
+			d->keys_len += body;
+			(void)strmap_put(&d->index, key, body,
+			                 (uint32_t)(d->nlines - 1), NULL);
+			d->st.entries++;
+		}
+		pos += whole;
+		r = buf_append(&d->text, line, whole);
+	}
+	if (r < 0)
+		d->nlines = 0;
+	return r;
+}
+
+/* The line a key is on (index into d->lines), or -1. */
+long hosts_doc_find(const struct hosts_doc *d, const char *key, size_t len)
+{
+	uint32_t v;
+
+	return strmap_get(&d->index, key, len, &v) ? (long)v : -1;
+}
+
+int hosts_check(const char *text, size_t len, bool allow_zone, struct buf *out,
+                json_t *problems, json_t *names, struct hosts_stats *ret_stats)
+{
+	struct hosts_doc d;
+	int r;
+
+	hosts_doc_init(&d, out != NULL ? out->max : 0);
+	r = hosts_doc_check(&d, text, len, allow_zone, problems);
+	if (r == 0 && out != NULL)
+		r = buf_append(out, d.text.data != NULL ? d.text.data : "",
+		               d.text.len);
+	for (size_t i = 0; r == 0 && names != NULL && i < d.nlines; i++) {
+		const struct hosts_line *l = &d.lines[i];
+		const char *k = d.keys + l->key, *end = k + l->key_len;
+		const char *p = k + l->addr_len;
+
+		while (l->entry && p < end) {
+			const char *q;
+
+			p++;
+			q = memchr(p, ' ', (size_t)(end - p));
+			if (q == NULL)
+				q = end;
+			count_name(names, p, (size_t)(q - p));
+			p = q;
+		}
+	}
 	if (r == 0 && ret_stats != NULL)
-		*ret_stats = st;
+		*ret_stats = d.st;
+	hosts_doc_free(&d);
 	return r;
 }
 

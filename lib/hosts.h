@@ -20,10 +20,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "buf.h"
+#include "strmap.h"
 
 #define HOSTS_BLOCK_BEGIN "# BEGIN consul-hosts"
 #define HOSTS_BLOCK_END   "# END consul-hosts"
@@ -44,6 +46,59 @@ struct hosts_stats {
 	size_t dropped;    /* invalid lines dropped */
 	size_t duplicates; /* repeated address lines dropped */
 };
+
+/*
+ * A checked hosts text, line by line: what the guard, the ordering and
+ * the publisher work on, so a render is parsed and validated once.
+ *
+ * hosts_doc_check() keeps the valid lines of the input in text, exactly as
+ * they were (terminators included), and describes each kept line in
+ * lines[]: where it is, where it came from, and for an entry its key, the
+ * normalised form "ADDRESS name name..." (names lower-cased, one space
+ * apart) that identifies it. Repeats of an earlier entry (same key) and
+ * invalid lines are left out, as hosts_check() says below.
+ */
+struct hosts_line {
+	size_t off;        /* in doc->text */
+	size_t len;        /* without the '\n' */
+	size_t src;        /* offset of the line in the checked input */
+	size_t lineno;     /* 1-based line number in the input */
+	size_t key;        /* entries: offset of the key in doc->keys */
+	uint32_t key_len;  /* 0 for blank and comment lines */
+	uint32_t addr_len; /* keys[key..key+addr_len) is the address */
+	bool entry;        /* an address line */
+	bool dynamic;      /* for the caller: came from Consul data */
+};
+
+struct hosts_doc {
+	struct buf text; /* the kept lines */
+	char *keys;      /* entry keys, back to back (not NUL-separated) */
+	size_t keys_len;
+	struct hosts_line *lines;
+	size_t nlines, cap;
+	struct hosts_stats st;
+	struct strmap index; /* key -> index in lines */
+};
+
+/* max bounds doc->text (0: no bound). */
+void hosts_doc_init(struct hosts_doc *d, size_t max);
+void hosts_doc_free(struct hosts_doc *d);
+/*
+ * Check text[0..len) into d (its previous content is dropped). problems as
+ * for hosts_check(). Returns 0, or -E2BIG when text's bound is hit (d then
+ * holds no lines).
+ */
+int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
+                    bool allow_zone, json_t *problems);
+/*
+ * Read text[0..len) into d as a text that is not a hosts file: every line
+ * is kept, and every line that is not blank and does not start with '#'
+ * counts as an entry keyed by its whole text (repeats included; the index
+ * finds the first). For the guards of format "text" outputs.
+ */
+int hosts_doc_lines(struct hosts_doc *d, const char *text, size_t len);
+/* The index in d->lines of the entry with key[0..len), or -1. */
+long hosts_doc_find(const struct hosts_doc *d, const char *key, size_t len);
 
 /*
  * Check text[0..len) line by line. Valid lines (blank, comment, entry) are

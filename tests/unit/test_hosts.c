@@ -182,6 +182,43 @@ static void test_check_limits(void **state)
 	buf_free(&out);
 }
 
+/* The line records the guard and the ordering work on. */
+static void test_doc(void **state)
+{
+	const char *in = "# c\n10.0.0.1  Web  api # x\nbad line\n"
+	                 "10.0.0.1 web api\n\n::1 h";
+	struct hosts_doc d;
+	const struct hosts_line *l;
+
+	(void)state;
+	hosts_doc_init(&d, 0);
+	assert_int_equal(hosts_doc_check(&d, in, strlen(in), false, NULL), 0);
+	assert_int_equal(d.st.lines, 6);
+	assert_int_equal(d.st.entries, 2);
+	assert_int_equal(d.st.dropped, 1);
+	assert_int_equal(d.st.duplicates, 1);
+	assert_int_equal(d.nlines, 4); /* comment, entry, blank, entry */
+	l = &d.lines[1];
+	assert_true(l->entry);
+	assert_int_equal(l->lineno, 2);
+	assert_int_equal(l->src, 4);
+	assert_memory_equal(d.text.data + l->off, "10.0.0.1  Web  api # x",
+	                    l->len);
+	assert_int_equal(l->key_len, strlen("10.0.0.1 web api"));
+	assert_memory_equal(d.keys + l->key, "10.0.0.1 web api", l->key_len);
+	assert_int_equal(l->addr_len, 8);
+	assert_int_equal(hosts_doc_find(&d, "10.0.0.1 web api", 16), 1);
+	assert_int_equal(hosts_doc_find(&d, "::1 h", 5), 3);
+	assert_int_equal(hosts_doc_find(&d, "::1", 3), -1);
+	assert_false(d.lines[0].entry || d.lines[2].entry);
+	/* As text: every line kept, each non-comment line an entry. */
+	assert_int_equal(hosts_doc_lines(&d, in, strlen(in)), 0);
+	assert_int_equal(d.nlines, 6);
+	assert_int_equal(d.st.entries, 4);
+	assert_int_equal(hosts_doc_find(&d, "bad line", 8), 2);
+	hosts_doc_free(&d);
+}
+
 static void test_escape(void **state)
 {
 	struct buf b;
@@ -335,6 +372,7 @@ int main(void)
 	        cmocka_unit_test(test_check_drops_injection),
 	        cmocka_unit_test(test_check_duplicates),
 	        cmocka_unit_test(test_check_limits),
+	        cmocka_unit_test(test_doc),
 	        cmocka_unit_test(test_escape),
 	        cmocka_unit_test(test_splice_keeps_every_byte),
 	        cmocka_unit_test(test_splice_appends_without_markers),
