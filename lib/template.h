@@ -42,6 +42,14 @@ struct tmpl_limits {
 /* Defaults: 64 MiB output, depth 100, 10 million steps. */
 extern const struct tmpl_limits tmpl_default_limits;
 
+/* Byte ranges of a render's output, [start, end), in order. */
+struct tmpl_spans {
+	struct {
+		size_t start, end;
+	} * v;
+	size_t n, cap;
+};
+
 struct tmpl_env {
 	/*
 	 * The data of dependency d: a borrowed reference, or NULL when it has
@@ -56,6 +64,14 @@ struct tmpl_env {
 	void (*order)(void *ctx, const char *key, json_t *list);
 	/* A non-fatal problem worth logging (a dropped record). May be NULL. */
 	void (*warn)(void *ctx, const char *msg);
+	/*
+	 * When not NULL, gets the output that depends on data: what every
+	 * action prints, and template text inside a range, if or with body
+	 * (whether it is there depends on what was evaluated). Text at the
+	 * top level is static. Adjacent ranges are merged; the caller frees
+	 * spans->v.
+	 */
+	struct tmpl_spans *spans;
 	void *ctx;
 	struct tmpl_limits limits;
 };

@@ -35,8 +35,30 @@ struct state {
 	struct var *vars;
 	size_t nvars, cap, base;
 	unsigned depth;
+	unsigned ctl; /* inside this many range, if and with bodies */
 	unsigned long steps;
 };
+
+/* out[start..out->len) depends on data: note it in env->spans. */
+static void mark_dynamic(struct state *s, size_t start)
+{
+	struct tmpl_spans *sp = s->env->spans;
+	size_t end = s->out->len;
+
+	if (sp == NULL || end == start)
+		return;
+	if (sp->n > 0 && sp->v[sp->n - 1].end == start) {
+		sp->v[sp->n - 1].end = end;
+		return;
+	}
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap != 0 ? sp->cap * 2 : 16;
+		sp->v = xreallocarray(sp->v, sp->cap, sizeof(*sp->v));
+	}
+	sp->v[sp->n].start = start;
+	sp->v[sp->n].end = end;
+	sp->n++;
+}
 
 static int serr(struct state *s, const struct tnode *n, int code,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -600,7 +622,7 @@ static int walk_template(struct state *s, json_t *dot, const struct tnode *n)
 
 static int walk(struct state *s, json_t *dot, const struct tnode *n)
 {
-	size_t i;
+	size_t i, start;
 	json_t *v;
 	int r;
 
@@ -613,8 +635,11 @@ static int walk(struct state *s, json_t *dot, const struct tnode *n)
 		}
 		return 0;
 	case N_TEXT:
+		start = s->out->len;
 		if (buf_append(s->out, n->text, n->len) < 0)
 			return output_error(s, n);
+		if (s->ctl > 0)
+			mark_dynamic(s, start);
 		return 0;
 	case N_ACTION:
 		r = step(s, n);
@@ -623,8 +648,10 @@ static int walk(struct state *s, json_t *dot, const struct tnode *n)
 		r = eval_pipeline(s, dot, n->pipe, &v);
 		if (r < 0)
 			return r;
+		start = s->out->len;
 		if (n->pipe->ndecl == 0 && tv_print(s->out, v) < 0)
 			r = output_error(s, n);
+		mark_dynamic(s, start);
 		json_decref(v);
 		return r;
 	case N_BREAK:
@@ -642,10 +669,14 @@ static int walk(struct state *s, json_t *dot, const struct tnode *n)
 	switch (n->type) {
 	case N_IF:
 	case N_WITH:
+		s->ctl++;
 		r = walk_if_with(s, dot, n);
+		s->ctl--;
 		break;
 	case N_RANGE:
+		s->ctl++;
 		r = walk_range(s, dot, n);
+		s->ctl--;
 		break;
 	case N_TEMPLATE:
 		r = walk_template(s, dot, n);
