@@ -21,13 +21,14 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define CONFIG_MAX_TEMPLATES   256
-#define CONFIG_MAX_DIR_ENTRIES 1024
-#define CONFIG_MAX_PATHS       64
-#define CONFIG_MAX_STRING      4096
-#define CONFIG_MAX_EMIT        65535
-#define CONFIG_MAX_TOKEN_FILE  4096
-#define CONFIG_DEFAULT_ADDRESS "127.0.0.1:8500"
+#define CONFIG_MAX_TEMPLATES    256
+#define CONFIG_MAX_DIR_ENTRIES  1024
+#define CONFIG_MAX_PATHS        64
+#define CONFIG_MAX_STRING       4096
+#define CONFIG_MAX_EMIT         65535
+#define CONFIG_MAX_COMMAND_RUNS 100
+#define CONFIG_MAX_TOKEN_FILE   4096
+#define CONFIG_DEFAULT_ADDRESS  "127.0.0.1:8500"
 
 /* What a load knows besides the config itself. */
 struct tmpl_state {
@@ -801,10 +802,13 @@ static void tmpl_defaults(struct tmpl_conf *t)
 	t->command_timeout_ms = 30000;
 	t->perms = -1;
 	t->create_dest_dirs = true;
+	t->format = TMPL_FORMAT_HOSTS;
+	t->guard_enabled = true;
 	t->guard_shrink = 0.5;
-	t->guard_service_drop = true;
+	t->guard_service_drop = false;
 	t->guard_hold_ms = 60000;
-	t->restart_min_interval_ms = 10000;
+	t->command_max_runs = 4;
+	t->command_window_ms = 10000;
 }
 
 static void tmpl_conf_clear(struct tmpl_conf *t)
@@ -899,10 +903,30 @@ static int apply_exec(struct vctx *v, json_t *obj, void *target)
 	return 0;
 }
 
+static int want_format(struct vctx *v, const json_t *obj, const char *key,
+                       const json_t *val, enum tmpl_format *dst)
+{
+	const char *s = json_string_value(val);
+
+	if (s != NULL && strcmp(s, "hosts") == 0)
+		*dst = TMPL_FORMAT_HOSTS;
+	else if (s != NULL && strcmp(s, "text") == 0)
+		*dst = TMPL_FORMAT_TEXT;
+	else
+		return fail_value(v, obj, key,
+		                  "%s: expected \"hosts\" (a hosts file: "
+		                  "checked line by line, each name's lines "
+		                  "ordered per node) or \"text\" (any other "
+		                  "file), got %s",
+		                  name_of(v, key),
+		                  s != NULL ? s : json_kind(val));
+	return 0;
+}
+
 static int apply_guard(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"shrink", "service_drop", "hold",
-	                                   NULL};
+	static const char *const keys[] = {"enabled", "shrink", "service_drop",
+	                                   "hold", NULL};
 	struct tmpl_conf *t = target;
 	const char *key;
 	json_t *val;
@@ -926,6 +950,8 @@ static int apply_guard(struct vctx *v, json_t *obj, void *target)
 				                  "to 1; 0 disables)",
 				                  name_of(v, key), d);
 			t->guard_shrink = d;
+		} else if (strcmp(key, "enabled") == 0) {
+			r = want_bool(v, obj, key, val, &t->guard_enabled);
 		} else if (strcmp(key, "service_drop") == 0) {
 			r = want_bool(v, obj, key, val, &t->guard_service_drop);
 		} else if (strcmp(key, "hold") == 0) {
@@ -979,6 +1005,9 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	                                   "rollback_on_failure",
 	                                   "in_place",
 	                                   "guard",
+	                                   "format",
+	                                   "command_max_runs",
+	                                   "command_window",
 	                                   "restart_min_interval",
 	                                   NULL};
 	static const char *const unsupported[] = {
@@ -1049,9 +1078,24 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 			r = want_bool(v, obj, key, val, &t->in_place);
 		} else if (strcmp(key, "guard") == 0) {
 			r = want_blocks(v, obj, key, val, apply_guard, t);
-		} else if (strcmp(key, "restart_min_interval") == 0) {
+		} else if (strcmp(key, "format") == 0) {
+			r = want_format(v, obj, key, val, &t->format);
+		} else if (strcmp(key, "command_max_runs") == 0) {
+			r = want_uint(v, obj, key, val, CONFIG_MAX_COMMAND_RUNS,
+			              &t->command_max_runs);
+			if (r == 0 && t->command_max_runs == 0)
+				r = fail_value(v, obj, key,
+				               "%s: must be at least 1",
+				               name_of(v, key));
+		} else if (strcmp(key, "command_window") == 0) {
 			r = want_duration(v, obj, key, val,
-			                  &t->restart_min_interval_ms);
+			                  &t->command_window_ms);
+		} else if (strcmp(key, "restart_min_interval") == 0) {
+			/* The old fixed spacing: one run per interval. */
+			r = want_duration(v, obj, key, val,
+			                  &t->command_window_ms);
+			t->command_max_runs = 1;
+			t->restart_min_interval_set = true;
 		} else {
 			r = unknown_key(v, obj, key, "in template block", keys,
 			                unsupported);

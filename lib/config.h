@@ -67,6 +67,11 @@ enum order_mode {
 	ORDER_NONE,     /* consul-template's order: sorted by Node, ID */
 };
 
+enum tmpl_format {
+	TMPL_FORMAT_HOSTS, /* checked as a hosts file, lines ordered */
+	TMPL_FORMAT_TEXT,  /* any text: no grammar, no ordering */
+};
+
 struct tmpl_conf {
 	char *source;   /* path, or NULL when contents is set */
 	char *contents; /* inline template */
@@ -86,11 +91,18 @@ struct tmpl_conf {
 	bool managed_block;    /* replace only the BEGIN/END block */
 	bool in_place;         /* write in place when rename can't (EBUSY) */
 	bool rollback_on_failure;
-	double guard_shrink;     /* hold back shrinking by more than this share
-	                            of lines (0.5); 0 disables */
-	bool guard_service_drop; /* hold back a service dropping to zero */
-	uint64_t guard_hold_ms;  /* publish a held render after this long */
-	uint64_t restart_min_interval_ms; /* rate limit for command */
+	enum tmpl_format format; /* what the output is checked as */
+	bool guard_enabled;      /* guard.enabled (default true) */
+	double guard_shrink;     /* hold removals of more than this share of
+	                            the Consul entries (0.5); 0 disables */
+	bool guard_service_drop; /* hold the removal of a name's last entry */
+	uint64_t guard_hold_ms;  /* a held removal is confirmed after this */
+	/* The command's budget: at most command_max_runs starts in any
+	 * command_window_ms (4 in 10 s: below systemd's default start limit
+	 * of 5 in 10 s, so a restart command cannot trip it). */
+	unsigned command_max_runs;
+	uint64_t command_window_ms;
+	bool restart_min_interval_set; /* the deprecated key was used */
 	unsigned emit; /* 0: all instances; k: only the first k */
 	char *origin;  /* where it was defined: "file:line" or flag */
 };

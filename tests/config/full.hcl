@@ -55,12 +55,15 @@ template {
   managed_block        = true
   rollback_on_failure  = true
   in_place             = true
+  format               = "text"
   guard {
+    enabled      = false
     shrink       = 0.25
-    service_drop = false
+    service_drop = true
     hold         = "2m"
   }
-  restart_min_interval = "30s"
+  command_max_runs = 2
+  command_window   = "30s"
 }
 
 template {

@@ -226,8 +226,10 @@ static void assert_config_eq(const struct config *a, const struct config *b)
 		assert_true(x->guard_shrink == y->guard_shrink);
 		assert_int_equal(x->guard_service_drop, y->guard_service_drop);
 		assert_int_equal(x->guard_hold_ms, y->guard_hold_ms);
-		assert_int_equal(x->restart_min_interval_ms,
-		                 y->restart_min_interval_ms);
+		assert_int_equal(x->format, y->format);
+		assert_int_equal(x->guard_enabled, y->guard_enabled);
+		assert_int_equal(x->command_max_runs, y->command_max_runs);
+		assert_int_equal(x->command_window_ms, y->command_window_ms);
 		assert_int_equal(x->emit, y->emit);
 	}
 	assert_int_equal(a->once, b->once);
@@ -301,9 +303,15 @@ static void test_config_defaults(void **state)
 	assert_true(t->create_dest_dirs);
 	assert_false(t->managed_block || t->in_place || t->rollback_on_failure);
 	assert_true(t->guard_shrink == 0.5);
-	assert_true(t->guard_service_drop);
+	/* Failover first: a name losing its last entry is what a failover
+	 * does, so service_drop is off by default. */
+	assert_false(t->guard_service_drop);
+	assert_true(t->guard_enabled);
+	assert_int_equal(t->format, TMPL_FORMAT_HOSTS);
 	assert_int_equal(t->guard_hold_ms, 60000);
-	assert_int_equal(t->restart_min_interval_ms, 10000);
+	assert_int_equal(t->command_max_runs, 4);
+	assert_int_equal(t->command_window_ms, 10000);
+	assert_false(t->restart_min_interval_set);
 	assert_int_equal(t->emit, 0);
 	assert_string_equal(t->origin, "-template");
 	config_free(c);
@@ -358,9 +366,12 @@ static void test_config_full_hcl_json_same(void **state)
 	assert_int_equal(t->emit, 3);
 	assert_true(t->managed_block && t->rollback_on_failure && t->in_place);
 	assert_true(t->guard_shrink == 0.25);
-	assert_false(t->guard_service_drop);
+	assert_true(t->guard_service_drop);
+	assert_false(t->guard_enabled);
+	assert_int_equal(t->format, TMPL_FORMAT_TEXT);
 	assert_int_equal(t->guard_hold_ms, 120000);
-	assert_int_equal(t->restart_min_interval_ms, 30000);
+	assert_int_equal(t->command_max_runs, 2);
+	assert_int_equal(t->command_window_ms, 30000);
 	t = &h->templates[1];
 	assert_null(t->source);
 	assert_string_equal(t->contents,
@@ -853,6 +864,29 @@ static void test_config_values(void **state)
 	assert_null(config_free(NULL));
 }
 
+/* The publisher's keys: format, the command budget, guard.enabled, and
+ * the deprecated restart_min_interval (one run per interval). */
+static void test_config_publish_keys(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = text_ok("template {\n source = \"s\"\n destination = \"/d\"\n"
+	            " restart_min_interval = \"10s\"\n}\n");
+	assert_int_equal(c->templates[0].command_max_runs, 1);
+	assert_int_equal(c->templates[0].command_window_ms, 10000);
+	assert_true(c->templates[0].restart_min_interval_set);
+	config_free(c);
+	text_err("template {\n source = \"s\"\n format = \"yaml\"\n}\n",
+	         "t.hcl:3:11: format: expected \"hosts\" (a hosts file: "
+	         "checked line by line, each name's lines ordered per node) "
+	         "or \"text\" (any other file), got yaml");
+	text_err("template {\n source = \"s\"\n command_max_runs = 0\n}\n",
+	         "t.hcl:3:21: command_max_runs: must be at least 1");
+	text_err("template {\n source = \"s\"\n guard { enabled = 1 }\n}\n",
+	         "t.hcl:3:20: enabled: expected true or false, got number");
+}
+
 static void test_config_reload(void **state)
 {
 	struct config *c, *c2;
@@ -915,6 +949,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_config_validation, setup),
 	        cmocka_unit_test_setup(test_config_validation2, setup),
 	        cmocka_unit_test_setup(test_config_values, setup),
+	        cmocka_unit_test_setup(test_config_publish_keys, setup),
 	        cmocka_unit_test_setup(test_config_reload, setup),
 	};
 
