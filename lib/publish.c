@@ -1,107 +1,159 @@
+/*
+ * The publisher: a queue of one job (the newest render) through check,
+ * guard, stage, check_command and swap, and beside it the command that
+ * reloads dnsmasq, on its own budget. Two state machines, each changed
+ * only through its set_state function (traced):
+ *
+ *   job:     IDLE -> (submit) -> [read, guard, stage] -> CHECKING -> IDLE
+ *   command: IDLE -> (a swap) -> [budget spent] WAITING -> RUNNING -> IDLE
+ *
+ * The file itself (read, stage, swap) is destfile.h's; what is held is
+ * guard.h's.
+ */
 #include "publish.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <libgen.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "command.h"
+#include "guard.h"
 #include "hosts.h"
 #include "log.h"
 #include "xmalloc.h"
+
+/* A concurrent writer changed the destination while a job staged it:
+ * start over at most this often before giving up for this render. */
+#define PUBLISH_MAX_RESTARTS 5
+/* A failed command runs again after 1 s, doubling up to 5 min. */
+#define PUBLISH_RETRY_MIN_MS 1000
+#define PUBLISH_RETRY_MAX_MS 300000
+/* Most removed or added entries a "wrote" line names. */
+#define PUBLISH_LOG_KEYS 3
 
 struct waiter {
 	publish_done_cb cb;
 	void *data;
 };
 
+/* A render and who waits for it. */
 struct job {
 	char *text;
 	size_t len;
+	struct tmpl_spans spans;
+	bool all_dynamic; /* no spans given: every line is data */
+	char *suspect;
 	struct waiter *waiters;
 	size_t nwaiters;
 };
 
-enum publish_state {
-	PUBLISH_IDLE,
-	PUBLISH_CHECKING,  /* check_command runs on the staged file */
-	PUBLISH_COMMANDING /* command runs (for a job or deferred) */
+struct flusher {
+	void (*cb)(void *data, bool ok);
+	void *data;
 };
+
+enum job_state {
+	JOB_IDLE,     /* nothing runs; the next job may start */
+	JOB_CHECKING, /* check_command runs on the staged file */
+	JOB_CLOSED,   /* closing and idle: timers are closing */
+};
+
+enum cmd_state {
+	CMD_IDLE,    /* not running; command_due says whether it should */
+	CMD_WAITING, /* due, waiting for its budget or a retry's backoff */
+	CMD_RUNNING,
+};
+
+static const char *const job_state_names[] = {[JOB_IDLE] = "IDLE",
+                                              [JOB_CHECKING] = "CHECKING",
+                                              [JOB_CLOSED] = "CLOSED"};
+static const char *const cmd_state_names[] = {[CMD_IDLE] = "IDLE",
+                                              [CMD_WAITING] = "WAITING",
+                                              [CMD_RUNNING] = "RUNNING"};
 
 struct publisher;
 
 /* Where checked content goes: the file, or stdout for -dry. */
 struct publish_sink {
 	const char *name;
-	/* Publish p->job's checked content (p->checked); ends with
-	 * publish_finish, now or later. */
+	/* Publish p->job (checked in p->new); ends with publish_finish. */
 	void (*start)(struct publisher *p);
 };
 
 struct publisher {
 	uv_loop_t *loop;
 	const struct publish_sink *sink;
-	enum publish_state state;
+	enum job_state state;
+	enum cmd_state cmd_state;
 	bool closing;
 	void (*closed)(void *);
 	void *closed_data;
 	int open_timers;
 
 	/* Configuration (copied). */
-	char *dest;
-	char *dir;
-	char *base;
+	char *dest; /* for log lines */
 	char *command;
 	char *check_command;
-	char *user;
-	char *group;
-	int perms;
-	bool backup, create_dest_dirs, managed_block, in_place, rollback;
-	double guard_shrink;
-	bool guard_service_drop;
-	uint64_t guard_hold_ms;
+	enum tmpl_format format;
+	bool managed_block, rollback;
+	struct guard_conf guard;
 	uint64_t command_timeout_ms;
-	uint64_t restart_min_interval_ms;
+	unsigned max_runs;
+	uint64_t window_ms;
+	struct destfile *file;
 
-	struct job *job; /* running */
-	struct job *pending;
-	struct buf checked; /* job's text after the hosts check */
-	struct buf final;   /* what the destination will hold */
+	struct job *job;     /* running */
+	struct job *pending; /* the next one (newest render) */
+	struct job *last;    /* the last one done: re-published for holds */
+	unsigned restarts;   /* of the running job, after a concurrent edit */
+
+	struct hosts_doc new; /* the job's render, checked */
+	struct hosts_doc old; /* what is published (block or whole file) */
+	struct guard_result gr;
+	struct guard_window window; /* removals published lately */
+	struct buf block;           /* what the block (or the file) will hold */
+	struct buf file_old;        /* the destination as read */
+	struct buf final;           /* what the destination will hold */
+	struct destfile_old old_st;
 	char *staged;       /* temp file path while staged */
-	bool old_exists;
-	struct stat old_st;
+	bool stale_checked; /* leftover temp files removed once */
+	bool link_logged;
+	char *held_logged;       /* the last hold reason logged, to log once */
+	int64_t text_hold_since; /* format text: the current hold began */
+	uv_timer_t hold_timer;   /* re-publish when a held removal is due */
+	uv_timer_t kick_timer;   /* 0 ms: start jobs from the loop */
+
+	struct command *check; /* check_command on the staged file */
+
+	/* The command. */
 	struct command *cmd;
-	bool cmd_for_job; /* the command belongs to p->job (not deferred) */
-
-	/* Guard hold: the checked content held back and since when. */
-	char *held;
-	size_t held_len;
-	uint64_t held_since;
-	uv_timer_t hold_timer;
-
-	/* Restart rate limit and rollback. */
-	bool command_ever;
-	uint64_t last_command_ms;
-	bool command_due;      /* a swap happened that no command has covered */
-	unsigned cmd_failures; /* failed runs in a row (no rollback) */
-	uint64_t command_not_before; /* loop time of the next retry */
-	uv_timer_t restart_timer;
-	bool rollback_valid; /* rollback_data is the pre-swap content */
-	bool rollback_exists;
+	bool command_due; /* a swap happened that no run has covered */
+	uint64_t *starts; /* ring of the last max_runs start times */
+	unsigned nstarts, ring;
+	unsigned cmd_failures; /* failed runs in a row */
+	bool cmd_retry;        /* due only to retry a failed run */
+	uint64_t retry_not_before;
+	bool last_cmd_ok;
+	uv_timer_t cmd_timer;
+	/* Rollback: what was published before the first swap that no
+	 * successful command has covered (the block, in managed mode). */
+	bool rollback_valid;  /* rollback_data was taken */
+	bool rollback_exists; /* and there was a file to roll back to */
 	struct buf rollback_data;
-	struct stat rollback_st;
+
+	struct flusher *flushers;
+	size_t nflushers;
 };
 
 static void publish_kick(struct publisher *p);
-static void publish_run_command(struct publisher *p, bool for_job);
+static void cmd_kick(struct publisher *p);
+static void job_write(struct publisher *p);
 
 const char *publish_result_name(enum publish_result res)
 {
@@ -118,11 +170,29 @@ const char *publish_result_name(enum publish_result res)
 	return "?";
 }
 
+static void job_set_state(struct publisher *p, enum job_state s)
+{
+	if (p->state != s)
+		log_trace("publish %s: job %s -> [%s]", p->dest,
+		          job_state_names[p->state], job_state_names[s]);
+	p->state = s;
+}
+
+static void cmd_set_state(struct publisher *p, enum cmd_state s)
+{
+	if (p->cmd_state != s)
+		log_trace("publish %s: command %s -> [%s]", p->dest,
+		          cmd_state_names[p->cmd_state], cmd_state_names[s]);
+	p->cmd_state = s;
+}
+
 static struct job *job_free(struct job *j)
 {
 	if (j == NULL)
 		return NULL;
 	free(j->text);
+	free(j->spans.v);
+	free(j->suspect);
 	free(j->waiters);
 	free(j);
 	return NULL;
@@ -136,23 +206,31 @@ static void job_notify(struct job *j, enum publish_result res,
 			j->waiters[i].cb(j->waiters[i].data, res, e);
 }
 
-/* The job is over: tell every waiter, then start what comes next. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The job is over: tell every waiter, keep its render, start what's next. */
 static void publish_finish(struct publisher *p, enum publish_result res,
                            const struct err *e)
 {
 	struct job *j = p->job;
 
 	p->job = NULL;
-	p->state = PUBLISH_IDLE;
-	if (p->staged != NULL) {
-		(void)unlink(p->staged);
-		free(p->staged);
-		p->staged = NULL;
-	}
+	job_set_state(p, JOB_IDLE);
+	p->staged = destfile_discard(p->staged);
 	if (j != NULL) {
 		log_debug("%s: %s", p->dest, publish_result_name(res));
 		job_notify(j, res, e);
-		job_free(j);
+		free(j->waiters);
+		j->waiters = NULL;
+		j->nwaiters = 0;
+		job_free(p->last);
+		p->last = j;
 	}
 	publish_kick(p);
 }
@@ -162,305 +240,7 @@ static void publish_fail(struct publisher *p, const struct err *e)
 	publish_finish(p, PUBLISH_FAILED, e);
 }
 
-/* ---- files ---------------------------------------------------------- */
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read the destination into out; *ret_exists false when it is absent. */
-static int publish_read_dest(struct publisher *p, struct buf *out,
-                             bool *ret_exists, struct stat *ret_st,
-                             struct err *e)
-{
-	int fd = open(p->dest, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	int r = 0;
-
-	buf_reset(out);
-	if (fd < 0 && errno == ENOENT) {
-		*ret_exists = false;
-		return 0;
-	}
-	if (fd < 0)
-		return err_msg(e, -errno, "cannot read %s: %s", p->dest,
-		               strerror(errno));
-	if (fstat(fd, ret_st) < 0) {
-		r = err_msg(e, -errno, "cannot stat %s: %s", p->dest,
-		            strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(ret_st->st_mode)) {
-		r = err_msg(e, -EISDIR,
-		            "destination %s is a directory, not a file",
-		            p->dest);
-		goto out;
-	}
-	if (!S_ISREG(ret_st->st_mode)) {
-		r = err_msg(e, -EINVAL, "destination %s is not a regular file",
-		            p->dest);
-		goto out;
-	}
-	for (;;) {
-		char chunk[16384];
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = err_msg(e, -errno, "cannot read %s: %s", p->dest,
-			            strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (buf_append(out, chunk, (size_t)n) < 0) {
-			r = err_msg(e, -E2BIG, "%s is larger than %u bytes",
-			            p->dest, PUBLISH_MAX_FILE);
-			goto out;
-		}
-	}
-	*ret_exists = true;
-out:
-	close(fd);
-	return r;
-}
-
-/* mkdir -p for the destination's directory, 0755. */
-static int publish_make_dirs(struct publisher *p, struct err *e)
-{
-	char *path = xstrdup(p->dir);
-	int r = 0;
-
-	for (char *s = path + 1;; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			r = err_msg(e, -errno, "cannot create directory %s: %s",
-			            path, strerror(errno));
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	free(path);
-	return r;
-}
-
-/* Numeric or named user/group; -1 when not configured. */
-static int publish_want_owner(struct publisher *p, uid_t *ret_uid,
-                              gid_t *ret_gid, struct err *e)
-{
-	char *end;
-
-	*ret_uid = (uid_t)-1;
-	*ret_gid = (gid_t)-1;
-	if (p->user != NULL) {
-		struct passwd *pw = getpwnam(p->user);
-		unsigned long v = strtoul(p->user, &end, 10);
-
-		if (pw != NULL)
-			*ret_uid = pw->pw_uid;
-		else if (*p->user != '\0' && *end == '\0')
-			*ret_uid = (uid_t)v;
-		else
-			return err_msg(e, -ENOENT, "%s: unknown user \"%s\"",
-			               p->dest, p->user);
-	}
-	if (p->group != NULL) {
-		struct group *gr = getgrnam(p->group);
-		unsigned long v = strtoul(p->group, &end, 10);
-
-		if (gr != NULL)
-			*ret_gid = gr->gr_gid;
-		else if (*p->group != '\0' && *end == '\0')
-			*ret_gid = (gid_t)v;
-		else
-			return err_msg(e, -ENOENT, "%s: unknown group \"%s\"",
-			               p->dest, p->group);
-	}
-	return 0;
-}
-
-/*
- * Write data to a new temp file next to the destination and make it
- * durable; *ret_path is its name. Not O_TMPFILE: check_command needs a
- * path, and linkat() cannot replace an existing file, so a rename is
- * needed anyway; a dot-prefixed name keeps dnsmasq's --hostsdir (and
- * editors' globs) away from it.
- */
-static int publish_stage(struct publisher *p, const char *data, size_t len,
-                         bool old_exists, const struct stat *old_st,
-                         char **ret_path, struct err *e)
-{
-	char *path = xasprintf("%s/.%s.consul-hosts.XXXXXX", p->dir, p->base);
-	uid_t uid;
-	gid_t gid;
-	mode_t mode;
-	int fd, r;
-
-	r = publish_want_owner(p, &uid, &gid, e);
-	if (r < 0)
-		goto fail_nofile;
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0) {
-		r = err_msg(e, -errno,
-		            "cannot create a temporary file in %s: %s", p->dir,
-		            strerror(errno));
-		goto fail_nofile;
-	}
-	r = write_all(fd, data, len);
-	if (r < 0) {
-		err_msg(e, r, "cannot write %s: %s", path, strerror(-r));
-		goto fail;
-	}
-	if (uid == (uid_t)-1 && old_exists)
-		uid = old_st->st_uid;
-	if (gid == (gid_t)-1 && old_exists)
-		gid = old_st->st_gid;
-	/* chown before chmod: chown may clear set-id bits. */
-	if ((uid != (uid_t)-1 && uid != geteuid()) ||
-	    (gid != (gid_t)-1 && gid != getegid())) {
-		if (fchown(fd, uid, gid) < 0) {
-			r = -errno;
-			if (p->user != NULL || p->group != NULL) {
-				err_msg(e, r, "cannot chown %s: %s", path,
-				        strerror(-r));
-				goto fail;
-			}
-			log_warn("%s: cannot keep the owner %ld:%ld of the old "
-			         "file, ignoring",
-			         p->dest, (long)uid, (long)gid);
-		}
-	}
-	mode = p->perms >= 0 ? (mode_t)p->perms
-	       : old_exists  ? old_st->st_mode & 07777
-	                     : 0644;
-	if (fchmod(fd, mode) < 0) {
-		r = -errno;
-		err_msg(e, r, "cannot chmod %s: %s", path, strerror(-r));
-		goto fail;
-	}
-	if (fsync(fd) < 0) {
-		r = -errno;
-		err_msg(e, r, "cannot write %s: fsync: %s", path, strerror(-r));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		err_msg(e, r, "cannot write %s: close: %s", path, strerror(-r));
-		goto fail;
-	}
-	*ret_path = path;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	(void)unlink(path);
-fail_nofile:
-	free(path);
-	return r;
-}
-
-static void publish_sync_dir(struct publisher *p)
-{
-	int fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) < 0)
-		log_warn("%s: cannot fsync directory %s", p->dest, p->dir);
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Not atomic: for a destination that is a mount point (in_place). */
-static int publish_write_in_place(struct publisher *p, const char *data,
-                                  size_t len, struct err *e)
-{
-	int fd = open(p->dest, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
-	int r;
-
-	if (fd < 0)
-		return err_msg(e, -errno, "cannot rewrite %s in place: %s",
-		               p->dest, strerror(errno));
-	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0)
-		err_msg(e, r, "cannot rewrite %s in place: %s", p->dest,
-		        strerror(-r));
-	return r;
-}
-
-/* Put the staged file in place of the destination. */
-static int publish_swap(struct publisher *p, const char *staged,
-                        const char *data, size_t len, bool old_exists,
-                        struct err *e)
-{
-	int r;
-
-	if (p->backup && old_exists) {
-		char *bak = xasprintf("%s.bak", p->dest);
-
-		(void)unlink(bak);
-		if (link(p->dest, bak) < 0)
-			log_warn("%s: cannot make backup %s, ignoring", p->dest,
-			         bak);
-		free(bak);
-	}
-	if (rename(staged, p->dest) == 0) {
-		publish_sync_dir(p);
-		return 0;
-	}
-	r = -errno;
-	if ((r == -EBUSY || r == -EXDEV) && p->in_place) {
-		log_info("%s: rename failed (%s): rewriting in place", p->dest,
-		         strerror(-r));
-		r = publish_write_in_place(p, data, len, e);
-	} else if (r == -EBUSY || r == -EXDEV) {
-		err_msg(e, r,
-		        "cannot replace %s: %s: destination is a mount point "
-		        "(bind-mounted /etc/hosts?); set in_place = true to "
-		        "rewrite it in place",
-		        p->dest, strerror(-r));
-	} else {
-		err_msg(e, r, "cannot rename %s to %s: %s", staged, p->dest,
-		        strerror(-r));
-	}
-	(void)unlink(staged);
-	return r;
-}
-
-/* Stage and swap in one go (rollback). */
-static int publish_replace(struct publisher *p, const char *data, size_t len,
-                           const struct stat *st, struct err *e)
-{
-	char *staged = NULL;
-	int r = publish_stage(p, data, len, true, st, &staged, e);
-
-	if (r == 0)
-		r = publish_swap(p, staged, data, len, false, e);
-	free(staged);
-	return r;
-}
-
-/* ---- commands ------------------------------------------------------- */
+/* ---- logging ---------------------------------------------------------- */
 
 static void publish_log_stream(struct publisher *p, const char *what,
                                const char *s, size_t len, bool truncated,
@@ -509,19 +289,474 @@ static void publish_log_output(struct publisher *p, const char *what,
 static void publish_first_line(const struct command *c, struct buf *out)
 {
 	size_t len;
-	const char *s = command_stderr(c, &len, NULL);
+	const char *s = command_stderr(c, &len, NULL), *nl;
 
 	if (len == 0)
 		s = command_stdout(c, &len, NULL);
 	if (len == 0)
 		return;
-	const char *nl = memchr(s, '\n', len);
+	nl = memchr(s, '\n', len);
 	buf_puts(out, ": ");
 	(void)hosts_escape(s, nl != NULL ? (size_t)(nl - s) : len, 200, out);
 }
 
+static void publish_log_problems(struct publisher *p, json_t *problems,
+                                 const struct hosts_stats *st)
+{
+	size_t i, total = st->dropped + st->duplicates;
+	json_t *v;
+
+	json_array_foreach(problems, i, v)
+	{
+		const char *reason =
+		        json_string_value(json_object_get(v, "reason"));
+		long long line = (long long)json_integer_value(
+		        json_object_get(v, "line"));
+		const char *text =
+		        json_string_value(json_object_get(v, "text"));
+
+		if (strncmp(reason, "duplicate", 9) == 0)
+			log_info("%s: line %lld dropped (%s): \"%s\"", p->dest,
+			         line, reason, text);
+		else
+			log_warnx("%s: line %lld dropped (%s): \"%s\"", p->dest,
+			          line, reason, text);
+	}
+	if (total > json_array_size(problems))
+		log_warnx("%s: %zu more lines dropped", p->dest,
+		          total - json_array_size(problems));
+}
+
+/* The longest part of a line a "wrote" line shows. */
+#define PUBLISH_LOG_KEY_MAX 80
+
+/* Up to PUBLISH_LOG_KEYS keys of a's entries that b lacks, but those held
+ * (held: the guard's list, in a's line order, or NULL). How many. */
+static size_t publish_diff_keys(const struct hosts_doc *a,
+                                const struct hosts_doc *b,
+                                const struct guard_result *held, char sign,
+                                struct buf *out)
+{
+	size_t n = 0, h = 0;
+
+	for (size_t i = 0; i < a->nlines; i++) {
+		const struct hosts_line *l = &a->lines[i];
+		int len = l->key_len < PUBLISH_LOG_KEY_MAX
+		                  ? (int)l->key_len
+		                  : PUBLISH_LOG_KEY_MAX;
+
+		if (!l->entry ||
+		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0)
+			continue;
+		while (held != NULL && h < held->nheld &&
+		       held->held[h].line < i)
+			h++;
+		if (held != NULL && h < held->nheld && held->held[h].line == i)
+			continue;
+		if (n++ < PUBLISH_LOG_KEYS)
+			buf_printf(out, "%s%c%.*s", out->len > 0 ? ", " : "",
+			           sign, len, a->keys + l->key);
+	}
+	return n;
+}
+
+/* "written (916 bytes; +2 -1, 1 held): -192.0.2.12 foo-app02, +..." */
+static void publish_log_written(struct publisher *p)
+{
+	struct buf what;
+	size_t removed, added;
+
+	buf_init(&what, 2048);
+	removed = publish_diff_keys(&p->old, &p->new, &p->gr, '-', &what);
+	added = publish_diff_keys(&p->new, &p->old, NULL, '+', &what);
+	if (removed + added > 2 * PUBLISH_LOG_KEYS)
+		buf_puts(&what, ", ...");
+	log_info("%s: written (%zu bytes; +%zu -%zu, %zu held)%s%s", p->dest,
+	         p->final.len, added, removed, p->gr.nheld,
+	         what.len > 0 ? ": " : "", buf_str(&what));
+	buf_free(&what);
+}
+
+/* ---- the command ------------------------------------------------------ */
+
+/* When the budget lets the next run start (uv_now() based). */
+static uint64_t cmd_budget_due(const struct publisher *p, uint64_t now)
+{
+	uint64_t oldest;
+
+	if (p->nstarts < p->max_runs)
+		return now;
+	oldest = p->starts[p->ring]; /* the slot the next start takes */
+	return now - oldest >= p->window_ms ? now : oldest + p->window_ms;
+}
+
+/* Restore what was published before the swaps a failed command covered:
+ * the block only, in managed-block mode (edits outside it are kept). */
+static void cmd_rollback(struct publisher *p)
+{
+	struct destfile_old old;
+	struct buf cur, out;
+	const char *why = NULL;
+	struct err e;
+	char msg[600];
+	int r;
+
+	err_clear(&e);
+	buf_init(&cur, PUBLISH_MAX_FILE);
+	buf_init(&out, PUBLISH_MAX_FILE);
+	r = destfile_read(p->file, &cur, &old, &e);
+	if (r == 0 && p->managed_block) {
+		r = hosts_splice(buf_str(&cur), cur.len,
+		                 buf_str(&p->rollback_data),
+		                 p->rollback_data.len, &out, &why);
+		if (r < 0)
+			err_msg(&e, r, "managed block: %s",
+			        why != NULL ? why : strerror(-r));
+	} else if (r == 0) {
+		r = buf_append(&out,
+		               p->rollback_data.data != NULL
+		                       ? p->rollback_data.data
+		                       : "",
+		               p->rollback_data.len);
+	}
+	if (r == 0)
+		r = destfile_replace(p->file, out.data != NULL ? out.data : "",
+		                     out.len, &old, &e);
+	if (r < 0)
+		log_warnx("%s: rollback failed: %s", p->dest,
+		          err_format(&e, msg, sizeof(msg)));
+	else
+		log_warnx("%s: rolled back to the content from before the "
+		          "failed command",
+		          p->dest);
+	buf_free(&cur);
+	buf_free(&out);
+}
+
+static void cmd_done(struct command *c, void *data)
+{
+	struct publisher *p = data;
+	char desc[128];
+	struct buf msg;
+
+	p->cmd = NULL;
+	cmd_set_state(p, CMD_IDLE);
+	publish_log_output(p, "command", c);
+	p->last_cmd_ok = command_succeeded(c);
+	if (p->last_cmd_ok) {
+		log_debug("%s: command done in %llu ms", p->dest,
+		          (unsigned long long)command_duration_ms(c));
+		p->rollback_valid = false;
+		p->cmd_failures = 0;
+		p->cmd_retry = false;
+		p->retry_not_before = 0;
+		command_free(c);
+		cmd_kick(p);
+		return;
+	}
+	buf_init(&msg, 400);
+	publish_first_line(c, &msg);
+	log_warnx("%s: command %s%s", p->dest,
+	          command_describe(c, desc, sizeof(desc)), buf_str(&msg));
+	buf_free(&msg);
+	command_free(c);
+	p->cmd_failures++;
+	if (p->command_due) {
+		/* A newer render was swapped in while it ran: that one gets
+		 * its own run, within the budget, not a backed-off retry. */
+		p->cmd_retry = false;
+	} else if (p->rollback && p->rollback_valid) {
+		if (p->rollback_exists)
+			cmd_rollback(p);
+		else
+			log_warnx("%s: nothing to roll back to (the file was "
+			          "new)",
+			          p->dest);
+	} else {
+		/* The file is in place but the command (a dnsmasq reload)
+		 * did not take it: run it again, backing off. */
+		uint64_t delay = backoff_ceiling_ms(PUBLISH_RETRY_MIN_MS,
+		                                    PUBLISH_RETRY_MAX_MS,
+		                                    p->cmd_failures);
+
+		p->command_due = true;
+		p->cmd_retry = true;
+		p->retry_not_before = uv_now(p->loop) + delay;
+		log_warnx("%s: running the command again in %llu ms", p->dest,
+		          (unsigned long long)delay);
+	}
+	p->rollback_valid = false;
+	cmd_kick(p);
+}
+
+static void cmd_run(struct publisher *p)
+{
+	uint64_t now = uv_now(p->loop);
+	struct err e;
+	int r;
+
+	err_clear(&e);
+	if (p->nstarts > 0)
+		log_debug("%s: running the command (%u of at most %u in %llu "
+		          "ms)",
+		          p->dest,
+		          p->nstarts < p->max_runs ? p->nstarts + 1
+		                                   : p->max_runs,
+		          p->max_runs, (unsigned long long)p->window_ms);
+	else
+		log_debug("%s: running the command (the first)", p->dest);
+	p->command_due = false;
+	p->starts[p->ring] = now;
+	p->ring = (p->ring + 1) % p->max_runs;
+	if (p->nstarts < p->max_runs)
+		p->nstarts++;
+	cmd_set_state(p, CMD_RUNNING);
+	r = command_run(p->loop, p->command, NULL, p->command_timeout_ms,
+	                cmd_done, p, &p->cmd, &e);
+	if (r == 0)
+		return;
+	cmd_set_state(p, CMD_IDLE);
+	p->last_cmd_ok = false;
+	log_warnx("%s: command: %s", p->dest, e.msg);
+	publish_kick(p);
+}
+
+static void cmd_timer_cb(uv_timer_t *t)
+{
+	struct publisher *p = t->data;
+
+	if (p->cmd_state == CMD_WAITING)
+		cmd_set_state(p, CMD_IDLE);
+	cmd_kick(p);
+}
+
+/*
+ * Closing or flushing (-once): a due command runs now, whatever its
+ * budget, but a failed one is not retried.
+ */
+static bool cmd_hurry(const struct publisher *p)
+{
+	return p->closing || p->nflushers > 0;
+}
+
+/* Whether the command should run (now or later). */
+static bool cmd_wanted(const struct publisher *p)
+{
+	return p->command != NULL && p->command_due &&
+	       !(cmd_hurry(p) && p->cmd_retry) &&
+	       !(p->closing && p->cmd_failures > 0);
+}
+
+/* Start the command if it is due and allowed; else wait for what allows
+ * it. Then let the job side see whether everything is idle. */
+static void cmd_kick(struct publisher *p)
+{
+	uint64_t now, due;
+	bool hurry = cmd_hurry(p);
+
+	/* The loop's time is from before this turn's file work (an fsync
+	 * may take milliseconds): the budget counts real start times. */
+	uv_update_time(p->loop);
+	now = uv_now(p->loop);
+
+	if (p->cmd_state == CMD_RUNNING)
+		return;
+	if (!cmd_wanted(p)) {
+		uv_timer_stop(&p->cmd_timer);
+		cmd_set_state(p, CMD_IDLE);
+		publish_kick(p);
+		return;
+	}
+	due = cmd_budget_due(p, now);
+	if (p->cmd_retry && due < p->retry_not_before)
+		due = p->retry_not_before;
+	if (due > now && !hurry) {
+		if (p->cmd_state != CMD_WAITING)
+			log_info("%s: the command runs in %llu ms (at most %u "
+			         "runs in %llu ms)",
+			         p->dest, (unsigned long long)(due - now),
+			         p->max_runs, (unsigned long long)p->window_ms);
+		cmd_set_state(p, CMD_WAITING);
+		uv_timer_start(&p->cmd_timer, cmd_timer_cb, due - now, 0);
+		return;
+	}
+	uv_timer_stop(&p->cmd_timer);
+	cmd_run(p);
+}
+
+/* ---- the job: check ------------------------------------------------- */
+
+/* Mark the lines of d that overlap the job's dynamic spans. */
+static void job_mark_dynamic(const struct job *j, struct hosts_doc *d)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < d->nlines; i++) {
+		struct hosts_line *l = &d->lines[i];
+		size_t end = l->src + l->len;
+
+		if (j->all_dynamic) {
+			l->dynamic = true;
+			continue;
+		}
+		while (s < j->spans.n && j->spans.v[s].end <= l->src)
+			s++;
+		l->dynamic = s < j->spans.n && j->spans.v[s].start < end;
+	}
+}
+
+/* Step 1: the render as a hosts file (or text). 0, or fails the job. */
+static int job_check(struct publisher *p)
+{
+	struct job *j = p->job;
+	json_t *problems;
+	struct err e;
+	size_t lines;
+	int r;
+
+	if (p->format == TMPL_FORMAT_TEXT) {
+		r = hosts_doc_lines(&p->new, j->text, j->len);
+	} else {
+		problems = json_array();
+		r = hosts_doc_check(&p->new, j->text, j->len, false, problems);
+		if (r == 0)
+			publish_log_problems(p, problems, &p->new.st);
+		json_decref(problems);
+	}
+	if (r < 0) {
+		err_msg(&e, r, "%s: more than %u bytes", p->dest,
+		        PUBLISH_MAX_FILE);
+		publish_fail(p, &e);
+		return r;
+	}
+	lines = p->new.st.entries + p->new.st.dropped + p->new.st.duplicates;
+	if (p->format == TMPL_FORMAT_HOSTS && p->new.st.dropped * 2 > lines) {
+		err_msg(&e, -EINVAL,
+		        "%s: refusing to publish: the hosts check dropped %zu "
+		        "of %zu address lines, so this is not a hosts file; "
+		        "fix the template, or set format = \"text\" in its "
+		        "template block if it renders another kind of file",
+		        p->dest, p->new.st.dropped, lines);
+		publish_fail(p, &e);
+		return -EINVAL;
+	}
+	job_mark_dynamic(j, &p->new);
+	return 0;
+}
+
+/* ---- the job: guard ------------------------------------------------- */
+
+static void hold_timer_cb(uv_timer_t *t)
+{
+	struct publisher *p = t->data;
+
+	if (p->closing || p->pending != NULL || p->job != NULL ||
+	    p->last == NULL)
+		return;
+	/* The job is not copied: it goes back in the queue as it was. */
+	p->pending = p->last;
+	p->last = NULL;
+	log_debug("%s: a held removal is due: publishing again", p->dest);
+	publish_kick(p);
+}
+
+static void hold_arm(struct publisher *p)
+{
+	int64_t delay;
+
+	uv_timer_stop(&p->hold_timer);
+	if (p->gr.next_expiry_ms == 0 || p->closing)
+		return;
+	delay = p->gr.next_expiry_ms - wall_ms();
+	uv_timer_start(&p->hold_timer, hold_timer_cb,
+	               delay > 0 ? (uint64_t)delay + 1 : 1, 0);
+}
+
+/* Log a hold once per reason. */
+static void hold_log(struct publisher *p, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void hold_log(struct publisher *p, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->held_logged != NULL && strcmp(p->held_logged, msg) == 0) {
+		log_debug("%s", msg);
+		return;
+	}
+	log_warnx("%s", msg);
+	free(p->held_logged);
+	p->held_logged = xstrdup(msg);
+}
+
+/*
+ * Step 3: what the block (or file) holds from this render, in p->block.
+ * Returns 0 to go on, or PUBLISH_HELD: nothing to write.
+ */
+static int job_guard(struct publisher *p)
+{
+	int64_t now = wall_ms(), since;
+	unsigned long long hold_s = (unsigned long long)p->guard.hold_ms / 1000;
+
+	buf_reset(&p->block);
+	if (p->format == TMPL_FORMAT_TEXT) {
+		if (guard_text(&p->guard, &p->old, &p->new, p->job->suspect,
+		               now, p->text_hold_since, &since, &p->gr)) {
+			p->text_hold_since = since;
+			hold_arm(p);
+			hold_log(p, "%s: holding back the render: %s%s",
+			         p->dest, buf_str(&p->gr.why),
+			         p->gr.hold_all
+			                 ? ""
+			                 : "; it is published when Consul "
+			                   "answers it again without this, "
+			                   "or when it has been held for "
+			                   "guard { hold }");
+			return PUBLISH_HELD;
+		}
+		p->text_hold_since = 0;
+		uv_timer_stop(&p->hold_timer);
+		return buf_append(&p->block, p->new.text.data, p->new.text.len);
+	}
+	guard_decide(&p->guard, &p->window, &p->old, &p->new, p->job->suspect,
+	             now, &p->gr);
+	if (p->gr.hold_all) {
+		uv_timer_stop(&p->hold_timer);
+		hold_log(p, "%s: not publishing: %s", p->dest,
+		         buf_str(&p->gr.why));
+		return PUBLISH_HELD;
+	}
+	if (p->gr.newly_held > 0)
+		hold_log(p,
+		         "%s: holding back %zu removal%s (kept in the file, "
+		         "marked): %s; each is confirmed by a healthy answer "
+		         "that still lacks it, or after %llus",
+		         p->dest, p->gr.newly_held,
+		         p->gr.newly_held == 1 ? "" : "s", buf_str(&p->gr.why),
+		         hold_s);
+	if (p->gr.confirmed > 0)
+		log_info("%s: %zu held removal%s confirmed", p->dest,
+		         p->gr.confirmed, p->gr.confirmed == 1 ? "" : "s");
+	if (p->gr.nheld == 0) {
+		free(p->held_logged);
+		p->held_logged = NULL;
+	}
+	hold_arm(p);
+	if (buf_append(&p->block, p->new.text.data, p->new.text.len) < 0 ||
+	    guard_append_held(&p->gr, &p->old, &p->block) < 0)
+		return -E2BIG;
+	return 0;
+}
+
+/* ---- the job: write ----------------------------------------------- */
+
+static void job_check_done(struct command *c, void *data);
+
 /* check_command with "{{path}}" replaced by the quoted staged path. */
-static char *publish_check_script(struct publisher *p)
+static char *job_check_script(struct publisher *p)
 {
 	struct buf quoted, script;
 	const char *s = p->check_command, *hit;
@@ -545,20 +780,77 @@ static char *publish_check_script(struct publisher *p)
 	return buf_take(&script, NULL);
 }
 
-static void publish_swap_and_command(struct publisher *p);
+/* Step 6, after the check: swap, unless someone changed the file. */
+static void job_swap(struct publisher *p)
+{
+	struct destfile_old now;
+	struct buf cur;
+	struct err e;
+	int r;
 
-static void publish_check_done(struct command *c, void *data)
+	err_clear(&e);
+	if (p->managed_block) {
+		/* Lines outside the block belong to the operator: if the file
+		 * changed since it was read, splice again. */
+		buf_init(&cur, PUBLISH_MAX_FILE);
+		r = destfile_read(p->file, &cur, &now, &e);
+		if (r == 0 && (now.exists != p->old_st.exists ||
+		               cur.len != p->file_old.len ||
+		               memcmp(buf_str(&cur), buf_str(&p->file_old),
+		                      cur.len) != 0)) {
+			buf_free(&cur);
+			p->staged = destfile_discard(p->staged);
+			if (++p->restarts > PUBLISH_MAX_RESTARTS) {
+				err_msg(&e, -EAGAIN,
+				        "%s: the file kept changing while it "
+				        "was being replaced (%d times); trying "
+				        "again later",
+				        p->dest, PUBLISH_MAX_RESTARTS);
+				publish_fail(p, &e);
+				return;
+			}
+			log_info("%s: changed by someone else while staged: "
+			         "splicing again",
+			         p->dest);
+			job_write(p);
+			return;
+		}
+		buf_free(&cur);
+		if (r < 0) {
+			publish_fail(p, &e);
+			return;
+		}
+	}
+	r = destfile_swap(p->file, p->staged, p->final.data, p->final.len,
+	                  &p->old_st, &e);
+	free(p->staged);
+	p->staged = NULL;
+	if (r < 0) {
+		publish_fail(p, &e);
+		return;
+	}
+	publish_log_written(p);
+	if (p->command != NULL) {
+		p->command_due = true;
+		p->cmd_retry = false;
+		cmd_kick(p);
+	}
+	publish_finish(p, PUBLISH_WRITTEN, NULL);
+}
+
+static void job_check_done(struct command *c, void *data)
 {
 	struct publisher *p = data;
 	char desc[128];
 	struct err e;
 	struct buf msg;
 
-	p->cmd = NULL;
+	p->check = NULL;
+	job_set_state(p, JOB_IDLE);
 	publish_log_output(p, "check_command", c);
 	if (command_succeeded(c)) {
 		command_free(c);
-		publish_swap_and_command(p);
+		job_swap(p);
 		return;
 	}
 	buf_init(&msg, 400);
@@ -571,422 +863,137 @@ static void publish_check_done(struct command *c, void *data)
 	publish_fail(p, &e);
 }
 
-/* Restore the content from before the swaps the failed command covered. */
-static void publish_rollback(struct publisher *p)
+/* Steps 2-5: read, weigh, stage, check. */
+static void job_write(struct publisher *p)
 {
-	struct err e;
-	char msg[600];
-
-	err_clear(&e);
-	if (!p->rollback_valid || !p->rollback_exists) {
-		log_warnx("%s: nothing to roll back to (the file was new)",
-		          p->dest);
-		return;
-	}
-	if (publish_replace(p, p->rollback_data.data, p->rollback_data.len,
-	                    &p->rollback_st, &e) < 0) {
-		log_warnx("%s: rollback failed: %s", p->dest,
-		          err_format(&e, msg, sizeof(msg)));
-		return;
-	}
-	log_warnx("%s: rolled back to the previous content", p->dest);
-}
-
-static void publish_command_done(struct command *c, void *data)
-{
-	struct publisher *p = data;
-	bool for_job = p->cmd_for_job;
-	char desc[128];
-	struct err e;
-	struct buf msg;
-
-	p->cmd = NULL;
-	p->state = PUBLISH_IDLE;
-	publish_log_output(p, "command", c);
-	if (command_succeeded(c)) {
-		log_debug("%s: command done in %llu ms", p->dest,
-		          (unsigned long long)command_duration_ms(c));
-		p->rollback_valid = false;
-		p->cmd_failures = 0;
-		p->command_not_before = 0;
-		command_free(c);
-		if (for_job)
-			publish_finish(p, PUBLISH_WRITTEN, NULL);
-		else
-			publish_kick(p);
-		return;
-	}
-	buf_init(&msg, 400);
-	publish_first_line(c, &msg);
-	err_msg(&e, -EIO, "%s: command %s%s", p->dest,
-	        command_describe(c, desc, sizeof(desc)), buf_str(&msg));
-	buf_free(&msg);
-	command_free(c);
-	if (p->rollback) {
-		publish_rollback(p);
-	} else {
-		/*
-		 * The new file is in place but the command (a dnsmasq reload)
-		 * did not take it: run it again, backing off 1 s, 2 s, ... up
-		 * to 5 min, and never sooner than the rate limit allows.
-		 */
-		uint64_t delay = 1000ull
-		                 << (p->cmd_failures < 9 ? p->cmd_failures : 9);
-
-		if (delay > 300000)
-			delay = 300000;
-		if (delay < p->restart_min_interval_ms)
-			delay = p->restart_min_interval_ms;
-		p->cmd_failures++;
-		p->command_due = true;
-		p->command_not_before = uv_now(p->loop) + delay;
-		log_warnx("%s: running the command again in %llu ms", p->dest,
-		          (unsigned long long)delay);
-	}
-	p->rollback_valid = false;
-	if (for_job) {
-		publish_fail(p, &e);
-		return;
-	}
-	log_warnx("%s", e.msg);
-	publish_kick(p);
-}
-
-static void publish_run_command(struct publisher *p, bool for_job)
-{
-	struct err e;
-	int r;
-
-	err_clear(&e);
-	if (p->command_ever)
-		log_debug("%s: running command (%s, %llu ms since the last)",
-		          p->dest, for_job ? "for this change" : "deferred",
-		          (unsigned long long)(uv_now(p->loop) -
-		                               p->last_command_ms));
-	else
-		log_debug("%s: running command (%s, the first)", p->dest,
-		          for_job ? "for this change" : "deferred");
-	p->command_due = false;
-	p->command_ever = true;
-	p->last_command_ms = uv_now(p->loop);
-	p->cmd_for_job = for_job;
-	p->state = PUBLISH_COMMANDING;
-	r = command_run(p->loop, p->command, NULL, p->command_timeout_ms,
-	                publish_command_done, p, &p->cmd, &e);
-	if (r == 0)
-		return;
-	p->state = PUBLISH_IDLE;
-	if (for_job) {
-		publish_fail(p, &e);
-		return;
-	}
-	log_warnx("%s: command: %s", p->dest, e.msg);
-	publish_kick(p);
-}
-
-static void publish_restart_timer_cb(uv_timer_t *t)
-{
-	publish_kick(t->data);
-}
-
-/* After a swap: run command now, or when the rate limit allows. */
-static void publish_after_swap(struct publisher *p)
-{
-	uint64_t now = uv_now(p->loop), wait = 0;
-
-	if (p->command == NULL) {
-		publish_finish(p, PUBLISH_WRITTEN, NULL);
-		return;
-	}
-	p->command_due = true;
-	if (p->command_ever && !p->closing &&
-	    now - p->last_command_ms < p->restart_min_interval_ms)
-		wait = p->restart_min_interval_ms - (now - p->last_command_ms);
-	if (wait == 0) {
-		publish_run_command(p, true);
-		return;
-	}
-	log_info("%s: written; command deferred %llu ms (restart rate limit)",
-	         p->dest, (unsigned long long)wait);
-	if (!uv_is_active((uv_handle_t *)&p->restart_timer))
-		uv_timer_start(&p->restart_timer, publish_restart_timer_cb,
-		               wait, 0);
-	publish_finish(p, PUBLISH_WRITTEN, NULL);
-}
-
-static void publish_swap_and_command(struct publisher *p)
-{
-	struct err e;
-	int r;
-
-	err_clear(&e);
-	r = publish_swap(p, p->staged, p->final.data, p->final.len,
-	                 p->old_exists, &e);
-	free(p->staged);
-	p->staged = NULL;
-	if (r < 0) {
-		publish_fail(p, &e);
-		return;
-	}
-	log_info("%s: written (%zu bytes)", p->dest, p->final.len);
-	publish_after_swap(p);
-}
-
-/* ---- guards --------------------------------------------------------- */
-
-static void publish_hold_timer_cb(uv_timer_t *t)
-{
-	struct publisher *p = t->data;
-
-	/* A newer render waiting to be published gets its own guard check:
-	 * never put the older held one in its place. */
-	if (p->held == NULL || p->closing || p->pending != NULL)
-		return;
-	log_info("%s: held content unchanged for %llu ms: publishing it",
-	         p->dest, (unsigned long long)p->guard_hold_ms);
-	/* The hold has expired, so this submit passes the guard. */
-	(void)publisher_submit(p, p->held, p->held_len, NULL, NULL);
-}
-
-static void publish_clear_hold(struct publisher *p)
-{
-	free(p->held);
-	p->held = NULL;
-	p->held_len = 0;
-	uv_timer_stop(&p->hold_timer);
-}
-
-/*
- * Would a guard hold back new (checked content) against old? what gets a
- * description of the reason.
- */
-static bool publish_guard_trips(struct publisher *p, const char *old,
-                                size_t oldlen, struct buf *what,
-                                size_t *ret_entries)
-{
-	json_t *oldnames = json_object(), *newnames = json_object();
-	struct hosts_stats so, sn;
-	bool trip = false;
-
-	(void)hosts_check(old, oldlen, true, NULL, NULL, oldnames, &so);
-	(void)hosts_check(p->checked.data, p->checked.len, true, NULL, NULL,
-	                  newnames, &sn);
-	*ret_entries = sn.entries;
-	if (so.entries == 0)
-		goto out;
-	if (p->guard_shrink > 0 && sn.entries < so.entries &&
-	    (double)(so.entries - sn.entries) >
-	            p->guard_shrink * (double)so.entries) {
-		buf_printf(what,
-		           "shrinks from %zu to %zu entries (more than %.0f%%; "
-		           "guard_shrink = 0 turns this guard off)",
-		           so.entries, sn.entries, p->guard_shrink * 100);
-		trip = true;
-	}
-	if (p->guard_service_drop) {
-		const char *name;
-		json_t *v;
-		size_t gone = 0;
-
-		json_object_foreach(oldnames, name, v)
-		{
-			if (json_object_get(newnames, name) != NULL)
-				continue;
-			if (gone == 0)
-				buf_printf(what, "%sdrops %s", trip ? "; " : "",
-				           name);
-			else if (gone < 5)
-				buf_printf(what, ", %s", name);
-			gone++;
-		}
-		if (gone > 5)
-			buf_printf(what, " and %zu more", gone - 5);
-		if (gone > 0) {
-			buf_puts(what, " to zero entries "
-			               "(guard_service_drop = false turns this "
-			               "guard off)");
-			trip = true;
-		}
-	}
-out:
-	json_decref(oldnames);
-	json_decref(newnames);
-	return trip;
-}
-
-/* PUBLISH_HELD, or 0 to go on. */
-static int publish_guard(struct publisher *p, const char *old, size_t oldlen)
-{
-	uint64_t now = uv_now(p->loop);
-	size_t entries = 0;
-	struct buf what;
-	bool same;
-
-	if (p->guard_shrink <= 0 && !p->guard_service_drop)
-		return 0;
-	buf_init(&what, 2048);
-	if (!publish_guard_trips(p, old, oldlen, &what, &entries)) {
-		buf_free(&what);
-		publish_clear_hold(p);
-		return 0;
-	}
-	same = p->held != NULL && p->held_len == p->checked.len &&
-	       memcmp(p->held, p->checked.data, p->held_len) == 0;
-	/* An outage never empties the file: a render without a single entry
-	 * is held until the guards are turned off. */
-	if (same && entries == 0) {
-		log_warnx("%s: still holding back a render that %s: a render "
-		          "with no entries is never published while guards "
-		          "are on",
-		          p->dest, buf_str(&what));
-		buf_free(&what);
-		return PUBLISH_HELD;
-	}
-	if (same && now - p->held_since >= p->guard_hold_ms) {
-		log_warnx("%s: publishing a render that %s: confirmed after "
-		          "%llu ms",
-		          p->dest, buf_str(&what),
-		          (unsigned long long)(now - p->held_since));
-		buf_free(&what);
-		publish_clear_hold(p);
-		return 0;
-	}
-	if (!same) {
-		publish_clear_hold(p);
-		p->held = xmalloc(p->checked.len + 1);
-		memcpy(p->held, p->checked.data, p->checked.len);
-		p->held_len = p->checked.len;
-		p->held_since = now;
-		if (p->guard_hold_ms > 0 && !p->closing)
-			uv_timer_start(&p->hold_timer, publish_hold_timer_cb,
-			               p->guard_hold_ms, 0);
-		log_warnx("%s: holding back a render that %s; it is published "
-		          "if it is still the render in %llu ms",
-		          p->dest, buf_str(&what),
-		          (unsigned long long)p->guard_hold_ms);
-	}
-	buf_free(&what);
-	return PUBLISH_HELD;
-}
-
-/* ---- sinks ---------------------------------------------------------- */
-
-static bool publish_attrs_ok(struct publisher *p, const struct stat *st)
-{
-	uid_t uid;
-	gid_t gid;
-
-	if (p->perms >= 0 && (st->st_mode & 07777) != (mode_t)p->perms)
-		return false;
-	if (publish_want_owner(p, &uid, &gid, NULL) < 0)
-		return true; /* reported when staging */
-	return (uid == (uid_t)-1 || uid == st->st_uid) &&
-	       (gid == (gid_t)-1 || gid == st->st_gid);
-}
-
-static void file_sink_start(struct publisher *p)
-{
-	struct buf old;
-	struct err e;
 	const char *why = NULL, *oldblock;
-	size_t oldblen, bstart, bend;
+	size_t oldlen, bstart, bend;
+	struct err e;
 	int r;
 
 	err_clear(&e);
-	buf_init(&old, PUBLISH_MAX_FILE);
-	buf_reset(&p->final);
-	r = publish_read_dest(p, &old, &p->old_exists, &p->old_st, &e);
+	if (!p->stale_checked) {
+		unsigned n = destfile_remove_stale(p->file);
+
+		p->stale_checked = true;
+		if (n > 0)
+			log_info("%s: removed %u temporary file%s left by a "
+			         "killed process",
+			         p->dest, n, n == 1 ? "" : "s");
+	}
+	r = destfile_read(p->file, &p->file_old, &p->old_st, &e);
 	if (r < 0)
 		goto fail;
-	oldblock = buf_str(&old);
-	oldblen = old.len;
+	if (destfile_link(p->file) && !p->link_logged) {
+		p->link_logged = true;
+		log_info("%s is a symbolic link: publishing into %s, the file "
+		         "it points to",
+		         p->dest, destfile_target(p->file));
+	}
+	oldblock = buf_str(&p->file_old);
+	oldlen = p->file_old.len;
 	if (p->managed_block) {
-		r = hosts_splice(buf_str(&old), old.len, buf_str(&p->checked),
-		                 p->checked.len, &p->final, &why);
+		r = hosts_block_find(oldblock, oldlen, &bstart, &bend, &why);
+		if (r == 0) {
+			oldblock += bstart;
+			oldlen = bend - bstart;
+		} else if (r == -ENOENT) {
+			oldlen = 0; /* no block yet: a first publish */
+		} else {
+			err_msg(&e, r, "%s: managed block: %s", p->dest, why);
+			goto fail;
+		}
+	}
+	r = p->format == TMPL_FORMAT_TEXT
+	            ? hosts_doc_lines(&p->old, oldblock, oldlen)
+	            : hosts_doc_check(&p->old, oldblock, oldlen, true, NULL);
+	if (r == 0)
+		r = job_guard(p);
+	if (r == PUBLISH_HELD) {
+		publish_finish(p, PUBLISH_HELD, NULL);
+		return;
+	}
+	if (r < 0) {
+		err_msg(&e, r, "%s: more than %u bytes", p->dest,
+		        PUBLISH_MAX_FILE);
+		goto fail;
+	}
+	buf_reset(&p->final);
+	if (p->managed_block) {
+		r = hosts_splice(buf_str(&p->file_old), p->file_old.len,
+		                 buf_str(&p->block), p->block.len, &p->final,
+		                 &why);
 		if (r < 0) {
 			err_msg(&e, r, "%s: managed block: %s", p->dest,
 			        why != NULL ? why : strerror(-r));
 			goto fail;
 		}
-		if (hosts_block_find(old.data, old.len, &bstart, &bend, NULL) ==
-		    0) {
-			oldblock = old.data + bstart;
-			oldblen = bend - bstart;
-		} else {
-			oldblen = 0; /* no block yet: a first publish */
-		}
-	} else {
-		r = buf_append(&p->final, p->checked.data, p->checked.len);
-		if (r < 0) {
-			err_msg(&e, r, "%s: more than %u bytes", p->dest,
-			        PUBLISH_MAX_FILE);
-			goto fail;
-		}
+	} else if (buf_append(&p->final, buf_str(&p->block), p->block.len) <
+	           0) {
+		err_msg(&e, -E2BIG, "%s: more than %u bytes", p->dest,
+		        PUBLISH_MAX_FILE);
+		goto fail;
 	}
-	if (p->old_exists && old.len == p->final.len &&
-	    memcmp(buf_str(&old), buf_str(&p->final), old.len) == 0 &&
-	    publish_attrs_ok(p, &p->old_st)) {
-		publish_clear_hold(p);
-		buf_free(&old);
+	if (p->old_st.exists && p->file_old.len == p->final.len &&
+	    memcmp(buf_str(&p->file_old), buf_str(&p->final), p->final.len) ==
+	            0 &&
+	    destfile_attrs_ok(p->file, &p->old_st)) {
 		publish_finish(p, PUBLISH_UNCHANGED, NULL);
 		return;
 	}
-	if (p->old_exists && publish_guard(p, oldblock, oldblen) != 0) {
-		buf_free(&old);
-		publish_finish(p, PUBLISH_HELD, NULL);
-		return;
-	}
-	if (access(p->dir, F_OK) < 0 && errno == ENOENT) {
-		if (!p->create_dest_dirs) {
-			r = err_msg(&e, -ENOENT,
-			            "directory %s does not exist "
-			            "(create_dest_dirs = false)",
-			            p->dir);
-			goto fail;
-		}
-		r = publish_make_dirs(p, &e);
-		if (r < 0)
-			goto fail;
-	}
-	r = publish_stage(p, p->final.data, p->final.len, p->old_exists,
-	                  &p->old_st, &p->staged, &e);
+	r = destfile_stage(p->file, buf_str(&p->final), p->final.len,
+	                   &p->old_st, &p->staged, &e);
 	if (r < 0)
 		goto fail;
-	/* Remember what a failing command would roll back to. */
+	/* What a failing command would roll back to. */
 	if (p->command != NULL && !p->rollback_valid) {
 		buf_reset(&p->rollback_data);
-		buf_append(&p->rollback_data, old.data, old.len);
-		p->rollback_exists = p->old_exists;
-		p->rollback_st = p->old_st;
+		buf_append(&p->rollback_data, oldblock, oldlen);
 		p->rollback_valid = true;
+		p->rollback_exists = p->old_st.exists;
 	}
-	buf_free(&old);
-	if (p->check_command != NULL) {
-		char *script = publish_check_script(p);
-
-		p->state = PUBLISH_CHECKING;
-		r = command_run(p->loop, script, p->staged,
-		                p->command_timeout_ms, publish_check_done, p,
-		                &p->cmd, &e);
-		free(script);
-		if (r < 0) {
-			p->state = PUBLISH_IDLE;
-			publish_fail(p, &e);
-		}
+	if (p->check_command == NULL) {
+		job_swap(p);
 		return;
 	}
-	publish_swap_and_command(p);
+	{
+		char *script = job_check_script(p);
+
+		job_set_state(p, JOB_CHECKING);
+		r = command_run(p->loop, script, p->staged,
+		                p->command_timeout_ms, job_check_done, p,
+		                &p->check, &e);
+		free(script);
+		if (r < 0) {
+			job_set_state(p, JOB_IDLE);
+			goto fail;
+		}
+	}
 	return;
 fail:
-	buf_free(&old);
 	publish_fail(p, &e);
+}
+
+static void file_sink_start(struct publisher *p)
+{
+	p->restarts = 0;
+	if (job_check(p) == 0)
+		job_write(p);
 }
 
 static void dry_sink_start(struct publisher *p)
 {
 	struct err e;
-	int r = write_all(STDOUT_FILENO, buf_str(&p->checked), p->checked.len);
+	int r;
 
+	if (job_check(p) < 0)
+		return;
+	r = fwrite(p->new.text.data != NULL ? p->new.text.data : "", 1,
+	           p->new.text.len, stdout) == p->new.text.len
+	            ? 0
+	            : -EIO;
+	if (r == 0 && fflush(stdout) != 0)
+		r = -errno;
 	if (r < 0) {
 		err_msg(&e, r, "cannot write to stdout: %s", strerror(-r));
 		publish_fail(p, &e);
@@ -998,61 +1005,7 @@ static void dry_sink_start(struct publisher *p)
 static const struct publish_sink file_sink = {"file", file_sink_start};
 static const struct publish_sink dry_sink = {"stdout", dry_sink_start};
 
-/* ---- the job queue -------------------------------------------------- */
-
-static void publish_log_problems(struct publisher *p, json_t *problems,
-                                 const struct hosts_stats *st)
-{
-	size_t i, total = st->dropped + st->duplicates;
-	json_t *v;
-
-	json_array_foreach(problems, i, v)
-	{
-		const char *reason =
-		        json_string_value(json_object_get(v, "reason"));
-
-		if (strncmp(reason, "duplicate", 9) == 0)
-			log_info("%s: line %lld dropped (%s): \"%s\"", p->dest,
-			         (long long)json_integer_value(
-			                 json_object_get(v, "line")),
-			         reason,
-			         json_string_value(json_object_get(v, "text")));
-		else
-			log_warnx(
-			        "%s: line %lld dropped (%s): \"%s\"", p->dest,
-			        (long long)json_integer_value(
-			                json_object_get(v, "line")),
-			        reason,
-			        json_string_value(json_object_get(v, "text")));
-	}
-	if (total > json_array_size(problems))
-		log_warnx("%s: %zu more lines dropped", p->dest,
-		          total - json_array_size(problems));
-}
-
-static void publish_start_job(struct publisher *p)
-{
-	json_t *problems = json_array();
-	struct hosts_stats st;
-	struct err e;
-	int r;
-
-	p->job = p->pending;
-	p->pending = NULL;
-	buf_reset(&p->checked);
-	r = hosts_check(p->job->text, p->job->len, false, &p->checked, problems,
-	                NULL, &st);
-	if (r < 0) {
-		json_decref(problems);
-		err_msg(&e, r, "%s: more than %u bytes", p->dest,
-		        PUBLISH_MAX_FILE);
-		publish_fail(p, &e);
-		return;
-	}
-	publish_log_problems(p, problems, &st);
-	json_decref(problems);
-	p->sink->start(p);
-}
+/* ---- the queue -------------------------------------------------------- */
 
 static void publish_timer_closed(uv_handle_t *h)
 {
@@ -1065,14 +1018,18 @@ static void publish_timer_closed(uv_handle_t *h)
 	closed = p->closed;
 	data = p->closed_data;
 	free(p->dest);
-	free(p->dir);
-	free(p->base);
 	free(p->command);
 	free(p->check_command);
-	free(p->user);
-	free(p->group);
-	free(p->held);
-	buf_free(&p->checked);
+	free(p->held_logged);
+	free(p->starts);
+	free(p->flushers);
+	destfile_free(p->file);
+	job_free(p->last);
+	hosts_doc_free(&p->new);
+	hosts_doc_free(&p->old);
+	guard_result_free(&p->gr);
+	buf_free(&p->block);
+	buf_free(&p->file_old);
 	buf_free(&p->final);
 	buf_free(&p->rollback_data);
 	free(p);
@@ -1080,44 +1037,49 @@ static void publish_timer_closed(uv_handle_t *h)
 		closed(data);
 }
 
+/* Everything idle: tell who waits for it. */
+static bool publish_idle(const struct publisher *p)
+{
+	return p->state == JOB_IDLE && p->job == NULL && p->pending == NULL &&
+	       p->cmd_state != CMD_RUNNING && !cmd_wanted(p);
+}
+
+static void publish_flushed(struct publisher *p)
+{
+	struct flusher *f = p->flushers;
+	size_t n = p->nflushers;
+
+	p->flushers = NULL;
+	p->nflushers = 0;
+	for (size_t i = 0; i < n; i++)
+		f[i].cb(f[i].data, p->last_cmd_ok);
+	free(f);
+}
+
 /* Idle: start the next thing there is to do. */
 static void publish_kick(struct publisher *p)
 {
-	uint64_t now = uv_now(p->loop);
-
-	if (p->state != PUBLISH_IDLE || p->job != NULL)
+	if (p->state != JOB_IDLE || p->job != NULL)
 		return;
 	if (p->pending != NULL) {
-		publish_start_job(p);
+		p->job = p->pending;
+		p->pending = NULL;
+		p->sink->start(p);
 		return;
 	}
-	if (p->command_due && p->command != NULL &&
-	    !(p->closing && p->cmd_failures > 0)) {
-		uint64_t since = now - p->last_command_ms;
-
-		if (!p->closing && now < p->command_not_before) {
-			/* A failed command's retry: not before its backoff. */
-			uv_timer_stop(&p->restart_timer);
-			uv_timer_start(&p->restart_timer,
-			               publish_restart_timer_cb,
-			               p->command_not_before - now, 0);
-		} else if (p->closing || !p->command_ever ||
-		           since >= p->restart_min_interval_ms) {
-			uv_timer_stop(&p->restart_timer);
-			publish_run_command(p, false);
-			return;
-		}
-		/* Still inside the rate-limit window: run at its end. */
-		if (!uv_is_active((uv_handle_t *)&p->restart_timer))
-			uv_timer_start(&p->restart_timer,
-			               publish_restart_timer_cb,
-			               p->restart_min_interval_ms - since, 0);
+	if (cmd_wanted(p) && (p->cmd_state == CMD_IDLE || cmd_hurry(p))) {
+		cmd_kick(p); /* when hurried, a waiting command runs now */
+		return;
 	}
-	if (p->closing && p->open_timers == 2 &&
-	    !uv_is_closing((uv_handle_t *)&p->hold_timer)) {
+	if (!publish_idle(p))
+		return;
+	if (p->nflushers > 0)
+		publish_flushed(p);
+	if (p->closing && p->state != JOB_CLOSED) {
+		job_set_state(p, JOB_CLOSED);
 		uv_close((uv_handle_t *)&p->hold_timer, publish_timer_closed);
-		uv_close((uv_handle_t *)&p->restart_timer,
-		         publish_timer_closed);
+		uv_close((uv_handle_t *)&p->kick_timer, publish_timer_closed);
+		uv_close((uv_handle_t *)&p->cmd_timer, publish_timer_closed);
 	}
 }
 
@@ -1126,14 +1088,14 @@ static void publish_kick_cb(uv_timer_t *t)
 	publish_kick(t->data);
 }
 
-int publisher_submit(struct publisher *p, const char *text, size_t len,
+int publisher_submit(struct publisher *p, const struct publish_input *in,
                      publish_done_cb cb, void *data)
 {
 	struct job *j;
 
 	if (p->closing)
 		return -EINVAL;
-	if (len > PUBLISH_MAX_FILE)
+	if (in->len > PUBLISH_MAX_FILE)
 		return -E2BIG;
 	j = p->pending;
 	if (j == NULL) {
@@ -1141,10 +1103,22 @@ int publisher_submit(struct publisher *p, const char *text, size_t len,
 		p->pending = j;
 	}
 	free(j->text);
-	j->text = xmalloc(len + 1);
-	memcpy(j->text, text, len);
-	j->text[len] = '\0';
-	j->len = len;
+	j->text = xmalloc(in->len + 1);
+	memcpy(j->text, in->text, in->len);
+	j->text[in->len] = '\0';
+	j->len = in->len;
+	free(j->spans.v);
+	memset(&j->spans, 0, sizeof(j->spans));
+	j->all_dynamic = in->dynamic == NULL;
+	if (in->dynamic != NULL && in->dynamic->n > 0) {
+		j->spans.v = xreallocarray(NULL, in->dynamic->n,
+		                           sizeof(*j->spans.v));
+		memcpy(j->spans.v, in->dynamic->v,
+		       in->dynamic->n * sizeof(*j->spans.v));
+		j->spans.n = j->spans.cap = in->dynamic->n;
+	}
+	free(j->suspect);
+	j->suspect = in->suspect != NULL ? xstrdup(in->suspect) : NULL;
 	if (cb != NULL) {
 		j->waiters = xreallocarray(j->waiters, j->nwaiters + 1,
 		                           sizeof(*j->waiters));
@@ -1153,9 +1127,21 @@ int publisher_submit(struct publisher *p, const char *text, size_t len,
 		j->nwaiters++;
 	}
 	/* Start from the loop, so cb never fires inside this call. */
-	if (p->state == PUBLISH_IDLE && p->job == NULL)
-		uv_timer_start(&p->restart_timer, publish_kick_cb, 0, 0);
+	if (p->state == JOB_IDLE && p->job == NULL)
+		uv_timer_start(&p->kick_timer, publish_kick_cb, 0, 0);
 	return 0;
+}
+
+void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
+                     void *data)
+{
+	p->flushers = xreallocarray(p->flushers, p->nflushers + 1,
+	                            sizeof(*p->flushers));
+	p->flushers[p->nflushers].cb = cb;
+	p->flushers[p->nflushers].data = data;
+	p->nflushers++;
+	if (p->state == JOB_IDLE && p->job == NULL)
+		uv_timer_start(&p->kick_timer, publish_kick_cb, 0, 0);
 }
 
 int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
@@ -1163,23 +1149,20 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
 {
 	const char *dest = tc->destination;
 	struct publisher *p;
-	char *tmp;
+	int r;
 
 	/* -dry prints to stdout and needs no destination. */
 	if ((dest == NULL || dest[0] == '\0') && dry)
 		dest = "/dev/stdout";
-	if (dest == NULL || dest[0] == '\0')
-		return err_msg(e, -EINVAL, "template has no destination");
 	p = xcalloc(1, sizeof(*p));
+	r = destfile_new(tc, dest, &p->file, e);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
 	p->loop = loop;
 	p->sink = dry ? &dry_sink : &file_sink;
 	p->dest = xstrdup(dest);
-	tmp = xstrdup(dest);
-	p->dir = xstrdup(dirname(tmp));
-	free(tmp);
-	tmp = xstrdup(dest);
-	p->base = xstrdup(basename(tmp));
-	free(tmp);
 	p->command = tc->command != NULL && tc->command[0] != '\0'
 	                     ? xstrdup(tc->command)
 	                     : NULL;
@@ -1187,26 +1170,30 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
 	        tc->check_command != NULL && tc->check_command[0] != '\0'
 	                ? xstrdup(tc->check_command)
 	                : NULL;
-	p->user = tc->user != NULL ? xstrdup(tc->user) : NULL;
-	p->group = tc->group != NULL ? xstrdup(tc->group) : NULL;
-	p->perms = tc->perms;
-	p->backup = tc->backup;
-	p->create_dest_dirs = tc->create_dest_dirs;
+	p->format = tc->format;
 	p->managed_block = tc->managed_block;
-	p->in_place = tc->in_place;
 	p->rollback = tc->rollback_on_failure;
-	p->guard_shrink = tc->guard_shrink;
-	p->guard_service_drop = tc->guard_service_drop;
-	p->guard_hold_ms = tc->guard_hold_ms;
+	p->guard.enabled = tc->guard_enabled;
+	p->guard.shrink = tc->guard_shrink;
+	p->guard.service_drop = tc->guard_service_drop;
+	p->guard.hold_ms = tc->guard_hold_ms;
 	p->command_timeout_ms = tc->command_timeout_ms;
-	p->restart_min_interval_ms = tc->restart_min_interval_ms;
-	buf_init(&p->checked, PUBLISH_MAX_FILE);
+	p->max_runs = tc->command_max_runs > 0 ? tc->command_max_runs : 1;
+	p->window_ms = tc->command_window_ms;
+	p->starts = xcalloc(p->max_runs, sizeof(*p->starts));
+	p->last_cmd_ok = true;
+	hosts_doc_init(&p->new, PUBLISH_MAX_FILE);
+	hosts_doc_init(&p->old, PUBLISH_MAX_FILE);
+	guard_result_init(&p->gr);
+	buf_init(&p->block, PUBLISH_MAX_FILE);
+	buf_init(&p->file_old, PUBLISH_MAX_FILE);
 	buf_init(&p->final, PUBLISH_MAX_FILE);
 	buf_init(&p->rollback_data, PUBLISH_MAX_FILE);
 	uv_timer_init(loop, &p->hold_timer);
-	uv_timer_init(loop, &p->restart_timer);
-	p->hold_timer.data = p->restart_timer.data = p;
-	p->open_timers = 2;
+	uv_timer_init(loop, &p->kick_timer);
+	uv_timer_init(loop, &p->cmd_timer);
+	p->hold_timer.data = p->kick_timer.data = p->cmd_timer.data = p;
+	p->open_timers = 3;
 	*ret = p;
 	return 0;
 }
@@ -1220,13 +1207,13 @@ void publisher_close(struct publisher *p, void (*closed)(void *), void *data)
 	p->closing = true;
 	p->closed = closed;
 	p->closed_data = data;
-	publish_clear_hold(p);
+	uv_timer_stop(&p->hold_timer);
+	uv_timer_stop(&p->kick_timer);
 	if (p->pending != NULL) {
 		err_msg(&e, -ECANCELED, "%s: not published: shutting down",
 		        p->dest);
 		job_notify(p->pending, PUBLISH_FAILED, &e);
 		p->pending = job_free(p->pending);
 	}
-	uv_timer_stop(&p->restart_timer);
 	publish_kick(p);
 }

@@ -1,52 +1,58 @@
 /*
- * Publishing one template's output: check, compare, guard, stage,
- * check_command, swap, command, rollback.
+ * Publishing one template's output: check, guard, stage, check_command,
+ * swap, and the command that reloads dnsmasq.
  *
  * A publisher owns one destination (struct tmpl_conf, copied at
  * publisher_new) and a sink: the file sink does the whole sequence below;
- * the dry sink (-dry) applies the hosts check and writes ONLY the checked
+ * the dry sink (-dry) applies the check and writes ONLY the checked
  * content to stdout (no managed-block splice, no guards, no commands), so
  * "-once -dry > file" gives a usable hosts file.
  *
- * File sink, for each submitted text:
- *  1. hosts check (hosts.h); dropped lines are logged with log_warnx;
- *  2. the destination is re-read; in managed-block mode the checked text
- *     is spliced into it (hosts_splice); identical bytes (and mode/owner
- *     already as configured) -> PUBLISH_UNCHANGED, nothing written or run;
- *  3. guards (never on a first publish): more than guard_shrink of the old
- *     entries gone, or (guard_service_drop) a name that had entries now
- *     has none -> PUBLISH_HELD and a log_warnx. The held content is
- *     published when it is submitted again at least guard_hold_ms after it
- *     was first held, or by itself when the hold timer (guard_hold_ms)
- *     fires and nothing else was submitted meanwhile. guard_hold_ms 0:
- *     the next identical submit publishes. Different content replaces the
- *     held one (and restarts the hold);
- *  4. stage: ".<name>.consul-hosts.XXXXXX" in the destination's directory
- *     (O_CREAT|O_EXCL|O_CLOEXEC), full write, owner and mode (old file's,
- *     or perms/user/group, 0644 when new), fsync;
- *  5. check_command on the staged file: "{{path}}" in it is replaced by the
- *     shell-quoted path, which is also passed as $1. Failure -> the staged
- *     file is removed, the old one kept, PUBLISH_FAILED;
- *  6. swap: optional hard-link backup "<dest>.bak", rename, fsync of the
- *     directory. EBUSY/EXDEV (a mount point) fails with a message saying
- *     so, unless in_place is set: then the file is truncated and rewritten
- *     in place (NOT atomic: a reader may see a partial file);
- *  7. command, rate-limited: not started more often than once per
- *     restart_min_interval_ms (0: no limit); a change inside that window
- *     is published at once and the command runs once at the window's end
- *     (the result is then PUBLISH_WRITTEN without waiting for it). A failed
- *     command is logged; with rollback_on_failure the content from before
- *     the swap(s) it covered is restored by the same atomic swap (and the
- *     command is not run again for it). An immediate command's failure
- *     makes the result PUBLISH_FAILED.
+ * Failover first: an ordinary change is in place as soon as it is
+ * rendered, and the command runs at once. Nothing waits for a command,
+ * and guards hold only anomalies (guard.h).
+ *
+ * File sink, for each submitted render (the newest wins):
+ *  1. check: format "hosts": the hosts grammar (hosts.h); dropped lines
+ *     are logged, and a render in which the check drops more than half of
+ *     the address lines is refused (it is not a hosts file: use format
+ *     "text"). Format "text": no grammar. Lines that came from Consul data
+ *     are told apart from the template's static text by the render's
+ *     spans;
+ *  2. the destination is read (a symbolic link is followed to its file);
+ *     in managed-block mode only the block is weighed and replaced;
+ *  3. guards (guard.h) against what is published: a render without any
+ *     Consul entry -> PUBLISH_HELD, nothing written; otherwise removals
+ *     that are part of an anomaly stay in the file, marked, after the
+ *     rendered lines, and the rest goes out now. Format "text": a hold
+ *     holds the whole render. A timer re-publishes the last render when
+ *     the earliest held removal is due for confirmation;
+ *  4. identical bytes (and mode/owner already as configured) ->
+ *     PUBLISH_UNCHANGED: nothing written, no command;
+ *  5. stage in the destination's directory (destfile.h), check_command on
+ *     the staged file ("{{path}}" in it is replaced by the shell-quoted
+ *     path, which is also passed as $1; a failure keeps the old file ->
+ *     PUBLISH_FAILED); in managed-block mode the destination is read again
+ *     and, if someone changed it meanwhile, the job starts over from 2, so
+ *     an edit outside the block is never lost;
+ *  6. swap -> PUBLISH_WRITTEN, logged with what changed.
+ *
+ * The command, after a swap, independently of the jobs: it starts at once
+ * unless it is running (it then runs once more when it ends: bursts are
+ * coalesced) or its budget is spent (at most command_max_runs starts in any
+ * command_window_ms: it then starts when the budget allows). A failed
+ * command is logged and, with rollback_on_failure and no newer swap since
+ * it started, the content from before the swaps it covered is restored (in
+ * managed-block mode only the block); otherwise it runs again with backoff
+ * (1 s doubling to 5 min, within the budget).
  *
  * Callbacks: done fires exactly once per publisher_submit, never from
- * inside publisher_submit, after the job is finished. At most one job runs
- * at a time; a submit while busy replaces the pending one, and every
- * replaced submitter's done fires with the result of the newest content.
- * Failures reported through done are not logged here (the caller logs e
- * once); dropped lines, holds, command output and failures of deferred
- * commands are logged here.
+ * inside publisher_submit, when the job is finished (the command may
+ * still run). A submit while a job runs replaces the pending one, and
+ * every replaced submitter's done fires with the result of the newest
+ * content. Failures reported through done are not logged here (the
+ * caller logs e once); dropped lines, holds, writes, command output and
+ * failures are logged here.
  */
 #ifndef CH_PUBLISH_H
 #define CH_PUBLISH_H
@@ -57,26 +63,31 @@
 #include <uv.h>
 
 #include "config.h"
+#include "destfile.h"
 #include "err.h"
+#include "template.h"
 
-/* Defaults the config module should use (see DESIGN.md "Publishing"). */
-#define PUBLISH_DEFAULT_GUARD_SHRINK 0.5
-/* "Confirmed by the next renders or a timeout": a minute of the same
- * shrunken catalog is a real change, not an agent restart or a flap. */
-#define PUBLISH_DEFAULT_GUARD_HOLD_MS 60000
-/* systemd's default start limit is 5 starts per 10 s; one restart per
- * 10 s can never trip it. */
-#define PUBLISH_DEFAULT_RESTART_MIN_INTERVAL_MS 10000
 /* The largest destination file read or written. */
-#define PUBLISH_MAX_FILE (64u * 1024 * 1024)
+#define PUBLISH_MAX_FILE DESTFILE_MAX
 
 struct publisher;
 
 enum publish_result {
-	PUBLISH_WRITTEN,   /* new content in place (command run or scheduled) */
+	PUBLISH_WRITTEN,   /* new content in place (held removals marked) */
 	PUBLISH_UNCHANGED, /* identical to the file on disk: nothing done */
-	PUBLISH_HELD,      /* a guard held it back (see above) */
+	PUBLISH_HELD,      /* nothing written: a guard holds the render */
 	PUBLISH_FAILED,    /* e says why; the old file is intact */
+};
+
+/* A render to publish. Everything is copied by publisher_submit. */
+struct publish_input {
+	const char *text;
+	size_t len;
+	/* The output that came from data (template.h); NULL: all of it. */
+	const struct tmpl_spans *dynamic;
+	/* Why a Consul answer the render used is suspect (watch.h), or
+	 * NULL when every answer was healthy. */
+	const char *suspect;
 };
 
 typedef void (*publish_done_cb)(void *data, enum publish_result res,
@@ -87,16 +98,26 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
                   struct publisher **ret, struct err *e);
 
 /*
- * Publish text[0..len) (copied). Returns 0, -EINVAL when closing, or
- * -E2BIG when len exceeds PUBLISH_MAX_FILE (cb then does not fire).
+ * Publish in (copied). Returns 0, -EINVAL when closing, or -E2BIG when
+ * in->len exceeds PUBLISH_MAX_FILE (cb then does not fire).
  */
-int publisher_submit(struct publisher *p, const char *text, size_t len,
+int publisher_submit(struct publisher *p, const struct publish_input *in,
                      publish_done_cb cb, void *data);
 
 /*
+ * Call cb once no job is pending or running and no command is due or
+ * running (a due command is started now, whatever its budget): for -once,
+ * which must not exit before its command has run. ok is false when the
+ * last command failed. Never from inside this call.
+ */
+void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
+                     void *data);
+
+/*
  * Stop: pending submits finish with PUBLISH_FAILED ("closing"), a running
- * job finishes (its commands are bounded by their timeout), a command
- * deferred by the rate limit runs now, then p is freed and closed fires.
+ * job or command finishes (a reload in progress completes; each command
+ * is bounded by its timeout), a due command runs now unless the last one
+ * failed, then p is freed and closed fires.
  */
 void publisher_close(struct publisher *p, void (*closed)(void *), void *data);
 

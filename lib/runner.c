@@ -30,6 +30,7 @@ struct rtmpl {
 	bool waiting;         /* quiescence timer running */
 	bool complete;        /* had a complete render */
 	bool published;       /* its first publish has finished */
+	bool flushed;         /* -once: its command, if any, has run */
 	uint64_t burst_start; /* loop time of the first change of a burst */
 	uv_timer_t wait_timer;
 	uv_timer_t retry_timer; /* re-publish after a failed publish */
@@ -53,7 +54,8 @@ struct runner {
 	bool self_failed;      /* agent/self refused: use the hostname */
 	char *agent_node;      /* the agent's node name, once known */
 	bool ready;
-	bool failed; /* a -once publish failed */
+	bool failed;   /* a -once publish failed */
+	bool flushing; /* -once: waiting for the commands to run */
 	bool closing;
 	unsigned open_handles; /* handles and modules still closing */
 	void (*closed)(void *data);
@@ -209,12 +211,39 @@ static void runner_gc_deps(struct runner *r)
 	}
 }
 
+static void runner_check_ready(struct runner *r);
+
+/* -once: a template's publisher has nothing left to run. */
+static void rtmpl_flushed(void *data, bool ok)
+{
+	struct rtmpl *t = data;
+	struct runner *r = t->r;
+
+	t->flushed = true;
+	if (!ok) {
+		log_errx("%s: the command failed", t->name);
+		r->failed = true;
+	}
+	runner_check_ready(r);
+}
+
 static void runner_check_ready(struct runner *r)
 {
 	for (size_t i = 0; i < r->ntmpls; i++)
 		if (!r->tmpls[i].published)
 			return;
 	if (r->cfg->once) {
+		/* Exit once every command has run: a -once run that
+		 * reloads dnsmasq has not done its job before that. */
+		if (!r->flushing) {
+			r->flushing = true;
+			for (size_t i = 0; i < r->ntmpls; i++)
+				publisher_flush(r->tmpls[i].pub, rtmpl_flushed,
+				                &r->tmpls[i]);
+		}
+		for (size_t i = 0; i < r->ntmpls; i++)
+			if (!r->tmpls[i].flushed)
+				return;
 		if (r->cbs.on_exit != NULL)
 			r->cbs.on_exit(r->cbs.data, r->failed ? 1 : 0);
 		return;
@@ -286,18 +315,48 @@ static void rtmpl_published(void *data, enum publish_result res,
 	runner_check_ready(r);
 }
 
+/*
+ * Why an answer the pass used is suspect (watch.h), naming the dependency,
+ * in out; false when every answer was healthy.
+ */
+static bool runner_suspect(const struct pass *p, struct buf *out)
+{
+	const char *id, *why;
+	json_t *v;
+	size_t n = 0;
+
+	json_object_foreach(p->used, id, v)
+	{
+		why = store_suspect(p->r->store, id);
+		if (why == NULL)
+			continue;
+		if (n++ == 0)
+			buf_printf(out, "%s (%s", why, id);
+		else if (n <= 3)
+			buf_printf(out, ", %s", id);
+	}
+	if (n > 3)
+		buf_printf(out, " and %zu more", n - 3);
+	if (n > 0)
+		buf_putc(out, ')');
+	return n > 0;
+}
+
 static void rtmpl_render(struct rtmpl *t)
 {
 	struct runner *r = t->r;
 	struct pass p = {.r = r, .t = t, .used = json_object()};
+	struct tmpl_spans spans = {0};
 	struct tmpl_env env = {
 	        .lookup = runner_lookup,
 	        .order = runner_order,
 	        .warn = runner_warn,
 	        .ctx = &p,
 	        .limits = tmpl_default_limits,
+	        .spans = &spans,
 	};
-	struct buf out;
+	struct publish_input in;
+	struct buf out, suspect;
 	struct err e;
 	char msg[1100];
 	int rc;
@@ -315,6 +374,7 @@ static void rtmpl_render(struct rtmpl *t)
 		log_debug("%s: waiting for %zu dependenc%s", t->name, p.missing,
 		          p.missing == 1 ? "y" : "ies");
 		buf_free(&out);
+		free(spans.v);
 		return;
 	}
 	if (rc < 0) {
@@ -325,6 +385,7 @@ static void rtmpl_render(struct rtmpl *t)
 			t->last_error = xstrdup(msg);
 		}
 		buf_free(&out);
+		free(spans.v);
 		if (r->cfg->once && r->cbs.on_exit != NULL)
 			r->cbs.on_exit(r->cbs.data, 1);
 		return;
@@ -332,11 +393,17 @@ static void rtmpl_render(struct rtmpl *t)
 	free(t->last_error);
 	t->last_error = NULL;
 	t->complete = true;
-	rc = publisher_submit(t->pub, buf_str(&out), out.len, rtmpl_published,
-	                      t);
+	buf_init(&suspect, 0);
+	in.text = buf_str(&out);
+	in.len = out.len;
+	in.dynamic = &spans;
+	in.suspect = runner_suspect(&p, &suspect) ? buf_str(&suspect) : NULL;
+	rc = publisher_submit(t->pub, &in, rtmpl_published, t);
 	if (rc < 0)
 		log_errx("%s: cannot publish: %s", t->name, strerror(-rc));
+	buf_free(&suspect);
 	buf_free(&out);
+	free(spans.v);
 }
 
 static void runner_pass_cb(uv_timer_t *timer)
@@ -496,6 +563,14 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	t->tc = tc;
 	t->name = xstrdup(opts.name);
 	t->deps = json_object();
+	if (tc->restart_min_interval_set)
+		log_warnx(
+		        "%s: restart_min_interval is deprecated: it allows "
+		        "one command run per %llu ms, which delays the second "
+		        "change of a failover; the default budget "
+		        "(command_max_runs = 4, command_window = \"10s\") "
+		        "already stays below systemd's start limit",
+		        t->name, (unsigned long long)tc->command_window_ms);
 	if (tc->source != NULL) {
 		text = read_file(tc->source, 16 << 20, &len, e);
 		if (text == NULL)

@@ -405,7 +405,7 @@ class DaemonCase(unittest.TestCase):
 
     config() writes config.hcl: the simulator's address, short retry
     backoff, one template (source file tmpl, destination dest) whose
-    command appends to a counter file, no restart rate limit.
+    command appends to a counter file, no command budget.
     """
 
     sim_kw = {}
@@ -438,9 +438,9 @@ class DaemonCase(unittest.TestCase):
             if command:
                 text += "  command = %s\n" % hcl_string(
                     counter_command(self.counter))
-            text += '  restart_min_interval = "0s"\n'
+            text += '  command_window = "0s"\n'
             if not guards:
-                text += "  guard {\n    shrink = 0\n    service_drop = false\n  }\n"
+                text += "  guard {\n    enabled = false\n  }\n"
             text += more + "\n}\n"
         return self.tmp.write(name, text)
 

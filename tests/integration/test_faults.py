@@ -335,7 +335,7 @@ class Destination(FaultCase):
         add_app(self.sim, N4)
         self.wait_file(render(N4))
         j = d.wait_log(": written (", start=i)
-        d.wait_log("running command (for this change", start=j)
+        d.wait_log("running the command", start=j)
         wait_for(lambda: count_lines(marker) >= 2, 10, "second command")
         self.running(d)
         self.assert_versions(r, SEED, render(N4))
