@@ -28,18 +28,12 @@
 #include "sdnotify.h"
 #include "xmalloc.h"
 
-enum sig_role {
-	SIG_STOP,
-	SIG_RELOAD,
-	SIG_IGNORE,
-};
-
 #define DAEMON_MAX_SIGNALS 8
 
+/* A caught signal; what it does is decided from the config in force. */
 struct daemon_signal {
 	uv_signal_t h;
 	int signum;
-	enum sig_role role;
 	struct daemon *d;
 };
 
@@ -165,30 +159,34 @@ static const char *sig_name(int signum)
 	}
 }
 
+/*
+ * What a signal does, from the config in force (a reload may change it):
+ * SIGTERM and SIGINT always stop (systemd stops with SIGTERM; consul-
+ * template would swallow it unless it is its kill_signal), as does the
+ * kill signal; the reload signal reloads (config keeps it apart from
+ * those); any other caught signal is ignored, as consul-template does.
+ */
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon_signal *s = h->data;
 	struct daemon *d = s->d;
+	const struct config *c = d->cfg;
 
-	switch (s->role) {
-	case SIG_STOP:
+	if (signum == SIGTERM || signum == SIGINT || signum == c->kill_signal) {
 		log_info("%s: stopping", sig_name(signum));
 		daemon_shutdown(d, 0);
-		break;
-	case SIG_RELOAD:
+	} else if (signum == c->reload_signal && !c->once) {
 		daemon_reload_request(d);
-		break;
-	case SIG_IGNORE:
+	} else {
 		log_info("%s received: ignored (%s)", sig_name(signum),
-		         d->cfg->reload_signal == signum
+		         signum == c->reload_signal
 		                 ? "no reload under -once"
 		                 : "neither the kill nor the reload signal");
-		break;
 	}
 }
 
-/* Handle signum in role, unless it is handled already (first role wins). */
-static void daemon_catch(struct daemon *d, int signum, enum sig_role role)
+/* Catch signum, unless it is caught already. */
+static void daemon_catch(struct daemon *d, int signum)
 {
 	struct daemon_signal *s;
 
@@ -199,29 +197,24 @@ static void daemon_catch(struct daemon *d, int signum, enum sig_role role)
 			return;
 	s = &d->sigs[d->nsigs++];
 	s->signum = signum;
-	s->role = role;
 	s->d = d;
 	uv_signal_init(d->loop, &s->h);
 	s->h.data = s;
 	uv_signal_start(&s->h, on_signal, signum);
 }
 
-/*
- * SIGTERM and SIGINT always stop (systemd stops with SIGTERM; consul-
- * template would swallow it unless it is its kill_signal), as does the
- * kill signal; reload_signal cannot be either (config checks it).
- */
+/* The stop signals, the configured ones, and SIGHUP/SIGUSR1/SIGUSR2, which
+ * must not kill the daemon when they are neither: at most the 8 usable
+ * ones config accepts, whatever reloads change. */
 static void daemon_catch_signals(struct daemon *d)
 {
-	const struct config *c = d->cfg;
-
-	daemon_catch(d, SIGTERM, SIG_STOP);
-	daemon_catch(d, SIGINT, SIG_STOP);
-	daemon_catch(d, c->kill_signal, SIG_STOP);
-	daemon_catch(d, c->reload_signal, c->once ? SIG_IGNORE : SIG_RELOAD);
-	daemon_catch(d, SIGHUP, SIG_IGNORE);
-	daemon_catch(d, SIGUSR1, SIG_IGNORE);
-	daemon_catch(d, SIGUSR2, SIG_IGNORE);
+	daemon_catch(d, SIGTERM);
+	daemon_catch(d, SIGINT);
+	daemon_catch(d, SIGHUP);
+	daemon_catch(d, SIGUSR1);
+	daemon_catch(d, SIGUSR2);
+	daemon_catch(d, d->cfg->kill_signal);
+	daemon_catch(d, d->cfg->reload_signal);
 }
 
 /*
@@ -294,6 +287,7 @@ static void daemon_reload(struct daemon *d)
 	d->old_cfg = d->cfg;
 	d->cfg = cfg;
 	d->runner = r;
+	daemon_catch_signals(d); /* a new kill or reload signal */
 	runner_close(old, old_runner_closed, d);
 }
 

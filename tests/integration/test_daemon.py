@@ -487,6 +487,24 @@ class ConsulTemplateSignals(DaemonCase):
         self.assert_clean_stop(d, signal.SIGINT)
 
 
+    def test_reload_changes_the_reload_signal(self):
+        cfg = self.config(extra='kill_signal = "SIGQUIT"')
+        d = self.daemon(cfg=cfg)
+        self.wait_file(APP_SEED)
+        with open(cfg, "a") as f:
+            f.write('\nreload_signal = "SIGUSR1"\n')
+        d.signal(signal.SIGHUP)
+        # The new config is in force once "reloading" is logged (the swap
+        # is in the same loop turn; the next signal comes in a later one).
+        i = d.wait_log("reloading")
+        # Its signals: SIGHUP is now ignored, SIGUSR1 reloads.
+        d.signal(signal.SIGHUP)
+        d.wait_log("SIGHUP received: ignored", start=i)
+        d.signal(signal.SIGUSR1)
+        d.wait_log("reloading", start=i + 1)
+        self.assertEqual(d.stop(signal.SIGQUIT), 0, d.log())
+
+
 class ConfigDirectory(DaemonCase):
     """-config DIR reads what consul-template reads: every file, however
     named, in subdirectories and through symlinks."""
