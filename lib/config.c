@@ -2453,7 +2453,7 @@ const char *config_usage(void)
 	       "  -consul-ssl-server-name NAME\n"
 	       "                           name to verify (SNI)\n"
 	       "  -consul-retry=BOOL       false: -once gives up at the first "
-	       "failed request (true)\n"
+	       "failure (true)\n"
 	       "  -consul-retry-attempts N -once gives up after N retries "
 	       "(12; 0: never)\n"
 	       "                           The daemon never gives up: it "
