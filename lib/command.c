@@ -401,3 +401,30 @@ const char *command_describe(const struct command *c, char *buf, size_t size)
 		         (long long)c->status);
 	return buf;
 }
+
+/* memmem for a NUL-free needle in a bounded buffer. */
+static bool command_output_has(const struct command *c, const char *needle)
+{
+	size_t nlen = strlen(needle);
+
+	for (int i = 0; i < 2; i++) {
+		const struct buf *b = &c->streams[i].out;
+
+		if (b->len >= nlen && memmem(b->data, b->len, needle, nlen))
+			return true;
+	}
+	return false;
+}
+
+const char *command_signal_denied(const struct command *c)
+{
+	if (command_output_has(c, "Operation not permitted"))
+		return "it could not signal a process (Operation not "
+		       "permitted): the service's sandbox withholds CAP_KILL "
+		       "(CapabilityBoundingSet=) or another rule refused it; "
+		       "see \"Commands under systemd\" in consul-hosts(8)";
+	if (command_output_has(c, "Access denied"))
+		return "systemd refused the request (Access denied): run "
+		       "consul-hosts as root, or allow the call in polkit";
+	return NULL;
+}

@@ -69,4 +69,20 @@ const char *command_stderr(const struct command *c, size_t *ret_len,
 /* "exited with status 3", "killed by signal 9 after a 30000 ms timeout"... */
 const char *command_describe(const struct command *c, char *buf, size_t size);
 
+/*
+ * Whether the command's output says it could not signal a process, and
+ * what to do about it (a static string), or NULL. Valid in and after done.
+ *
+ * Detection: stdout or stderr holds "Operation not permitted" (kill(2)'s
+ * EPERM, as pkill, kill, /bin/kill and the shells' kill print it) or
+ * "Access denied" (systemctl refused by PID 1 or polkit). The exit status
+ * alone misses it: procps-ng 3.x pkill (EL8, EL9) exits 0 when it matched
+ * a process it could not signal. The messages are matched in English, as
+ * a command run under a non-English LANG may not print them.
+ *
+ * The publisher treats a command for which this returns non-NULL as
+ * failed even when it exited 0, and adds the hint to its message.
+ */
+const char *command_signal_denied(const struct command *c);
+
 #endif

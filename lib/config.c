@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #define CONFIG_MAX_TEMPLATES    256
 #define CONFIG_MAX_DIR_ENTRIES  1024
+#define CONFIG_MAX_DIR_DEPTH    16
 #define CONFIG_MAX_PATHS        64
 #define CONFIG_MAX_STRING       4096
 #define CONFIG_MAX_EMIT         65535
@@ -33,14 +35,19 @@
 /* What a load knows besides the config itself. */
 struct tmpl_state {
 	bool wait_set;
-	char *file; /* where the block is, for later errors ("" for flags) */
+	bool failed; /* the block had an error: skip the final checks */
+	char *file;  /* where the block is, for later errors ("" for flags) */
 	int line;
 	int col;
 };
 
 struct load {
 	struct config *c;
-	struct err *e;
+	struct err *e;         /* the caller's: the first error */
+	struct err_list *errs; /* every error, in the order found */
+	size_t nerrs;          /* errors of this load (errs may hold more) */
+	int first_code;        /* -errno of the first */
+	bool in_dir;           /* reading a file found under a directory */
 	struct tmpl_state *ts; /* parallel to c->templates */
 	bool ssl_enabled_set;
 	char *default_left;
@@ -61,6 +68,49 @@ struct vctx {
 };
 
 /* ---- messages ---- */
+
+/*
+ * Every error goes through these: it is recorded in ld->errs and the
+ * first one is also copied to the caller's struct err, so a load reports
+ * all its errors at once and config_load's one-error API still works.
+ */
+static int lnote(struct load *ld, int code, const struct err *e)
+{
+	if (ld->nerrs++ == 0) {
+		ld->first_code = code < 0 ? code : -EINVAL;
+		if (ld->e != NULL)
+			*ld->e = *e;
+	}
+	err_list_add(ld->errs, e);
+	return code;
+}
+
+static int lerr(struct load *ld, int code, const char *file, int line, int col,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int lerr(struct load *ld, int code, const char *file, int line, int col,
+                const char *fmt, ...)
+{
+	struct err e;
+	va_list ap;
+
+	err_clear(&e);
+	snprintf(e.file, sizeof(e.file), "%s", file != NULL ? file : "");
+	e.line = line;
+	e.col = col;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	return lnote(ld, code, &e);
+}
+
+#define lmsg(ld, code, ...) lerr(ld, code, NULL, 0, 0, __VA_ARGS__)
+
+/* Errors recorded by this load so far. */
+static size_t lcount(const struct load *ld)
+{
+	return ld->nerrs;
+}
 
 static size_t levenshtein(const char *a, const char *b)
 {
@@ -132,10 +182,10 @@ static int vfail_at(struct vctx *v, struct hcl_loc l, const char *fmt,
 static int vfail_at(struct vctx *v, struct hcl_loc l, const char *fmt,
                     va_list ap)
 {
-	char msg[sizeof(v->ld->e->msg)];
+	char msg[sizeof(((struct err *)NULL)->msg)];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return err_set(v->ld->e, -EINVAL, v->file, l.line, l.col, "%s", msg);
+	return lerr(v->ld, -EINVAL, v->file, l.line, l.col, "%s", msg);
 }
 
 /* An error at the value of obj.key. */
@@ -199,6 +249,31 @@ static const char *name_of(const struct vctx *v, const char *key)
 	return v->label != NULL ? v->label : key;
 }
 
+/* What a consul-template option consul-hosts does not implement is for. */
+static const char *unsupported_why(const char *key)
+{
+	static const struct {
+		const char *key;
+		const char *why;
+	} whys[] = {
+	        {"vault", "Vault"},
+	        {"nomad", "Nomad"},
+	        {"dedup", "dedup mode"},
+	        {"deduplicate", "dedup mode"},
+	        {"exec", "exec mode"},
+	        {"syslog", "it logs to stderr or the journal"},
+	        {"log_file", "it logs to stderr or the journal"},
+	        {"auth", "Consul basic authentication"},
+	        {"namespace", "Consul Enterprise namespaces"},
+	        {"once", "use the -once flag"},
+	};
+
+	for (size_t i = 0; i < sizeof(whys) / sizeof(*whys); i++)
+		if (strcmp(key, whys[i].key) == 0)
+			return whys[i].why;
+	return NULL;
+}
+
 /*
  * An unknown key: consul-template options we do not implement say so;
  * anything else gets a suggestion from the known keys.
@@ -213,7 +288,11 @@ static int unknown_key(struct vctx *v, const json_t *obj, const char *key,
 		if (strcmp(key, *unsupported) == 0)
 			return fail_key(
 			        v, obj, key,
-			        "\"%s\" is not supported by consul-hosts", key);
+			        "\"%s\" is not supported by consul-hosts%s%s%s",
+			        key, unsupported_why(key) ? " (" : "",
+			        unsupported_why(key) ? unsupported_why(key)
+			                             : "",
+			        unsupported_why(key) ? ")" : "");
 	hint = suggest(key, known);
 	if (hint != NULL)
 		return fail_key(v, obj, key,
@@ -339,33 +418,74 @@ static int want_uint(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
-struct signal_name {
+/*
+ * consul-template accepts every name of its signal table (signals/
+ * signals_unix.go). The ones a daemon can use for kill_signal and
+ * reload_signal are taken; the others are rejected with the reason.
+ * "" and SIGNULL (signal 0) mean none, as there.
+ */
+static const struct {
 	const char *name;
 	int sig;
+	const char *why_not; /* NULL: usable */
+} signal_names[] = {
+        {"SIGNULL", 0, NULL},
+        {"SIGHUP", SIGHUP, NULL},
+        {"SIGINT", SIGINT, NULL},
+        {"SIGQUIT", SIGQUIT, NULL},
+        {"SIGTERM", SIGTERM, NULL},
+        {"SIGUSR1", SIGUSR1, NULL},
+        {"SIGUSR2", SIGUSR2, NULL},
+        {"SIGALRM", SIGALRM, NULL},
+        {"SIGWINCH", SIGWINCH, NULL},
+        {"SIGKILL", SIGKILL, "cannot be caught"},
+        {"SIGSTOP", SIGSTOP, "cannot be caught"},
+        {"SIGABRT", SIGABRT, "reports a crash"},
+        {"SIGIOT", SIGIOT, "reports a crash"},
+        {"SIGBUS", SIGBUS, "reports a crash"},
+        {"SIGFPE", SIGFPE, "reports a crash"},
+        {"SIGILL", SIGILL, "reports a crash"},
+        {"SIGSEGV", SIGSEGV, "reports a crash"},
+        {"SIGSYS", SIGSYS, "reports a crash"},
+        {"SIGTRAP", SIGTRAP, "reports a crash"},
+        {"SIGPIPE", SIGPIPE, "is ignored: a closed pipe is an error"},
+        {"SIGCONT", SIGCONT, "is job control"},
+        {"SIGTSTP", SIGTSTP, "is job control"},
+        {"SIGTTIN", SIGTTIN, "is job control"},
+        {"SIGTTOU", SIGTTOU, "is job control"},
+        {"SIGIO", SIGIO, "is sent by the kernel"},
+        {"SIGPROF", SIGPROF, "is sent by the kernel"},
+        {"SIGXCPU", SIGXCPU, "is sent by the kernel"},
+        {"SIGXFSZ", SIGXFSZ, "is sent by the kernel"},
 };
 
-static const struct signal_name signal_names[] = {
-        {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
-        {"SIGTERM", SIGTERM}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
-};
+#define SIGNALS_USABLE                                                    \
+	"SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM or " \
+	"SIGWINCH"
 
-static int signal_parse(const char *s)
+/* Index into signal_names, or -1. The SIG prefix is optional. */
+static int signal_find(const char *s)
 {
 	for (size_t i = 0; i < sizeof(signal_names) / sizeof(*signal_names);
 	     i++) {
 		const char *n = signal_names[i].name;
 
 		if (strcasecmp(s, n) == 0 || strcasecmp(s, n + 3) == 0)
-			return signal_names[i].sig;
+			return (int)i;
 	}
 	return -1;
 }
 
+/*
+ * kill_signal or reload_signal: a name, or "" / SIGNULL for none.
+ * SIGTERM and SIGINT always stop the daemon (systemd stops with SIGTERM),
+ * so they cannot be the reload signal.
+ */
 static int want_signal(struct vctx *v, const json_t *obj, const char *key,
-                       const json_t *val, bool allow_none, int *dst)
+                       const json_t *val, bool reload, int *dst)
 {
 	const char *s;
-	int sig;
+	int i, sig;
 
 	if (!json_is_string(val))
 		return fail_value(v, obj, key,
@@ -373,18 +493,27 @@ static int want_signal(struct vctx *v, const json_t *obj, const char *key,
 		                  "got %s",
 		                  name_of(v, key), json_kind(val));
 	s = json_string_value(val);
-	if (*s == '\0' && allow_none) {
-		*dst = 0;
-		return 0;
-	}
-	if ((sig = signal_parse(s)) < 0)
+	i = *s == '\0' ? 0 : signal_find(s);
+	if (i < 0)
 		return fail_value(
 		        v, obj, key,
-		        "%s: unknown signal \"%.64s\" (expected one "
-		        "of SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, "
-		        "SIGUSR2%s)",
-		        name_of(v, key), s,
-		        allow_none ? " or \"\" for none" : "");
+		        "%s: unknown signal \"%.64s\" (expected " SIGNALS_USABLE
+		        ", or \"\" for none)",
+		        name_of(v, key), s);
+	if (signal_names[i].why_not != NULL)
+		return fail_value(v, obj, key,
+		                  "%s: %s %s (expected " SIGNALS_USABLE
+		                  ", or \"\" for none)",
+		                  name_of(v, key), signal_names[i].name,
+		                  signal_names[i].why_not);
+	sig = signal_names[i].sig;
+	if (reload && (sig == SIGTERM || sig == SIGINT))
+		return fail_value(
+		        v, obj, key,
+		        "%s: %s always stops consul-hosts (systemd "
+		        "stops services with SIGTERM); choose another "
+		        "reload signal",
+		        name_of(v, key), signal_names[i].name);
 	*dst = sig;
 	return 0;
 }
@@ -472,7 +601,7 @@ static int want_blocks(struct vctx *v, const json_t *obj, const char *key,
 {
 	size_t i;
 	json_t *b;
-	int r;
+	int ret = 0, r;
 
 	if (json_is_object(val)) {
 		hcl_pos_key(v->pos, obj, key, &v->block, NULL);
@@ -483,15 +612,17 @@ static int want_blocks(struct vctx *v, const json_t *obj, const char *key,
 		                  name_of(v, key), json_kind(val));
 	json_array_foreach(val, i, b)
 	{
-		if (!json_is_object(b))
-			return fail_index(v, val, i,
-			                  "%s: expected a block, got %s",
-			                  name_of(v, key), json_kind(b));
+		if (!json_is_object(b)) {
+			ret = fail_index(v, val, i,
+			                 "%s: expected a block, got %s",
+			                 name_of(v, key), json_kind(b));
+			continue;
+		}
 		hcl_pos_index(v->pos, val, i, &v->block);
 		if ((r = fn(v, b, target)) < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static int wait_check(struct vctx *v, const json_t *obj, const char *key,
@@ -518,7 +649,7 @@ static int apply_wait_block(struct vctx *v, json_t *obj, void *target)
 	bool max_given = false, min_given = false;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -533,8 +664,10 @@ static int apply_wait_block(struct vctx *v, json_t *obj, void *target)
 			                NULL);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
+	if (ret < 0)
+		return ret;
 	if (!min_given && max_given)
 		return fail_value(v, obj, "max", "%s: max without min",
 		                  name_of(v, "wait"));
@@ -586,7 +719,7 @@ static int apply_ssl(struct vctx *v, json_t *obj, void *target)
 	struct tls_conf *t = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -610,9 +743,9 @@ static int apply_ssl(struct vctx *v, json_t *obj, void *target)
 			                keys, NULL);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static int apply_retry(struct vctx *v, json_t *obj, void *target)
@@ -622,7 +755,7 @@ static int apply_retry(struct vctx *v, json_t *obj, void *target)
 	struct retry_conf *rc = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -639,9 +772,9 @@ static int apply_retry(struct vctx *v, json_t *obj, void *target)
 			r = unknown_key(v, obj, key, "in consul.retry block",
 			                keys, NULL);
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 /* Printable ASCII only: the token goes into an HTTP header. */
@@ -682,7 +815,7 @@ static int apply_consul(struct vctx *v, json_t *obj, void *target)
 	struct consul_conf *cc = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -707,9 +840,9 @@ static int apply_consul(struct vctx *v, json_t *obj, void *target)
 			                unsupported);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static int order_parse(const char *s, enum order_mode *ret)
@@ -753,7 +886,7 @@ static int apply_order(struct vctx *v, json_t *obj, void *target)
 	struct config *c = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -765,9 +898,9 @@ static int apply_order(struct vctx *v, json_t *obj, void *target)
 			r = unknown_key(v, obj, key, "in order block", keys,
 			                NULL);
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
@@ -776,7 +909,7 @@ static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
 	struct load *ld = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -789,9 +922,9 @@ static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
 			                "in default_delimiters block", keys,
 			                NULL);
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 /* ---- template blocks ---- */
@@ -885,7 +1018,7 @@ static int apply_exec(struct vctx *v, json_t *obj, void *target)
 	struct tmpl_conf *t = target;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -898,9 +1031,9 @@ static int apply_exec(struct vctx *v, json_t *obj, void *target)
 			r = unknown_key(v, obj, key, "in template.exec block",
 			                keys, unsupported);
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static int want_format(struct vctx *v, const json_t *obj, const char *key,
@@ -930,26 +1063,26 @@ static int apply_guard(struct vctx *v, json_t *obj, void *target)
 	struct tmpl_conf *t = target;
 	const char *key;
 	json_t *val;
-	int r = 0;
+	int ret = 0, r = 0;
 
 	json_object_foreach(obj, key, val)
 	{
 		if (strcmp(key, "shrink") == 0) {
-			double d;
+			double d = json_number_value(val);
 
+			r = 0;
 			if (!json_is_number(val))
-				return fail_value(
-				        v, obj, key,
-				        "%s: expected a share between "
-				        "0 and 1 like 0.5, got %s",
-				        name_of(v, key), json_kind(val));
-			d = json_number_value(val);
-			if (!(d >= 0.0 && d <= 1.0))
-				return fail_value(v, obj, key,
-				                  "%s: %g is out of range (0 "
-				                  "to 1; 0 disables)",
-				                  name_of(v, key), d);
-			t->guard_shrink = d;
+				r = fail_value(v, obj, key,
+				               "%s: expected a share between "
+				               "0 and 1 like 0.5, got %s",
+				               name_of(v, key), json_kind(val));
+			else if (!(d >= 0.0 && d <= 1.0))
+				r = fail_value(v, obj, key,
+				               "%s: %g is out of range (0 "
+				               "to 1; 0 disables)",
+				               name_of(v, key), d);
+			else
+				t->guard_shrink = d;
 		} else if (strcmp(key, "enabled") == 0) {
 			r = want_bool(v, obj, key, val, &t->guard_enabled);
 		} else if (strcmp(key, "service_drop") == 0) {
@@ -961,9 +1094,9 @@ static int apply_guard(struct vctx *v, json_t *obj, void *target)
 			                keys, NULL);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 static struct tmpl_conf *template_add(struct load *ld)
@@ -1019,12 +1152,12 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	struct hcl_loc at = v->block;
 	const char *key;
 	json_t *val;
-	int r;
+	int ret = 0, r;
 
 	if (ld->c->ntemplates >= CONFIG_MAX_TEMPLATES)
-		return err_set(v->ld->e, -EINVAL, v->file, 0, 0,
-		               "too many templates (at most %d)",
-		               CONFIG_MAX_TEMPLATES);
+		return lerr(v->ld, -EINVAL, v->file, 0, 0,
+		            "too many templates (at most %d)",
+		            CONFIG_MAX_TEMPLATES);
 	t = template_add(ld);
 	ts = &ld->ts[ld->c->ntemplates - 1];
 	json_object_foreach(obj, key, val)
@@ -1101,7 +1234,7 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 			                unsupported);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
 
 	ts->file = xstrdup(v->file);
@@ -1111,16 +1244,19 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 		t->origin = xasprintf("%s:%d", v->file, at.line);
 	else
 		t->origin = xstrdup(v->label ? v->label : "-template");
-	if (t->source != NULL && t->contents != NULL)
-		return fail_key(v, obj, "contents",
-		                "template: source and contents are mutually "
-		                "exclusive");
-	if (t->source == NULL && t->contents == NULL)
-		return err_set(v->ld->e, -EINVAL, v->file, at.line, at.col,
-		               "template: needs a source or contents");
+	/* After an error in the block, checks of the whole block would only
+	 * repeat it ("needs a source" after a bad source). */
+	if (ret == 0 && t->source != NULL && t->contents != NULL)
+		ret = fail_key(v, obj, "contents",
+		               "template: source and contents are mutually "
+		               "exclusive");
+	else if (ret == 0 && t->source == NULL && t->contents == NULL)
+		ret = lerr(v->ld, -EINVAL, v->file, at.line, at.col,
+		           "template: needs a source or contents");
 	/* A missing destination is checked in the final validation, where
 	 * -dry (which needs none) is known. */
-	return 0;
+	ts->failed = ret < 0;
+	return ret;
 }
 
 /* ---- top level ---- */
@@ -1148,7 +1284,7 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 	struct config *c = ld->c;
 	const char *key;
 	json_t *val;
-	int r, lvl;
+	int ret = 0, r, lvl;
 
 	json_object_foreach(obj, key, val)
 	{
@@ -1211,9 +1347,9 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 			                unsupported);
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 /* ---- files ---- */
@@ -1228,7 +1364,8 @@ static int read_file(const char *path, size_t max, char **ret, size_t *ret_len,
 	ssize_t n;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hang the open; it fails below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return err_set(e, -errno, path, 0, 0, "%s", strerror(errno));
 	if (fstat(fd, &st) < 0) {
@@ -1272,10 +1409,20 @@ static int load_text(struct load *ld, const char *name, const char *text,
 	struct hcl_pos *pos = NULL;
 	json_t *tree = NULL;
 	struct vctx v = {ld, name, NULL, NULL, {0, 0}};
+	struct err e;
+	size_t n;
 	int r;
 
-	if ((r = hcl_parse(name, text, len, &tree, &pos, ld->e)) < 0)
-		return r;
+	err_clear(&e);
+	if ((r = hcl_parse(name, text, len, &tree, &pos, &e)) < 0) {
+		n = strlen(e.msg);
+		if (ld->in_dir)
+			snprintf(e.msg + n, sizeof(e.msg) - n,
+			         " (every file under a -config directory is "
+			         "read as configuration, as consul-template "
+			         "does)");
+		return lnote(ld, r, &e);
+	}
 	v.pos = pos;
 	r = apply_root(&v, tree, ld);
 	json_decref(tree);
@@ -1285,12 +1432,14 @@ static int load_text(struct load *ld, const char *name, const char *text,
 
 static int load_file(struct load *ld, const char *path)
 {
+	struct err e;
 	char *text;
 	size_t len;
 	int r;
 
-	if ((r = read_file(path, HCL_MAX_INPUT, &text, &len, ld->e)) < 0)
-		return r;
+	err_clear(&e);
+	if ((r = read_file(path, HCL_MAX_INPUT, &text, &len, &e)) < 0)
+		return lnote(ld, r, &e);
 	r = load_text(ld, path, text, len);
 	free(text);
 	return r;
@@ -1301,72 +1450,139 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool config_file_name(const char *name)
-{
-	size_t n = strlen(name);
+/* The directories being read, innermost first: a link back to one loops. */
+struct dir_chain {
+	dev_t dev;
+	ino_t ino;
+	const struct dir_chain *up;
+};
 
-	if (name[0] == '.')
-		return false;
-	return (n > 4 && strcmp(name + n - 4, ".hcl") == 0) ||
-	       (n > 5 && strcmp(name + n - 5, ".json") == 0);
+struct dir_walk {
+	size_t nfiles; /* files read under this -config path */
+	int ret;
+};
+
+static void load_dir(struct load *ld, const char *dir, const struct stat *st,
+                     const struct dir_chain *up, unsigned depth,
+                     struct dir_walk *w);
+
+/* One entry of a directory: a file to parse or a directory to descend. */
+static void load_dir_entry(struct load *ld, const char *path,
+                           const struct dir_chain *chain, unsigned depth,
+                           struct dir_walk *w)
+{
+	struct stat st, lst;
+	bool in_dir = ld->in_dir;
+	int r;
+
+	if (stat(path, &st) < 0) {
+		r = -errno;
+		if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			w->ret = lerr(ld, r, path, 0, 0,
+			              "symbolic link to a missing file (%s)",
+			              strerror(-r));
+		else
+			w->ret = lerr(ld, r, path, 0, 0, "%s", strerror(-r));
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		for (const struct dir_chain *c = chain; c != NULL; c = c->up)
+			if (c->dev == st.st_dev && c->ino == st.st_ino) {
+				w->ret = lerr(ld, -ELOOP, path, 0, 0,
+				              "leads back to a directory being "
+				              "read (a symbolic link loop)");
+				return;
+			}
+		if (depth + 1 > CONFIG_MAX_DIR_DEPTH) {
+			w->ret = lerr(ld, -ELOOP, path, 0, 0,
+			              "more than %d directories deep",
+			              CONFIG_MAX_DIR_DEPTH);
+			return;
+		}
+		load_dir(ld, path, &st, chain, depth + 1, w);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		w->ret = lerr(ld, -EINVAL, path, 0, 0,
+		              "not a regular file or directory");
+		return;
+	}
+	if (++w->nfiles > CONFIG_MAX_DIR_ENTRIES) {
+		if (w->nfiles == CONFIG_MAX_DIR_ENTRIES + 1)
+			w->ret = lerr(ld, -E2BIG, path, 0, 0,
+			              "more than %d files under this -config "
+			              "directory",
+			              CONFIG_MAX_DIR_ENTRIES);
+		return;
+	}
+	ld->in_dir = true;
+	if ((r = load_file(ld, path)) < 0)
+		w->ret = r;
+	ld->in_dir = in_dir;
 }
 
-/* A directory: its *.hcl and *.json regular files in lexical order. */
-static int load_dir(struct load *ld, const char *dir)
+/*
+ * A -config directory, read as consul-template reads one (filepath.Walk):
+ * every entry, hidden ones included, in bytewise order of its name, a
+ * subdirectory where it sorts, every other file parsed as HCL or JSON
+ * whatever its name. Symbolic links are followed (consul-template reads a
+ * linked file too, and fails on a linked directory, which is read here);
+ * a link back to a directory being read is an error. Every error is
+ * recorded and the walk goes on, so one run reports them all.
+ */
+static void load_dir(struct load *ld, const char *dir, const struct stat *st,
+                     const struct dir_chain *up, unsigned depth,
+                     struct dir_walk *w)
 {
+	struct dir_chain chain = {st->st_dev, st->st_ino, up};
 	char **names = NULL;
 	size_t n = 0;
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
 
-	if ((d = opendir(dir)) == NULL)
-		return err_set(ld->e, -errno, dir, 0, 0, "%s", strerror(errno));
+	if ((d = opendir(dir)) == NULL) {
+		w->ret = lerr(ld, -errno, dir, 0, 0, "%s", strerror(errno));
+		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		char *path;
-
-		if (!config_file_name(de->d_name))
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
-		path = xasprintf("%s/%s", dir, de->d_name);
-		/* Like consul-template, symlinks are not followed. */
-		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-			free(path);
-			continue;
-		}
 		if (n == CONFIG_MAX_DIR_ENTRIES) {
-			free(path);
-			r = err_set(ld->e, -E2BIG, dir, 0, 0,
-			            "more than %d config files",
-			            CONFIG_MAX_DIR_ENTRIES);
+			w->ret = lerr(ld, -E2BIG, dir, 0, 0,
+			              "more than %d entries",
+			              CONFIG_MAX_DIR_ENTRIES);
 			break;
 		}
 		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = path;
+		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	if (r == 0) {
-		if (n > 0)
-			qsort(names, n, sizeof(*names), cmp_names);
-		for (size_t i = 0; i < n && r == 0; i++)
-			r = load_file(ld, names[i]);
-	}
-	for (size_t i = 0; i < n; i++)
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		char *path = xasprintf("%s%s%s", dir,
+		                       dir[strlen(dir) - 1] == '/' ? "" : "/",
+		                       names[i]);
+
+		load_dir_entry(ld, path, &chain, depth, w);
+		free(path);
 		free(names[i]);
+	}
 	free(names);
-	return r;
 }
 
 static int load_path(struct load *ld, const char *path)
 {
+	struct dir_walk w = {0, 0};
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return err_set(ld->e, -errno, path, 0, 0, "%s",
-		               strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return load_dir(ld, path);
-	return load_file(ld, path);
+		return lerr(ld, -errno, path, 0, 0, "%s", strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return load_file(ld, path);
+	load_dir(ld, path, &st, NULL, 0, &w);
+	return w.ret;
 }
 
 /* ---- environment ---- */
@@ -1399,12 +1615,50 @@ static int env_string(struct load *ld, const char *name, char **dst)
 	if (s == NULL || *s == '\0')
 		return 0;
 	if (!string_is_clean(s) || strlen(s) > CONFIG_MAX_STRING)
-		return err_msg(ld->e, -EINVAL,
-		               "%s: control characters or longer than %d "
-		               "characters",
-		               name, CONFIG_MAX_STRING);
+		return lmsg(ld, -EINVAL,
+		            "%s: control characters or longer than %d "
+		            "characters",
+		            name, CONFIG_MAX_STRING);
 	free(*dst);
 	*dst = xstrdup(s);
+	return 0;
+}
+
+/*
+ * consul-template's log level variables, first set one wins (its
+ * stringFromEnv), trimmed; below files and flags, as there.
+ */
+static int env_log_level(struct load *ld)
+{
+	static const char *const names[] = {"CT_LOG", "CONSUL_TEMPLATE_LOG",
+	                                    "CONSUL_TEMPLATE_LOG_LEVEL"};
+	const char *s = NULL, *name = NULL;
+	char *v, *end;
+	int lvl;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names) && s == NULL;
+	     i++) {
+		s = getenv(names[i]);
+		if (s != NULL && *s == '\0')
+			s = NULL;
+		name = names[i];
+	}
+	if (s == NULL)
+		return 0;
+	v = xstrdup(s + strspn(s, " \t\r\n"));
+	for (end = v + strlen(v); end > v && strchr(" \t\r\n", end[-1]);)
+		*--end = '\0';
+	if ((lvl = log_level_parse(v)) < 0) {
+		lmsg(ld, -EINVAL,
+		     "%s: unknown level \"%.64s\" (expected trace, debug, "
+		     "info, warn or err)",
+		     name, v);
+		free(v);
+		return -EINVAL;
+	}
+	free(v);
+	free(ld->c->log_level);
+	ld->c->log_level = xstrdup(log_level_name((enum log_level)lvl));
 	return 0;
 }
 
@@ -1413,21 +1667,35 @@ static int apply_env(struct load *ld)
 	struct consul_conf *cc = &ld->c->consul;
 	const char *s;
 	bool b;
-	int r = 0;
+	int ret = 0;
 
-	/* consul-template reads CONSUL_TOKEN before CONSUL_HTTP_TOKEN. */
-	if ((r = env_string(ld, "CONSUL_HTTP_ADDR", &cc->address)) < 0 ||
-	    (r = env_string(ld, "CONSUL_HTTP_TOKEN", &cc->token)) < 0 ||
-	    (r = env_string(ld, "CONSUL_TOKEN", &cc->token)) < 0 ||
-	    (r = env_string(ld, "CONSUL_HTTP_TOKEN_FILE", &cc->token_file)) <
-	            0 ||
-	    (r = env_string(ld, "CONSUL_CACERT", &cc->ssl.ca_cert)) < 0 ||
-	    (r = env_string(ld, "CONSUL_CAPATH", &cc->ssl.ca_path)) < 0 ||
-	    (r = env_string(ld, "CONSUL_CLIENT_CERT", &cc->ssl.cert)) < 0 ||
-	    (r = env_string(ld, "CONSUL_CLIENT_KEY", &cc->ssl.key)) < 0 ||
-	    (r = env_string(ld, "CONSUL_TLS_SERVER_NAME",
-	                    &cc->ssl.server_name)) < 0)
-		return r;
+	/*
+	 * consul-template takes the first set of CONSUL_TOKEN,
+	 * CONSUL_HTTP_TOKEN (and of CONSUL_TOKEN_FILE, CONSUL_HTTP_TOKEN_FILE):
+	 * the second is read first, so the first wins.
+	 */
+	static const struct {
+		const char *name;
+		size_t off;
+	} vars[] = {
+	        {"CONSUL_HTTP_ADDR", offsetof(struct consul_conf, address)},
+	        {"CONSUL_HTTP_TOKEN", offsetof(struct consul_conf, token)},
+	        {"CONSUL_TOKEN", offsetof(struct consul_conf, token)},
+	        {"CONSUL_HTTP_TOKEN_FILE",
+	         offsetof(struct consul_conf, token_file)},
+	        {"CONSUL_TOKEN_FILE", offsetof(struct consul_conf, token_file)},
+	        {"CONSUL_CACERT", offsetof(struct consul_conf, ssl.ca_cert)},
+	        {"CONSUL_CAPATH", offsetof(struct consul_conf, ssl.ca_path)},
+	        {"CONSUL_CLIENT_CERT", offsetof(struct consul_conf, ssl.cert)},
+	        {"CONSUL_CLIENT_KEY", offsetof(struct consul_conf, ssl.key)},
+	        {"CONSUL_TLS_SERVER_NAME",
+	         offsetof(struct consul_conf, ssl.server_name)},
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
+		if (env_string(ld, vars[i].name,
+		               (char **)(void *)((char *)cc + vars[i].off)) < 0)
+			ret = -EINVAL;
 	if (cc->ssl.server_name != NULL) {
 		/* Consul strips a :port (net.SplitHostPort). */
 		char *colon = strrchr(cc->ssl.server_name, ':');
@@ -1436,23 +1704,41 @@ static int apply_env(struct load *ld)
 			*colon = '\0';
 	}
 	if ((s = getenv("CONSUL_HTTP_SSL")) != NULL && *s != '\0') {
-		if (bool_parse(s, &b) < 0)
-			return err_msg(ld->e, -EINVAL,
-			               "CONSUL_HTTP_SSL: expected true or "
-			               "false, got \"%.64s\"",
-			               s);
-		cc->ssl.enabled = b;
-		ld->ssl_enabled_set = true;
+		if (bool_parse(s, &b) < 0) {
+			ret = lmsg(ld, -EINVAL,
+			           "CONSUL_HTTP_SSL: expected true or "
+			           "false, got \"%.64s\"",
+			           s);
+		} else {
+			cc->ssl.enabled = b;
+			ld->ssl_enabled_set = true;
+		}
 	}
 	/* Unlike the Go client, an unparsable value keeps verification on. */
 	if ((s = getenv("CONSUL_HTTP_SSL_VERIFY")) != NULL &&
 	    bool_parse(s, &b) == 0)
 		cc->ssl.verify = b;
 	if (cc->token != NULL && !token_is_clean(cc->token))
-		return err_msg(ld->e, -EINVAL,
-		               "CONSUL_HTTP_TOKEN/CONSUL_TOKEN: only printable "
-		               "characters without spaces are allowed");
-	return 0;
+		ret = lmsg(ld, -EINVAL,
+		           "CONSUL_HTTP_TOKEN/CONSUL_TOKEN: only printable "
+		           "characters without spaces are allowed");
+	if (env_log_level(ld) < 0)
+		ret = -EINVAL;
+	return ret;
+}
+
+/*
+ * CT_LOCAL_CONFIG: a whole config document in the environment. In
+ * consul-template it is merged into the command-line config, so it
+ * overrides the -config files and the flags override it.
+ */
+static int apply_env_config(struct load *ld)
+{
+	const char *s = getenv("CT_LOCAL_CONFIG");
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	return load_text(ld, "CT_LOCAL_CONFIG", s, strlen(s));
 }
 
 /* ---- flags ---- */
@@ -1502,6 +1788,12 @@ static const struct flag_def flag_defs[] = {
         {"consul-retry-backoff", FLAG_STRING, FS_PATH, "consul.retry.backoff"},
         {"consul-retry-max-backoff", FLAG_STRING, FS_PATH,
          "consul.retry.max_backoff"},
+        /* consul-template's older spelling of -consul-retry-backoff. */
+        {"retry", FLAG_STRING, FS_PATH, "consul.retry.backoff"},
+        {"default-left-delimiter", FLAG_STRING, FS_PATH,
+         "default_delimiters.left"},
+        {"default-right-delimiter", FLAG_STRING, FS_PATH,
+         "default_delimiters.right"},
         {"template", FLAG_STRING, FS_TEMPLATE, NULL},
         {"wait", FLAG_STRING, FS_PATH, "wait"},
         {"once", FLAG_BOOL, FS_ONCE, NULL},
@@ -1545,7 +1837,55 @@ static const struct flag_def *flag_find(const char *name, size_t len)
 	return NULL;
 }
 
-static int flag_unknown(const char *name, size_t len, struct err *e)
+/*
+ * consul-template's flags (v0.42.1, cli.go) that consul-hosts does not
+ * implement: rejected with the feature they belong to, not as a typo.
+ * Knowing which take a value lets the scan go on past them.
+ */
+static const struct {
+	const char *name; /* a name, or a prefix ending in '-' */
+	bool takes_value;
+	const char *feature;
+} flags_unsupported[] = {
+        {"consul-auth", true, "Consul basic authentication"},
+        {"consul-transport-disable-keep-alives", false, "consul.transport"},
+        {"consul-transport-", true, "consul.transport"},
+        {"dedup", false, "dedup mode"},
+        {"exec-env-pristine", false, "exec mode"},
+        {"exec", true, "exec mode"},
+        {"exec-", true, "exec mode"},
+        {"log-file", true, "log_file; it logs to stderr or the journal"},
+        {"log-rotate-", true, "log_file; it logs to stderr or the journal"},
+        {"syslog", false, "syslog; it logs to stderr or the journal"},
+        {"syslog-", true, "syslog; it logs to stderr or the journal"},
+        {"template-error-fatal", false,
+         "template_error_fatal; a template error keeps the last good "
+         "file"},
+        {"vault-renew-token", false, "Vault"},
+        {"vault-retry", false, "Vault"},
+        {"vault-ssl", false, "Vault"},
+        {"vault-ssl-verify", false, "Vault"},
+        {"vault-transport-disable-keep-alives", false, "Vault"},
+        {"vault-unwrap-token", false, "Vault"},
+        {"vault-", true, "Vault"},
+};
+
+/* -1: not a consul-template flag we know of. */
+static int flag_unsupported(const char *name, size_t len)
+{
+	for (size_t i = 0;
+	     i < sizeof(flags_unsupported) / sizeof(*flags_unsupported); i++) {
+		const char *u = flags_unsupported[i].name;
+		size_t ul = strlen(u);
+
+		if (u[ul - 1] == '-' ? (len > ul && strncmp(name, u, ul) == 0)
+		                     : (len == ul && strncmp(name, u, ul) == 0))
+			return (int)i;
+	}
+	return -1;
+}
+
+static int flag_unknown(struct load *ld, const char *name, size_t len)
 {
 	const char *names[NFLAGS + 1];
 	char *word = xstrndup(name, len);
@@ -1557,27 +1897,32 @@ static int flag_unknown(const char *name, size_t len, struct err *e)
 	names[NFLAGS] = NULL;
 	hint = len > 1 ? suggest(word, names) : NULL;
 	if (hint != NULL)
-		r = err_msg(e, -EINVAL,
-		            "unknown flag \"-%.100s\"; did you mean \"-%s\"?",
-		            word, hint);
+		r = lmsg(ld, -EINVAL,
+		         "unknown flag \"-%.100s\"; did you mean \"-%s\"?",
+		         word, hint);
 	else
-		r = err_msg(e, -EINVAL, "unknown flag \"-%.100s\" (see -help)",
-		            word);
+		r = lmsg(ld, -EINVAL, "unknown flag \"-%.100s\" (see -help)",
+		         word);
 	free(word);
 	return r;
 }
 
 /*
  * Split argv into flag uses. -h and -v stop the scan (help wins over
- * everything after it). *ret has argc entries at most.
+ * everything after it). *ret has argc entries at most. Every error is
+ * recorded; the scan goes on where the next argument is known to be a
+ * flag, and stops at an unknown flag (its value, if it takes one, would
+ * read as an argument).
  */
-static int flags_scan(int argc, char **argv, struct flag_use *uses,
-                      size_t *ret_n, enum config_action *ret_action,
-                      struct err *e)
+static int flags_scan(struct load *ld, int argc, char **argv,
+                      struct flag_use *uses, size_t *ret_n,
+                      enum config_action *ret_action)
 {
 	size_t n = 0;
+	int ret = 0, k;
 
 	*ret_action = CONFIG_RUN;
+	*ret_n = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *name, *eq;
 		const struct flag_def *def;
@@ -1586,45 +1931,64 @@ static int flags_scan(int argc, char **argv, struct flag_use *uses,
 
 		if (strcmp(a, "--") == 0) {
 			if (i + 1 < argc)
-				return err_msg(e, -EINVAL,
-				               "unexpected argument \"%.100s\"",
-				               argv[i + 1]);
+				ret = lmsg(ld, -EINVAL,
+				           "unexpected argument \"%.100s\"",
+				           argv[i + 1]);
 			break;
 		}
-		if (a[0] != '-' || a[1] == '\0')
-			return err_msg(e, -EINVAL,
-			               "unexpected argument \"%.100s\" (flags "
-			               "start with \"-\")",
-			               a);
+		if (a[0] != '-' || a[1] == '\0') {
+			ret = lmsg(ld, -EINVAL,
+			           "unexpected argument \"%.100s\" (flags "
+			           "start with \"-\")",
+			           a);
+			continue;
+		}
 		name = a[1] == '-' ? a + 2 : a + 1;
 		eq = strchr(name, '=');
 		len = eq ? (size_t)(eq - name) : strlen(name);
-		if ((def = flag_find(name, len)) == NULL)
-			return flag_unknown(name, len, e);
-		u = &uses[n++];
+		if ((def = flag_find(name, len)) == NULL &&
+		    (k = flag_unsupported(name, len)) >= 0) {
+			ret = lmsg(ld, -EINVAL,
+			           "-%.*s: not supported by consul-hosts (%s)",
+			           (int)len, name,
+			           flags_unsupported[k].feature);
+			if (flags_unsupported[k].takes_value && eq == NULL)
+				i++;
+			continue;
+		}
+		if (def == NULL) {
+			ret = flag_unknown(ld, name, len);
+			break;
+		}
+		u = &uses[n];
 		u->def = def;
 		u->value = NULL;
 		u->on = true;
 		if (def->kind == FLAG_BOOL) {
-			if (eq != NULL && bool_parse(eq + 1, &u->on) < 0)
-				return err_msg(
-				        e, -EINVAL,
-				        "-%s: expected true or false, got "
-				        "\"%.64s\"",
-				        def->name, eq + 1);
+			if (eq != NULL && bool_parse(eq + 1, &u->on) < 0) {
+				ret = lmsg(ld, -EINVAL,
+				           "-%s: expected true or false, got "
+				           "\"%.64s\"",
+				           def->name, eq + 1);
+				continue;
+			}
 		} else if (eq != NULL) {
 			u->value = eq + 1;
 		} else if (i + 1 < argc) {
 			u->value = argv[++i];
 		} else {
-			return err_msg(e, -EINVAL, "-%s: needs a value",
-			               def->name);
+			ret = lmsg(ld, -EINVAL, "-%s: needs a value",
+			           def->name);
+			break;
 		}
 		if ((def->special == FS_CONFIG ||
 		     def->special == FS_TEMPLATE) &&
-		    u->value != NULL && *u->value == '\0')
-			return err_msg(e, -EINVAL, "-%s: needs a value",
-			               def->name);
+		    u->value != NULL && *u->value == '\0') {
+			ret = lmsg(ld, -EINVAL, "-%s: needs a value",
+			           def->name);
+			continue;
+		}
+		n++;
 		if (def->special == FS_HELP && u->on) {
 			*ret_action = CONFIG_HELP;
 			return 0;
@@ -1635,7 +1999,7 @@ static int flags_scan(int argc, char **argv, struct flag_use *uses,
 		}
 	}
 	*ret_n = n;
-	return 0;
+	return ret;
 }
 
 /* The flag's value as JSON: strings stay strings, numbers become numbers. */
@@ -1683,8 +2047,7 @@ static int flag_template(struct load *ld, struct vctx *v, const char *s)
 		obj = json_object();
 		json_object_set_new(obj, "source", json_string(s));
 		if (json_object_size(obj) != 1)
-			r = err_msg(ld->e, -EINVAL,
-			            "-template: not valid UTF-8");
+			r = lmsg(ld, -EINVAL, "-template: not valid UTF-8");
 		else
 			r = apply_template(v, obj, ld);
 		json_decref(obj);
@@ -1693,10 +2056,10 @@ static int flag_template(struct load *ld, struct vctx *v, const char *s)
 	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (c1 == NULL || c1 == s || c1[1] == '\0' || c2 == c1 + 1 ||
 	    (c2 != NULL && c2[1] == '\0'))
-		return err_msg(ld->e, -EINVAL,
-		               "-template \"%.200s\": expected "
-		               "\"source:destination[:command]\"",
-		               s);
+		return lmsg(ld, -EINVAL,
+		            "-template \"%.200s\": expected "
+		            "\"source:destination[:command]\"",
+		            s);
 	obj = json_object();
 	json_object_set_new(obj, "source", json_stringn(s, (size_t)(c1 - s)));
 	json_object_set_new(obj, "destination",
@@ -1706,7 +2069,7 @@ static int flag_template(struct load *ld, struct vctx *v, const char *s)
 		json_object_set_new(obj, "command", json_string(c2 + 1));
 	if (json_object_size(obj) != (c2 ? 3u : 2u)) {
 		json_decref(obj);
-		return err_msg(ld->e, -EINVAL, "-template: not valid UTF-8");
+		return lmsg(ld, -EINVAL, "-template: not valid UTF-8");
 	}
 	r = apply_template(v, obj, ld);
 	json_decref(obj);
@@ -1716,6 +2079,7 @@ static int flag_template(struct load *ld, struct vctx *v, const char *s)
 static int flags_apply(struct load *ld, const struct flag_use *uses, size_t n)
 {
 	struct config *c = ld->c;
+	int ret = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct flag_use *u = &uses[i];
@@ -1768,9 +2132,9 @@ static int flags_apply(struct load *ld, const struct flag_use *uses, size_t n)
 			break;
 		}
 		if (r < 0)
-			return r;
+			ret = r;
 	}
-	return 0;
+	return ret;
 }
 
 /* ---- after everything: defaults that depend on others, cross checks */
@@ -1782,14 +2146,16 @@ static int read_token_file(struct load *ld)
 	size_t len;
 	int r;
 
-	r = read_file(cc->token_file, CONFIG_MAX_TOKEN_FILE, &text, &len,
-	              ld->e);
-	if (r < 0) {
-		char msg[sizeof(ld->e->msg)];
+	struct err e;
 
-		snprintf(msg, sizeof(msg), "token_file: %.400s", ld->e->msg);
-		snprintf(ld->e->msg, sizeof(ld->e->msg), "%s", msg);
-		return r;
+	err_clear(&e);
+	r = read_file(cc->token_file, CONFIG_MAX_TOKEN_FILE, &text, &len, &e);
+	if (r < 0) {
+		char msg[sizeof(e.msg)];
+
+		snprintf(msg, sizeof(msg), "token_file: %.400s", e.msg);
+		snprintf(e.msg, sizeof(e.msg), "%s", msg);
+		return lnote(ld, r, &e);
 	}
 	for (s = text; *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';)
 		s++;
@@ -1800,9 +2166,9 @@ static int read_token_file(struct load *ld)
 	if (strlen(s) != (size_t)(end - s) || !token_is_clean(s) ||
 	    *s == '\0') {
 		free(text);
-		return err_set(ld->e, -EINVAL, cc->token_file, 0, 0,
-		               "token_file: expected one token of printable "
-		               "characters");
+		return lerr(ld, -EINVAL, cc->token_file, 0, 0,
+		            "token_file: expected one token of printable "
+		            "characters");
 	}
 	free(cc->token);
 	cc->token = xstrdup(s);
@@ -1810,12 +2176,16 @@ static int read_token_file(struct load *ld)
 	return 0;
 }
 
+/* Every cross check runs, each one's error recorded; returns the last. */
 static int finalize(struct load *ld)
 {
 	struct config *c = ld->c;
 	struct tls_conf *t = &c->consul.ssl;
+	struct retry_conf *rc = &c->consul.retry;
+	/* Errors before the checks: they may hide templates or set fields. */
+	bool clean = lcount(ld) == 0;
 	char a[32], b[32];
-	int r;
+	int ret = 0;
 
 	if (c->consul.address == NULL)
 		c->consul.address = xstrdup(CONFIG_DEFAULT_ADDRESS);
@@ -1824,10 +2194,10 @@ static int finalize(struct load *ld)
 	     strncmp(c->consul.address, "http://", 7) != 0 &&
 	     strncmp(c->consul.address, "https://", 8) != 0 &&
 	     strncmp(c->consul.address, "unix://", 7) != 0))
-		return err_msg(ld->e, -EINVAL,
-		               "consul address \"%.200s\": expected host:port, "
-		               "http://, https:// or unix://",
-		               c->consul.address);
+		ret = lmsg(ld, -EINVAL,
+		           "consul address \"%.200s\": expected host:port, "
+		           "http://, https:// or unix://",
+		           c->consul.address);
 	if (c->consul.token != NULL && c->consul.token[0] == '\0') {
 		free(c->consul.token); /* "" means none */
 		c->consul.token = NULL;
@@ -1838,27 +2208,36 @@ static int finalize(struct load *ld)
 	                                  t->ca_path || t->server_name))
 		t->enabled = true; /* as consul-template does */
 	if (t->key != NULL && t->cert == NULL)
-		return err_msg(ld->e, -EINVAL,
-		               "consul.ssl: key is set but cert is not");
-	if (c->consul.retry.max_backoff_ms < c->consul.retry.backoff_ms)
-		return err_msg(ld->e, -EINVAL,
-		               "consul.retry: max_backoff (%s) is less than "
-		               "backoff (%s)",
-		               duration_format(c->consul.retry.max_backoff_ms,
-		                               a, sizeof(a)),
-		               duration_format(c->consul.retry.backoff_ms, b,
-		                               sizeof(b)));
-	if (c->consul.token_file != NULL && (r = read_token_file(ld)) < 0)
-		return r;
-	if (c->kill_signal == c->reload_signal)
-		return err_msg(ld->e, -EINVAL,
-		               "kill_signal and reload_signal are the same "
-		               "signal");
-	if (c->ntemplates == 0 && c->explain == NULL)
-		return err_msg(ld->e, -EINVAL,
-		               "no templates: give -template "
-		               "\"source:destination\" or a template block in "
-		               "a -config file");
+		ret = lmsg(ld, -EINVAL,
+		           "consul.ssl: key is set but cert is not");
+	/*
+	 * consul-template reads max_backoff = 0 as "no limit": its backoff
+	 * then doubles until attempts run out. The daemon here never runs
+	 * out of attempts, so it needs a ceiling.
+	 */
+	if (rc->max_backoff_ms == 0)
+		ret = lmsg(ld, -EINVAL,
+		           "consul.retry: max_backoff 0 (no limit, in "
+		           "consul-template) is not supported: consul-hosts "
+		           "retries for as long as it runs and needs a "
+		           "ceiling; give a duration such as \"1m\"");
+	else if (rc->max_backoff_ms < rc->backoff_ms)
+		ret = lmsg(ld, -EINVAL,
+		           "consul.retry: max_backoff (%s) is less than "
+		           "backoff (%s)",
+		           duration_format(rc->max_backoff_ms, a, sizeof(a)),
+		           duration_format(rc->backoff_ms, b, sizeof(b)));
+	if (c->consul.token_file != NULL && read_token_file(ld) < 0)
+		ret = -EINVAL;
+	if (c->kill_signal != 0 && c->kill_signal == c->reload_signal)
+		ret = lmsg(ld, -EINVAL,
+		           "kill_signal and reload_signal are the same "
+		           "signal");
+	if (clean && c->ntemplates == 0 && c->explain == NULL)
+		ret = lmsg(ld, -EINVAL,
+		           "no templates: give -template "
+		           "\"source:destination\" or a template block in "
+		           "a -config file");
 	for (size_t i = 0; i < c->ntemplates; i++) {
 		struct tmpl_conf *tc = &c->templates[i];
 		struct tmpl_state *ts = &ld->ts[i];
@@ -1875,34 +2254,32 @@ static int finalize(struct load *ld)
 			tc->emit = ld->emit;
 		if (ld->managed_set)
 			tc->managed_block = ld->managed;
+		if (ts->failed)
+			continue;
 		if (tc->destination == NULL && !c->dry && ts->file[0] == '\0')
-			return err_msg(ld->e, -EINVAL,
-			               "%s \"%.200s\": needs a destination "
-			               "(\"source:destination\"); only -dry, "
-			               "which prints to stdout, can do without",
-			               tc->origin,
-			               tc->source ? tc->source : "");
-		if (tc->destination == NULL && !c->dry)
-			return err_set(ld->e, -EINVAL, ts->file, ts->line,
-			               ts->col,
-			               "template: needs a destination (only "
-			               "-dry, which prints to stdout, can do "
-			               "without)");
+			ret = lmsg(ld, -EINVAL,
+			           "%s \"%.200s\": needs a destination "
+			           "(\"source:destination\"); only -dry, "
+			           "which prints to stdout, can do without",
+			           tc->origin, tc->source ? tc->source : "");
+		else if (tc->destination == NULL && !c->dry)
+			ret = lerr(ld, -EINVAL, ts->file, ts->line, ts->col,
+			           "template: needs a destination (only "
+			           "-dry, which prints to stdout, can do "
+			           "without)");
 		for (size_t j = 0; j < i && tc->destination != NULL; j++) {
-			if (c->templates[j].destination == NULL)
+			if (c->templates[j].destination == NULL ||
+			    strcmp(c->templates[j].destination,
+			           tc->destination) != 0)
 				continue;
-			if (strcmp(c->templates[j].destination,
-			           tc->destination) == 0)
-				return err_set(
-				        ld->e, -EINVAL, ts->file, ts->line,
-				        ts->col,
-				        "template: destination \"%.200s\" is "
-				        "also written by the template at %s",
-				        tc->destination,
-				        c->templates[j].origin);
+			ret = lerr(ld, -EINVAL, ts->file, ts->line, ts->col,
+			           "template: destination \"%.200s\" is "
+			           "also written by the template at %s",
+			           tc->destination, c->templates[j].origin);
+			break;
 		}
 	}
-	return 0;
+	return ret;
 }
 
 /* ---- load, free ---- */
@@ -1913,7 +2290,7 @@ static struct config *config_defaults(void)
 
 	c->consul.ssl.verify = true;
 	c->consul.retry.enabled = true;
-	c->consul.retry.attempts = 0;
+	c->consul.retry.attempts = 12; /* consul-template's defaults */
 	c->consul.retry.backoff_ms = 250;
 	c->consul.retry.max_backoff_ms = 60000;
 	c->max_stale_ms = 2000;
@@ -1935,9 +2312,26 @@ static void load_done(struct load *ld)
 	free(ld->default_right);
 }
 
-int config_load(int argc, char **argv, struct config **ret,
-                enum config_action *ret_action, struct err *e)
+/* The load's result: the config, or the first error's code. */
+static int load_finish(struct load *ld, struct config **ret)
 {
+	int r = 0;
+
+	load_done(ld);
+	if (lcount(ld) > 0) {
+		r = ld->first_code;
+		config_free(ld->c);
+		ld->c = NULL;
+	}
+	*ret = ld->c;
+	return r;
+}
+
+int config_load(int argc, char **argv, struct config **ret,
+                enum config_action *ret_action, struct err *e,
+                struct err_list *all)
+{
+	struct err_list local = {NULL, 0, 0};
 	struct flag_use *uses;
 	struct load ld;
 	size_t n = 0, nconfig = 0;
@@ -1945,53 +2339,52 @@ int config_load(int argc, char **argv, struct config **ret,
 
 	err_clear(e);
 	*ret = NULL;
-	uses = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(*uses));
-	if ((r = flags_scan(argc, argv, uses, &n, ret_action, e)) < 0 ||
-	    *ret_action != CONFIG_RUN) {
-		free(uses);
-		return r;
-	}
 	memset(&ld, 0, sizeof(ld));
-	ld.c = config_defaults();
 	ld.e = e;
+	ld.errs = all != NULL ? all : &local;
+	uses = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof(*uses));
+	(void)flags_scan(&ld, argc, argv, uses, &n, ret_action);
+	if (*ret_action != CONFIG_RUN) {
+		/* -h and -v win over whatever came before them. */
+		err_clear(e);
+		err_list_free(ld.errs);
+		free(uses);
+		return 0;
+	}
+	ld.c = config_defaults();
 	ld.c->argc = argc;
 	ld.c->argv = xcalloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 0; i < argc; i++)
 		ld.c->argv[i] = xstrdup(argv[i]);
 
-	if ((r = apply_env(&ld)) < 0)
-		goto fail;
+	(void)apply_env(&ld);
 	for (size_t i = 0; i < n; i++) {
 		if (uses[i].def->special != FS_CONFIG)
 			continue;
 		if (++nconfig > CONFIG_MAX_PATHS) {
-			r = err_msg(e, -EINVAL, "-config: more than %d paths",
-			            CONFIG_MAX_PATHS);
-			goto fail;
+			lmsg(&ld, -EINVAL, "-config: more than %d paths",
+			     CONFIG_MAX_PATHS);
+			break;
 		}
 		ld.c->config_paths = xreallocarray(ld.c->config_paths, nconfig,
 		                                   sizeof(char *));
 		ld.c->config_paths[nconfig - 1] = xstrdup(uses[i].value);
 		ld.c->nconfig_paths = nconfig;
-		if ((r = load_path(&ld, uses[i].value)) < 0)
-			goto fail;
+		(void)load_path(&ld, uses[i].value);
 	}
-	if ((r = flags_apply(&ld, uses, n)) < 0 || (r = finalize(&ld)) < 0)
-		goto fail;
-	load_done(&ld);
+	(void)apply_env_config(&ld);
+	(void)flags_apply(&ld, uses, n);
+	(void)finalize(&ld);
 	free(uses);
-	*ret = ld.c;
-	return 0;
-fail:
-	load_done(&ld);
-	config_free(ld.c);
-	free(uses);
+	r = load_finish(&ld, ret);
+	err_list_free(&local);
 	return r;
 }
 
 int config_parse_text(const char *name, const char *text, size_t len,
                       struct config **ret, struct err *e)
 {
+	struct err_list local = {NULL, 0, 0};
 	struct load ld;
 	int r;
 
@@ -1999,23 +2392,21 @@ int config_parse_text(const char *name, const char *text, size_t len,
 	memset(&ld, 0, sizeof(ld));
 	ld.c = config_defaults();
 	ld.e = e;
-	if ((r = load_text(&ld, name, text, len)) < 0 ||
-	    (r = finalize(&ld)) < 0) {
-		load_done(&ld);
-		config_free(ld.c);
-		return r;
-	}
-	load_done(&ld);
-	*ret = ld.c;
-	return 0;
+	ld.errs = &local;
+	(void)load_text(&ld, name, text, len);
+	(void)finalize(&ld);
+	r = load_finish(&ld, ret);
+	err_list_free(&local);
+	return r;
 }
 
-int config_reload(const struct config *old, struct config **ret, struct err *e)
+int config_reload(const struct config *old, struct config **ret, struct err *e,
+                  struct err_list *all)
 {
 	enum config_action action;
 	int r;
 
-	r = config_load(old->argc, old->argv, ret, &action, e);
+	r = config_load(old->argc, old->argv, ret, &action, e, all);
 	if (r == 0 && action != CONFIG_RUN)
 		return err_msg(e, -EINVAL, "reload: arguments ask for help");
 	return r;
@@ -2062,7 +2453,9 @@ const char *config_usage(void)
 	       "CONSUL_* variables.\n"
 	       "\n"
 	       "Run mode:\n"
-	       "  -config PATH             HCL/JSON file or directory "
+	       "  -config PATH             HCL/JSON file, or a directory whose "
+	       "files (all,\n"
+	       "                           recursively) are config "
 	       "(repeatable)\n"
 	       "  -template SRC:DEST[:CMD] add a template (repeatable)\n"
 	       "  -once                    render once, then exit\n"
@@ -2086,6 +2479,8 @@ const char *config_usage(void)
 	       "service (0: all)\n"
 	       "  -managed-block           replace only the "
 	       "# BEGIN/# END consul-hosts block\n"
+	       "  -default-left-delimiter S, -default-right-delimiter S\n"
+	       "                           template delimiters ({{ and }})\n"
 	       "\n"
 	       "Consul:\n"
 	       "  -consul-addr ADDR        host:port, http://, https://, "
@@ -2101,22 +2496,31 @@ const char *config_usage(void)
 	       "  -consul-ssl-ca-path DIR  directory of CA certificates\n"
 	       "  -consul-ssl-server-name NAME\n"
 	       "                           name to verify (SNI)\n"
-	       "  -consul-retry=BOOL       retry failed requests (true)\n"
-	       "  -consul-retry-attempts N accepted; consul-hosts retries "
-	       "forever (0)\n"
-	       "  -consul-retry-backoff D  first backoff (250ms)\n"
+	       "  -consul-retry=BOOL       false: -once gives up at the first "
+	       "failure (true)\n"
+	       "  -consul-retry-attempts N -once gives up after N retries "
+	       "(12; 0: never)\n"
+	       "                           The daemon never gives up: it "
+	       "retries for as long\n"
+	       "                           as it runs and keeps the last good "
+	       "file meanwhile.\n"
+	       "  -consul-retry-backoff D  first retry delay, doubling per "
+	       "failure (250ms)\n"
 	       "  -consul-retry-max-backoff D\n"
-	       "                           longest backoff (1m)\n"
+	       "                           longest delay (1m; 0, no limit in "
+	       "consul-template,\n"
+	       "                           is an error)\n"
 	       "  -max-stale D             allow stale reads this old (2s; 0 "
 	       "disables)\n"
 	       "\n"
 	       "Process:\n"
 	       "  -log-level LEVEL         trace|debug|info|warn|err (info)\n"
 	       "  -pid-file PATH           write the pid here\n"
-	       "  -kill-signal SIG         graceful stop (SIGTERM; SIGINT "
-	       "always stops)\n"
-	       "  -reload-signal SIG       re-read config (SIGHUP; \"\" "
-	       "disables)\n"
+	       "  -kill-signal SIG         graceful stop (SIGTERM; SIGTERM and "
+	       "SIGINT always\n"
+	       "                           stop: exit 0, pid file removed)\n"
+	       "  -reload-signal SIG       re-read config (SIGHUP; \"\": none, "
+	       "SIGHUP is ignored)\n"
 	       "  -v, -version             print the version\n"
 	       "  -h, -help                print this help\n"
 	       "\n"

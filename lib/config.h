@@ -7,9 +7,12 @@
  * and validates the result in one step. Unknown or invalid settings are
  * errors naming file:line:col (or the flag) and what is allowed.
  *
- * Precedence: defaults < CONSUL_* environment < files (in -config order,
- * directories in lexical order) < flags. Scalars: later wins; template
- * blocks accumulate (files first, then -template flags).
+ * Precedence: defaults < environment (CONSUL_*, consul-template's log
+ * level variables) < files (in -config order; a directory is read as
+ * consul-template reads one: recursively, every file, in lexical order,
+ * symlinks followed) < CT_LOCAL_CONFIG (a config document in the
+ * environment, as in consul-template) < flags. Scalars: later wins;
+ * template blocks accumulate (files first, then -template flags).
  *
  * After a successful load every field is final: consul.address is set
  * (default 127.0.0.1:8500; an https:// address sets ssl.enabled), a
@@ -44,11 +47,19 @@ struct tls_conf {
 	char *server_name;
 };
 
+/*
+ * consul.retry, carried as consul-template defines it (config/retry.go):
+ * the daemon retries for as long as it runs whatever these say (it keeps
+ * the last good file); -once gives up after attempts retries, or at the
+ * first failure when enabled is false.
+ */
 struct retry_conf {
-	bool enabled;            /* default true */
-	unsigned attempts;       /* 0 = forever; we never exit on it anyway */
-	uint64_t backoff_ms;     /* default 250 */
-	uint64_t max_backoff_ms; /* default 60000 */
+	bool enabled;            /* default true; false: -once does not retry */
+	unsigned attempts;       /* retries before -once gives up; default 12,
+	                            0 = never gives up */
+	uint64_t backoff_ms;     /* first delay, doubling; default 250 */
+	uint64_t max_backoff_ms; /* ceiling; default 60000; never 0 (which
+	                            is "no limit" in consul-template) */
 };
 
 struct consul_conf {
@@ -114,8 +125,10 @@ struct config {
 	struct wait_conf wait;
 	char *log_level; /* default "info" */
 	char *pid_file;
-	int kill_signal;   /* default SIGTERM (SIGINT also stops) */
-	int reload_signal; /* default SIGHUP */
+	int kill_signal;   /* default SIGTERM; 0: none besides SIGTERM and
+	                      SIGINT, which always stop */
+	int reload_signal; /* default SIGHUP; 0: none (SIGHUP is ignored);
+	                      never SIGTERM or SIGINT */
 	enum order_mode order;
 	char *order_seed; /* NULL: agent node name, then hostname */
 	struct tmpl_conf *templates;
@@ -142,13 +155,18 @@ enum config_action {
 /*
  * Parse argv, read the -config files, apply the environment and validate.
  * On success *ret is a new config (NULL for CONFIG_HELP/CONFIG_VERSION).
- * On error (-EINVAL, or -errno for unreadable files) e names the
- * file:line:col or the flag; the caller exits 2.
+ * A load goes on past errors and reports every one it finds: on error
+ * (-EINVAL, or the first error's -errno, e.g. an unreadable file) e holds
+ * the first, naming the file:line:col or the flag, and each one is
+ * appended to *all when all is not NULL (the caller frees it with
+ * err_list_free). The caller exits 2.
  */
 int config_load(int argc, char **argv, struct config **ret,
-                enum config_action *ret_action, struct err *e);
+                enum config_action *ret_action, struct err *e,
+                struct err_list *all);
 /* Re-read the same files and flags (SIGHUP). */
-int config_reload(const struct config *old, struct config **ret, struct err *e);
+int config_reload(const struct config *old, struct config **ret, struct err *e,
+                  struct err_list *all);
 struct config *config_free(struct config *c); /* NULL-safe; returns NULL */
 /* The -h text. */
 const char *config_usage(void);

@@ -2,7 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "xmalloc.h"
 
 void err_clear(struct err *e)
 {
@@ -53,4 +56,23 @@ const char *err_format(const struct err *e, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%s", e->msg);
 	return buf;
+}
+
+void err_list_add(struct err_list *l, const struct err *e)
+{
+	if (l->n == ERR_LIST_MAX) {
+		l->dropped++;
+		return;
+	}
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = *e;
+}
+
+void err_list_free(struct err_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	l->v = NULL;
+	l->n = l->dropped = 0;
 }

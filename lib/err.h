@@ -35,4 +35,21 @@ int err_msg(struct err *e, int code, const char *fmt, ...)
 /* "file:line:col: msg", "file: msg" or "msg" into buf; returns buf. */
 const char *err_format(const struct err *e, char *buf, size_t size);
 
+/*
+ * Every error of one operation, in the order found, for a caller that
+ * reports them all at once (config loading). At most ERR_LIST_MAX are
+ * kept; later ones are only counted in dropped. Zero-initialise; free
+ * with err_list_free (the list can be reused after).
+ */
+#define ERR_LIST_MAX 64
+
+struct err_list {
+	struct err *v;
+	size_t n;
+	size_t dropped;
+};
+
+void err_list_add(struct err_list *l, const struct err *e);
+void err_list_free(struct err_list *l); /* NULL-safe */
+
 #endif

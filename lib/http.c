@@ -10,7 +10,10 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -56,7 +59,8 @@ struct http {
 	struct curl_slist *req_headers; /* holds the token: never logged */
 	struct curl_slist *connect_to;
 	size_t max_body;
-	long connect_ms; /* CURLOPT_CONNECTTIMEOUT_MS of short requests */
+	long connect_ms;  /* CURLOPT_CONNECTTIMEOUT_MS of short requests */
+	bool unix_socket; /* the agent is at a unix:// path */
 	struct http_sock *socks;
 	struct http_request *reqs;
 	struct http_stats stats;
@@ -173,6 +177,79 @@ static int http_result(const struct http_request *req, CURLcode code)
 	}
 }
 
+/* The host of url (scheme://[user@]host[:port]/...), brackets dropped. */
+static void http_url_host(const char *url, char *buf, size_t size)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	size_t n;
+
+	p = p != NULL ? p + 3 : url;
+	end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at != NULL)
+		p = at + 1;
+	if (*p == '[') {
+		p++;
+		n = strcspn(p, "]");
+	} else {
+		n = strcspn(p, ":/?#");
+	}
+	if (n > (size_t)(end - p))
+		n = (size_t)(end - p);
+	snprintf(buf, size, "%.*s", (int)n, p);
+}
+
+static bool http_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/*
+ * A connect(2) that failed with EPERM never left the host: a local
+ * policy refused it. To a loopback address that is rare; to anything
+ * else it is usually the packaged unit's IPAddressAllow=localhost (or a
+ * firewall's OUTPUT rule), which curl reports only as "Couldn't connect
+ * to server". Say so once in the message (the watcher logs it once per
+ * change of state).
+ */
+static bool http_denied_hint(const struct http *h, CURL *easy, char *buf,
+                             size_t size, const char *errmsg)
+{
+	long oserr = 0;
+	char *ip = NULL, host[256];
+
+	if (h->unix_socket ||
+	    curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK ||
+	    oserr != EPERM)
+		return false;
+	if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip != NULL && *ip != '\0')
+		snprintf(host, sizeof(host), "%s", ip);
+	else
+		http_url_host(h->base_url, host, sizeof(host));
+	if (http_is_loopback(host))
+		return false;
+	(void)!snprintf(
+	        buf, size,
+	        "%.200s (connect to %.64s: Operation not permitted: a local "
+	        "policy refused it, most likely the systemd unit's "
+	        "IPAddressAllow=, which allows only localhost in the "
+	        "packaged unit, or a firewall; allow the Consul address in "
+	        "a drop-in, see remote-consul.conf in consul-hosts(8))",
+	        errmsg, host);
+	return true;
+}
+
 static void http_finish(struct http *h, CURL *easy, CURLcode code)
 {
 	struct http_request *req;
@@ -180,7 +257,7 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	char *priv = NULL;
 	long connects = 0;
 	const char *errmsg;
-	char toobig[64];
+	char toobig[64], denied[800];
 	int result;
 
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
@@ -208,6 +285,10 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 		         "response larger than the %zu MiB limit",
 		         h->max_body >> 20);
 		errmsg = toobig;
+	} else if (result < 0 &&
+	           http_denied_hint(h, easy, denied, sizeof(denied), errmsg)) {
+		result = -EPERM;
+		errmsg = denied;
 	}
 	req->finishing = true;
 	req->cb(req->data, result, result == 0 ? &resp : NULL,
@@ -439,6 +520,7 @@ static int http_setup_template(struct http *h, const struct http_conf *conf,
 	    (c = curl_easy_setopt(t, CURLOPT_SSL_VERIFYHOST,
 	                          conf->verify ? 2L : 0L)) != CURLE_OK)
 		return err_msg(e, -EINVAL, "curl: %s", curl_easy_strerror(c));
+	h->unix_socket = conf->unix_path != NULL;
 	if (conf->unix_path != NULL &&
 	    (c = curl_easy_setopt(t, CURLOPT_UNIX_SOCKET_PATH,
 	                          conf->unix_path)) != CURLE_OK)

@@ -16,7 +16,9 @@
  *	cb(data, result, resp, errmsg)
  *	  result 0: a complete HTTP response of any status; resp is set
  *	  result < 0: no response. -ETIMEDOUT (the request's timeout),
- *	    -ECONNREFUSED / -EHOSTUNREACH (connect), -ECONNRESET (the
+ *	    -ECONNREFUSED / -EHOSTUNREACH (connect), -EPERM (a local
+ *	    policy refused the connect to a non-loopback address; errmsg
+ *	    says so and names the likely cause), -ECONNRESET (the
  *	    connection broke, a truncated body included), -E2BIG (body or
  *	    headers over their bound), -EPROTO (garbage, TLS errors),
  *	    -EIO (anything else). errmsg is curl's error text (it never

@@ -2,15 +2,19 @@
  * Logging for the code that drives the loop (cmd/ and the runner); modules
  * under lib/ that only compute never log, they fill a struct err.
  *
- * Everything goes to stderr. Under systemd (JOURNAL_STREAM set) each line
- * starts with a "<N>" priority prefix for the journal; otherwise lines are
- * "consul-hosts: [WARN] ...". log_warn/log_err append ": strerror(errno)",
- * the *x variants do not (OpenBSD's log_warn/log_warnx). errno is kept.
+ * Everything goes to stderr. When stderr is the journal (JOURNAL_STREAM
+ * names stderr's device and inode) each line starts with a "<N>" priority
+ * prefix and no time, which the journal adds; otherwise lines are
+ * "2006-01-02T15:04:05.000+0100 consul-hosts: [warn] ..." (consul-
+ * template's time format, local time). log_warn/log_err append
+ * ": strerror(errno)", the *x variants do not (OpenBSD's
+ * log_warn/log_warnx). errno is kept.
  */
 #ifndef CH_LOG_H
 #define CH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERR,
@@ -20,8 +24,12 @@ enum log_level {
 	LOG_LVL_TRACE,
 };
 
-/* journal < 0: detect from JOURNAL_STREAM; 0: plain; 1: prefixes. */
+/* journal < 0: detect (log_stderr_is_journal); 0: plain; 1: prefixes. */
 void log_init(enum log_level level, int journal);
+/* Whether JOURNAL_STREAM is set and names stderr ("dev:ino"). */
+bool log_stderr_is_journal(void);
+/* The plain-log timestamp into buf; its length, 0 if it did not fit. */
+size_t log_timestamp(char *buf, size_t size);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* "err"/"error", "warn"/"warning", "info", "debug", "trace"; -1 if none. */

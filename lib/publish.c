@@ -439,10 +439,14 @@ static void cmd_done(struct command *c, void *data)
 	char desc[128];
 	struct buf msg;
 
+	const char *denied = command_signal_denied(c);
+
 	p->cmd = NULL;
 	cmd_set_state(p, CMD_IDLE);
 	publish_log_output(p, "command", c);
-	p->last_cmd_ok = command_succeeded(c);
+	/* A reload that could not signal dnsmasq did not happen, whatever
+	 * its exit status (pkill exits 0 then). */
+	p->last_cmd_ok = command_succeeded(c) && denied == NULL;
 	if (p->last_cmd_ok) {
 		log_debug("%s: command done in %llu ms", p->dest,
 		          (unsigned long long)command_duration_ms(c));
@@ -456,8 +460,9 @@ static void cmd_done(struct command *c, void *data)
 	}
 	buf_init(&msg, 400);
 	publish_first_line(c, &msg);
-	log_warnx("%s: command %s%s", p->dest,
-	          command_describe(c, desc, sizeof(desc)), buf_str(&msg));
+	log_warnx("%s: command %s%s%s%s", p->dest,
+	          command_describe(c, desc, sizeof(desc)), buf_str(&msg),
+	          denied != NULL ? "; " : "", denied != NULL ? denied : "");
 	buf_free(&msg);
 	command_free(c);
 	p->cmd_failures++;

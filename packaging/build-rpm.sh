@@ -17,9 +17,18 @@
 #   install     rpm -i into a scratch root: modes on disk, rpm -qc, -qd,
 #               -qL, -V; scriptlets run under a stub systemctl (install,
 #               reinstall keeping an edited config, erase saving .rpmsave)
+#   docs        every /etc/consul-hosts/... and /usr/share/doc/consul-hosts/...
+#               path the man page and README name is in the payload
 #   unit        systemd-analyze verify prints nothing (unit alone and with
-#               the hostsdir.conf drop-in); security --offline below 2.0
-#   config      the installed binary accepts the installed config.hcl and
+#               each drop-in: hostsdir.conf and examples/*.conf); security
+#               --offline below 2.0 for each; the EL8 unit
+#               (packaging/systemd/unit-el8.cmake) uses only directives
+#               EL8's systemd 239 knows (tests/packaging/
+#               el8-systemd-directives.txt), and a drop-in example's
+#               directive that 239 lacks is flagged "EL8" in the comment
+#               just above it
+#   config      the installed binary prints the spec's version (-v),
+#               accepts the installed config.hcl and
 #               its commented hostsdir alternative (-parse-only), and
 #               tests/packaging/test_default_config.py renders with them
 #               against the Consul simulator (loopback)
@@ -118,7 +127,12 @@ check_inputs() {
 		tests/packaging/test_default_config.py LICENSE README.md cmd/$NAME/$NAME.8 templates/hosts.ctmpl \
 		packaging/$NAME.hcl packaging/install.cmake \
 		packaging/systemd/$NAME.service packaging/systemd/$NAME.sysconfig \
-		packaging/systemd/hostsdir.conf; do
+		packaging/systemd/hostsdir.conf packaging/systemd/unit-el8.cmake \
+		packaging/systemd/examples/remote-consul.conf \
+		packaging/systemd/examples/dnsmasq-systemctl.conf \
+		packaging/systemd/examples/dnsmasq-pidfile.conf \
+		packaging/systemd/examples/dnsmasq-pkill.conf \
+		tests/packaging/el8-systemd-directives.txt; do
 		src_has "$t" || missing+=("$t")
 	done
 	grep -Eq '^[[:space:]]*include\((\$\{PROJECT_SOURCE_DIR\}/)?packaging/install\.cmake\)' \
@@ -149,8 +163,7 @@ build() {
 	mkdir -p "$top/SOURCES"
 	if [ "$WORKTREE" = 1 ]; then
 		(cd "$ROOT" && git ls-files -z | tar --null -T - \
-			--transform "s|^|$prefix|" -czf "$top/SOURCES/$prefix%.tar.gz")
-		mv "$top/SOURCES/$prefix%.tar.gz" "$top/SOURCES/$NAME-$VERSION.tar.gz"
+			--transform "s|^|$prefix|" -czf "$top/SOURCES/$NAME-$VERSION.tar.gz")
 	else
 		git -C "$ROOT" archive --format=tar.gz --prefix="$prefix" \
 			-o "$top/SOURCES/$NAME-$VERSION.tar.gz" HEAD
@@ -193,6 +206,25 @@ check_payload() {
 		bad=1
 	fi
 	[ "$bad" = 1 ] || pass "payload ($(wc -l <"$want") files, modes and flags)"
+}
+
+# ---- docs -------------------------------------------------------------------
+# The files the man page and README tell an operator to look at must ship
+# (the man page once named hosts.tmpl; the package ships hosts.ctmpl).
+check_docs() {
+	local names bad=0 p payload
+	payload=$(rpm -qpl "$RPM")
+	names=$( {
+		src_cat cmd/$NAME/$NAME.8 | sed 's/\\-/-/g'
+		src_cat README.md
+	} | grep -oE "/(etc|usr/share/doc)/$NAME/[A-Za-z0-9._/-]*[A-Za-z0-9_]" | sort -u)
+	for p in $names; do
+		grep -qx -- "$p" <<<"$payload" || {
+			fail docs "$p is named in the man page or README but not shipped"
+			bad=1
+		}
+	done
+	[ "$bad" = 1 ] || pass "docs ($(wc -w <<<"$names") packaged paths named in the man page and README all ship)"
 }
 
 check_scriptlets() {
@@ -278,7 +310,8 @@ check_install() {
 	# Captured first: grep -q closing the pipe early fails it (pipefail).
 	got=$("${rpmq[@]}" -qd "$NAME")
 	for f in /usr/share/man/man8/$NAME.8.gz /usr/share/doc/$NAME/README.md \
-		/usr/share/doc/$NAME/hostsdir.conf; do
+		/usr/share/doc/$NAME/hostsdir.conf \
+		/usr/share/doc/$NAME/examples/remote-consul.conf; do
 		grep -qx "$f" <<<"$got" || {
 			fail install "rpm -qd lacks $f"
 			bad=1
@@ -332,8 +365,22 @@ check_install() {
 }
 
 # ---- the unit -----------------------------------------------------------------
+# The [Section] Name= directives of a unit or drop-in, one "Section.Name"
+# a line; with "flagged", only those whose comment block just above does
+# not mention EL8.
+unit_directives() {
+	awk -v flagged="${2:-}" '
+		/^\[/ { sec = substr($0, 2, length($0) - 2); el8 = 0; next }
+		/^#/ { if ($0 ~ /EL8/) el8 = 1; next }
+		/^[A-Za-z]+=/ {
+			if (!(flagged != "" && el8)) print sec "." substr($0, 1, index($0, "=") - 1)
+			el8 = 0; next
+		}
+		{ el8 = 0 }' "$1" | sort -u
+}
+
 check_unit() {
-	local r=$WORK/installed u=$WORK/units bad=0 out score
+	local r=$WORK/installed u=$WORK/units bad=0 out score d scores="" known el8 unknown
 	mkdir -p "$u/$NAME.service.d"
 	# verify wants an executable ExecStart: point it at a stub.
 	printf '#!/bin/sh\nexit 0\n' >"$WORK/stub"
@@ -346,27 +393,69 @@ check_unit() {
 		fail unit "systemd-analyze verify printed something"
 		bad=1
 	fi
-	cp "$r/usr/share/doc/$NAME/hostsdir.conf" "$u/$NAME.service.d/"
-	out=$(cd "$WORK" && SYSTEMD_UNIT_PATH="$u:" \
-		systemd-analyze verify --man=no "$NAME.service" 2>&1) || true
-	if [ -n "$out" ]; then
-		printf '%s\n' "$out"
-		fail unit "systemd-analyze verify with hostsdir.conf printed something"
-		bad=1
-	fi
 	out=$(systemd-analyze security --offline=true --threshold=20 "$u/$NAME.service" 2>&1) || {
 		printf '%s\n' "$out" | grep -v '✓'
 		fail unit "exposure above 2.0"
 		bad=1
 	}
-	score=$(printf '%s\n' "$out" | grep -o 'Overall exposure level.*' | sed 's/.*: //')
-	[ "$bad" = 1 ] || pass "unit (verify clean, with the drop-in too; exposure $score)"
+	score=$(printf '%s\n' "$out" | grep -o 'Overall exposure level.*' | sed 's/.*: //; s/ .*//')
+	# Each shipped drop-in on top of it, alone.
+	for d in "$r/usr/share/doc/$NAME/hostsdir.conf" "$r/usr/share/doc/$NAME/examples/"*.conf; do
+		rm -f "$u/$NAME.service.d/"*
+		cp "$d" "$u/$NAME.service.d/"
+		out=$(cd "$WORK" && SYSTEMD_UNIT_PATH="$u:" \
+			systemd-analyze verify --man=no "$NAME.service" 2>&1) || true
+		if [ -n "$out" ]; then
+			printf '%s\n' "$out"
+			fail unit "systemd-analyze verify with $(basename "$d") printed something"
+			bad=1
+		fi
+		out=$(cd "$WORK" && SYSTEMD_UNIT_PATH="$u:" systemd-analyze security \
+			--offline=true --threshold=20 "$NAME.service" 2>&1) || {
+			fail unit "exposure above 2.0 with $(basename "$d")"
+			bad=1
+		}
+		scores+=" $(basename "$d" .conf) $(printf '%s\n' "$out" | grep -o 'Overall exposure level.*' | sed 's/.*: //; s/ .*//')"
+	done
+	rm -f "$u/$NAME.service.d/"*
+	# EL8: the unit its RPM gets, against what systemd 239 knows there.
+	known=$WORK/el8-known.txt
+	src_cat tests/packaging/el8-systemd-directives.txt | grep -v '^#' | sort -u >"$known"
+	src_cat packaging/systemd/unit-el8.cmake >"$WORK/unit-el8.cmake"
+	el8=$WORK/el8.service
+	cmake -DIN="$r/usr/lib/systemd/system/$NAME.service" -DOUT="$el8" \
+		-P "$WORK/unit-el8.cmake"
+	unknown=$(unit_directives "$el8" | comm -23 - "$known")
+	if [ -n "$unknown" ]; then
+		fail unit "EL8's systemd 239 does not know: ${unknown//$'\n'/ }"
+		bad=1
+	fi
+	sed "s#/usr/sbin/$NAME#$WORK/stub#" "$el8" >"$u/$NAME.service"
+	out=$(cd "$WORK" && systemd-analyze verify --man=no "$u/$NAME.service" 2>&1) || true
+	if [ -n "$out" ]; then
+		printf '%s\n' "$out"
+		fail unit "systemd-analyze verify of the EL8 unit printed something"
+		bad=1
+	fi
+	for d in "$r/usr/share/doc/$NAME/hostsdir.conf" "$r/usr/share/doc/$NAME/examples/"*.conf; do
+		unknown=$(unit_directives "$d" flagged | comm -23 - "$known")
+		if [ -n "$unknown" ]; then
+			fail unit "$(basename "$d"): ${unknown//$'\n'/ } unknown to EL8's systemd 239, and no comment above says so"
+			bad=1
+		fi
+	done
+	[ "$bad" = 1 ] || pass "unit (verify clean, with each drop-in too; exposure $score;$scores; EL8 unit: directives all known to 239)"
 }
 
 # ---- the default config --------------------------------------------------------
 check_config() {
 	local r=$WORK/installed bin cfg alt out
 	bin=$r/usr/sbin/$NAME
+	out=$("$bin" -v 2>&1) || true
+	if [ "$out" != "$NAME $VERSION" ]; then
+		fail config "$bin -v printed '$out', want '$NAME $VERSION'"
+		return 1
+	fi
 	# Point the config at the installed template, not the host's /etc.
 	cfg=$WORK/config.hcl
 	sed "s#/etc/$NAME/#$r/etc/$NAME/#g" "$r/etc/$NAME/config.hcl" >"$cfg"
@@ -399,6 +488,7 @@ say "building $NAME from $([ "$WORKTREE" = 1 ] && echo 'the working tree' || ech
 check_inputs || finish
 build || finish
 check_payload || :
+check_docs || :
 check_scriptlets || :
 check_rpmlint || :
 if check_install; then

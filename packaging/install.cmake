@@ -31,6 +31,14 @@ endfunction()
 
 ch_install_rewrite("${CH_PKG_DIR}/systemd/consul-hosts.service"
                    "${CH_PKG_OUT}/consul-hosts.service")
+# EL8's systemd 239 lacks some of the unit's directives: the spec turns
+# this on there (packaging/systemd/unit-el8.cmake).
+option(SYSTEMD_EL8 "Comment out the unit directives EL8's systemd lacks" OFF)
+if(SYSTEMD_EL8)
+  include("${CH_PKG_DIR}/systemd/unit-el8.cmake")
+  ch_unit_el8("${CH_PKG_OUT}/consul-hosts.service"
+              "${CH_PKG_OUT}/consul-hosts.service")
+endif()
 ch_install_rewrite("${CH_PKG_DIR}/consul-hosts.hcl"
                    "${CH_PKG_OUT}/config.hcl")
 
@@ -50,6 +58,10 @@ install(DIRECTORY DESTINATION
 
 set(CH_DOCS "${PROJECT_SOURCE_DIR}/LICENSE"
     "${CH_PKG_DIR}/systemd/hostsdir.conf")
+# Drop-ins for the usual dnsmasq commands and a remote Consul agent.
+file(GLOB CH_DROPIN_EXAMPLES "${CH_PKG_DIR}/systemd/examples/*.conf")
+install(FILES ${CH_DROPIN_EXAMPLES}
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples")
 if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")
   list(APPEND CH_DOCS "${PROJECT_SOURCE_DIR}/README.md")
 endif()

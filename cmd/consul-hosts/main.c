@@ -2,9 +2,12 @@
  * consul-hosts: render Consul's catalog into hosts files, ordered per node.
  *
  * main() only turns arguments into a config and runs the loop: the runner
- * (lib/runner.h) does the work. Signals are loop events: the kill signal
- * and SIGINT stop gracefully (exit 0), the reload signal re-reads config
- * and templates and swaps runners only when the new ones parse.
+ * (lib/runner.h) does the work. Signals are loop events: SIGTERM, SIGINT
+ * and the kill signal stop gracefully (exit 0, pid file removed), the
+ * reload signal re-reads config and templates and swaps runners only
+ * when the new ones parse. SIGHUP, SIGUSR1 and SIGUSR2 are ignored (with
+ * a log line) when they are neither, as consul-template ignores them:
+ * with reload_signal = "" a SIGHUP must not kill the daemon.
  * Exit codes: 0 done, 1 runtime failure, 2 usage or config error.
  */
 #include <errno.h>
@@ -25,14 +28,22 @@
 #include "sdnotify.h"
 #include "xmalloc.h"
 
+#define DAEMON_MAX_SIGNALS 8
+
+/* A caught signal; what it does is decided from the config in force. */
+struct daemon_signal {
+	uv_signal_t h;
+	int signum;
+	struct daemon *d;
+};
+
 struct daemon {
 	uv_loop_t *loop;
 	struct config *cfg;
 	struct runner *runner;
 	struct config *old_cfg; /* kept until the old runner has closed */
-	uv_signal_t sig_stop;
-	uv_signal_t sig_int;
-	uv_signal_t sig_reload;
+	struct daemon_signal sigs[DAEMON_MAX_SIGNALS];
+	int nsigs;
 	uv_timer_t watchdog;
 	uv_timer_t exit_timer; /* defers -once's exit out of the callback */
 	int exit_code;
@@ -97,18 +108,12 @@ static void runner_closed(void *data)
 	struct daemon *d = data;
 
 	d->runner = NULL;
-	close_handle((uv_handle_t *)&d->sig_stop);
-	close_handle((uv_handle_t *)&d->sig_int);
-	close_handle((uv_handle_t *)&d->sig_reload);
 	/* Closing a uv_signal restores the default action: a second stop
 	 * signal while the last handles close must not kill us (exit 0). */
-	if (d->cfg != NULL) {
-		signal(d->cfg->kill_signal, SIG_IGN);
-		signal(d->cfg->reload_signal > 0 ? d->cfg->reload_signal
-		                                 : SIGHUP,
-		       SIG_IGN);
+	for (int i = 0; i < d->nsigs; i++) {
+		close_handle((uv_handle_t *)&d->sigs[i].h);
+		signal(d->sigs[i].signum, SIG_IGN);
 	}
-	signal(SIGINT, SIG_IGN);
 	close_handle((uv_handle_t *)&d->watchdog);
 	close_handle((uv_handle_t *)&d->exit_timer);
 }
@@ -126,15 +131,91 @@ static void daemon_shutdown(struct daemon *d, int code)
 		runner_closed(d);
 }
 
-static void on_stop_signal(uv_signal_t *h, int signum)
-{
-	struct daemon *d = h->data;
+static void daemon_reload(struct daemon *d);
+static void daemon_reload_request(struct daemon *d);
 
-	log_info("%s: stopping", strsignal(signum));
-	daemon_shutdown(d, 0);
+/* sigabbrev_np() needs glibc 2.32; EL8 has 2.28. */
+static const char *sig_name(int signum)
+{
+	switch (signum) {
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGINT:
+		return "SIGINT";
+	case SIGQUIT:
+		return "SIGQUIT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGUSR1:
+		return "SIGUSR1";
+	case SIGUSR2:
+		return "SIGUSR2";
+	case SIGALRM:
+		return "SIGALRM";
+	case SIGWINCH:
+		return "SIGWINCH";
+	default:
+		return "signal";
+	}
 }
 
-static void daemon_reload(struct daemon *d);
+/*
+ * What a signal does, from the config in force (a reload may change it):
+ * SIGTERM and SIGINT always stop (systemd stops with SIGTERM; consul-
+ * template would swallow it unless it is its kill_signal), as does the
+ * kill signal; the reload signal reloads (config keeps it apart from
+ * those); any other caught signal is ignored, as consul-template does.
+ */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon_signal *s = h->data;
+	struct daemon *d = s->d;
+	const struct config *c = d->cfg;
+
+	if (signum == SIGTERM || signum == SIGINT || signum == c->kill_signal) {
+		log_info("%s: stopping", sig_name(signum));
+		daemon_shutdown(d, 0);
+	} else if (signum == c->reload_signal && !c->once) {
+		daemon_reload_request(d);
+	} else {
+		log_info("%s received: ignored (%s)", sig_name(signum),
+		         signum == c->reload_signal
+		                 ? "no reload under -once"
+		                 : "neither the kill nor the reload signal");
+	}
+}
+
+/* Catch signum, unless it is caught already. */
+static void daemon_catch(struct daemon *d, int signum)
+{
+	struct daemon_signal *s;
+
+	if (signum <= 0 || d->nsigs == DAEMON_MAX_SIGNALS)
+		return;
+	for (int i = 0; i < d->nsigs; i++)
+		if (d->sigs[i].signum == signum)
+			return;
+	s = &d->sigs[d->nsigs++];
+	s->signum = signum;
+	s->d = d;
+	uv_signal_init(d->loop, &s->h);
+	s->h.data = s;
+	uv_signal_start(&s->h, on_signal, signum);
+}
+
+/* The stop signals, the configured ones, and SIGHUP/SIGUSR1/SIGUSR2, which
+ * must not kill the daemon when they are neither: at most the 8 usable
+ * ones config accepts, whatever reloads change. */
+static void daemon_catch_signals(struct daemon *d)
+{
+	daemon_catch(d, SIGTERM);
+	daemon_catch(d, SIGINT);
+	daemon_catch(d, SIGHUP);
+	daemon_catch(d, SIGUSR1);
+	daemon_catch(d, SIGUSR2);
+	daemon_catch(d, d->cfg->kill_signal);
+	daemon_catch(d, d->cfg->reload_signal);
+}
 
 /*
  * The old runner has finished (its running command or check included):
@@ -156,11 +237,8 @@ static void old_runner_closed(void *data)
 	}
 }
 
-static void on_reload_signal(uv_signal_t *h, int signum)
+static void daemon_reload_request(struct daemon *d)
 {
-	struct daemon *d = h->data;
-
-	(void)signum;
 	if (d->stopping)
 		return;
 	if (d->old_cfg != NULL) {
@@ -178,16 +256,25 @@ static void daemon_reload(struct daemon *d)
 {
 	struct config *cfg = NULL;
 	struct runner *r = NULL, *old;
+	struct err_list all = {NULL, 0, 0};
 	struct err e;
 	char msg[1100];
 
 	sdnotify_reloading();
 	log_info("reloading configuration and templates");
 	err_clear(&e);
-	if (config_reload(d->cfg, &cfg, &e) < 0 ||
+	if (config_reload(d->cfg, &cfg, &e, &all) < 0 ||
 	    runner_new(d->loop, cfg, daemon_cbs(d), &r, &e) < 0) {
 		log_errx("reload failed, keeping the running configuration: %s",
 		         err_format(&e, msg, sizeof(msg)));
+		/* The first is above; a config has more to say at once. */
+		for (size_t i = 1; i < all.n; i++)
+			log_errx("reload failed: %s",
+			         err_format(&all.v[i], msg, sizeof(msg)));
+		if (all.dropped > 0)
+			log_errx("reload failed: and %zu more errors",
+			         all.dropped);
+		err_list_free(&all);
 		config_free(cfg);
 		sdnotify_send("READY=1\nSTATUS=reload failed; old config "
 		              "still running");
@@ -200,6 +287,7 @@ static void daemon_reload(struct daemon *d)
 	d->old_cfg = d->cfg;
 	d->cfg = cfg;
 	d->runner = r;
+	daemon_catch_signals(d); /* a new kill or reload signal */
 	runner_close(old, old_runner_closed, d);
 }
 
@@ -234,16 +322,7 @@ static int run_daemon(struct daemon *d)
 		        err_format(&e, msg, sizeof(msg)));
 		return 2;
 	}
-	uv_signal_init(d->loop, &d->sig_stop);
-	uv_signal_init(d->loop, &d->sig_int);
-	uv_signal_init(d->loop, &d->sig_reload);
-	d->sig_stop.data = d->sig_int.data = d->sig_reload.data = d;
-	uv_signal_start(&d->sig_stop, on_stop_signal, d->cfg->kill_signal);
-	if (d->cfg->kill_signal != SIGINT)
-		uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
-	if (d->cfg->reload_signal > 0 && !d->cfg->once)
-		uv_signal_start(&d->sig_reload, on_reload_signal,
-		                d->cfg->reload_signal);
+	daemon_catch_signals(d);
 	uv_timer_init(d->loop, &d->watchdog);
 	uv_timer_init(d->loop, &d->exit_timer);
 	d->exit_timer.data = d;
@@ -290,15 +369,22 @@ int main(int argc, char **argv)
 {
 	struct daemon d = {.exit_code = 0};
 	enum config_action action = CONFIG_RUN;
+	struct err_list all = {NULL, 0, 0};
 	struct err e;
 	char msg[1100];
 	int code, lvl;
 
 	log_init(LOG_LVL_INFO, -1);
 	err_clear(&e);
-	if (config_load(argc, argv, &d.cfg, &action, &e) < 0) {
-		fprintf(stderr, "consul-hosts: %s\n",
-		        err_format(&e, msg, sizeof(msg)));
+	if (config_load(argc, argv, &d.cfg, &action, &e, &all) < 0) {
+		/* Every error, so one run shows everything to fix. */
+		for (size_t i = 0; i < all.n; i++)
+			fprintf(stderr, "consul-hosts: %s\n",
+			        err_format(&all.v[i], msg, sizeof(msg)));
+		if (all.dropped > 0)
+			fprintf(stderr, "consul-hosts: and %zu more errors\n",
+			        all.dropped);
+		err_list_free(&all);
 		fprintf(stderr, "Run \"consul-hosts -h\" for usage.\n");
 		return 2;
 	}

@@ -219,7 +219,8 @@ def clean_env(env=None):
     e = dict(os.environ)
     for k in list(e):
         if k.startswith("CONSUL_") or k in ("NOTIFY_SOCKET", "WATCHDOG_USEC",
-                                            "WATCHDOG_PID"):
+                                            "WATCHDOG_PID", "CT_LOG",
+                                            "CT_LOCAL_CONFIG"):
             del e[k]
     if env:
         e.update(env)

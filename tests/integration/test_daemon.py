@@ -7,6 +7,7 @@ saw, the log, the exit code and the sd_notify datagrams.
 """
 
 import os
+import re
 import shlex
 import signal
 import sys
@@ -17,7 +18,7 @@ import time
 import unittest
 import socket
 
-from harness import (APP_SEED, SLOW, DaemonCase, FileReader, NotifySocket,
+from harness import (APP_SEED, SLOW, SRC, DaemonCase, FileReader, NotifySocket,
                      app_lines, count_lines, read_or_none, run_checked,
                      start_sim, time_bound, wait_for, hcl_string)
 
@@ -435,6 +436,136 @@ class Signals(DaemonCase):
         t0 = time.monotonic()
         self.assertEqual(d.stop(signal.SIGTERM, timeout=10), 0, d.log())
         self.assertLess(time.monotonic() - t0, time_bound(4))
+
+
+class ConsulTemplateSignals(DaemonCase):
+    """kill_signal and reload_signal as a migrated consul-template config
+    sets them: whatever they say, SIGTERM and SIGINT stop cleanly (exit
+    0, pid file removed), and a signal that is neither the kill nor the
+    reload signal is ignored, as consul-template ignores it."""
+
+    def start(self, extra):
+        self.pid = self.tmp.join("ch.pid")
+        d = self.daemon(cfg=self.config(extra=extra + "\npid_file = %s\n"
+                                        % hcl_string(self.pid)))
+        self.wait_file(APP_SEED)
+        wait_for(lambda: read_or_none(self.pid), 5, "pid file")
+        return d
+
+    def assert_clean_stop(self, d, sig):
+        self.assertEqual(d.stop(sig), 0, d.log())
+        self.assertIsNone(read_or_none(self.pid), "pid file left behind")
+
+    def test_reload_signal_empty_ignores_sighup(self):
+        d = self.start('reload_signal = ""')
+        d.signal(signal.SIGHUP)
+        d.wait_log("SIGHUP received: ignored")
+        self.assertIsNone(d.proc.poll())
+        # Still working after it.
+        add_app(self.sim, "foo-app04", "192.0.2.14")
+        self.wait_file(app_lines(*SEED_NODES, ("192.0.2.14", "foo-app04")))
+        self.assert_clean_stop(d, signal.SIGTERM)
+
+    def test_kill_signal_sigint_sigterm_still_stops_cleanly(self):
+        d = self.start('kill_signal = "SIGINT"')
+        self.assert_clean_stop(d, signal.SIGTERM)
+
+    def test_custom_kill_signal_stops_cleanly(self):
+        d = self.start('kill_signal = "SIGUSR2"')
+        d.signal(signal.SIGUSR1)
+        d.wait_log("SIGUSR1 received: ignored")
+        self.assertIsNone(d.proc.poll())
+        self.assert_clean_stop(d, signal.SIGUSR2)
+
+    def test_custom_reload_signal(self):
+        d = self.start('reload_signal = "SIGUSR1"\nkill_signal = ""')
+        with open(self.tmpl, "w") as f:
+            f.write('{{ range service "foo-app" }}{{ .Address }} '
+                    '{{ .Node }}.v2\n{{ end }}')
+        d.signal(signal.SIGUSR1)
+        self.wait_file(APP_SEED.replace(".app", ".v2"))
+        self.assert_clean_stop(d, signal.SIGINT)
+
+
+    def test_reload_changes_the_reload_signal(self):
+        cfg = self.config(extra='kill_signal = "SIGQUIT"')
+        d = self.daemon(cfg=cfg)
+        self.wait_file(APP_SEED)
+        with open(cfg, "a") as f:
+            f.write('\nreload_signal = "SIGUSR1"\n')
+        d.signal(signal.SIGHUP)
+        # The new config is in force once "reloading" is logged (the swap
+        # is in the same loop turn; the next signal comes in a later one).
+        i = d.wait_log("reloading")
+        # Its signals: SIGHUP is now ignored, SIGUSR1 reloads.
+        d.signal(signal.SIGHUP)
+        d.wait_log("SIGHUP received: ignored", start=i)
+        d.signal(signal.SIGUSR1)
+        d.wait_log("reloading", start=i + 1)
+        self.assertEqual(d.stop(signal.SIGQUIT), 0, d.log())
+
+
+class ConfigDirectory(DaemonCase):
+    """-config DIR reads what consul-template reads: every file, however
+    named, in subdirectories and through symlinks."""
+
+    def test_conf_file_and_subdirectory_are_read(self):
+        cdir = self.tmp.join("consul-template.d")
+        os.makedirs(os.path.join(cdir, "templates.d"))
+        # The Consul address only in a *.conf file: skipping it would
+        # leave the default 127.0.0.1:8500, where nothing answers.
+        with open(os.path.join(cdir, "00-consul.conf"), "w") as f:
+            f.write('consul {\n  address = %s\n  retry {\n'
+                    '    backoff = "50ms"\n    max_backoff = "200ms"\n'
+                    '  }\n}\norder { mode = "none" }\n'
+                    % hcl_string(self.sim.address))
+        tmpl = os.path.join(self.tmp.path, "hosts-template.hcl")
+        with open(tmpl, "w") as f:
+            f.write("template {\n  source = %s\n  destination = %s\n}\n"
+                    % (hcl_string(self.tmpl), hcl_string(self.dest)))
+        os.symlink(tmpl, os.path.join(cdir, "templates.d", "hosts"))
+        self.daemon(cfg=cdir)
+        self.wait_file(APP_SEED)
+
+    def test_every_error_in_one_run(self):
+        cdir = self.tmp.join("broken.d")
+        os.makedirs(cdir)
+        with open(os.path.join(cdir, "a.hcl"), "w") as f:
+            f.write('max_stale = 5\nlog_levle = "info"\n')
+        with open(os.path.join(cdir, "b.conf"), "w") as f:
+            f.write('not a config file\n')
+        r = run_checked(["-config", cdir, "-parse-only", "-vault-addr",
+                         "http://vault:8200"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        for want in ("-vault-addr: not supported by consul-hosts (Vault)",
+                     "a.hcl:1:13: max_stale: expected a duration",
+                     'a.hcl:2:1: unknown key "log_levle" at top level; '
+                     'did you mean "log_level"?',
+                     "b.conf:1:5: "):
+            self.assertIn(want, r.stderr)
+        self.assertEqual(self.sim.requests()["counters"]["total"], 0)
+
+
+class Cli(DaemonCase):
+    def test_version_is_the_project_version(self):
+        with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+            m = re.search(r"project\([^)]*VERSION ([0-9.]+)", f.read())
+        for flag in ("-v", "--version"):
+            r = run_checked([flag])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "consul-hosts %s\n" % m.group(1))
+
+    def test_plain_log_lines_have_timestamps(self):
+        # JOURNAL_STREAM inherited from a service, naming another stream:
+        # stderr is not the journal, so lines carry their own time.
+        d = self.daemon(env={"JOURNAL_STREAM": "1:1"})
+        i = d.wait_log("ready")
+        self.assertRegex(d.lines[i], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+                         r"\.\d{3}(Z|[+-]\d{4}) consul-hosts: \[info\] ")
+
+    def test_consul_template_log_level_variable(self):
+        d = self.daemon(env={"CONSUL_TEMPLATE_LOG_LEVEL": "debug"})
+        d.wait_log("[debug]")
 
 
 class Notify(DaemonCase):

@@ -25,6 +25,7 @@ struct result {
 	size_t outlen;
 	bool out_truncated;
 	char err[256];
+	const char *denied;
 };
 
 static void on_done(struct command *c, void *data)
@@ -44,6 +45,7 @@ static void on_done(struct command *c, void *data)
 	r->out[r->outlen] = '\0';
 	s = command_stderr(c, &len, NULL);
 	snprintf(r->err, sizeof(r->err), "%.*s", (int)len, s);
+	r->denied = command_signal_denied(c);
 	command_free(c);
 }
 
@@ -210,6 +212,42 @@ static void test_free_running(void **state)
 	assert_null(command_free(NULL));
 }
 
+/*
+ * A command that could not signal: the messages pkill, the shells' kill
+ * and procps' /bin/kill print for kill(2)'s EPERM (as measured with
+ * procps-ng 4.0.2, dash and bash without CAP_KILL), and systemctl's.
+ * procps-ng 3 pkill exits 0 after its message: the status cannot tell.
+ */
+static void test_signal_denied(void **state)
+{
+	static const char *const denied[] = {
+	        "echo 'pkill: killing pid 4242 failed: Operation not "
+	        "permitted' >&2; exit 0",
+	        "echo 'sh: 1: kill: Operation not permitted' >&2; exit 2",
+	        "echo 'bash: kill: (4242) - Operation not permitted' >&2; "
+	        "exit 1",
+	        "echo '/bin/kill: (4242): Operation not permitted'; exit 1",
+	        "echo 'Failed to kill unit dnsmasq.service: Access denied' "
+	        ">&2; exit 1",
+	};
+	struct result r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(denied) / sizeof(*denied); i++) {
+		run(denied[i], NULL, 5000, &r);
+		assert_non_null(r.denied);
+	}
+	run(denied[0], NULL, 5000, &r);
+	assert_true(r.ok); /* exit 0: only the output tells */
+	assert_non_null(strstr(r.denied, "CAP_KILL"));
+	/* Ordinary output and ordinary failures are not signal problems. */
+	run("echo reloaded; exit 0", NULL, 5000, &r);
+	assert_null(r.denied);
+	run("echo 'cannot open /x: Permission denied' >&2; exit 1", NULL, 5000,
+	    &r);
+	assert_null(r.denied);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +258,7 @@ int main(void)
 	        cmocka_unit_test(test_two_events),
 	        cmocka_unit_test(test_grandchild_keeps_pipe),
 	        cmocka_unit_test(test_free_running),
+	        cmocka_unit_test(test_signal_denied),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -50,12 +51,22 @@ static const char *tmp_file(const char *name, const char *text)
 }
 
 static const char *const consul_env[] = {
-        "CONSUL_HTTP_ADDR",       "CONSUL_HTTP_TOKEN",
-        "CONSUL_TOKEN",           "CONSUL_HTTP_TOKEN_FILE",
-        "CONSUL_CACERT",          "CONSUL_CAPATH",
-        "CONSUL_CLIENT_CERT",     "CONSUL_CLIENT_KEY",
-        "CONSUL_TLS_SERVER_NAME", "CONSUL_HTTP_SSL",
+        "CONSUL_HTTP_ADDR",
+        "CONSUL_HTTP_TOKEN",
+        "CONSUL_TOKEN",
+        "CONSUL_HTTP_TOKEN_FILE",
+        "CONSUL_CACERT",
+        "CONSUL_CAPATH",
+        "CONSUL_CLIENT_CERT",
+        "CONSUL_CLIENT_KEY",
+        "CONSUL_TLS_SERVER_NAME",
+        "CONSUL_HTTP_SSL",
         "CONSUL_HTTP_SSL_VERIFY",
+        "CONSUL_TOKEN_FILE",
+        "CT_LOG",
+        "CONSUL_TEMPLATE_LOG",
+        "CONSUL_TEMPLATE_LOG_LEVEL",
+        "CT_LOCAL_CONFIG",
 };
 
 static int setup(void **state)
@@ -80,7 +91,7 @@ static int vload(struct config **ret, char *errbuf, size_t errsize, va_list ap)
 		argv[argc++] = strdup(a);
 	argv[argc] = NULL;
 	*ret = NULL;
-	r = config_load(argc, argv, ret, &action, &e);
+	r = config_load(argc, argv, ret, &action, &e, NULL);
 	errbuf[0] = '\0';
 	if (r < 0)
 		err_format(&e, errbuf, errsize);
@@ -272,7 +283,8 @@ static void test_config_defaults(void **state)
 	assert_false(c->consul.ssl.enabled);
 	assert_true(c->consul.ssl.verify);
 	assert_true(c->consul.retry.enabled);
-	assert_int_equal(c->consul.retry.attempts, 0);
+	/* consul-template's retry defaults (config/retry.go). */
+	assert_int_equal(c->consul.retry.attempts, 12);
 	assert_int_equal(c->consul.retry.backoff_ms, 250);
 	assert_int_equal(c->consul.retry.max_backoff_ms, 60000);
 	assert_int_equal(c->max_stale_ms, 2000);
@@ -583,12 +595,12 @@ static void test_config_flags(void **state)
 	assert_false(c->templates[0].managed_block);
 	config_free(c);
 
-	assert_int_equal(config_load(4, help, &c, &action, &e), 0);
+	assert_int_equal(config_load(4, help, &c, &action, &e, NULL), 0);
 	assert_int_equal(action, CONFIG_HELP);
 	assert_null(c);
-	assert_int_equal(config_load(2, version, &c, &action, &e), 0);
+	assert_int_equal(config_load(2, version, &c, &action, &e, NULL), 0);
 	assert_int_equal(action, CONFIG_VERSION);
-	assert_int_equal(config_load(2, version2, &c, &action, &e), 0);
+	assert_int_equal(config_load(2, version2, &c, &action, &e, NULL), 0);
 	assert_int_equal(action, CONFIG_VERSION);
 	assert_non_null(strstr(config_usage(), "-consul-ssl-ca-cert"));
 	assert_non_null(strstr(config_usage(), "-check-config"));
@@ -623,9 +635,31 @@ static void test_config_flag_errors(void **state)
 	LOAD_ERR("-order: unknown mode \"shuffle\" (expected stable, weighted, "
 	         "balanced, random or none)",
 	         "-template", "a:b", "-order", "shuffle");
-	LOAD_ERR("-kill-signal: unknown signal \"KILL\" (expected one of "
-	         "SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2)",
+	LOAD_ERR("-kill-signal: SIGKILL cannot be caught (expected SIGHUP, "
+	         "SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM or "
+	         "SIGWINCH, or \"\" for none)",
 	         "-template", "a:b", "-kill-signal", "KILL");
+	LOAD_ERR("-kill-signal: unknown signal \"SIGFOO\" (expected SIGHUP, "
+	         "SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM or "
+	         "SIGWINCH, or \"\" for none)",
+	         "-template", "a:b", "-kill-signal", "SIGFOO");
+	LOAD_ERR("-reload-signal: SIGTERM always stops consul-hosts (systemd "
+	         "stops services with SIGTERM); choose another reload signal",
+	         "-template", "a:b", "-reload-signal", "term");
+	/* consul-template's flags that are not implemented name the
+	 * feature, and the scan goes on past their value. */
+	LOAD_ERR("-vault-token: not supported by consul-hosts (Vault)",
+	         "-template", "a:b", "-vault-token", "s.xyz");
+	LOAD_ERR("-vault-renew-token: not supported by consul-hosts (Vault)",
+	         "-vault-renew-token", "-template", "a:b");
+	LOAD_ERR("-exec: not supported by consul-hosts (exec mode)",
+	         "-template", "a:b", "-exec=/bin/app");
+	LOAD_ERR("-syslog: not supported by consul-hosts (syslog; it logs to "
+	         "stderr or the journal)",
+	         "-syslog", "-template", "a:b");
+	LOAD_ERR("-consul-transport-dial-timeout: not supported by "
+	         "consul-hosts (consul.transport)",
+	         "-consul-transport-dial-timeout", "5s", "-template", "a:b");
 	LOAD_ERR("-log-level: unknown level \"loud\" (expected trace, debug, "
 	         "info, warn or err)",
 	         "-template", "a:b", "-log-level", "loud");
@@ -695,15 +729,20 @@ static void test_config_validation(void **state)
 
 	/* consul-template options we do not implement. */
 	text_err("vault { address = \"x\" }\n",
-	         "t.hcl:1:1: \"vault\" is not supported by consul-hosts");
+	         "t.hcl:1:1: \"vault\" is not supported by consul-hosts "
+	         "(Vault)");
 	text_err("exec { command = \"x\" }\n",
-	         "t.hcl:1:1: \"exec\" is not supported by consul-hosts");
+	         "t.hcl:1:1: \"exec\" is not supported by consul-hosts (exec "
+	         "mode)");
 	text_err("syslog { enabled = true }\n",
-	         "t.hcl:1:1: \"syslog\" is not supported by consul-hosts");
+	         "t.hcl:1:1: \"syslog\" is not supported by consul-hosts (it "
+	         "logs to stderr or the journal)");
 	text_err("dedup { enabled = true }\n",
-	         "t.hcl:1:1: \"dedup\" is not supported by consul-hosts");
+	         "t.hcl:1:1: \"dedup\" is not supported by consul-hosts "
+	         "(dedup mode)");
 	text_err("consul { namespace = \"x\" }\n",
-	         "t.hcl:1:10: \"namespace\" is not supported by consul-hosts");
+	         "t.hcl:1:10: \"namespace\" is not supported by consul-hosts "
+	         "(Consul Enterprise namespaces)");
 	text_err("template {\n sandbox_path = \"/x\"\n}\n",
 	         "t.hcl:2:2: \"sandbox_path\" is not supported by "
 	         "consul-hosts");
@@ -749,9 +788,14 @@ static void test_config_validation2(void **state)
 	         "consul.ssl: key is set but cert is not");
 	text_err("kill_signal = \"SIGHUP\"\n" T,
 	         "kill_signal and reload_signal are the same signal");
-	text_err("kill_signal = \"\"\n",
-	         "t.hcl:1:15: kill_signal: unknown signal \"\" (expected one "
-	         "of SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2)");
+	text_err("kill_signal = \"SIGSEGV\"\n" T,
+	         "t.hcl:1:15: kill_signal: SIGSEGV reports a crash (expected "
+	         "SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM "
+	         "or SIGWINCH, or \"\" for none)");
+	text_err("reload_signal = \"SIGINT\"\n" T,
+	         "t.hcl:1:17: reload_signal: SIGINT always stops consul-hosts "
+	         "(systemd stops services with SIGTERM); choose another "
+	         "reload signal");
 	text_err("reload_signal = 1\n",
 	         "t.hcl:1:17: reload_signal: expected a signal name like "
 	         "\"SIGHUP\", got number");
@@ -898,18 +942,305 @@ static void test_config_reload(void **state)
 	c = LOAD_OK("-config", f, "-max-stale", "3s");
 	assert_int_equal(c->argc, 5);
 	assert_string_equal(c->argv[4], "3s");
-	assert_int_equal(config_reload(c, &c2, &e), 0);
+	assert_int_equal(config_reload(c, &c2, &e, NULL), 0);
 	assert_config_eq(c, c2);
 	config_free(c2);
 
 	tmp_file("reload.hcl", "log_level = \"err\"\n" T T);
-	assert_int_equal(config_reload(c, &c2, &e), -EINVAL);
+	assert_int_equal(config_reload(c, &c2, &e, NULL), -EINVAL);
 	assert_non_null(strstr(e.msg, "is also written by the template at"));
 	tmp_file("reload.hcl", "log_level = \"err\"\n" T);
-	assert_int_equal(config_reload(c, &c2, &e), 0);
+	assert_int_equal(config_reload(c, &c2, &e, NULL), 0);
 	assert_string_equal(c2->log_level, "err");
 	assert_int_equal(c2->max_stale_ms, 3000); /* the flag still wins */
 	config_free(c2);
+	config_free(c);
+}
+
+/* tmpdir/<name>, with its directories made. */
+static const char *tmp_path(const char *name)
+{
+	static char path[8][300];
+	static int slot;
+	char *p;
+
+	slot = (slot + 1) % 8;
+	snprintf(path[slot], sizeof(path[slot]), "%s/%s", tmpdir, name);
+	for (p = path[slot] + strlen(tmpdir) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path[slot], 0755);
+		*p = '/';
+	}
+	return path[slot];
+}
+
+static void tmp_write(const char *name, const char *text)
+{
+	FILE *f = fopen(tmp_path(name), "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Every error of a load, formatted, one per line. */
+static int load_all(char *out, size_t size, const char *first, ...)
+{
+	char *argv[32], buf[700];
+	struct err_list all = {NULL, 0, 0};
+	enum config_action action;
+	struct config *c = NULL;
+	const char *a;
+	struct err e;
+	va_list ap;
+	int argc = 0, r;
+	size_t n = 0;
+
+	argv[argc++] = strdup("consul-hosts");
+	va_start(ap, first);
+	for (a = first; a != NULL && argc < 31; a = va_arg(ap, const char *))
+		argv[argc++] = strdup(a);
+	va_end(ap);
+	argv[argc] = NULL;
+	r = config_load(argc, argv, &c, &action, &e, &all);
+	out[0] = '\0';
+	for (size_t i = 0; i < all.n; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s\n",
+		                      err_format(&all.v[i], buf, sizeof(buf)));
+	/* The first also went to e, for callers that want one. */
+	if (r < 0)
+		assert_string_equal(err_format(&e, buf, sizeof(buf)),
+		                    err_format(&all.v[0], buf + 350, 350));
+	err_list_free(&all);
+	config_free(c);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return r;
+}
+
+/*
+ * -config DIR reads what consul-template reads (filepath.Walk): every
+ * file whatever its name (a 00-consul.conf was once skipped, and the
+ * daemon used 127.0.0.1:8500), hidden files, subdirectories in lexical
+ * order, and symlinked files; symlinked directories are read too.
+ */
+static void test_config_dir_walk(void **state)
+{
+	struct config *c;
+	char dir[300];
+
+	(void)state;
+	tmp_write("walk/00-consul.conf",
+	          "consul { address = \"10.9.9.9:8500\" }\n");
+	tmp_write("walk/10-a.hcl", "template {\n source = \"a\"\n"
+	                           " destination = \"/a\"\n}\n");
+	tmp_write("walk/20-sub/05-b.json",
+	          "{\"template\": [{\"source\": \"b\", "
+	          "\"destination\": \"/b\"}]}\n");
+	tmp_write("walk/20-sub/.hidden", "log_level = \"debug\"\n");
+	tmp_write("outside/c.hcl", "template {\n source = \"c\"\n"
+	                           " destination = \"/c\"\n}\n");
+	tmp_write("outside/dir/d.hcl", "template {\n source = \"d\"\n"
+	                               " destination = \"/d\"\n}\n");
+	assert_int_equal(symlink("../outside/c.hcl", tmp_path("walk/30-c.hcl")),
+	                 0);
+	assert_int_equal(symlink("../outside/dir", tmp_path("walk/40-linkdir")),
+	                 0);
+	snprintf(dir, sizeof(dir), "%s", tmp_path("walk"));
+	c = LOAD_OK("-config", dir);
+	assert_string_equal(c->consul.address, "10.9.9.9:8500");
+	assert_string_equal(c->log_level, "debug");
+	assert_int_equal(c->ntemplates, 4);
+	assert_string_equal(c->templates[0].source, "a");
+	assert_string_equal(c->templates[1].source, "b");
+	assert_string_equal(c->templates[2].source, "c");
+	assert_string_equal(c->templates[3].source, "d");
+	config_free(c);
+	/* A trailing slash changes nothing. */
+	strcat(dir, "/");
+	c = LOAD_OK("-config", dir);
+	assert_int_equal(c->ntemplates, 4);
+	config_free(c);
+}
+
+/* What cannot be read under a directory is an error naming the file. */
+static void test_config_dir_errors(void **state)
+{
+	char want[2000], got[4000], dir[300];
+
+	(void)state;
+	tmp_write("bad/README", "Not a config file.\n");
+	tmp_write("bad/a.hcl", "template {\n source = \"a\"\n"
+	                       " destination = \"/a\"\n}\n");
+	assert_int_equal(symlink("nowhere.hcl", tmp_path("bad/b-dangling")), 0);
+	assert_int_equal(symlink(".", tmp_path("bad/c-loop")), 0);
+	assert_int_equal(mkfifo(tmp_path("bad/d-fifo"), 0600), 0);
+	snprintf(dir, sizeof(dir), "%s", tmp_path("bad"));
+	assert_int_equal(load_all(got, sizeof(got), "-config", dir, NULL),
+	                 -EINVAL);
+	snprintf(want, sizeof(want),
+	         "%s/README:1:5: expected \"=\" or \"{\" after the key, got "
+	         "\"a\" (every file under a -config directory is read as "
+	         "configuration, as consul-template does)\n"
+	         "%s/b-dangling: symbolic link to a missing file (No such "
+	         "file or directory)\n"
+	         "%s/c-loop: leads back to a directory being read (a symbolic "
+	         "link loop)\n"
+	         "%s/d-fifo: not a regular file or directory\n",
+	         dir, dir, dir, dir);
+	assert_string_equal(got, want);
+}
+
+/* One run reports every error: flags, environment, files, checks. */
+static void test_config_all_errors(void **state)
+{
+	char want[3000], got[4000];
+	const char *f1, *f2;
+
+	(void)state;
+	f1 = tmp_file("e1.hcl", "max_stale = 5\n"
+	                        "template {\n source = 1\n"
+	                        " destinaton = \"/x\"\n}\n"
+	                        "consul { retry { max_backoff = \"0\" } }\n");
+	f2 = tmp_file("e2.hcl", "kill_signal = \"SIGSTOP\"\n"
+	                        "template {\n source = \"s\"\n}\n");
+	setenv("CT_LOG", "loud", 1);
+	assert_int_equal(load_all(got, sizeof(got), "-vault-token", "t",
+	                          "-config", f1, "-config", f2, "-wait",
+	                          "5s:1s", "-onse", NULL),
+	                 -EINVAL);
+	unsetenv("CT_LOG");
+	snprintf(want, sizeof(want),
+	         "-vault-token: not supported by consul-hosts (Vault)\n"
+	         "unknown flag \"-onse\"; did you mean \"-once\"?\n"
+	         "CT_LOG: unknown level \"loud\" (expected trace, debug, "
+	         "info, warn or err)\n"
+	         "%s:1:13: max_stale: expected a duration like \"5s\", got "
+	         "number\n"
+	         "%s:3:11: source: expected a string, got number\n"
+	         "%s:4:2: unknown key \"destinaton\" in template block; did "
+	         "you mean \"destination\"?\n"
+	         "%s:1:15: kill_signal: SIGSTOP cannot be caught (expected "
+	         "SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM "
+	         "or SIGWINCH, or \"\" for none)\n"
+	         "-wait: max (1s) is less than min (5s)\n"
+	         "consul.retry: max_backoff 0 (no limit, in consul-template) "
+	         "is not supported: consul-hosts retries for as long as it "
+	         "runs and needs a ceiling; give a duration such as \"1m\"\n"
+	         "%s:2:1: template: needs a destination (only -dry, which "
+	         "prints to stdout, can do without)\n",
+	         f1, f1, f1, f2, f2);
+	assert_string_equal(got, want);
+}
+
+/* consul.retry carries consul-template's settings; 0 max_backoff is not
+ * a ceiling. */
+static void test_config_retry(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = text_ok("consul { retry {\n enabled = false\n attempts = 0\n"
+	            " backoff = \"1s\"\n max_backoff = \"10s\"\n} }\n" T);
+	assert_false(c->consul.retry.enabled);
+	assert_int_equal(c->consul.retry.attempts, 0);
+	assert_int_equal(c->consul.retry.backoff_ms, 1000);
+	assert_int_equal(c->consul.retry.max_backoff_ms, 10000);
+	config_free(c);
+	/* -retry is consul-template's older spelling of the backoff flag. */
+	c = LOAD_OK("-template", "a:b", "-retry", "2s", "-consul-retry=false",
+	            "-consul-retry-attempts=0");
+	assert_int_equal(c->consul.retry.backoff_ms, 2000);
+	assert_false(c->consul.retry.enabled);
+	assert_int_equal(c->consul.retry.attempts, 0);
+	config_free(c);
+	text_err("consul { retry { max_backoff = \"0s\" } }\n" T,
+	         "consul.retry: max_backoff 0 (no limit, in consul-template) "
+	         "is not supported: consul-hosts retries for as long as it "
+	         "runs and needs a ceiling; give a duration such as \"1m\"");
+	/* -h says what the daemon and -once do with them. */
+	assert_non_null(strstr(config_usage(), "-once gives up after N"));
+	assert_non_null(strstr(config_usage(), "The daemon never gives up"));
+}
+
+/* kill_signal and reload_signal as consul-template reads them. */
+static void test_config_signals(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = text_ok("kill_signal = \"SIGINT\"\nreload_signal = \"\"\n" T);
+	assert_int_equal(c->kill_signal, SIGINT);
+	assert_int_equal(c->reload_signal, 0);
+	config_free(c);
+	/* "" and SIGNULL: none (SIGTERM and SIGINT still stop). */
+	c = text_ok("kill_signal = \"\"\nreload_signal = \"SIGNULL\"\n" T);
+	assert_int_equal(c->kill_signal, 0);
+	assert_int_equal(c->reload_signal, 0);
+	config_free(c);
+	c = text_ok("kill_signal = \"usr2\"\nreload_signal = \"SIGWINCH\"\n" T);
+	assert_int_equal(c->kill_signal, SIGUSR2);
+	assert_int_equal(c->reload_signal, SIGWINCH);
+	config_free(c);
+}
+
+/* consul-template's other environment: log level, token file, config. */
+static void test_config_env_consul_template(void **state)
+{
+	struct config *c;
+	const char *f;
+
+	(void)state;
+	setenv("CONSUL_TEMPLATE_LOG_LEVEL", " WARN\n", 1);
+	c = LOAD_OK("-template", "a:b");
+	assert_string_equal(c->log_level, "warn");
+	config_free(c);
+	/* First set wins, as consul-template's stringFromEnv; files and
+	 * flags beat it. */
+	setenv("CONSUL_TEMPLATE_LOG", "debug", 1);
+	setenv("CT_LOG", "err", 1);
+	c = LOAD_OK("-template", "a:b");
+	assert_string_equal(c->log_level, "err");
+	config_free(c);
+	c = LOAD_OK("-config",
+	            tmp_file("lvl.hcl", "log_level = \"trace\"\n" T));
+	assert_string_equal(c->log_level, "trace");
+	config_free(c);
+	c = LOAD_OK("-template", "a:b", "-log-level", "info");
+	assert_string_equal(c->log_level, "info");
+	config_free(c);
+	setup(NULL);
+
+	/* CONSUL_TOKEN_FILE beats CONSUL_HTTP_TOKEN_FILE, as there. */
+	setenv("CONSUL_HTTP_TOKEN_FILE", tmp_file("t1", "one\n"), 1);
+	setenv("CONSUL_TOKEN_FILE", tmp_file("t2", "two\n"), 1);
+	c = LOAD_OK("-template", "a:b");
+	assert_string_equal(c->consul.token, "two");
+	config_free(c);
+	setup(NULL);
+
+	/* CT_LOCAL_CONFIG: over the files, under the flags. */
+	f = tmp_file("base.hcl", "max_stale = \"1s\"\nlog_level = \"err\"\n" T);
+	setenv("CT_LOCAL_CONFIG",
+	       "max_stale = \"7s\"\nlog_level = \"debug\"\n"
+	       "template {\n source = \"env\"\n destination = \"/env\"\n}\n",
+	       1);
+	c = LOAD_OK("-config", f, "-log-level", "warn");
+	assert_int_equal(c->max_stale_ms, 7000);
+	assert_string_equal(c->log_level, "warn");
+	assert_int_equal(c->ntemplates, 2);
+	assert_string_equal(c->templates[1].source, "env");
+	config_free(c);
+	setenv("CT_LOCAL_CONFIG", "bogus = 1\n", 1);
+	LOAD_ERR("CT_LOCAL_CONFIG:1:1: unknown key \"bogus\" at top level",
+	         "-template", "a:b");
+	setup(NULL);
+
+	/* consul-template's delimiter flags. */
+	c = LOAD_OK("-template", "a:b", "-default-left-delimiter", "<<",
+	            "-default-right-delimiter=>>");
+	assert_string_equal(c->templates[0].left_delim, "<<");
+	assert_string_equal(c->templates[0].right_delim, ">>");
 	config_free(c);
 }
 
@@ -951,6 +1282,12 @@ int main(void)
 	        cmocka_unit_test_setup(test_config_values, setup),
 	        cmocka_unit_test_setup(test_config_publish_keys, setup),
 	        cmocka_unit_test_setup(test_config_reload, setup),
+	        cmocka_unit_test_setup(test_config_dir_walk, setup),
+	        cmocka_unit_test_setup(test_config_dir_errors, setup),
+	        cmocka_unit_test_setup(test_config_all_errors, setup),
+	        cmocka_unit_test_setup(test_config_retry, setup),
+	        cmocka_unit_test_setup(test_config_signals, setup),
+	        cmocka_unit_test_setup(test_config_env_consul_template, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -15,6 +15,10 @@
 
 #include <cmocka.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+
 #include "http.h"
 #include "sim_helper.h"
 #include "xmalloc.h"
@@ -270,6 +274,106 @@ static void test_http_cancel_and_close(void **state)
 	th_teardown(t); /* uv_loop_close() == 0: nothing left open */
 }
 
+/* Make connect(2) fail with EPERM, as a unit's IPAddressDeny= does. */
+static int deny_connect(void)
+{
+	struct sock_filter f[] = {
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                 offsetof(struct seccomp_data, nr)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 0, 1),
+	        BPF_STMT(BPF_RET | BPF_K,
+	                 SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(*f), f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		return -errno;
+	return 0;
+}
+
+struct denied {
+	int result;
+	char msg[1024];
+	bool done;
+};
+
+static void denied_done(void *data, int result,
+                        const struct http_response *resp, const char *errmsg)
+{
+	struct denied *d = data;
+
+	(void)resp;
+	d->result = result;
+	snprintf(d->msg, sizeof(d->msg), "%s", errmsg ? errmsg : "");
+	d->done = true;
+}
+
+/*
+ * In a child (the filter cannot be removed): one GET to url with connect
+ * denied. Exit 0 when the result and message are as wanted, else 1 after
+ * printing what came; 77 when seccomp is unavailable.
+ */
+static int denied_child(const char *url, int want, bool want_hint)
+{
+	struct http_conf hc = {.base_url = url};
+	struct denied d = {0, "", false};
+	struct http *h;
+	uv_loop_t loop;
+	int ok;
+
+	if (deny_connect() < 0)
+		return 77;
+	uv_loop_init(&loop);
+	if (http_new(&loop, &hc, &h, NULL) != 0 ||
+	    http_get(h, "/v1/status/leader", 5000, denied_done, &d, NULL) != 0)
+		return 1;
+	while (!d.done && uv_run(&loop, UV_RUN_ONCE) != 0)
+		;
+	http_close(h, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	ok = d.done && d.result == want &&
+	     (strstr(d.msg, "IPAddressAllow=") != NULL) == want_hint &&
+	     (!want_hint || strstr(d.msg, "connect to 192.0.2.1:") != NULL);
+	if (!ok)
+		fprintf(stderr, "result %d (want %d): %s\n", d.result, want,
+		        d.msg);
+	return ok ? 0 : 1;
+}
+
+static void expect_denied(const char *url, int want, bool want_hint)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(denied_child(url, want, want_hint));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A connect refused by local policy (EPERM) to a non-loopback address
+ * says what most likely refused it (the unit's IPAddressAllow=); to a
+ * loopback address it stays a plain connection failure. The filter stops
+ * the connect before any packet leaves: nothing goes to 192.0.2.1.
+ */
+static void test_http_connect_denied(void **state)
+{
+	(void)state;
+	expect_denied("http://192.0.2.1:8500", -EPERM, true);
+	expect_denied("http://127.0.0.1:8500", -ECONNREFUSED, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +381,7 @@ int main(void)
 	        cmocka_unit_test(test_http_body_bound),
 	        cmocka_unit_test(test_http_timeout_and_refused),
 	        cmocka_unit_test(test_http_cancel_and_close),
+	        cmocka_unit_test(test_http_connect_denied),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -541,6 +541,24 @@ static void test_command_failure_rollback(void **state)
 	close_and_check(&loop, p);
 }
 
+/* A reload that could not signal dnsmasq failed, even with exit 0
+ * (procps-ng 3 pkill): it is retried like any failed command. */
+static void test_command_could_not_signal(void **state)
+{
+	struct tmpl_conf tc = conf();
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+
+	(void)state;
+	tc.command = (char *)(uintptr_t) "echo 'pkill: killing pid 1 failed: "
+	                                 "Operation not permitted' >&2";
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	assert_false(settle(&loop, p));
+	close_and_check(&loop, p);
+}
+
 /* Managed block: a rollback restores the block only; an edit made
  * outside it while the command ran is kept. */
 static void test_rollback_block_only(void **state)
@@ -1593,6 +1611,7 @@ int main(void)
 	        T(test_managed_block_concurrent_edit),
 	        T(test_check_command),
 	        T(test_command_failure_rollback),
+	        T(test_command_could_not_signal),
 	        T(test_rollback_block_only),
 	        T(test_command_failure_retried),
 	        T(test_command_hang_does_not_delay),
