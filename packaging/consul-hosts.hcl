@@ -33,20 +33,22 @@ template {
   destination   = "/etc/hosts"
   managed_block = true
 
-  # Batch bursts of changes (a rolling deploy) into one write.
-  wait {
-    min = "2s"
-    max = "10s"
-  }
-
-  # Hold back a render that drops a name (a service, or a node leaving)
-  # to zero entries, or shrinks the block by more than half (an agent
-  # restart, a check flapping everywhere); it is published if it is still
-  # the answer after "hold". Additions are written at once.
+  # Failover first: every change is written as soon as Consul reports it
+  # (no quiescence "wait": a stopped backend or a failed-over master must
+  # leave the file in milliseconds; bursts are cheap, the command budget
+  # below coalesces them).
+  #
+  # Guards hold only anomalies, never an ordinary change: a render with no
+  # entry from Consul at all (never written), more than "shrink" of the
+  # entries removed within 5 s (an agent that lost its state, every check
+  # flapping), and removals seen in answers Consul marks as suspect (no
+  # known leader, an index gone backwards after a restore). A held entry
+  # stays in the block under a "# consul-hosts: held since ..." comment,
+  # after the other lines, until a healthy answer confirms the removal or
+  # "hold" has passed. Additions are always written at once.
   guard {
-    shrink       = 0.5
-    service_drop = true
-    hold         = "1m"
+    shrink = 0.5
+    hold   = "1m"
   }
 
   # dnsmasq re-reads /etc/hosts on SIGHUP. A SIGHUP keeps port 53 open,
@@ -58,8 +60,11 @@ template {
   # is skipped when dnsmasq is not running: it reads /etc/hosts at start.
   command         = "if systemctl -q is-active dnsmasq.service; then systemctl kill --kill-who=main --signal=HUP dnsmasq.service; fi"
   command_timeout = "30s"
-  # A SIGHUP also flushes dnsmasq's whole cache: at most one per 10s.
-  restart_min_interval = "10s"
+  # The command runs at once after a change, never more than 4 times in
+  # 10 s (a burst is coalesced into one more run): below systemd's start
+  # limit, and a SIGHUP flushes dnsmasq's whole cache.
+  command_max_runs = 4
+  command_window   = "10s"
 }
 
 # Alternative: a dnsmasq hosts directory instead of /etc/hosts.

@@ -7,8 +7,9 @@ file with an operator's own lines) and the dnsmasq SIGHUP command (a line
 appended to a log). Checked: the operator's lines are kept byte for byte,
 the managed block holds every node and healthy service instance under its
 Consul DNS names, an unchanged catalog writes nothing and signals nothing,
-a change rewrites only the block and signals once, and a node leaving is
-held back by the default guard.
+a change rewrites only the block and signals once, a node leaving is
+published at once (failover first), and a restore that empties the
+catalog never empties the block.
 
 Run by packaging/build-rpm.sh with CH_BIN, CH_CONFIG and CH_TEMPLATE set
 to the binary, config.hcl and hosts.ctmpl installed from the RPM;
@@ -153,15 +154,26 @@ class DefaultConfig(unittest.TestCase):
         self.assertEqual(entries(block_of(text)), sorted(want))
         self.assertEqual(self.hups(), 2)
 
-    def test_node_leaving_is_held_by_the_default_guard(self):
-        # guard.service_drop: a name dropping to zero entries (here a
-        # node's) is held back until guard.hold, not written at once.
+    def test_node_leaving_is_published_at_once(self):
+        # Failover first: a node leaving drops its names to zero entries;
+        # the default config writes that at once and signals dnsmasq.
+        self.once()
+        self.sim.deregister_node("foo-app02")
+        self.once()
+        text = self.tmp.read("hosts")
+        self.assertNotIn("foo-app02", text)
+        self.assertNotIn("held since", text)
+        self.assertEqual(self.hups(), 2)
+
+    def test_emptied_catalog_never_empties_the_block(self):
         self.once()
         first = self.tmp.read("hosts")
-        self.sim.deregister_node("foo-app02")
+        for n in list(self.sim.st.nodes):
+            self.sim.deregister_node(n)
         r = run(["-config", self.cfg, "-consul-addr", self.sim.address,
                  "-once"], timeout=60)
-        self.assertIn("holding back", r.stderr)
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn("not publishing", r.stderr)
         self.assertEqual(self.tmp.read("hosts"), first)
         self.assertEqual(self.hups(), 1)
 
