@@ -9,7 +9,8 @@
  *   "consul": { "<dep_request_path()>": <raw Consul response body> }
  *   "env":    { "VAR": "value" } set while rendering
  *   "order":  "reverse" makes env->order reverse every list
- *   "opts":   { "left_delim", "right_delim", "error_on_missing_key" }
+ *   "opts":   { "left_delim", "right_delim", "error_on_missing_key",
+ *               "function_denylist": [globs] }
  *   "limits": { "max_output", "max_depth", "max_steps" }
  * A dependency whose path is absent from "consul" has no data yet.
  * GOLDEN_ONLY=<name> runs one case; GOLDEN_UPDATE=1 rewrites .out files.
@@ -203,6 +204,7 @@ static bool run_case(const char *dir, const char *name)
 	bool ok = true;
 	enum { WANT_OUT, WANT_ERR, WANT_MISSING } kind;
 	char tname[300];
+	const char *denylist[16];
 
 	case_path(path, sizeof(path), dir, name, ".tmpl");
 	src = read_file(path, &srclen);
@@ -261,6 +263,16 @@ static bool run_case(const char *dir, const char *name)
 	        json_string_value(json_object_get(opts_j, "right_delim"));
 	opts.error_on_missing_key =
 	        json_is_true(json_object_get(opts_j, "error_on_missing_key"));
+	{
+		json_t *dl = json_object_get(opts_j, "function_denylist");
+		size_t k;
+
+		for (k = 0; k < json_array_size(dl) && k + 1 < 16; k++)
+			denylist[k] = json_string_value(json_array_get(dl, k));
+		denylist[k] = NULL;
+		if (dl != NULL)
+			opts.function_denylist = denylist;
+	}
 	limits_j = json_object_get(data, "limits");
 	env.limits.max_output = (size_t)json_integer_value(
 	        json_object_get(limits_j, "max_output"));
