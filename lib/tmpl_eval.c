@@ -37,6 +37,9 @@ struct state {
 	size_t nvars, cap, base;
 	unsigned depth;
 	unsigned long steps;
+	/* the last field chain ended on a nil record pointer (Go's typed
+	 * nil, printed "<nil>"), not an interface nil ("<no value>") */
+	bool typed_nil;
 };
 
 static int serr(struct state *s, const struct tnode *n, int code,
@@ -235,6 +238,7 @@ static int eval_field_chain(struct state *s, const struct tnode *n,
 			return r;
 		cur = next;
 	}
+	s->typed_nil = ft != NULL && ft->type == TF_PTR && json_is_null(cur);
 	*ret = cur;
 	return 0;
 }
@@ -508,8 +512,14 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 	if (r < 0)
 		return r;
 	for (i = 0; i < pipe->nkids; i++) {
+		s->typed_nil = false;
 		r = eval_command(s, dot, pipe->kids[i], v, i > 0, &nv);
 		json_decref(v);
+		/* Go digs into an interface{}: a nil one is no value */
+		if (r >= 0 && nv != NULL && json_is_null(nv) && !s->typed_nil) {
+			json_decref(nv);
+			nv = NULL;
+		}
 		v = nv;
 		if (r < 0) {
 			json_decref(v);
