@@ -838,9 +838,10 @@ static int want_denylist(struct vctx *v, const json_t *obj, const char *key,
 	json_t *w;
 
 	if (!json_is_array(val))
-		return fail_value(v, obj, key,
-		                  "%s: expected a list of function names, got %s",
-		                  name_of(v, key), json_kind(val));
+		return fail_value(
+		        v, obj, key,
+		        "%s: expected a list of function names, got %s",
+		        name_of(v, key), json_kind(val));
 	while (*dst != NULL && (*dst)[n] != NULL)
 		n++;
 	json_array_foreach(val, i, w)
@@ -849,12 +850,13 @@ static int want_denylist(struct vctx *v, const json_t *obj, const char *key,
 
 		if (!json_is_string(w) || *s == '\0' ||
 		    json_string_length(w) > 128 || !string_is_clean(s))
-			return fail_index(v, val, i,
-			                  "%s: expected a function name or glob, "
-			                  "got %s",
-			                  name_of(v, key),
-			                  json_is_string(w) ? "a bad string"
-			                                    : json_kind(w));
+			return fail_index(
+			        v, val, i,
+			        "%s: expected a function name or glob, "
+			        "got %s",
+			        name_of(v, key),
+			        json_is_string(w) ? "a bad string"
+			                          : json_kind(w));
 	}
 	*dst = xreallocarray(*dst, n + json_array_size(val) + 1, sizeof(**dst));
 	json_array_foreach(val, i, w)
@@ -1027,8 +1029,8 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	                                   "guard",
 	                                   "restart_min_interval",
 	                                   NULL};
-	static const char *const unsupported[] = {
-	        "error_fatal", "sandbox_path", NULL};
+	static const char *const unsupported[] = {"error_fatal", "sandbox_path",
+	                                          NULL};
 	struct load *ld = target;
 	struct tmpl_conf *t;
 	struct tmpl_state *ts;

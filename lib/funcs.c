@@ -1123,6 +1123,131 @@ static int f_trim_suffix(struct fcall *c, json_t *const *a, size_t n,
 	return trim(c, a, n, 3, ret);
 }
 
+/* consul-template's mustEnv: env, but an empty or unset variable is an
+ * error. */
+static int f_must_env(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *name, *v;
+	int r = want_string(c, a[0], &name, NULL);
+
+	if (r < 0)
+		return r;
+	v = getenv(name);
+	if (v == NULL || *v == '\0')
+		return err_msg(c->err, -ENOENT,
+		               "required environment variable %s is empty",
+		               name);
+	*ret = json_string_nocheck(v);
+	return 0;
+}
+
+/* consul-template's indent: every line of s prefixed with n spaces. */
+static int f_indent(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *s;
+	size_t len, i;
+	json_int_t width;
+	bool line_start = true;
+	struct buf b;
+	int r;
+
+	if (!json_is_integer(a[0]))
+		return err_msg(c->err, -EINVAL,
+		               "wrong type for value; expected int; got %s",
+		               tv_type_name(a[0]));
+	if ((r = want_string(c, a[1], &s, &len)) < 0)
+		return r;
+	width = json_integer_value(a[0]);
+	if (width < 0)
+		return err_msg(c->err, -EINVAL,
+		               "indent value must be a positive integer");
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && i < len; i++) {
+		if (line_start && s[i] != '\n')
+			for (json_int_t k = 0; r == 0 && k < width; k++)
+				r = buf_putc(&b, ' ');
+		if (r == 0)
+			r = buf_putc(&b, s[i]);
+		line_start = s[i] == '\n';
+	}
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* consul-template's splitToMap: "a:x,b:y" to map[a:x b:y]; a part
+ * without sep2 is left out. */
+static int f_split_to_map(struct fcall *c, json_t *const *a, size_t n,
+                          json_t **ret)
+{
+	const char *sep1, *sep2, *s;
+	size_t l1, l2, len, start = 0, end;
+	json_t *m;
+	int r = want_string(c, a[0], &sep1, &l1);
+
+	if (r == 0)
+		r = want_string(c, a[1], &sep2, &l2);
+	if (r == 0)
+		r = want_string(c, a[2], &s, &len);
+	if (r < 0)
+		return r;
+	end = len;
+	trim_bounds(s, &start, &end, spaces, sizeof(spaces) - 1, true, true);
+	m = json_object();
+	while (start < end) {
+		const char *hit =
+		        l1 > 0 ? memmem(s + start, end - start, sep1, l1)
+		               : NULL;
+		size_t stop = hit != NULL ? (size_t)(hit - s)
+		              : l1 == 0   ? start + 1
+		                          : end;
+		const char *kv =
+		        l2 > 0 ? memmem(s + start, stop - start, sep2, l2)
+		               : s + start;
+
+		if (kv != NULL)
+			json_object_setn_new_nocheck(
+			        m, s + start, (size_t)(kv - (s + start)),
+			        json_stringn_nocheck(
+			                kv + l2, stop - (size_t)(kv - s) - l2));
+		if (hit == NULL && l1 > 0)
+			break;
+		start = stop + l1;
+	}
+	*ret = m;
+	return 0;
+}
+
+/* consul-template's parseUint: strconv.ParseUint(s, 10, 64); "" is 0. */
+static int f_parse_uint(struct fcall *c, json_t *const *a, size_t n,
+                        json_t **ret)
+{
+	const char *s, *p;
+	unsigned long long v = 0;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r < 0)
+		return r;
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (~0ULL - (unsigned)(*p - '0')) / 10)
+			return err_msg(c->err, -ERANGE,
+			               "parseUint: strconv.ParseUint: parsing "
+			               "\"%s\": value out of range",
+			               s);
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (*p != '\0')
+		return err_msg(c->err, -EINVAL,
+		               "parseUint: strconv.ParseUint: parsing \"%s\": "
+		               "invalid syntax",
+		               s);
+	/* uint64 beyond int64 reads as a float64, as KV Flags do */
+	*ret = v > (unsigned long long)INT64_MAX ? json_real((double)v)
+	                                         : json_integer((json_int_t)v);
+	return 0;
+}
+
 /* ---- math: consul-template's (b, a) order, so "a | add b" works ---- */
 
 enum math_op { M_ADD, M_SUB, M_MUL, M_DIV, M_MOD };
@@ -1524,6 +1649,10 @@ const struct func_def funcs_builtin[] = {
         {"in", f_in, 2, 2},
         {"env", f_env, 1, 1},
         {"envOrDefault", f_env_or_default, 2, 2},
+        {"mustEnv", f_must_env, 1, 1},
+        {"indent", f_indent, 2, 2},
+        {"splitToMap", f_split_to_map, 3, 3},
+        {"parseUint", f_parse_uint, 1, 1},
         {"file", f_file, 1, 1},
         {"join", f_join, 2, 2},
         {"split", f_split, 2, 2},
@@ -1598,10 +1727,6 @@ static const struct {
         {"base64Encode", "not implemented yet"},
         {"base64URLDecode", "not implemented yet"},
         {"base64URLEncode", "not implemented yet"},
-        {"mustEnv", "not implemented yet"},
-        {"indent", "not implemented yet"},
-        {"splitToMap", "not implemented yet"},
-        {"parseUint", "not implemented yet"},
         {"minimum", "not implemented yet"},
         {"maximum", "not implemented yet"},
         {"spew_dump", "debugging output"},
