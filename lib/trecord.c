@@ -9,14 +9,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#define F(name, type, kind, go)             \
-	{                                   \
-		name, type, kind, go, false \
-	}
-#define FO(name, type, kind, go)           \
-	{                                  \
-		name, type, kind, go, true \
-	}
+/* clang-format off */
+/* field, field with json:",omitempty", consul-hosts extension */
+#define F(name, type, kind, go)  {name, type, kind, go, false, false}
+#define FO(name, type, kind, go) {name, type, kind, go, true, false}
+#define FX(name, type, kind, go) {name, type, kind, go, false, true}
+/* clang-format on */
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct trec_field health_service[] = {
@@ -36,6 +34,10 @@ static const struct trec_field health_service[] = {
         F("Status", TF_STRING, TREC_NONE, "string"),
         F("Port", TF_INT, TREC_NONE, "int"),
         F("Weights", TF_VALUE, TREC_AGENT_WEIGHTS, "api.AgentWeights"),
+        /* consul-hosts' own: the node's datacenter (the shipped templates
+         * name services per datacenter); consul-template has no such
+         * field, so it is never printed or encoded */
+        FX("NodeDatacenter", TF_STRING, TREC_NONE, "string"),
 };
 
 static const struct trec_field health_check[] = {

@@ -63,6 +63,7 @@ struct trec_field {
 	enum trec_kind kind; /* for TF_VALUE, TF_PTR, TF_PTRLIST, TF_VALUEMAP */
 	const char *go_type; /* "dependency.ServiceTags" */
 	bool omitempty;      /* json:",omitempty": toJSON leaves "" out */
+	bool extension;      /* consul-hosts only: readable, never printed */
 };
 
 struct trec_schema {

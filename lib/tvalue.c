@@ -486,6 +486,8 @@ static int fmt_record(struct buf *b, const struct spec *sp, const json_t *v,
 		const struct trec_field *f = &rs->fields[i];
 		json_t *x = json_object_get(v, f->name);
 
+		if (f->extension)
+			continue;
 		if (i > 0)
 			r = buf_putc(b, ' ');
 		if (r == 0 && sp->plus_v)
@@ -1167,7 +1169,8 @@ static int json_record_out(struct jenc *j, const json_t *v,
 				        rs->go_type, f->name, rs->go_type);
 			return -ENOTSUP;
 		}
-		if (f->omitempty && json_string_length(x) == 0)
+		if (f->extension ||
+		    (f->omitempty && json_string_length(x) == 0))
 			continue;
 		if (!first)
 			r = buf_putc(j->b, ',');
