@@ -148,9 +148,11 @@ static int parse_escape(struct rx *x, size_t pos, uint32_t *ret, size_t *next)
 		/* A single non-zero digit is a backreference: refused. */
 		if (t >= x->len || x->s[t] < '0' || x->s[t] > '7')
 			break;
-		/* fallthrough */
-	case '0':
 		r = c - '0';
+		goto octal;
+	case '0':
+		r = 0;
+	octal:
 		for (int k = 1; k < 3; k++) {
 			if (t >= x->len || x->s[t] < '0' || x->s[t] > '7')
 				break;
