@@ -5,10 +5,11 @@ One small catalog, answered as Consul's HTTP API answers (the shapes of
 tests/fixtures/, captured from Consul 1.21): nodes, services with checks
 in every state, Traefik and fabio tags with blanks and backquotes, a
 service address that differs from its node's, tagged addresses, Connect
-sidecars and KV keys. Every corpus case's .json holds the same "consul"
-map, keyed by the request path consul-hosts sends (dep_request_path).
+sidecars and KV keys. The cases share corpus.catalog ({"consul": map
+keyed by the request path consul-hosts sends, dep_request_path}); each
+case's .json says "consul_from": "corpus.catalog", plus its own options.
 
-    python3 tests/golden/corpus_data.py   # rewrites corpus-*.json
+    python3 tests/golden/corpus_data.py   # rewrites corpus.catalog
 """
 import base64
 import glob
@@ -154,7 +155,10 @@ def consul():
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    data = consul()
+    with open(os.path.join(here, "corpus.catalog"), "w") as f:
+        json.dump({"consul": consul()}, f, indent=None, sort_keys=True,
+                  separators=(",", ":"))
+        f.write("\n")
     for tmpl in sorted(glob.glob(os.path.join(here, "corpus-*.tmpl"))):
         path = tmpl[:-5] + ".json"
         extra = {}
@@ -162,8 +166,9 @@ def main():
             with open(path) as f:
                 old = json.load(f)
             extra = {k: v for k, v in old.items() if k != "consul"}
+        extra["consul_from"] = "corpus.catalog"
         with open(path, "w") as f:
-            json.dump(dict(extra, consul=data), f, indent=1, sort_keys=True)
+            json.dump(extra, f, indent=1, sort_keys=True)
             f.write("\n")
 
 

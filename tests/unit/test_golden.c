@@ -7,6 +7,8 @@
  * <name>.json (optional) holds:
  *   "dot":    the value of . and $ at the top (absent: nil data)
  *   "consul": { "<dep_request_path()>": <raw Consul response body> }
+ *   "consul_from": "<file in tests/golden>" whose "consul" is used instead
+ *             (the corpus-* cases share one catalog)
  *   "env":    { "VAR": "value" } set while rendering
  *   "order":  "reverse" makes env->order reverse every list
  *   "opts":   { "left_delim", "right_delim", "error_on_missing_key",
@@ -251,6 +253,35 @@ static bool run_case(const char *dir, const char *name)
 	}
 
 	g.consul = json_object_get(data, "consul");
+	if (json_is_string(json_object_get(data, "consul_from"))) {
+		const char *from =
+		        json_string_value(json_object_get(data, "consul_from"));
+		json_t *shared = NULL;
+
+		jerr.line = 0;
+		snprintf(jerr.text, sizeof(jerr.text), "path too long");
+
+		if (strlen(dir) + strlen(from) + 2 <= sizeof(path)) {
+			memcpy(path, dir, strlen(dir));
+			path[strlen(dir)] = '/';
+			memcpy(path + strlen(dir) + 1, from, strlen(from) + 1);
+			shared = json_load_file(path, JSON_DECODE_ANY, &jerr);
+		}
+		if (shared == NULL) {
+			fprintf(stderr, "%s: %s:%d: %s\n", name, path,
+			        jerr.line, jerr.text);
+			free(src);
+			free(want);
+			json_decref(data);
+			return false;
+		}
+		/* data keeps it alive */
+		json_object_set_new(
+		        data, "consul",
+		        json_incref(json_object_get(shared, "consul")));
+		json_decref(shared);
+		g.consul = json_object_get(data, "consul");
+	}
 	g.cache = json_object();
 	g.missing = json_object();
 	g.name = name;
