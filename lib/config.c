@@ -956,6 +956,52 @@ static void tmpl_conf_clear(struct tmpl_conf *t)
 	free(t->left_delim);
 	free(t->right_delim);
 	free(t->origin);
+	for (size_t i = 0;
+	     t->function_denylist != NULL && t->function_denylist[i] != NULL;
+	     i++)
+		free(t->function_denylist[i]);
+	free(t->function_denylist);
+}
+
+/*
+ * A list of function names or globs ("env", "sprig_*"), appended to *dst
+ * (NULL-terminated): consul-template combines function_denylist with its
+ * old name function_blacklist.
+ */
+static int want_denylist(struct vctx *v, const json_t *obj, const char *key,
+                         const json_t *val, char ***dst)
+{
+	size_t n = 0, i;
+	json_t *w;
+
+	if (!json_is_array(val))
+		return fail_value(
+		        v, obj, key,
+		        "%s: expected a list of function names, got %s",
+		        name_of(v, key), json_kind(val));
+	while (*dst != NULL && (*dst)[n] != NULL)
+		n++;
+	json_array_foreach(val, i, w)
+	{
+		const char *s = json_string_value(w);
+
+		if (!json_is_string(w) || *s == '\0' ||
+		    json_string_length(w) > 128 || !string_is_clean(s))
+			return fail_index(
+			        v, val, i,
+			        "%s: expected a function name or glob, "
+			        "got %s",
+			        name_of(v, key),
+			        json_is_string(w) ? "a bad string"
+			                          : json_kind(w));
+	}
+	*dst = xreallocarray(*dst, n + json_array_size(val) + 1, sizeof(**dst));
+	json_array_foreach(val, i, w)
+	{
+		(*dst)[n++] = xstrdup(json_string_value(w));
+	}
+	(*dst)[n] = NULL;
+	return 0;
 }
 
 static int want_perms(struct vctx *v, const json_t *obj, const char *key,
@@ -1131,6 +1177,8 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	                                   "left_delimiter",
 	                                   "right_delimiter",
 	                                   "error_on_missing_key",
+	                                   "function_denylist",
+	                                   "function_blacklist",
 	                                   "create_dest_dirs",
 	                                   "emit",
 	                                   "managed_block",
@@ -1143,9 +1191,8 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 	                                   "command_window",
 	                                   "restart_min_interval",
 	                                   NULL};
-	static const char *const unsupported[] = {
-	        "error_fatal", "function_denylist", "function_blacklist",
-	        "sandbox_path", NULL};
+	static const char *const unsupported[] = {"error_fatal", "sandbox_path",
+	                                          NULL};
 	struct load *ld = target;
 	struct tmpl_conf *t;
 	struct tmpl_state *ts;
@@ -1195,6 +1242,10 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 		} else if (strcmp(key, "error_on_missing_key") == 0) {
 			r = want_bool(v, obj, key, val,
 			              &t->error_on_missing_key);
+		} else if (strcmp(key, "function_denylist") == 0 ||
+		           strcmp(key, "function_blacklist") == 0) {
+			r = want_denylist(v, obj, key, val,
+			                  &t->function_denylist);
 		} else if (strcmp(key, "create_dest_dirs") == 0) {
 			r = want_bool(v, obj, key, val, &t->create_dest_dirs);
 		} else if (strcmp(key, "emit") == 0) {

@@ -98,6 +98,9 @@ struct tmpl_conf {
 	char *left_delim;
 	char *right_delim;
 	bool error_on_missing_key;
+	/* function_denylist (and its old name function_blacklist): globs of
+	 * functions a call to which fails; NULL-terminated, NULL when none */
+	char **function_denylist;
 	bool create_dest_dirs; /* default true */
 	bool managed_block;    /* replace only the BEGIN/END block */
 	bool in_place;         /* write in place when rename can't (EBUSY) */

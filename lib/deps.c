@@ -16,9 +16,14 @@
  * values excepted (operator-written bytes, left to the hosts check):
  * identifying fields (names, IDs, addresses, KV keys) with one drop their
  * record; free text (a check's Output, Notes, Name) has them turned into
- * spaces; a tag with a blank, '#' or control byte is left out of its list,
- * reported, and the record stays. Meta keeps its spaces (free text) but a
- * control byte in it drops the record.
+ * spaces; tags are kept verbatim (blanks, '#', backquotes: they are data,
+ * and a tag printed into a line is checked with it), except that one with
+ * a control byte is left out of its list, reported, and the record stays.
+ * Meta keeps its spaces (free text) but a control byte in it drops the
+ * record.
+ *
+ * Records are consul-template's structs (trecord.h): made by trec_new(),
+ * with every field of the Go struct set.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +36,7 @@
 #include "buf.h"
 #include "deps.h"
 #include "hosts.h"
+#include "trecord.h"
 #include "xmalloc.h"
 
 #define DEP_MAX_SPEC    1024        /* bytes of a spec */
@@ -160,6 +166,8 @@ static const char *kind_label(enum dep_kind kind)
 		return "node";
 	case DEP_HEALTH_SERVICE:
 		return "service";
+	case DEP_HEALTH_CONNECT:
+		return "connect";
 	case DEP_DATACENTERS:
 		return "datacenters";
 	case DEP_KV_GET:
@@ -338,6 +346,7 @@ static int parse_spec(struct dep *d, const char *spec, struct err *e)
 
 	switch (d->kind) {
 	case DEP_HEALTH_SERVICE:
+	case DEP_HEALTH_CONNECT:
 		return parse_service(d, spec, e);
 	case DEP_CATALOG_NODES:
 	case DEP_CATALOG_SERVICES:
@@ -417,7 +426,9 @@ static void make_id(struct dep *d)
 		buf_putc(&b, ')');
 		break;
 	case DEP_HEALTH_SERVICE:
-		buf_puts(&b, "health.service(");
+	case DEP_HEALTH_CONNECT:
+		buf_puts(&b, d->kind == DEP_HEALTH_CONNECT ? "health.connect("
+		                                           : "health.service(");
 		if (d->tag != NULL)
 			buf_printf(&b, "%s.", d->tag);
 		buf_puts(&b, d->name);
@@ -604,7 +615,10 @@ char *dep_request_path(const struct dep *d)
 		url_put(&b, d->name, false);
 		break;
 	case DEP_HEALTH_SERVICE:
-		buf_puts(&b, "/v1/health/service/");
+	case DEP_HEALTH_CONNECT:
+		buf_puts(&b, d->kind == DEP_HEALTH_CONNECT
+		                     ? "/v1/health/connect/"
+		                     : "/v1/health/service/");
 		url_put(&b, d->name, false);
 		/* Only a pure "passing" filter can be left to the server;
 		 * any other set is fetched whole and filtered here. */
@@ -867,14 +881,17 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
 		char *qk, *qa;
 
 		if (json_is_string(a) && addr_ok(a) && !has_control(k, klen)) {
-			/* api.ServiceAddress has these two fields only. */
+			json_t *sa = NULL;
+
+			if (json_is_object(v)) {
+				sa = trec_new(TREC_SERVICE_ADDRESS);
+				json_object_set(sa, "Address", a);
+				json_object_set_new(
+				        sa, "Port",
+				        json_integer(int_field(v, "Port", 0)));
+			}
 			json_object_setn_new_nocheck(
-			        out, k, klen,
-			        json_is_object(v)
-			                ? json_pack("{s:O, s:I}", "Address", a,
-			                            "Port",
-			                            int_field(v, "Port", 0))
-			                : json_incref(a));
+			        out, k, klen, sa != NULL ? sa : json_incref(a));
 			continue;
 		}
 		qk = quote(k, klen);
@@ -891,9 +908,12 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
 }
 
 /*
- * Why tag t cannot reach a hosts template, NULL when it can. A blank would
- * add a name to an "ADDRESS NAME..." line ("evil.example z"), a '#' would
- * comment out the rest of it, a control byte could end it.
+ * Why tag t cannot reach a template, NULL when it can. Tags are data, kept
+ * verbatim as consul-template keeps them (Traefik's "Host(`a`) &&
+ * PathPrefix(`/`)" has blanks; byTag, contains and "tag.name" must see
+ * the catalog consul-template sees): a tag printed into a line is checked
+ * with that line. Only a control byte (a line break, a NUL) drops a tag:
+ * printed, it would end the line it is in.
  */
 static const char *tag_problem(json_t *t)
 {
@@ -902,23 +922,15 @@ static const char *tag_problem(json_t *t)
 
 	if (!json_is_string(t))
 		return "not a string";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == ' ' || c == '\t')
-			return "blank inside a tag";
-		if (c == '#')
-			return "'#' inside a tag";
-		if (c < 0x20 || c == 0x7f)
-			return "control character in a tag";
-	}
+	if (has_control(s, n))
+		return "control character in a tag";
 	return NULL;
 }
 
 /*
  * A copy of the tag list t ([] when absent), sorted when sort is set; NULL
- * when t is not a list. Tags that could inject into a hosts file are left
- * out, each reported as "<who>: tag "..." dropped: why"; the record stays.
+ * when t is not a list. A tag with a control byte is left out, reported as
+ * "<who>: tag "..." dropped: why"; the record stays.
  */
 static json_t *safe_tags(json_t *t, bool sort, struct dropper *dr,
                          const char *who)
@@ -1136,7 +1148,7 @@ static json_t *node_record(json_t *n, struct dropper *dr)
 		drop(dr, "node %s: %s", qn, why);
 		goto out;
 	}
-	out = json_object();
+	out = trec_new(TREC_NODE);
 	json_object_set(out, "ID", id);
 	json_object_set(out, "Node", name);
 	json_object_set(out, "Address", addr);
@@ -1213,8 +1225,14 @@ static int decode_services(const struct dep *d, json_t *root, json_t **ret,
 			continue;
 		}
 		free(q);
-		json_array_append_new(out, json_pack("{s:s%, s:o}", "Name", k,
-		                                     klen, "Tags", tags));
+		{
+			json_t *rec = trec_new(TREC_CATALOG_SNIPPET);
+
+			json_object_set_new(rec, "Name",
+			                    json_stringn_nocheck(k, klen));
+			json_object_set_new(rec, "Tags", tags);
+			json_array_append_new(out, rec);
+		}
 	}
 	sort_objects(out, "Name", NULL);
 	*ret = out;
@@ -1283,9 +1301,10 @@ static bool status_accepted(unsigned filters, const char *status)
 static json_t *health_checks(json_t *checks, struct dropper *dr,
                              const char *who)
 {
-	static const char *const text[] = {"Node",      "CheckID",     "Name",
-	                                   "Status",    "Notes",       "Output",
-	                                   "ServiceID", "ServiceName", "Type"};
+	static const char *const text[] = {
+	        "Node",  "CheckID",   "Name",      "Status",
+	        "Notes", "Output",    "ServiceID", "ServiceName",
+	        "Type",  "Namespace", "Partition", "PeerName"};
 	json_t *out = json_array(), *c;
 	size_t i;
 
@@ -1299,7 +1318,7 @@ static json_t *health_checks(json_t *checks, struct dropper *dr,
 			     who);
 			continue;
 		}
-		rec = json_object();
+		rec = trec_new(TREC_HEALTH_CHECK);
 		for (size_t j = 0; j < sizeof(text) / sizeof(text[0]); j++)
 			json_object_set_new(
 			        rec, text[j],
@@ -1310,6 +1329,9 @@ static json_t *health_checks(json_t *checks, struct dropper *dr,
 		                 cwho);
 		json_object_set_new(rec, "ServiceTags",
 		                    tags != NULL ? tags : json_array());
+		json_object_set_new(
+		        rec, "ExposedPort",
+		        json_integer(int_field(c, "ExposedPort", 0)));
 		json_object_set_new(rec, "CreateIndex",
 		                    number_field(c, "CreateIndex"));
 		json_object_set_new(rec, "ModifyIndex",
@@ -1413,7 +1435,7 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 		goto out;
 	}
 
-	out = json_object();
+	out = trec_new(TREC_HEALTH_SERVICE);
 	json_object_set(out, "Node", f.node);
 	json_object_set(out, "NodeID", f.node_id);
 	json_object_set(out, "Kind", f.kind);
@@ -1440,10 +1462,15 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	json_object_set_new(out, "Port",
 	                    json_integer(int_field(svc, "Port", 0)));
 	w = json_object_get(svc, "Weights");
-	json_object_set_new(out, "Weights",
-	                    json_pack("{s:I, s:I}", "Passing",
-	                              int_field(w, "Passing", 1), "Warning",
-	                              int_field(w, "Warning", 1)));
+	{
+		json_t *weights = trec_new(TREC_AGENT_WEIGHTS);
+
+		json_object_set_new(weights, "Passing",
+		                    json_integer(int_field(w, "Passing", 1)));
+		json_object_set_new(weights, "Warning",
+		                    json_integer(int_field(w, "Warning", 1)));
+		json_object_set_new(out, "Weights", weights);
+	}
 	json_object_set(out, "Namespace", f.ns);
 	json_object_set(out, "Partition", f.partition);
 	json_object_set(out, "Peer", f.peer);
@@ -1515,7 +1542,7 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 		drop(dr, "%s: %s", who, why);
 		goto out;
 	}
-	out = json_object();
+	out = trec_new(TREC_CATALOG_NODE_SERVICE);
 	json_object_set(out, "ID", id);
 	json_object_set(out, "Service", name);
 	json_object_set(out, "Tags", tags);
@@ -1544,8 +1571,10 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 	json_t *node, *services, *list, *v;
 	const char *name;
 
+	/* No such node: consul-template's empty &CatalogNode{} (a record
+	 * whose Node is nil), which templates see as true. */
 	if (json_is_null(root)) {
-		*ret = json_null();
+		*ret = trec_zero(TREC_CATALOG_NODE);
 		return 0;
 	}
 	if (!json_is_object(root))
@@ -1553,7 +1582,7 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 	node = node_record(json_object_get(root, "Node"), dr);
 	if (node == NULL) {
 		/* The node itself is hostile: as if it did not exist. */
-		*ret = json_null();
+		*ret = trec_zero(TREC_CATALOG_NODE);
 		return 0;
 	}
 	name = json_string_value(json_object_get(node, "Node"));
@@ -1581,7 +1610,9 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 		}
 	}
 	sort_objects(list, "Service", "ID");
-	*ret = json_pack("{s:o, s:o}", "Node", node, "Services", list);
+	*ret = trec_new(TREC_CATALOG_NODE);
+	json_object_set_new(*ret, "Node", node);
+	json_object_set_new(*ret, "Services", list);
 	return 0;
 }
 
@@ -1754,7 +1785,7 @@ static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
 			json_decref(out);
 			return -EBADMSG;
 		}
-		rec = json_object();
+		rec = trec_new(TREC_KEY_PAIR);
 		json_object_set(rec, "Path", path);
 		json_object_set_new(
 		        rec, "Key",
@@ -1837,6 +1868,7 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 		r = decode_node(d, root, &out, &dr, e);
 		break;
 	case DEP_HEALTH_SERVICE:
+	case DEP_HEALTH_CONNECT:
 		r = decode_health(d, root, &out, &dr, e);
 		break;
 	case DEP_DATACENTERS:

@@ -27,10 +27,12 @@ enum dep_kind {
 	DEP_CATALOG_NODE,     /* node "name@dc"        /v1/catalog/node/<n> */
 	DEP_HEALTH_SERVICE,   /* service "tag.name@dc~near|filter"
 	                         /v1/health/service/<name> */
-	DEP_DATACENTERS, /* datacenters           /v1/catalog/datacenters */
-	DEP_KV_GET,      /* key "path@dc"         /v1/kv/<path> */
-	DEP_KV_LIST,     /* ls/tree "prefix@dc"   /v1/kv/<prefix>?recurse */
-	DEP_AGENT_SELF,  /* (no spec)             /v1/agent/self */
+	DEP_DATACENTERS,    /* datacenters           /v1/catalog/datacenters */
+	DEP_KV_GET,         /* key "path@dc"         /v1/kv/<path> */
+	DEP_KV_LIST,        /* ls/tree "prefix@dc"   /v1/kv/<prefix>?recurse */
+	DEP_AGENT_SELF,     /* (no spec)             /v1/agent/self */
+	DEP_HEALTH_CONNECT, /* connect "tag.name@dc~near|filter", as service
+	                       /v1/health/connect/<name> */
 };
 
 struct dep;

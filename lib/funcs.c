@@ -6,22 +6,22 @@
  * take "the thing operated on" as their last argument:
  *   {{ .Tags | join "," }}  {{ 10 | subtract 3 }} (= 7)
  *
- * Regular expressions are POSIX extended (regcomp with REG_EXTENDED),
- * not Go's RE2: no \d \w \s classes (use [0-9] [[:alnum:]_] [[:space:]]),
- * no non-greedy or named groups, leftmost-longest instead of leftmost-
- * first alternation, and matching stops at a NUL byte in the subject.
- * Replacement text uses Go's $1 / ${1} / $$ expansion.
+ * Regular expressions are Go's (RE2 syntax and semantics, lib/regex.c).
  */
 #include "funcs.h"
 
 #include <errno.h>
-#include <regex.h>
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <wctype.h>
 
+#include "regex.h"
+#include "trecord.h"
+#include "utf8.h"
 #include "tvalue.h"
 #include "xmalloc.h"
 
@@ -53,17 +53,6 @@ static int want_string(struct fcall *c, const json_t *v, const char **s,
 	return 0;
 }
 
-static int want_int(struct fcall *c, const json_t *v, json_int_t *i)
-{
-	*i = 0;
-	if (!json_is_integer(v))
-		return err_msg(c->err, -EINVAL,
-		               "wrong type for value; expected int; got %s",
-		               tv_type_name(v));
-	*i = json_integer_value(v);
-	return 0;
-}
-
 static json_t *str_from_buf(struct buf *b)
 {
 	json_t *v = json_stringn_nocheck(buf_str(b), b->len);
@@ -77,6 +66,15 @@ static int too_big(struct fcall *c, struct buf *b)
 	buf_free(b);
 	return err_msg(c->err, -E2BIG, "result exceeds %zu bytes",
 	               out_limit(c));
+}
+
+/* A printer's failure r: too big, or its message already in c->err. */
+static int print_failed(struct fcall *c, struct buf *b, int r)
+{
+	if (r == -E2BIG)
+		return too_big(c, b);
+	buf_free(b);
+	return r;
 }
 
 /* ---- logic and comparison ---- */
@@ -150,6 +148,9 @@ static int f_len(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 
 	if (json_is_null(v))
 		return err_msg(c->err, -EINVAL, "len of nil pointer");
+	if (trec_schema_of(v) != NULL)
+		return err_msg(c->err, -EINVAL, "len of type %s",
+		               tv_type_name(v));
 	if (json_is_string(v))
 		len = json_string_length(v);
 	else if (json_is_array(v))
@@ -204,7 +205,8 @@ static int f_index(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 				return 0;
 			}
 			item = json_array_get(item, (size_t)k);
-		} else if (json_is_object(item)) {
+		} else if (json_is_object(item) &&
+		           trec_schema_of(item) == NULL) {
 			if (!json_is_string(idx))
 				return err_msg(c->err, -EINVAL,
 				               "value has type %s; should be "
@@ -255,8 +257,8 @@ static int f_printf(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	if (r < 0)
 		return r;
 	buf_init(&b, out_limit(c));
-	if (tv_sprintf(&b, fmt, len, a + 1, n - 1) < 0)
-		return too_big(c, &b);
+	if ((r = tv_sprintf(&b, fmt, len, a + 1, n - 1, c->err)) < 0)
+		return print_failed(c, &b, r);
 	*ret = str_from_buf(&b);
 	return 0;
 }
@@ -265,10 +267,11 @@ static int sprint(struct fcall *c, json_t *const *a, size_t n, bool ln,
                   json_t **ret)
 {
 	struct buf b;
+	int r;
 
 	buf_init(&b, out_limit(c));
-	if (tv_sprint(&b, a, n, ln) < 0)
-		return too_big(c, &b);
+	if ((r = tv_sprint(&b, a, n, ln, c->err)) < 0)
+		return print_failed(c, &b, r);
 	*ret = str_from_buf(&b);
 	return 0;
 }
@@ -291,8 +294,8 @@ static int f_html(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	int r = 0;
 
 	buf_init(&in, out_limit(c));
-	if (tv_sprint(&in, a, n, false) < 0)
-		return too_big(c, &in);
+	if ((r = tv_sprint(&in, a, n, false, c->err)) < 0)
+		return print_failed(c, &in, r);
 	buf_init(&b, out_limit(c));
 	for (i = 0; r == 0 && i < in.len; i++) {
 		switch (in.data[i]) {
@@ -334,8 +337,8 @@ static int f_urlquery(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	int r = 0;
 
 	buf_init(&in, out_limit(c));
-	if (tv_sprint(&in, a, n, false) < 0)
-		return too_big(c, &in);
+	if ((r = tv_sprint(&in, a, n, false, c->err)) < 0)
+		return print_failed(c, &in, r);
 	buf_init(&b, out_limit(c));
 	for (i = 0; r == 0 && i < in.len; i++) {
 		unsigned char ch = (unsigned char)in.data[i];
@@ -353,6 +356,219 @@ static int f_urlquery(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	if (r < 0)
 		return too_big(c, &b);
 	*ret = str_from_buf(&b);
+	return 0;
+}
+
+static locale_t utf8_locale(void);
+
+/* Go's call: templates get no function values, so it always fails; the
+ * evaluator names the operand (see tmpl_eval.c). */
+static int f_call(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	if (json_is_null(a[0]))
+		return err_msg(c->err, -EINVAL, "call of nil");
+	return err_msg(c->err, -EINVAL, "non-function of type %s",
+	               tv_type_name(a[0]));
+}
+
+/* ---- Go builtins: slice, js ---- */
+
+/* Go's indexArg for slice: an int in 0..cap. */
+static int slice_index(struct fcall *c, const json_t *v, size_t cap,
+                       size_t *ret)
+{
+	json_int_t x;
+
+	if (json_is_null(v))
+		return err_msg(c->err, -EINVAL,
+		               "cannot index slice/array with nil");
+	if (!json_is_integer(v))
+		return err_msg(c->err, -EINVAL,
+		               "cannot index slice/array with type %s",
+		               tv_type_name(v));
+	x = json_integer_value(v);
+	if (x < 0 || (uint64_t)x > cap)
+		return err_msg(c->err, -EINVAL, "index out of range: %lld",
+		               (long long)x);
+	*ret = (size_t)x;
+	return 0;
+}
+
+/* Go's slice: item[i:j] (or [i:j:k] for lists) of a string or list. */
+static int f_slice(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const json_t *item = a[0];
+	size_t idx[3] = {0, 0, 0}, len, i;
+	int r;
+
+	if (json_is_null(item))
+		return err_msg(c->err, -EINVAL, "slice of untyped nil");
+	if (n - 1 > 3)
+		return err_msg(c->err, -EINVAL, "too many slice indexes: %zu",
+		               n - 1);
+	if (json_is_string(item)) {
+		if (n - 1 == 3)
+			return err_msg(c->err, -EINVAL,
+			               "cannot 3-index slice a string");
+		len = json_string_length(item);
+	} else if (json_is_array(item)) {
+		len = json_array_size(item);
+	} else {
+		return err_msg(c->err, -EINVAL, "can't slice item of type %s",
+		               tv_type_name(item));
+	}
+	idx[1] = len;
+	for (i = 1; i < n; i++)
+		if ((r = slice_index(c, a[i], len, &idx[i - 1])) < 0)
+			return r;
+	if (idx[0] > idx[1])
+		return err_msg(c->err, -EINVAL,
+		               "invalid slice index: %zu > %zu", idx[0],
+		               idx[1]);
+	if (n - 1 == 3 && idx[1] > idx[2])
+		return err_msg(c->err, -EINVAL,
+		               "invalid slice index: %zu > %zu", idx[1],
+		               idx[2]);
+	if (json_is_string(item)) {
+		*ret = json_stringn_nocheck(json_string_value(item) + idx[0],
+		                            idx[1] - idx[0]);
+		return 0;
+	}
+	*ret = json_array();
+	for (i = idx[0]; i < idx[1]; i++)
+		json_array_append(*ret, json_array_get(item, i));
+	return 0;
+}
+
+/* Go's JSEscapeString over fmt.Sprint of the arguments. */
+static int f_js(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf in, b;
+	size_t i = 0;
+	locale_t loc = (locale_t)0;
+	int r;
+
+	buf_init(&in, out_limit(c));
+	if ((r = tv_sprint(&in, a, n, false, c->err)) < 0)
+		return print_failed(c, &in, r);
+	buf_init(&b, out_limit(c));
+	while (r == 0 && i < in.len) {
+		unsigned char ch = (unsigned char)in.data[i];
+		uint32_t cp;
+		size_t k;
+
+		if (ch < 0x80) {
+			switch (ch) {
+			case '\\':
+				r = buf_puts(&b, "\\\\");
+				break;
+			case '\'':
+				r = buf_puts(&b, "\\'");
+				break;
+			case '"':
+				r = buf_puts(&b, "\\\"");
+				break;
+			case '<':
+				r = buf_puts(&b, "\\u003C");
+				break;
+			case '>':
+				r = buf_puts(&b, "\\u003E");
+				break;
+			case '&':
+				r = buf_puts(&b, "\\u0026");
+				break;
+			case '=':
+				r = buf_puts(&b, "\\u003D");
+				break;
+			default:
+				if (ch < ' ')
+					r = buf_printf(&b, "\\u00%c%c",
+					               hex[ch >> 4],
+					               hex[ch & 15]);
+				else
+					r = buf_putc(&b, (char)ch);
+			}
+			i++;
+			continue;
+		}
+		k = utf8_decode(in.data + i, in.len - i, &cp);
+		if (loc == (locale_t)0)
+			loc = utf8_locale();
+		/* unicode.IsPrint; an invalid byte reads as U+FFFD (printable)
+		 */
+		if ((k == 1 && cp == 0xfffd) || loc == (locale_t)0 ||
+		    iswprint_l((wint_t)cp, loc))
+			r = buf_append(&b, in.data + i, k);
+		else
+			r = buf_printf(&b, "\\u%04X", (unsigned)cp);
+		i += k;
+	}
+	buf_free(&in);
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* ---- parseJSON ---- */
+
+/* No object key may be a record's hidden mark. */
+static bool json_keys_ok(const json_t *v)
+{
+	const char *k;
+	size_t klen, i;
+	json_t *x;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			if (!json_keys_ok(x))
+				return false;
+		}
+	} else if (json_is_object(v)) {
+		json_object_keylen_foreach((json_t *)(uintptr_t)v, k, klen, x)
+		{
+			if (memchr(k, '\0', klen) != NULL || !json_keys_ok(x))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * consul-template's parseJSON: json.Unmarshal into interface{}, so every
+ * number is a float64; "" is an empty map.
+ */
+static int f_parse_json(struct fcall *c, json_t *const *a, size_t n,
+                        json_t **ret)
+{
+	const char *s;
+	size_t len;
+	json_error_t je;
+	json_t *v;
+	int r = want_string(c, a[0], &s, &len);
+
+	if (r < 0)
+		return r;
+	if (len == 0) {
+		*ret = json_object();
+		return 0;
+	}
+	v = json_loadb(s, len,
+	               JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL |
+	                       JSON_ALLOW_NUL,
+	               &je);
+	if (v == NULL)
+		return err_msg(c->err, -EINVAL, "%s (line %d, column %d)",
+		               je.text, je.line, je.column);
+	if (!json_keys_ok(v)) {
+		json_decref(v);
+		return err_msg(c->err, -ENOTSUP,
+		               "object keys holding a NUL byte are not "
+		               "supported");
+	}
+	*ret = v;
 	return 0;
 }
 
@@ -523,10 +739,10 @@ static int f_join(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 		if (i > 0)
 			r = buf_append(&b, sep, seplen);
 		if (r == 0)
-			r = tv_print(&b, json_array_get(a[1], i));
+			r = tv_print(&b, json_array_get(a[1], i), c->err);
 	}
 	if (r < 0)
-		return too_big(c, &b);
+		return print_failed(c, &b, r);
 	*ret = str_from_buf(&b);
 	return 0;
 }
@@ -652,211 +868,210 @@ static int f_replace_all(struct fcall *c, json_t *const *a, size_t n,
 	return replace_all(c, from, flen, to, tlen, s, len, ret);
 }
 
-static int compile_regex(struct fcall *c, const json_t *v, regex_t *re)
+/* The compiled pattern v (borrowed from the regex cache). */
+static int get_regex(struct fcall *c, const json_t *v, struct regex **re)
 {
 	const char *pat;
-	char msg[200];
-	int r = want_string(c, v, &pat, NULL);
+	size_t len;
+	int r = want_string(c, v, &pat, &len);
 
 	if (r < 0)
 		return r;
-	r = regcomp(re, pat, REG_EXTENDED);
-	if (r != 0) {
-		regerror(r, re, msg, sizeof(msg));
-		regfree(re);
-		return err_msg(c->err, -EINVAL,
-		               "error parsing regexp: %s: `%s`", msg, pat);
-	}
-	return 0;
+	return regex_get(pat, len, re, c->err);
 }
 
 static int f_regex_match(struct fcall *c, json_t *const *a, size_t n,
                          json_t **ret)
 {
-	regex_t re;
+	struct regex *re;
 	const char *s;
-	int r = want_string(c, a[1], &s, NULL);
+	size_t len;
+	bool m;
+	int r = want_string(c, a[1], &s, &len);
 
 	if (r == 0)
-		r = compile_regex(c, a[0], &re);
+		r = get_regex(c, a[0], &re);
+	if (r == 0)
+		r = regex_match(re, s, len, &m, c->err);
 	if (r < 0)
 		return r;
-	*ret = json_boolean(regexec(&re, s, 0, NULL, 0) == 0);
-	regfree(&re);
+	*ret = json_boolean(m);
 	return 0;
-}
-
-/* Go's Regexp.Expand of template for one match: $1, ${1}, $$. */
-static int expand(struct buf *b, const char *tpl, size_t tlen, const char *s,
-                  const regmatch_t *m, size_t nm)
-{
-	size_t i = 0;
-	int r = 0;
-
-	while (r == 0 && i < tlen) {
-		size_t start, end, k;
-		bool braces = false, digits = true;
-		unsigned long g = 0;
-
-		if (tpl[i] != '$' || i + 1 >= tlen) {
-			r = buf_putc(b, tpl[i++]);
-			continue;
-		}
-		if (tpl[i + 1] == '$') {
-			r = buf_putc(b, '$');
-			i += 2;
-			continue;
-		}
-		start = i + 1;
-		if (tpl[start] == '{') {
-			braces = true;
-			start++;
-		}
-		end = start;
-		while (end < tlen && (tpl[end] == '_' ||
-		                      (tpl[end] >= '0' && tpl[end] <= '9') ||
-		                      (tpl[end] >= 'a' && tpl[end] <= 'z') ||
-		                      (tpl[end] >= 'A' && tpl[end] <= 'Z')))
-			end++;
-		if (end == start ||
-		    (braces && (end >= tlen || tpl[end] != '}'))) {
-			/* not a valid reference: a literal $ */
-			r = buf_putc(b, tpl[i++]);
-			continue;
-		}
-		for (k = start; k < end; k++) {
-			if (tpl[k] < '0' || tpl[k] > '9')
-				digits = false;
-			else if (g < 1000)
-				g = g * 10 + (unsigned long)(tpl[k] - '0');
-		}
-		if (digits && g < nm && m[g].rm_so >= 0)
-			r = buf_append(b, s + m[g].rm_so,
-			               (size_t)(m[g].rm_eo - m[g].rm_so));
-		i = braces ? end + 1 : end;
-	}
-	return r;
 }
 
 static int f_regex_replace_all(struct fcall *c, json_t *const *a, size_t n,
                                json_t **ret)
 {
-	regex_t re;
-	regmatch_t m[10];
+	struct regex *re;
 	const char *tpl = NULL, *s = NULL;
-	size_t tlen = 0, len = 0, pos = 0, last_end = 0;
+	size_t tlen = 0, len = 0;
 	struct buf b;
-	int r = want_string(c, a[1], &tpl, &tlen), flags = 0;
+	int r = want_string(c, a[1], &tpl, &tlen);
 
 	if (r == 0)
 		r = want_string(c, a[2], &s, &len);
 	if (r == 0)
-		r = compile_regex(c, a[0], &re);
+		r = get_regex(c, a[0], &re);
 	if (r < 0)
 		return r;
-	len = strlen(s); /* regexec stops at NUL */
 	buf_init(&b, out_limit(c));
-	while (r == 0 && pos <= len &&
-	       regexec(&re, s + pos, 10, m, flags) == 0) {
-		size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo, k;
+	r = regex_replace_all(re, s, len, tpl, tlen, &b, c->err);
+	if (r == -E2BIG)
+		return too_big(c, &b);
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	*ret = str_from_buf(&b);
+	return 0;
+}
 
-		if (eo == so && so == 0 && pos > 0 && pos == last_end) {
-			/* Go ignores an empty match right after a match */
-			size_t step = 1;
+/*
+ * The C.UTF-8 locale for Unicode case mapping (glibc's tables: Go's
+ * simple case mapping), or 0 when the system has none: then only ASCII
+ * letters change case and other text is an error, never silently kept.
+ */
+static locale_t utf8_locale(void)
+{
+	static locale_t loc;
+	static bool tried;
 
-			if (pos >= len)
-				break;
-			while (pos + step < len &&
-			       ((unsigned char)s[pos + step] & 0xc0) == 0x80)
-				step++;
-			r = buf_append(&b, s + pos, step);
-			pos += step;
-			flags = REG_NOTBOL;
+	if (!tried) {
+		tried = true;
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+		if (loc == (locale_t)0)
+			loc = newlocale(LC_CTYPE_MASK, "C.utf8", (locale_t)0);
+	}
+	return loc;
+}
+
+enum casing { CASE_LOWER, CASE_UPPER, CASE_TITLE };
+
+/* x/text/cases word classes, for title casing (ASCII exact). */
+enum wclass { W_LETTER, W_MID, W_BREAK };
+
+static enum wclass word_class(uint32_t c, locale_t loc)
+{
+	if (c < 0x80) {
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_')
+			return W_LETTER;
+		if (c == '.' || c == ':' || c == '\'')
+			return W_MID;
+		return W_BREAK;
+	}
+	if (loc != (locale_t)0 &&
+	    (iswspace_l((wint_t)c, loc) || iswpunct_l((wint_t)c, loc)))
+		return W_BREAK;
+	return W_LETTER;
+}
+
+static uint32_t map_rune(uint32_t c, enum casing how, locale_t loc)
+{
+	if (c < 0x80) {
+		if (how == CASE_LOWER && c >= 'A' && c <= 'Z')
+			return c - 'A' + 'a';
+		if (how != CASE_LOWER && c >= 'a' && c <= 'z')
+			return c - 'a' + 'A';
+		return c;
+	}
+	if (loc == (locale_t)0)
+		return c;
+	return (uint32_t)(how == CASE_LOWER ? towlower_l((wint_t)c, loc)
+	                                    : towupper_l((wint_t)c, loc));
+}
+
+static bool is_cased(uint32_t c, locale_t loc)
+{
+	if (c < 0x80)
+		return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	return loc != (locale_t)0 && (towupper_l((wint_t)c, loc) != c ||
+	                              towlower_l((wint_t)c, loc) != c);
+}
+
+/*
+ * Go's strings.ToLower / ToUpper (invalid UTF-8 becomes U+FFFD, as
+ * strings.Map writes it) and consul-template's toTitle, x/text's
+ * cases.Title(language.Und, cases.NoLower): the first cased letter of
+ * each word upper-cased, the rest kept; a word ends at a break (blank,
+ * '-', '/', ...) or two "mid" runes in a row ('.', ':', '\'').
+ */
+static int map_string(struct fcall *c, const json_t *v, enum casing how,
+                      json_t **ret)
+{
+	const char *s;
+	size_t len, i = 0;
+	struct buf b;
+	bool ascii = true, mid_word = false;
+	locale_t loc;
+	int r = want_string(c, v, &s, &len);
+
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < len; k++)
+		if ((unsigned char)s[k] >= 0x80)
+			ascii = false;
+	loc = ascii ? (locale_t)0 : utf8_locale();
+	if (!ascii && loc == (locale_t)0)
+		return err_msg(c->err, -ENOTSUP,
+		               "%s of non-ASCII text needs the C.UTF-8 locale, "
+		               "which this system lacks",
+		               how == CASE_LOWER   ? "toLower"
+		               : how == CASE_UPPER ? "toUpper"
+		                                   : "toTitle");
+	buf_init(&b, out_limit(c));
+	while (r == 0 && i < len) {
+		uint32_t cp, nx = 0;
+		size_t k = utf8_decode(s + i, len - i, &cp), nk = 0;
+		bool invalid = k == 1 && cp == 0xfffd;
+		char tmp[4];
+
+		if (how != CASE_TITLE) {
+			if (invalid) {
+				r = buf_puts(&b, "\xef\xbf\xbd");
+			} else {
+				cp = map_rune(cp, how, loc);
+				r = buf_append(&b, tmp, utf8_encode(tmp, cp));
+			}
+			i += k;
 			continue;
 		}
-		r = buf_append(&b, s + pos, so);
-		for (k = 0; k < 10; k++) {
-			if (m[k].rm_so >= 0) {
-				m[k].rm_so += (regoff_t)pos;
-				m[k].rm_eo += (regoff_t)pos;
-			}
-		}
-		if (r == 0)
-			r = expand(&b, tpl, tlen, s, m, 10);
-		if (eo == so) {
-			/* empty match: copy one rune and move on */
-			size_t step = 0;
-
-			if (pos + so < len) {
-				step = 1;
-				while (pos + so + step < len &&
-				       ((unsigned char)s[pos + so + step] &
-				        0xc0) == 0x80)
-					step++;
-				if (r == 0)
-					r = buf_append(&b, s + pos + so, step);
-			}
-			pos += so + step;
-			if (step == 0)
-				break;
+		if (!invalid && is_cased(cp, loc)) {
+			if (!mid_word)
+				cp = map_rune(cp, CASE_UPPER, loc);
+			mid_word = true;
+			r = buf_append(&b, tmp, utf8_encode(tmp, cp));
 		} else {
-			pos += eo;
-			last_end = pos;
+			r = buf_append(&b, s + i, k);
+			if (invalid || word_class(cp, loc) == W_BREAK)
+				mid_word = false;
 		}
-		flags = REG_NOTBOL;
+		if (i + k < len)
+			nk = utf8_decode(s + i + k, len - i - k, &nx);
+		if (!invalid && word_class(cp, loc) == W_MID && nk > 0 &&
+		    word_class(nx, loc) == W_MID)
+			mid_word = false;
+		i += k;
 	}
-	if (r == 0 && pos < len)
-		r = buf_append(&b, s + pos, len - pos);
-	regfree(&re);
 	if (r < 0)
 		return too_big(c, &b);
 	*ret = str_from_buf(&b);
 	return 0;
 }
 
-static int map_string(struct fcall *c, const json_t *v, int mode, json_t **ret)
-{
-	const char *s;
-	size_t len, i;
-	char *out;
-	bool word_start = true;
-	int r = want_string(c, v, &s, &len);
-
-	if (r < 0)
-		return r;
-	out = xmalloc(len + 1);
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		bool letter =
-		        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		        (ch >= '0' && ch <= '9') || ch == '_' || ch >= 0x80;
-
-		if (mode == 0 && ch >= 'A' && ch <= 'Z')
-			ch = (unsigned char)(ch - 'A' + 'a');
-		else if ((mode == 1 || (mode == 2 && word_start)) &&
-		         ch >= 'a' && ch <= 'z')
-			ch = (unsigned char)(ch - 'a' + 'A');
-		word_start = !letter;
-		out[i] = (char)ch;
-	}
-	*ret = json_stringn_nocheck(out, len);
-	free(out);
-	return 0;
-}
-
 static int f_to_lower(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
-	return map_string(c, a[0], 0, ret);
+	return map_string(c, a[0], CASE_LOWER, ret);
 }
 
 static int f_to_upper(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
-	return map_string(c, a[0], 1, ret);
+	return map_string(c, a[0], CASE_UPPER, ret);
 }
 
 static int f_to_title(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
-	return map_string(c, a[0], 2, ret);
+	return map_string(c, a[0], CASE_TITLE, ret);
 }
 
 /* mode: 0 trimSpace, 1 trim cutset, 2 trimPrefix, 3 trimSuffix */
@@ -908,6 +1123,131 @@ static int f_trim_suffix(struct fcall *c, json_t *const *a, size_t n,
 	return trim(c, a, n, 3, ret);
 }
 
+/* consul-template's mustEnv: env, but an empty or unset variable is an
+ * error. */
+static int f_must_env(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *name, *v;
+	int r = want_string(c, a[0], &name, NULL);
+
+	if (r < 0)
+		return r;
+	v = getenv(name);
+	if (v == NULL || *v == '\0')
+		return err_msg(c->err, -ENOENT,
+		               "required environment variable %s is empty",
+		               name);
+	*ret = json_string_nocheck(v);
+	return 0;
+}
+
+/* consul-template's indent: every line of s prefixed with n spaces. */
+static int f_indent(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
+{
+	const char *s;
+	size_t len, i;
+	json_int_t width;
+	bool line_start = true;
+	struct buf b;
+	int r;
+
+	if (!json_is_integer(a[0]))
+		return err_msg(c->err, -EINVAL,
+		               "wrong type for value; expected int; got %s",
+		               tv_type_name(a[0]));
+	if ((r = want_string(c, a[1], &s, &len)) < 0)
+		return r;
+	width = json_integer_value(a[0]);
+	if (width < 0)
+		return err_msg(c->err, -EINVAL,
+		               "indent value must be a positive integer");
+	buf_init(&b, out_limit(c));
+	for (i = 0; r == 0 && i < len; i++) {
+		if (line_start && s[i] != '\n')
+			for (json_int_t k = 0; r == 0 && k < width; k++)
+				r = buf_putc(&b, ' ');
+		if (r == 0)
+			r = buf_putc(&b, s[i]);
+		line_start = s[i] == '\n';
+	}
+	if (r < 0)
+		return too_big(c, &b);
+	*ret = str_from_buf(&b);
+	return 0;
+}
+
+/* consul-template's splitToMap: "a:x,b:y" to map[a:x b:y]; a part
+ * without sep2 is left out. */
+static int f_split_to_map(struct fcall *c, json_t *const *a, size_t n,
+                          json_t **ret)
+{
+	const char *sep1, *sep2, *s;
+	size_t l1, l2, len, start = 0, end;
+	json_t *m;
+	int r = want_string(c, a[0], &sep1, &l1);
+
+	if (r == 0)
+		r = want_string(c, a[1], &sep2, &l2);
+	if (r == 0)
+		r = want_string(c, a[2], &s, &len);
+	if (r < 0)
+		return r;
+	end = len;
+	trim_bounds(s, &start, &end, spaces, sizeof(spaces) - 1, true, true);
+	m = json_object();
+	while (start < end) {
+		const char *hit =
+		        l1 > 0 ? memmem(s + start, end - start, sep1, l1)
+		               : NULL;
+		size_t stop = hit != NULL ? (size_t)(hit - s)
+		              : l1 == 0   ? start + 1
+		                          : end;
+		const char *kv =
+		        l2 > 0 ? memmem(s + start, stop - start, sep2, l2)
+		               : s + start;
+
+		if (kv != NULL)
+			json_object_setn_new_nocheck(
+			        m, s + start, (size_t)(kv - (s + start)),
+			        json_stringn_nocheck(
+			                kv + l2, stop - (size_t)(kv - s) - l2));
+		if (hit == NULL && l1 > 0)
+			break;
+		start = stop + l1;
+	}
+	*ret = m;
+	return 0;
+}
+
+/* consul-template's parseUint: strconv.ParseUint(s, 10, 64); "" is 0. */
+static int f_parse_uint(struct fcall *c, json_t *const *a, size_t n,
+                        json_t **ret)
+{
+	const char *s, *p;
+	unsigned long long v = 0;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r < 0)
+		return r;
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (~0ULL - (unsigned)(*p - '0')) / 10)
+			return err_msg(c->err, -ERANGE,
+			               "parseUint: strconv.ParseUint: parsing "
+			               "\"%s\": value out of range",
+			               s);
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (*p != '\0')
+		return err_msg(c->err, -EINVAL,
+		               "parseUint: strconv.ParseUint: parsing \"%s\": "
+		               "invalid syntax",
+		               s);
+	/* uint64 beyond int64 reads as a float64, as KV Flags do */
+	*ret = v > (unsigned long long)INT64_MAX ? json_real((double)v)
+	                                         : json_integer((json_int_t)v);
+	return 0;
+}
+
 /* ---- math: consul-template's (b, a) order, so "a | add b" works ---- */
 
 enum math_op { M_ADD, M_SUB, M_MUL, M_DIV, M_MOD };
@@ -921,7 +1261,7 @@ static int math_type_error(struct fcall *c, enum math_op op, const json_t *v)
 	int r;
 
 	buf_init(&b, 200);
-	tv_print(&b, v);
+	tv_print(&b, v, NULL);
 	r = err_msg(c->err, -EINVAL, "%s: unknown type for %s%s%s (%s)",
 	            math_names[op], json_is_string(v) ? "\"" : "", buf_str(&b),
 	            json_is_string(v) ? "\"" : "", tv_type_name(v));
@@ -1015,6 +1355,22 @@ MATH_FUNC(f_modulo, M_MOD)
 
 /* ---- lists ---- */
 
+static int parse_int_str(struct fcall *c, const char *s, json_int_t *ret);
+
+/* consul-template's loop takes integers and numeric strings. */
+static int loop_arg(struct fcall *c, const json_t *v, json_int_t *ret)
+{
+	*ret = 0;
+	if (json_is_integer(v)) {
+		*ret = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v))
+		return parse_int_str(c, json_string_value(v), ret);
+	return err_msg(c->err, -EINVAL, "loop: bad argument type: %s",
+	               tv_type_name(v));
+}
+
 static int f_loop(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
 	json_int_t start = 0, stop, i;
@@ -1027,11 +1383,11 @@ static int f_loop(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	if (limit > FUNCS_MAX_LOOP)
 		limit = FUNCS_MAX_LOOP;
 	if (n == 2) {
-		r = want_int(c, a[0], &start);
+		r = loop_arg(c, a[0], &start);
 		if (r == 0)
-			r = want_int(c, a[1], &stop);
+			r = loop_arg(c, a[1], &stop);
 	} else {
-		r = want_int(c, a[0], &stop);
+		r = loop_arg(c, a[0], &stop);
 	}
 	if (r < 0)
 		return r;
@@ -1127,71 +1483,56 @@ static int f_shuffle(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 
 /* ---- conversion ---- */
 
-/* Go's encoding/json escapes <, > and & (they only occur in strings). */
-static int json_out(struct fcall *c, const json_t *v, size_t flags,
+/* consul-template's toJSON family: encoding/json, trimmed. */
+static int json_out(struct fcall *c, const json_t *v, bool pretty, bool html,
                     json_t **ret)
 {
-	char *s = json_dumps(v, flags | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	struct buf b;
-	size_t i;
-	int r = 0;
+	int r;
 
-	if (s == NULL)
-		return err_msg(c->err, -EINVAL,
-		               "toJSON: value cannot be encoded");
 	buf_init(&b, out_limit(c));
-	for (i = 0; r == 0 && s[i] != '\0'; i++) {
-		switch (s[i]) {
-		case '<':
-			r = buf_puts(&b, "\\u003c");
-			break;
-		case '>':
-			r = buf_puts(&b, "\\u003e");
-			break;
-		case '&':
-			r = buf_puts(&b, "\\u0026");
-			break;
-		default:
-			r = buf_putc(&b, s[i]);
-			break;
-		}
-	}
-	free(s);
-	if (r < 0)
-		return too_big(c, &b);
+	if ((r = tv_json(&b, v, pretty, html, c->err)) < 0)
+		return print_failed(c, &b, r);
 	*ret = str_from_buf(&b);
 	return 0;
 }
 
 static int f_to_json(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
-	return json_out(c, a[0], JSON_COMPACT, ret);
+	return json_out(c, a[0], false, true, ret);
 }
 
 static int f_to_json_pretty(struct fcall *c, json_t *const *a, size_t n,
                             json_t **ret)
 {
-	return json_out(c, a[0], JSON_INDENT(2), ret);
+	return json_out(c, a[0], true, true, ret);
 }
 
-static int f_parse_int(struct fcall *c, json_t *const *a, size_t n,
-                       json_t **ret)
+static int f_to_unescaped_json(struct fcall *c, json_t *const *a, size_t n,
+                               json_t **ret)
 {
-	const char *s;
+	return json_out(c, a[0], false, false, ret);
+}
+
+static int f_to_unescaped_json_pretty(struct fcall *c, json_t *const *a,
+                                      size_t n, json_t **ret)
+{
+	return json_out(c, a[0], true, false, ret);
+}
+
+/* consul-template's parseInt: "" is 0, else strconv.ParseInt(s, 10, 64). */
+static int parse_int_str(struct fcall *c, const char *s, json_int_t *ret)
+{
 	char *end;
 	long long v;
-	int r = want_string(c, a[0], &s, NULL);
 
-	if (r < 0)
-		return r;
-	if (*s == '\0') {
-		*ret = json_integer(0);
+	*ret = 0;
+	if (*s == '\0')
 		return 0;
-	}
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (*end != '\0' || end == s || s[0] == ' ' || s[0] == '\t' ||
-	    s[0] == '\n')
+	    s[0] == '\n' || s[0] == '\v' || s[0] == '\f' || s[0] == '\r')
 		return err_msg(c->err, -EINVAL,
 		               "parseInt: strconv.ParseInt: parsing \"%s\": "
 		               "invalid syntax",
@@ -1201,6 +1542,21 @@ static int f_parse_int(struct fcall *c, json_t *const *a, size_t n,
 		               "parseInt: strconv.ParseInt: parsing \"%s\": "
 		               "value out of range",
 		               s);
+	*ret = v;
+	return 0;
+}
+
+static int f_parse_int(struct fcall *c, json_t *const *a, size_t n,
+                       json_t **ret)
+{
+	const char *s;
+	json_int_t v;
+	int r = want_string(c, a[0], &s, NULL);
+
+	if (r == 0)
+		r = parse_int_str(c, s, &v);
+	if (r < 0)
+		return r;
 	*ret = json_integer(v);
 	return 0;
 }
@@ -1281,6 +1637,9 @@ const struct func_def funcs_builtin[] = {
         {"println", f_println, 0, -1},
         {"html", f_html, 0, -1},
         {"urlquery", f_urlquery, 0, -1},
+        {"js", f_js, 0, -1},
+        {"slice", f_slice, 1, -1},
+        {"call", f_call, 1, -1},
         /* consul-template's helpers */
         {"contains", f_contains, 2, 2},
         {"containsAny", f_contains_any, 2, 2},
@@ -1290,6 +1649,10 @@ const struct func_def funcs_builtin[] = {
         {"in", f_in, 2, 2},
         {"env", f_env, 1, 1},
         {"envOrDefault", f_env_or_default, 2, 2},
+        {"mustEnv", f_must_env, 1, 1},
+        {"indent", f_indent, 2, 2},
+        {"splitToMap", f_split_to_map, 3, 3},
+        {"parseUint", f_parse_uint, 1, 1},
         {"file", f_file, 1, 1},
         {"join", f_join, 2, 2},
         {"split", f_split, 2, 2},
@@ -1313,11 +1676,125 @@ const struct func_def funcs_builtin[] = {
         {"shuffle", f_shuffle, 1, 1},
         {"toJSON", f_to_json, 1, 1},
         {"toJSONPretty", f_to_json_pretty, 1, 1},
+        {"toUnescapedJSON", f_to_unescaped_json, 1, 1},
+        {"toUnescapedJSONPretty", f_to_unescaped_json_pretty, 1, 1},
         {"parseInt", f_parse_int, 1, 1},
         {"parseFloat", f_parse_float, 1, 1},
         {"parseBool", f_parse_bool, 1, 1},
+        {"parseJSON", f_parse_json, 1, 1},
         {NULL, NULL, 0, 0},
 };
+
+/* consul-template's functions that consul-hosts leaves out, and why. */
+static const struct {
+	const char *name;
+	const char *why;
+} unsupported[] = {
+        {"secret", "Vault"},
+        {"secrets", "Vault"},
+        {"pkiCert", "Vault"},
+        {"caLeaf", "Consul Connect certificates"},
+        {"caRoots", "Consul Connect certificates"},
+        {"nomadServices", "Nomad"},
+        {"nomadService", "Nomad"},
+        {"nomadVarList", "Nomad"},
+        {"nomadVarListSafe", "Nomad"},
+        {"nomadVar", "Nomad"},
+        {"nomadVarExists", "Nomad"},
+        {"exportedServices", "Consul admin partitions"},
+        {"importedServices", "Consul admin partitions"},
+        {"partitions", "Consul admin partitions"},
+        {"peerings", "Consul cluster peering"},
+        {"scratch", "the scratch pad"},
+        {"executeTemplate", "use the template action"},
+        {"plugin", "it runs external commands"},
+        {"writeToFile", "it writes files"},
+        {"sockaddr", "go-sockaddr templates"},
+        {"timestamp", "it would rewrite the file on every render"},
+        {"byKey", "not needed for hosts files"},
+        {"byPort", "not needed for hosts files"},
+        {"explode", "not needed for hosts files"},
+        {"explodeMap", "not needed for hosts files"},
+        {"mergeMap", "not needed for hosts files"},
+        {"mergeMapWithOverride", "not needed for hosts files"},
+        {"parseYAML", "YAML"},
+        {"toYAML", "YAML"},
+        {"toTOML", "TOML"},
+        {"sha256Hex", "hashing"},
+        {"md5sum", "hashing"},
+        {"hmacSHA256Hex", "hashing"},
+        {"base64Decode", "not implemented yet"},
+        {"base64Encode", "not implemented yet"},
+        {"base64URLDecode", "not implemented yet"},
+        {"base64URLEncode", "not implemented yet"},
+        {"minimum", "not implemented yet"},
+        {"maximum", "not implemented yet"},
+        {"spew_dump", "debugging output"},
+        {"spew_sdump", "debugging output"},
+        {"spew_printf", "debugging output"},
+        {"spew_sprintf", "debugging output"},
+};
+
+const char *func_unsupported(const char *name)
+{
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
+		if (strcmp(unsupported[i].name, name) == 0)
+			return unsupported[i].why;
+	if (strncmp(name, "sprig_", 6) == 0)
+		return "Sprig functions";
+	return NULL;
+}
+
+/* Go's text/template builtins: consul-template's denylist cannot touch
+ * them (it only replaces entries of its own function map). */
+static bool go_builtin(const char *name)
+{
+	static const char *const names[] = {
+	        "and",    "call",    "eq",    "ge",      "gt",
+	        "html",   "index",   "js",    "le",      "len",
+	        "lt",     "ne",      "not",   "or",      "print",
+	        "printf", "println", "slice", "urlquery"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* github.com/ryanuber/go-glob: '*' matches any run, nothing else is
+ * special. */
+static bool glob_match(const char *pat, const char *s)
+{
+	const char *star = NULL, *resume = NULL;
+
+	while (*s != '\0') {
+		if (*pat == '*') {
+			star = pat++;
+			resume = s;
+		} else if (*pat == *s) {
+			pat++;
+			s++;
+		} else if (star != NULL) {
+			pat = star + 1;
+			s = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (*pat == '*')
+		pat++;
+	return *pat == '\0';
+}
+
+bool func_denied(const char *name, const char *const *denylist)
+{
+	if (denylist == NULL || go_builtin(name))
+		return false;
+	for (; *denylist != NULL; denylist++)
+		if (glob_match(*denylist, name))
+			return true;
+	return false;
+}
 
 const struct func_def *func_lookup(const char *name)
 {

@@ -1,7 +1,8 @@
 /*
  * The Consul data functions of consul-template: nodes, services, service,
- * node, datacenters, key, keyExists, keyOrDefault, ls, tree, safeLs,
- * safeTree, and the grouping helpers byTag and byMeta.
+ * connect, node, datacenters, key, keyExists, keyOrDefault, ls, tree,
+ * safeLs, safeTree, and the grouping helpers byTag and byMeta. Their values
+ * are records (trecord.h), consul-template's structs.
  *
  * Each data function builds a dep from its arguments (spec errors become
  * the call's error), asks env->lookup for its data and returns a new
@@ -135,11 +136,12 @@ static int fn_services(struct fcall *c, json_t *const *args, size_t nargs,
 	return r;
 }
 
-static int fn_service(struct fcall *c, json_t *const *args, size_t nargs,
-                      json_t **ret)
+/* service and connect: the instances, ordered for this node. */
+static int health_list(struct fcall *c, enum dep_kind kind, json_t *const *args,
+                       size_t nargs, json_t **ret)
 {
 	json_t *data, *copy, *first;
-	int r = fetch_args(c, DEP_HEALTH_SERVICE, args, nargs, "|", &data);
+	int r = fetch_args(c, kind, args, nargs, "|", &data);
 
 	if (r < 0)
 		return r;
@@ -155,6 +157,18 @@ static int fn_service(struct fcall *c, json_t *const *args, size_t nargs,
 		              copy);
 	*ret = copy;
 	return 0;
+}
+
+static int fn_service(struct fcall *c, json_t *const *args, size_t nargs,
+                      json_t **ret)
+{
+	return health_list(c, DEP_HEALTH_SERVICE, args, nargs, ret);
+}
+
+static int fn_connect(struct fcall *c, json_t *const *args, size_t nargs,
+                      json_t **ret)
+{
+	return health_list(c, DEP_HEALTH_CONNECT, args, nargs, ret);
 }
 
 static int fn_node(struct fcall *c, json_t *const *args, size_t nargs,
@@ -259,8 +273,10 @@ static int fn_key_or_default(struct fcall *c, json_t *const *args, size_t nargs,
 		return err_msg(c->err, -EINVAL,
 		               "argument 2: expected a string, got %s",
 		               type_name(args[1]));
+	/* consul-template gives the default for an empty value too */
 	if ((r = key_value(c, args[0], false, &v)) == 0)
-		*ret = json_incref(v != NULL ? v : args[1]);
+		*ret = json_incref(
+		        v != NULL && json_string_length(v) > 0 ? v : args[1]);
 	return r;
 }
 
@@ -509,6 +525,7 @@ const struct func_def funcs_consul[] = {
         {"nodes", fn_nodes, 0, -1},
         {"services", fn_services, 0, -1},
         {"service", fn_service, 1, -1},
+        {"connect", fn_connect, 1, -1},
         {"node", fn_node, 0, -1},
         {"datacenters", fn_datacenters, 0, 1},
         {"key", fn_key, 1, 1},

@@ -554,6 +554,7 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	        .left_delim = tc->left_delim,
 	        .right_delim = tc->right_delim,
 	        .error_on_missing_key = tc->error_on_missing_key,
+	        .function_denylist = (const char *const *)tc->function_denylist,
 	};
 	size_t len;
 	char *text;

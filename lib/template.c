@@ -86,6 +86,7 @@ struct parser {
 	unsigned range_depth;
 	char **vars; /* borrowed names, a stack */
 	size_t nvars, capvars;
+	const char *const *denylist; /* function_denylist, or NULL */
 };
 
 void tmpl_position(const char *src, size_t srclen, size_t pos, int *line,
@@ -930,8 +931,17 @@ static struct tnode *term(struct parser *p)
 	case T_IDENT: {
 		char *name = xstrndup(s, t->len);
 		const struct func_def *fn = func_lookup(name);
+		const char *why;
+		bool denied = func_denied(name, p->denylist);
 
-		if (fn == NULL) {
+		if (fn == NULL && !denied &&
+		    (why = func_unsupported(name)) != NULL) {
+			perr(p, t->pos, "consul-hosts does not support %s (%s)",
+			     name, why);
+			free(name);
+			return NULL;
+		}
+		if (fn == NULL && !(denied && func_unsupported(name) != NULL)) {
 			perr(p, t->pos, "function \"%s\" not defined", name);
 			free(name);
 			return NULL;
@@ -939,6 +949,7 @@ static struct tnode *term(struct parser *p)
 		n = node_new(N_IDENT, t->pos);
 		n->name = name;
 		n->fn = fn;
+		n->denied = denied;
 		return n;
 	}
 	case T_DOT:
@@ -1566,6 +1577,7 @@ int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
 	               : "}}";
 	p.ldl = strlen(p.ld);
 	p.rdl = strlen(p.rd);
+	p.denylist = opts != NULL ? opts->function_denylist : NULL;
 	if (lex(&p) == 0) {
 		push_var(&p, dollar);
 		t->root = parse_list(&p, &ended, &endpos);

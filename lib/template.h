@@ -31,6 +31,10 @@ struct tmpl_opts {
 	const char *left_delim; /* NULL or "" means "{{" */
 	const char *right_delim;
 	bool error_on_missing_key; /* missingkey=error instead of zero */
+	/* consul-template's function_denylist: NULL-terminated globs ("env",
+	 * "sprig_*"); a call to a denied function fails when it runs with
+	 * "function is disabled". NULL: none. Read while parsing only. */
+	const char *const *function_denylist;
 };
 
 struct tmpl_limits {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "tmpl_internal.h"
+#include "trecord.h"
 #include "tvalue.h"
 #include "xmalloc.h"
 
@@ -37,6 +38,9 @@ struct state {
 	unsigned depth;
 	unsigned ctl; /* inside this many range, if and with bodies */
 	unsigned long steps;
+	/* the last field chain ended on a nil record pointer (Go's typed
+	 * nil, printed "<nil>"), not an interface nil ("<no value>") */
+	bool typed_nil;
 };
 
 /* out[start..out->len) depends on data: note it in env->spans. */
@@ -143,13 +147,48 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 static int eval_arg(struct state *s, json_t *dot, const struct tnode *n,
                     json_t **ret);
 
-/* Field name of receiver; args: whether the field was given arguments. */
-static int eval_field(struct state *s, const struct tnode *n, const char *name,
-                      bool has_args, json_t *receiver, json_t **ret)
+/*
+ * The value a missing map key gives under missingkey=zero: "" in a
+ * map[string]string, a zero struct in a map of structs, else no value.
+ * ft is the map's field in a record when known.
+ */
+static json_t *missing_key_zero(json_t *map, const struct trec_field *ft)
 {
+	const struct trec_schema *es;
+	const char *k;
+	json_t *x;
+
+	if (ft != NULL && ft->type == TF_VALUEMAP)
+		return trec_zero(ft->kind);
+	if ((ft != NULL && ft->type == TF_STRMAP) || tv_is_string_map(map))
+		return json_string("");
+	json_object_foreach(map, k, x)
+	{
+		(void)k;
+		es = trec_schema_of(x);
+		if (es != NULL && !es->pointer)
+			return trec_zero(es->kind);
+		break;
+	}
+	return NULL;
+}
+
+/*
+ * Field name of receiver; args: whether the field was given arguments. ft
+ * is the receiver's field in the record it came from (NULL when unknown);
+ * *ret_ft gets the result's.
+ */
+static int eval_field(struct state *s, const struct tnode *n, const char *name,
+                      bool has_args, json_t *receiver,
+                      const struct trec_field *ft, json_t **ret,
+                      const struct trec_field **ret_ft)
+{
+	const struct trec_schema *rs;
+	const struct trec_field *f;
 	json_t *v;
 
 	*ret = NULL;
+	*ret_ft = NULL;
 	if (receiver == NULL) {
 		if (s->t->error_on_missing_key)
 			return serr(s, n, -EINVAL,
@@ -157,11 +196,37 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 		return 0;
 	}
 	if (json_is_null(receiver))
-		return serr(s, n, -EINVAL,
-		            "nil pointer evaluating interface {}.%s", name);
+		return serr(s, n, -EINVAL, "nil pointer evaluating %s.%s",
+		            ft != NULL && ft->type == TF_PTR ? ft->go_type
+		                                             : "interface {}",
+		            name);
+	if ((rs = trec_schema_of(receiver)) != NULL) {
+		/* a Go struct: only its fields exist */
+		f = trec_field(rs, name);
+		if (f == NULL)
+			return serr(s, n, -EINVAL,
+			            "can't evaluate field %s in type %s", name,
+			            rs->go_type);
+		if (f->type == TF_ABSENT)
+			return serr(
+			        s, n, -ENOTSUP,
+			        "field %s of %s is not kept by consul-hosts "
+			        "(not supported)",
+			        name, rs->go_type);
+		if (has_args)
+			return serr(s, n, -EINVAL,
+			            "%s has arguments but cannot be invoked as "
+			            "function",
+			            name);
+		v = json_object_get(receiver, name);
+		*ret = v != NULL ? json_incref(v) : json_null();
+		*ret_ft = f;
+		return 0;
+	}
 	if (!json_is_object(receiver))
 		return serr(s, n, -EINVAL, "can't evaluate field %s in type %s",
-		            name, tv_type_name(receiver));
+		            name,
+		            ft != NULL ? ft->go_type : tv_type_name(receiver));
 	if (has_args)
 		return serr(s, n, -EINVAL,
 		            "%s is not a method but has arguments", name);
@@ -173,9 +238,7 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 	if (s->t->error_on_missing_key)
 		return serr(s, n, -EINVAL, "map has no entry for key \"%s\"",
 		            name);
-	/* missingkey=zero: a map[string]string gives "" */
-	if (tv_is_string_map(receiver))
-		*ret = json_string("");
+	*ret = missing_key_zero(receiver, ft);
 	return 0;
 }
 
@@ -185,17 +248,19 @@ static int eval_field_chain(struct state *s, const struct tnode *n,
                             size_t nidents, bool has_args, json_t **ret)
 {
 	json_t *cur = json_incref(receiver), *next;
+	const struct trec_field *ft = NULL;
 	size_t i;
 	int r;
 
 	for (i = 0; i < nidents; i++) {
 		r = eval_field(s, n, idents[i], i + 1 == nidents && has_args,
-		               cur, &next);
+		               cur, ft, &next, &ft);
 		json_decref(cur);
 		if (r < 0)
 			return r;
 		cur = next;
 	}
+	s->typed_nil = ft != NULL && ft->type == TF_PTR && json_is_null(cur);
 	*ret = cur;
 	return 0;
 }
@@ -241,6 +306,53 @@ static bool is_name(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* The source text of operand n, for messages: ".Name", "$x.Port". */
+static int operand_text(const struct state *s, const struct tnode *n)
+{
+	int len = 0;
+
+	while (n->pos + (size_t)len < s->t->srclen && len < 60 &&
+	       strchr(" \t\r\n)}|", s->t->src[n->pos + (size_t)len]) == NULL)
+		len++;
+	return len;
+}
+
+/*
+ * Go's call builtin: templates are handed no function values, so a call
+ * always fails, as text/template words it.
+ */
+static int eval_call(struct state *s, json_t *dot, const struct tnode *id,
+                     struct tnode *const *args, size_t nargs, json_t *final,
+                     bool has_final)
+{
+	json_t *v = NULL;
+	int r;
+
+	if (nargs == 0 && !has_final)
+		return serr(s, id, -EINVAL,
+		            "wrong number of args for call: want at least 1 "
+		            "got 0");
+	if (nargs > 0) {
+		if ((r = eval_arg(s, dot, args[0], &v)) < 0)
+			return r;
+	} else {
+		v = json_incref(final);
+	}
+	if (v == NULL || json_is_null(v))
+		r = serr(s, id, -EINVAL, "error calling call: call of nil");
+	else if (nargs > 0)
+		r = serr(s, id, -EINVAL,
+		         "error calling call: non-function %.*s of type %s",
+		         operand_text(s, args[0]), s->t->src + args[0]->pos,
+		         tv_type_name(v));
+	else
+		r = serr(s, id, -EINVAL,
+		         "error calling call: non-function of type %s",
+		         tv_type_name(v));
+	json_decref(v);
+	return r;
+}
+
 /*
  * Call function ident with the operands args[0..nargs) and, when
  * has_final, the previous pipeline stage's value as the last argument.
@@ -257,6 +369,11 @@ static int eval_function(struct state *s, json_t *dot, const struct tnode *id,
 	int r = 0;
 
 	*ret = NULL;
+	if (id->denied)
+		return serr(s, id, -EPERM,
+		            "error calling %s: function is disabled", id->name);
+	if (is_name(fn->name, "call"))
+		return eval_call(s, dot, id, args, nargs, final, has_final);
 	if (is_name(fn->name, "and") || is_name(fn->name, "or")) {
 		bool want = is_name(fn->name, "or");
 		json_t *v = NULL;
@@ -417,8 +534,14 @@ static int eval_pipeline(struct state *s, json_t *dot, const struct tnode *pipe,
 	if (r < 0)
 		return r;
 	for (i = 0; i < pipe->nkids; i++) {
+		s->typed_nil = false;
 		r = eval_command(s, dot, pipe->kids[i], v, i > 0, &nv);
 		json_decref(v);
+		/* Go digs into an interface{}: a nil one is no value */
+		if (r >= 0 && nv != NULL && json_is_null(nv) && !s->typed_nil) {
+			json_decref(nv);
+			nv = NULL;
+		}
 		v = nv;
 		if (r < 0) {
 			json_decref(v);
@@ -532,7 +655,7 @@ static int walk_range(struct state *s, json_t *dot, const struct tnode *n)
 			if (r < 0 || r == CTL_BREAK)
 				break;
 		}
-	} else if (json_is_object(v)) {
+	} else if (json_is_object(v) && trec_schema_of(v) == NULL) {
 		const char **keys, *k;
 		json_t *x;
 
@@ -578,7 +701,10 @@ static int walk_range(struct state *s, json_t *dot, const struct tnode *n)
 		struct buf b;
 
 		buf_init(&b, 200);
-		tv_print(&b, v);
+		if (tv_print(&b, v, NULL) < 0) {
+			buf_reset(&b);
+			buf_puts(&b, tv_type_name(v));
+		}
 		r = serr(s, n, -EINVAL, "range can't iterate over %s",
 		         buf_str(&b));
 		buf_free(&b);
@@ -649,8 +775,16 @@ static int walk(struct state *s, json_t *dot, const struct tnode *n)
 		if (r < 0)
 			return r;
 		start = s->out->len;
-		if (n->pipe->ndecl == 0 && tv_print(s->out, v) < 0)
-			r = output_error(s, n);
+		if (n->pipe->ndecl == 0) {
+			struct err pe;
+
+			pe.msg[0] = '\0';
+			r = tv_print(s->out, v, &pe);
+			if (r == -E2BIG)
+				r = output_error(s, n);
+			else if (r < 0)
+				r = serr(s, n, r, "%s", pe.msg);
+		}
 		mark_dynamic(s, start);
 		json_decref(v);
 		return r;

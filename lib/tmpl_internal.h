@@ -60,6 +60,7 @@ struct tnode {
 	json_t *value;
 	char *name;
 	const struct func_def *fn;
+	bool denied; /* N_IDENT: in the template's function_denylist */
 };
 
 struct tmpl_define {

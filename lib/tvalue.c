@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trecord.h"
 #include "xmalloc.h"
 
 bool tv_truth(const json_t *v)
@@ -38,8 +39,15 @@ bool tv_truth(const json_t *v)
 
 const char *tv_type_name(const json_t *v)
 {
+	const struct trec_schema *rs;
+
 	if (v == NULL)
 		return "<nil>";
+	if ((rs = trec_schema_of(v)) != NULL)
+		return rs->go_type;
+	if (json_is_array(v) && json_array_size(v) > 0 &&
+	    (rs = trec_schema_of(json_array_get(v, 0))) != NULL)
+		return rs->slice_go_type;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return "string";
@@ -116,6 +124,7 @@ static const char **sorted_keys(const json_t *v, size_t *n)
 		(void)x;
 		keys[i++] = k;
 	}
+	*n = i;
 	qsort(keys, *n, sizeof(*keys), cmp_str_ptr);
 	return keys;
 }
@@ -124,9 +133,12 @@ static const char **sorted_keys(const json_t *v, size_t *n)
 
 struct spec {
 	bool minus, plus, sharp, space, zero;
-	int width; /* -1: none */
-	int prec;  /* -1: none */
+	bool plus_v, sharp_v; /* %+v (field names), %#v (Go syntax) */
+	bool amp;             /* fmt's '&' before a pointer to a struct */
+	int width;            /* -1: none */
+	int prec;             /* -1: none */
 	char verb;
+	struct err *e; /* for what cannot be printed; may be NULL */
 };
 
 static size_t rune_count(const char *s, size_t n)
@@ -225,18 +237,20 @@ static int put_quoted(struct buf *b, const char *s, size_t n, char q)
 	return r < 0 ? r : buf_putc(b, q);
 }
 
-static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v);
+static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v,
+                     int depth);
 
 static int bad_verb(struct buf *b, const struct spec *sp, const json_t *v)
 {
-	struct spec plain = {.width = -1, .prec = -1, .verb = 'v'};
+	struct spec plain = {
+	        .width = -1, .prec = -1, .verb = 'v', .amp = true, .e = sp->e};
 	int r;
 
 	if (v == NULL || json_is_null(v))
 		return buf_printf(b, "%%!%c(<nil>)", sp->verb);
 	r = buf_printf(b, "%%!%c(%s=", sp->verb, tv_type_name(v));
 	if (r == 0)
-		r = fmt_value(b, &plain, v);
+		r = fmt_value(b, &plain, v, 0);
 	return r < 0 ? r : buf_putc(b, ')');
 }
 
@@ -452,8 +466,55 @@ static int fmt_string(struct buf *b, const struct spec *sp, const char *s,
 	}
 }
 
-static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v)
+static int unprintable(const struct spec *sp, const char *what)
 {
+	if (sp->e != NULL)
+		err_msg(sp->e, -ENOTSUP,
+		        "consul-template prints %s here as a memory address; "
+		        "printing it is not supported",
+		        what);
+	return -ENOTSUP;
+}
+
+/* Go's %v (and %+v) of the struct fields of record v. */
+static int fmt_record(struct buf *b, const struct spec *sp, const json_t *v,
+                      const struct trec_schema *rs, int depth)
+{
+	int r = buf_putc(b, '{');
+
+	for (size_t i = 0; r == 0 && i < rs->nfields; i++) {
+		const struct trec_field *f = &rs->fields[i];
+		json_t *x = json_object_get(v, f->name);
+
+		if (f->extension)
+			continue;
+		if (i > 0)
+			r = buf_putc(b, ' ');
+		if (r == 0 && sp->plus_v)
+			r = buf_printf(b, "%s:", f->name);
+		if (r < 0)
+			break;
+		if (f->type == TF_ABSENT) {
+			if (sp->e != NULL)
+				err_msg(sp->e, -ENOTSUP,
+				        "consul-hosts does not keep %s.%s: "
+				        "printing a %s is not supported",
+				        rs->go_type, f->name, rs->go_type);
+			return -ENOTSUP;
+		}
+		if (f->type == TF_PTR && (x == NULL || json_is_null(x))) {
+			r = buf_puts(b, "<nil>");
+			continue;
+		}
+		r = fmt_value(b, sp, x != NULL ? x : json_null(), depth + 1);
+	}
+	return r < 0 ? r : buf_putc(b, '}');
+}
+
+static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v,
+                     int depth)
+{
+	const struct trec_schema *rs;
 	size_t i, n;
 	int r = 0;
 
@@ -462,13 +523,48 @@ static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v)
 
 		return put_padded(b, sp, t, strlen(t), false);
 	}
+	if (sp->sharp_v && v != NULL && !json_is_string(v) &&
+	    !json_is_integer(v) && !json_is_boolean(v) && !json_is_null(v)) {
+		if (sp->e != NULL)
+			err_msg(sp->e, -ENOTSUP,
+			        "printf %%#v (Go syntax) of %s is not "
+			        "supported",
+			        tv_type_name(v));
+		return -ENOTSUP;
+	}
 	if (v == NULL || json_is_null(v)) {
 		if (sp->verb == 'v')
 			return put_padded(b, sp, "<nil>", 5, false);
 		return bad_verb(b, sp, v);
 	}
+	if ((rs = trec_schema_of(v)) != NULL) {
+		if (rs->pointer && depth > 0)
+			return unprintable(sp, rs->go_type);
+		if (sp->verb != 'v') {
+			/* Go applies the verb to each field; say so */
+			if (sp->e != NULL)
+				err_msg(sp->e, -ENOTSUP,
+				        "printf %%%c of a %s is not supported "
+				        "(use %%v)",
+				        sp->verb, rs->go_type);
+			return -ENOTSUP;
+		}
+		if (rs->pointer && sp->amp && (r = buf_putc(b, '&')) < 0)
+			return r;
+		return fmt_record(b, sp, v, rs, depth);
+	}
 	switch (json_typeof(v)) {
 	case JSON_STRING:
+		if (sp->sharp_v) {
+			struct buf t;
+
+			buf_init(&t, 0);
+			put_quoted(&t, json_string_value(v),
+			           json_string_length(v), '"');
+			r = put_padded(b, sp, buf_str(&t), t.len, false);
+			buf_free(&t);
+			return r;
+		}
 		return fmt_string(b, sp, json_string_value(v),
 		                  json_string_length(v));
 	case JSON_INTEGER:
@@ -488,7 +584,8 @@ static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v)
 			if (i > 0)
 				r = buf_putc(b, ' ');
 			if (r == 0)
-				r = fmt_value(b, sp, json_array_get(v, i));
+				r = fmt_value(b, sp, json_array_get(v, i),
+				              depth + 1);
 		}
 		return r < 0 ? r : buf_putc(b, ']');
 	case JSON_OBJECT: {
@@ -504,7 +601,8 @@ static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v)
 				r = buf_putc(b, ':');
 			if (r == 0)
 				r = fmt_value(b, sp,
-				              json_object_get(v, keys[i]));
+				              json_object_get(v, keys[i]),
+				              depth + 1);
 		}
 		free(keys);
 		return r < 0 ? r : buf_putc(b, ']');
@@ -514,9 +612,9 @@ static int fmt_value(struct buf *b, const struct spec *sp, const json_t *v)
 	}
 }
 
-int tv_print(struct buf *b, const json_t *v)
+int tv_print(struct buf *b, const json_t *v, struct err *e)
 {
-	static const struct spec plain = {.width = -1, .prec = -1, .verb = 'v'};
+	struct spec plain = {.width = -1, .prec = -1, .verb = 'v', .e = e};
 
 	if (v == NULL)
 		return buf_puts(b, "<no value>");
@@ -525,11 +623,15 @@ int tv_print(struct buf *b, const json_t *v)
 		                  json_string_length(v));
 	if (json_is_integer(v))
 		return buf_printf(b, "%lld", (long long)json_integer_value(v));
-	return fmt_value(b, &plain, v);
+	/* text/template prints what a pointer points to: no '&' */
+	return fmt_value(b, &plain, v, 0);
 }
 
-int tv_sprint(struct buf *b, json_t *const *args, size_t n, bool ln)
+int tv_sprint(struct buf *b, json_t *const *args, size_t n, bool ln,
+              struct err *e)
 {
+	struct spec plain = {
+	        .width = -1, .prec = -1, .verb = 'v', .amp = true, .e = e};
 	size_t i;
 	int r = 0;
 	bool prev_string = false;
@@ -540,8 +642,9 @@ int tv_sprint(struct buf *b, json_t *const *args, size_t n, bool ln)
 		if (i > 0 && (ln || (!is_string && !prev_string)))
 			r = buf_putc(b, ' ');
 		if (r == 0)
-			r = tv_print(b,
-			             args[i] != NULL ? args[i] : json_null());
+			r = fmt_value(b, &plain,
+			              args[i] != NULL ? args[i] : json_null(),
+			              0);
 		prev_string = is_string;
 	}
 	if (r == 0 && ln)
@@ -561,15 +664,82 @@ static int parse_num(const char *fmt, size_t len, size_t *i)
 	return v > 10000 ? 10000 : v; /* bound the padding we produce */
 }
 
+/*
+ * Go's argNumber at fmt[*i]: an explicit "[n]" (1-based). Returns whether
+ * a bracket was consumed and well formed (Go's afterIndex); sets *argi when
+ * n is in range, clears *good when it is not or the bracket is malformed.
+ */
+static bool arg_number(const char *fmt, size_t len, size_t *i, size_t *argi,
+                       size_t n, bool *good, bool *reordered)
+{
+	size_t k, d;
+	long v = 0;
+	bool digits = false, large = false;
+
+	if (*i >= len || fmt[*i] != '[')
+		return false;
+	*reordered = true;
+	for (k = *i + 1; len - *i >= 3 && k < len && fmt[k] != ']'; k++)
+		;
+	if (len - *i < 3 || k >= len) {
+		/* no closing bracket: Go skips the '[' alone */
+		*good = false;
+		(*i)++;
+		return false;
+	}
+	for (d = *i + 1; d < k && fmt[d] >= '0' && fmt[d] <= '9'; d++) {
+		if (v > 1000000)
+			large = true;
+		else
+			v = v * 10 + (fmt[d] - '0');
+		digits = true;
+	}
+	*i = k + 1;
+	if (!digits || large || d != k) {
+		*good = false;
+		return false;
+	}
+	if (v >= 1 && (size_t)v <= n) {
+		*argi = (size_t)v - 1;
+		return true;
+	}
+	*good = false;
+	return true;
+}
+
+/* Go's intFromArg: args[*argi] as a width or precision. */
+static bool int_from_arg(json_t *const *args, size_t n, size_t *argi, int *ret)
+{
+	bool ok = false;
+
+	*ret = 0;
+	if (*argi < n) {
+		const json_t *a = args[*argi];
+
+		if (a != NULL && json_is_integer(a)) {
+			json_int_t w = json_integer_value(a);
+
+			if (w > -1000000 && w < 1000000) {
+				*ret = (int)w;
+				ok = true;
+			}
+		}
+		(*argi)++;
+	}
+	return ok;
+}
+
 int tv_sprintf(struct buf *b, const char *fmt, size_t len, json_t *const *args,
-               size_t n)
+               size_t n, struct err *e)
 {
 	size_t i = 0, argi = 0;
+	bool reordered = false;
 	int r = 0;
 
 	while (r == 0 && i < len) {
-		struct spec sp = {.width = -1, .prec = -1};
+		struct spec sp = {.width = -1, .prec = -1, .e = e};
 		const char *pct = memchr(fmt + i, '%', len - i);
+		bool good = true, after_index;
 
 		if (pct == NULL) {
 			r = buf_append(b, fmt + i, len - i);
@@ -600,45 +770,58 @@ int tv_sprintf(struct buf *b, const char *fmt, size_t len, json_t *const *args,
 			}
 			break;
 		}
+		after_index =
+		        arg_number(fmt, len, &i, &argi, n, &good, &reordered);
 		if (i < len && fmt[i] == '*') {
-			i++;
-			if (argi < n && args[argi] != NULL &&
-			    json_is_integer(args[argi])) {
-				json_int_t w = json_integer_value(args[argi]);
+			int w;
 
+			i++;
+			if (!int_from_arg(args, n, &argi, &w)) {
+				r = buf_puts(b, "%!(BADWIDTH)");
+			} else {
 				if (w < 0) {
 					sp.minus = true;
+					sp.zero = false;
 					w = -w;
 				}
-				sp.width = w > 10000 ? 10000 : (int)w;
-			} else {
-				r = buf_puts(b, "%!(BADWIDTH)");
+				sp.width = w > 10000 ? 10000 : w;
 			}
-			argi++;
+			after_index = false;
 		} else {
-			sp.width = parse_num(fmt, len, &i);
-			if (sp.width == 0)
-				sp.width = -1;
-		}
-		if (i < len && fmt[i] == '.') {
-			i++;
-			if (i < len && fmt[i] == '*') {
-				i++;
-				if (argi < n && args[argi] != NULL &&
-				    json_is_integer(args[argi]) &&
-				    json_integer_value(args[argi]) >= 0) {
-					json_int_t p =
-					        json_integer_value(args[argi]);
+			size_t before = i;
 
-					sp.prec = p > 10000 ? 10000 : (int)p;
-				} else {
+			sp.width = parse_num(fmt, len, &i);
+			if (i == before)
+				sp.width = -1;
+			if (after_index && i > before)
+				good = false; /* "%[3]2d" */
+		}
+		if (i + 1 < len && fmt[i] == '.') {
+			i++;
+			if (after_index)
+				good = false; /* "%[3].2d" */
+			after_index = arg_number(fmt, len, &i, &argi, n, &good,
+			                         &reordered);
+			if (i < len && fmt[i] == '*') {
+				int p;
+
+				i++;
+				if (!int_from_arg(args, n, &argi, &p)) {
 					r = buf_puts(b, "%!(BADPREC)");
+				} else if (p < 0) {
+					sp.prec = -1;
+					r = buf_puts(b, "%!(BADPREC)");
+				} else {
+					sp.prec = p > 10000 ? 10000 : p;
 				}
-				argi++;
+				after_index = false;
 			} else {
 				sp.prec = parse_num(fmt, len, &i);
 			}
 		}
+		if (!after_index)
+			after_index = arg_number(fmt, len, &i, &argi, n, &good,
+			                         &reordered);
 		if (r < 0)
 			break;
 		if (i >= len) {
@@ -650,13 +833,30 @@ int tv_sprintf(struct buf *b, const char *fmt, size_t len, json_t *const *args,
 			r = buf_putc(b, '%');
 			continue;
 		}
+		if (!good) {
+			r = buf_printf(b, "%%!%c(BADINDEX)", sp.verb);
+			continue;
+		}
 		if (argi >= n) {
 			r = buf_printf(b, "%%!%c(MISSING)", sp.verb);
 			continue;
 		}
-		r = fmt_value(b, &sp, args[argi++]);
+		if (sp.verb == 'v') {
+			sp.sharp_v = sp.sharp;
+			sp.sharp = false;
+			sp.plus_v = sp.plus;
+			sp.plus = false;
+		}
+		sp.amp = true;
+		r = fmt_value(b, &sp, args[argi++], 0);
 	}
-	if (r == 0 && argi < n) {
+	if (r == 0 && !reordered && argi < n) {
+		struct spec plain = {.width = -1,
+		                     .prec = -1,
+		                     .verb = 'v',
+		                     .amp = true,
+		                     .e = e};
+
 		r = buf_puts(b, "%!(EXTRA ");
 		for (; r == 0 && argi < n; argi++) {
 			const json_t *v = args[argi];
@@ -666,7 +866,7 @@ int tv_sprintf(struct buf *b, const char *fmt, size_t len, json_t *const *args,
 			} else {
 				r = buf_printf(b, "%s=", tv_type_name(v));
 				if (r == 0)
-					r = tv_print(b, v);
+					r = fmt_value(b, &plain, v, 0);
 			}
 			if (r == 0 && argi + 1 < n)
 				r = buf_puts(b, ", ");
@@ -752,9 +952,25 @@ int tv_eq(const json_t *a, json_t *const *bs, size_t n, bool *ret,
 			case K_STRING:
 				t = str_cmp(a, b) == 0;
 				break;
-			default:
+			default: {
+				const struct trec_schema *ra =
+				        trec_schema_of(a);
+
+				/* pointers compare by identity, struct values
+				 * field by field, as Go's == does */
+				if (ra != NULL && ra == trec_schema_of(b)) {
+					t = ra->pointer
+					            ? a == b
+					            : json_equal(
+					                      (json_t *)(uintptr_t)
+					                              a,
+					                      (json_t *)(uintptr_t)
+					                              b);
+					break;
+				}
 				*msg = "non-comparable type";
 				return -EINVAL;
+			}
 			}
 		}
 		if (t) {
@@ -811,4 +1027,241 @@ bool tv_is_string_map(const json_t *v)
 			return false;
 	}
 	return true;
+}
+
+/* ---- encoding/json ---- */
+
+struct jenc {
+	struct buf *b;
+	bool pretty, html;
+	struct err *e;
+};
+
+static int json_newline(struct jenc *j, int depth)
+{
+	int r = 0;
+
+	if (!j->pretty)
+		return 0;
+	r = buf_putc(j->b, '\n');
+	for (int k = 0; r == 0 && k < depth; k++)
+		r = buf_puts(j->b, "  ");
+	return r;
+}
+
+/* Go's encodeState.string: HTML-safe, \u2028/\u2029, invalid as \ufffd. */
+static int json_string_out(struct jenc *j, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+	int r = buf_putc(j->b, '"');
+
+	while (r == 0 && i < n) {
+		unsigned char c = (unsigned char)s[i];
+		uint32_t cp;
+		size_t k;
+
+		if (c < 0x80) {
+			if (c == '"' || c == '\\') {
+				r = buf_putc(j->b, '\\');
+				if (r == 0)
+					r = buf_putc(j->b, (char)c);
+			} else if (c == '\n') {
+				r = buf_puts(j->b, "\\n");
+			} else if (c == '\r') {
+				r = buf_puts(j->b, "\\r");
+			} else if (c == '\t') {
+				r = buf_puts(j->b, "\\t");
+			} else if (c == '\b') {
+				r = buf_puts(j->b, "\\b");
+			} else if (c == '\f') {
+				r = buf_puts(j->b, "\\f");
+			} else if (c < 0x20 ||
+			           (j->html &&
+			            (c == '<' || c == '>' || c == '&'))) {
+				r = buf_printf(j->b, "\\u00%c%c", hex[c >> 4],
+				               hex[c & 0xf]);
+			} else {
+				r = buf_putc(j->b, (char)c);
+			}
+			i++;
+			continue;
+		}
+		k = utf8_decode(s + i, n - i, &cp);
+		if (k == 1 && cp == 0xfffd)
+			r = buf_puts(j->b, "\\ufffd");
+		else if (cp == 0x2028 || cp == 0x2029)
+			r = buf_printf(j->b, "\\u%04x", (unsigned)cp);
+		else
+			r = buf_append(j->b, s + i, k);
+		i += k;
+	}
+	return r < 0 ? r : buf_putc(j->b, '"');
+}
+
+/* Go's float64 encoding: 'f' form, 'e' form below 1e-6 or from 1e21. */
+static int json_float_out(struct jenc *j, double d)
+{
+	char tmp[64];
+	double a = fabs(d);
+	int prec;
+
+	if (isnan(d) || isinf(d)) {
+		if (j->e != NULL)
+			err_msg(j->e, -EINVAL, "json: unsupported value: %s",
+			        isnan(d) ? "NaN"
+			        : d > 0  ? "+Inf"
+			                 : "-Inf");
+		return -EINVAL;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+		char *e;
+		int exp;
+
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+		e = strchr(tmp, 'e');
+		exp = atoi(e + 1);
+		snprintf(e, sizeof(tmp) - (size_t)(e - tmp), "e%c%02d",
+		         exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+		/* Go cleans e-09 to e-9 (but keeps e+21) */
+		if (exp < 0 && exp > -10) {
+			size_t l = strlen(tmp);
+
+			tmp[l - 2] = tmp[l - 1];
+			tmp[l - 1] = '\0';
+		}
+		return buf_puts(j->b, tmp);
+	}
+	{
+		int exp, decimals;
+		char *e;
+
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+		e = strchr(tmp, 'e');
+		exp = e != NULL ? atoi(e + 1) : 0;
+		decimals = prec - 1 - exp;
+		return buf_printf(j->b, "%.*f", decimals > 0 ? decimals : 0, d);
+	}
+}
+
+static int json_value_out(struct jenc *j, const json_t *v, int depth);
+
+static int json_record_out(struct jenc *j, const json_t *v,
+                           const struct trec_schema *rs, int depth)
+{
+	bool first = true;
+	int r = buf_putc(j->b, '{');
+
+	for (size_t i = 0; r == 0 && i < rs->nfields; i++) {
+		const struct trec_field *f = &rs->fields[i];
+		json_t *x = json_object_get(v, f->name);
+
+		if (f->type == TF_ABSENT) {
+			if (j->e != NULL)
+				err_msg(j->e, -ENOTSUP,
+				        "consul-hosts does not keep %s.%s: "
+				        "encoding a %s is not supported",
+				        rs->go_type, f->name, rs->go_type);
+			return -ENOTSUP;
+		}
+		if (f->extension ||
+		    (f->omitempty && json_string_length(x) == 0))
+			continue;
+		if (!first)
+			r = buf_putc(j->b, ',');
+		first = false;
+		if (r == 0)
+			r = json_newline(j, depth + 1);
+		if (r == 0)
+			r = json_string_out(j, f->name, strlen(f->name));
+		if (r == 0)
+			r = buf_puts(j->b, j->pretty ? ": " : ":");
+		if (r == 0)
+			r = json_value_out(j, x != NULL ? x : json_null(),
+			                   depth + 1);
+	}
+	if (r == 0 && !first)
+		r = json_newline(j, depth);
+	return r < 0 ? r : buf_putc(j->b, '}');
+}
+
+static int json_value_out(struct jenc *j, const json_t *v, int depth)
+{
+	const struct trec_schema *rs;
+	size_t i, n;
+	int r = 0;
+
+	if (v == NULL)
+		return buf_puts(j->b, "null");
+	if ((rs = trec_schema_of(v)) != NULL)
+		return json_record_out(j, v, rs, depth);
+	switch (json_typeof(v)) {
+	case JSON_NULL:
+		return buf_puts(j->b, "null");
+	case JSON_TRUE:
+		return buf_puts(j->b, "true");
+	case JSON_FALSE:
+		return buf_puts(j->b, "false");
+	case JSON_INTEGER:
+		return buf_printf(j->b, "%lld",
+		                  (long long)json_integer_value(v));
+	case JSON_REAL:
+		return json_float_out(j, json_real_value(v));
+	case JSON_STRING:
+		return json_string_out(j, json_string_value(v),
+		                       json_string_length(v));
+	case JSON_ARRAY:
+		n = json_array_size(v);
+		r = buf_putc(j->b, '[');
+		for (i = 0; r == 0 && i < n; i++) {
+			if (i > 0)
+				r = buf_putc(j->b, ',');
+			if (r == 0)
+				r = json_newline(j, depth + 1);
+			if (r == 0)
+				r = json_value_out(j, json_array_get(v, i),
+				                   depth + 1);
+		}
+		if (r == 0 && n > 0)
+			r = json_newline(j, depth);
+		return r < 0 ? r : buf_putc(j->b, ']');
+	case JSON_OBJECT: {
+		const char **keys = sorted_keys(v, &n);
+
+		r = buf_putc(j->b, '{');
+		for (i = 0; r == 0 && i < n; i++) {
+			if (i > 0)
+				r = buf_putc(j->b, ',');
+			if (r == 0)
+				r = json_newline(j, depth + 1);
+			if (r == 0)
+				r = json_string_out(j, keys[i],
+				                    strlen(keys[i]));
+			if (r == 0)
+				r = buf_puts(j->b, j->pretty ? ": " : ":");
+			if (r == 0)
+				r = json_value_out(j,
+				                   json_object_get(v, keys[i]),
+				                   depth + 1);
+		}
+		free(keys);
+		if (r == 0 && n > 0)
+			r = json_newline(j, depth);
+		return r < 0 ? r : buf_putc(j->b, '}');
+	}
+	}
+	return buf_puts(j->b, "null");
+}
+
+int tv_json(struct buf *b, const json_t *v, bool pretty, bool escape_html,
+            struct err *e)
+{
+	struct jenc j = {b, pretty, escape_html, e};
+
+	return json_value_out(&j, v, 0);
 }

@@ -1,10 +1,13 @@
 /*
- * UTF-8 encoding of one code point, for the string escapes of the template
- * and config languages and printf's %c/%q. Pure; no allocation.
+ * UTF-8 encoding and decoding of one code point, for the string escapes of
+ * the template and config languages, printf's %c/%q, the case functions
+ * and regular expressions. Decoding follows Go's utf8.DecodeRune: an
+ * invalid sequence reads as U+FFFD of width 1. Pure; no allocation.
  */
 #ifndef CH_UTF8_H
 #define CH_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,5 +16,13 @@
  * Surrogates and values above U+10FFFF become U+FFFD, as Go does.
  */
 size_t utf8_encode(char *out, uint32_t cp);
+/*
+ * Decode the code point at s[0..n): its length (0 when n is 0), *cp set.
+ * An invalid or truncated sequence gives *cp = U+FFFD and length 1 (a
+ * real U+FFFD has length 3), as Go's DecodeRune.
+ */
+size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* s[0..n) is valid UTF-8. */
+bool utf8_valid(const char *s, size_t n);
 
 #endif

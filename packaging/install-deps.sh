@@ -13,7 +13,7 @@ set -eu
 # build
 PKGS="build-essential cmake pkg-config git"
 # runtime libraries (headers)
-PKGS="$PKGS libcurl4-openssl-dev libjansson-dev libuv1-dev"
+PKGS="$PKGS libcurl4-openssl-dev libjansson-dev libuv1-dev libpcre2-dev"
 # tests: unit (cmocka), simulator and integration (python3), dnsmasq + dig,
 # TLS test certificates, sanitizers/fuzzing (clang), leaks (valgrind)
 PKGS="$PKGS libcmocka-dev python3 dnsmasq-base dnsutils openssl"

@@ -931,6 +931,43 @@ static void test_config_publish_keys(void **state)
 	         "t.hcl:3:20: enabled: expected true or false, got number");
 }
 
+/* consul-template's function_denylist, and function_blacklist, its name
+ * before 0.25, combined (config/template.go Finalize). */
+static void test_config_function_denylist(void **state)
+{
+	struct config *c;
+	char **d;
+
+	(void)state;
+	c = text_ok("template {\n source = \"s\"\n destination = \"/d\"\n"
+	            " function_denylist = [\"env\", \"sprig_*\"]\n"
+	            " function_blacklist = [\"file\"]\n}\n"
+	            "template {\n source = \"s\"\n destination = \"/e\"\n}\n");
+	d = c->templates[0].function_denylist;
+	assert_non_null(d);
+	assert_string_equal(d[0], "env");
+	assert_string_equal(d[1], "sprig_*");
+	assert_string_equal(d[2], "file");
+	assert_null(d[3]);
+	assert_null(c->templates[1].function_denylist);
+	config_free(c);
+
+	c = text_ok("{\"template\": {\"source\": \"s\", \"destination\": "
+	            "\"/d\", \"function_denylist\": [\"plugin\"]}}");
+	assert_string_equal(c->templates[0].function_denylist[0], "plugin");
+	assert_null(c->templates[0].function_denylist[1]);
+	config_free(c);
+
+	text_err("template {\n source = \"s\"\n destination = \"/d\"\n"
+	         " function_denylist = \"env\"\n}\n",
+	         "t.hcl:4:22: function_denylist: expected a list of "
+	         "function names, got string");
+	text_err("template {\n source = \"s\"\n destination = \"/d\"\n"
+	         " function_denylist = [\"env\", 3]\n}\n",
+	         "t.hcl:4:30: function_denylist: expected a function "
+	         "name or glob, got number");
+}
+
 static void test_config_reload(void **state)
 {
 	struct config *c, *c2;
@@ -1281,6 +1318,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_config_validation2, setup),
 	        cmocka_unit_test_setup(test_config_values, setup),
 	        cmocka_unit_test_setup(test_config_publish_keys, setup),
+	        cmocka_unit_test_setup(test_config_function_denylist, setup),
 	        cmocka_unit_test_setup(test_config_reload, setup),
 	        cmocka_unit_test_setup(test_config_dir_walk, setup),
 	        cmocka_unit_test_setup(test_config_dir_errors, setup),

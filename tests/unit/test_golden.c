@@ -7,9 +7,12 @@
  * <name>.json (optional) holds:
  *   "dot":    the value of . and $ at the top (absent: nil data)
  *   "consul": { "<dep_request_path()>": <raw Consul response body> }
+ *   "consul_from": "<file in tests/golden>" whose "consul" is used instead
+ *             (the corpus-* cases share one catalog)
  *   "env":    { "VAR": "value" } set while rendering
  *   "order":  "reverse" makes env->order reverse every list
- *   "opts":   { "left_delim", "right_delim", "error_on_missing_key" }
+ *   "opts":   { "left_delim", "right_delim", "error_on_missing_key",
+ *               "function_denylist": [globs] }
  *   "limits": { "max_output", "max_depth", "max_steps" }
  * A dependency whose path is absent from "consul" has no data yet.
  * GOLDEN_ONLY=<name> runs one case; GOLDEN_UPDATE=1 rewrites .out files.
@@ -203,6 +206,7 @@ static bool run_case(const char *dir, const char *name)
 	bool ok = true;
 	enum { WANT_OUT, WANT_ERR, WANT_MISSING } kind;
 	char tname[300];
+	const char *denylist[16];
 
 	case_path(path, sizeof(path), dir, name, ".tmpl");
 	src = read_file(path, &srclen);
@@ -249,6 +253,35 @@ static bool run_case(const char *dir, const char *name)
 	}
 
 	g.consul = json_object_get(data, "consul");
+	if (json_is_string(json_object_get(data, "consul_from"))) {
+		const char *from =
+		        json_string_value(json_object_get(data, "consul_from"));
+		json_t *shared = NULL;
+
+		jerr.line = 0;
+		snprintf(jerr.text, sizeof(jerr.text), "path too long");
+
+		if (strlen(dir) + strlen(from) + 2 <= sizeof(path)) {
+			memcpy(path, dir, strlen(dir));
+			path[strlen(dir)] = '/';
+			memcpy(path + strlen(dir) + 1, from, strlen(from) + 1);
+			shared = json_load_file(path, JSON_DECODE_ANY, &jerr);
+		}
+		if (shared == NULL) {
+			fprintf(stderr, "%s: %s:%d: %s\n", name, path,
+			        jerr.line, jerr.text);
+			free(src);
+			free(want);
+			json_decref(data);
+			return false;
+		}
+		/* data keeps it alive */
+		json_object_set_new(
+		        data, "consul",
+		        json_incref(json_object_get(shared, "consul")));
+		json_decref(shared);
+		g.consul = json_object_get(data, "consul");
+	}
 	g.cache = json_object();
 	g.missing = json_object();
 	g.name = name;
@@ -261,6 +294,16 @@ static bool run_case(const char *dir, const char *name)
 	        json_string_value(json_object_get(opts_j, "right_delim"));
 	opts.error_on_missing_key =
 	        json_is_true(json_object_get(opts_j, "error_on_missing_key"));
+	{
+		json_t *dl = json_object_get(opts_j, "function_denylist");
+		size_t k;
+
+		for (k = 0; k < json_array_size(dl) && k + 1 < 16; k++)
+			denylist[k] = json_string_value(json_array_get(dl, k));
+		denylist[k] = NULL;
+		if (dl != NULL)
+			opts.function_denylist = denylist;
+	}
 	limits_j = json_object_get(data, "limits");
 	env.limits.max_output = (size_t)json_integer_value(
 	        json_object_get(limits_j, "max_output"));
