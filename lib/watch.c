@@ -102,6 +102,7 @@ struct watcher {
 	uint64_t down_logged;
 	uint64_t changes;
 	uint64_t timer_fires;
+	uint64_t kind_requests[WATCH_KINDS], kind_errors[WATCH_KINDS];
 	unsigned max_conns;  /* requests in flight at most */
 	unsigned long_slots; /* of which long polls */
 	unsigned in_flight, in_flight_long, max_in_flight;
@@ -113,6 +114,8 @@ struct watcher {
 	void (*closed)(void *data);
 	void *closed_data;
 };
+
+_Static_assert(DEP_HEALTH_CONNECT < WATCH_KINDS, "WATCH_KINDS too small");
 
 static void watch_fetch(struct watch_dep *wd);
 static void watch_admit(struct watcher *w);
@@ -417,6 +420,7 @@ static void watch_failed(struct watch_dep *wd, int status, const char *what)
 {
 	uint64_t delay = watch_backoff(wd, false);
 
+	wd->w->kind_errors[dep_kind(wd->dep)]++;
 	if (status == -EBADMSG || status == -E2BIG) {
 		/* Consul answered, but with something we cannot use. */
 		watch_reachable(wd);
@@ -434,6 +438,7 @@ static void watch_failed_status(struct watch_dep *wd, long status,
 	char body[WATCH_WHAT_MAX + 1], what[WATCH_WHAT_MAX + 128];
 	uint64_t delay;
 
+	wd->w->kind_errors[dep_kind(wd->dep)]++;
 	watch_describe(body, sizeof(body), resp->body, resp->len);
 	if (status >= 500 || status == 429) {
 		snprintf(what, sizeof(what), "HTTP %ld%s%s", status,
@@ -715,6 +720,7 @@ static void watch_start(struct watch_dep *wd, bool block)
 		watch_after(wd, WATCH_BACKOFF, delay);
 		return;
 	}
+	w->kind_requests[dep_kind(wd->dep)]++;
 	wd->holds_slot = true;
 	wd->long_poll = block;
 	w->in_flight++;
@@ -880,6 +886,13 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret)
 	ret->max_connections = w->max_conns;
 	ret->long_slots = w->long_slots;
 	ret->wait_ms = watch_long_wait(w);
+	memcpy(ret->kind_requests, w->kind_requests, sizeof(w->kind_requests));
+	memcpy(ret->kind_errors, w->kind_errors, sizeof(w->kind_errors));
+	ret->reachable = !w->down;
+	ret->down_ms = w->down ? uv_now(w->loop) - w->down_since : 0;
+	ret->refused = 0;
+	for (const struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next)
+		ret->refused += wd->reported != 0;
 }
 
 static void watch_http_closed(void *data)
