@@ -149,11 +149,17 @@ struct publisher {
 
 	struct flusher *flushers;
 	size_t nflushers;
+
+	struct publish_stats stats;
+	void (*observer)(void *data);
+	void *observer_data;
 };
 
 static void publish_kick(struct publisher *p);
 static void cmd_kick(struct publisher *p);
 static void job_write(struct publisher *p);
+static void publish_count(struct publisher *p, enum publish_result res);
+static void publish_count_command(struct publisher *p, bool ok);
 
 const char *publish_result_name(enum publish_result res)
 {
@@ -231,6 +237,7 @@ static void publish_finish(struct publisher *p, enum publish_result res,
 		j->nwaiters = 0;
 		job_free(p->last);
 		p->last = j;
+		publish_count(p, res);
 	}
 	publish_kick(p);
 }
@@ -447,6 +454,7 @@ static void cmd_done(struct command *c, void *data)
 	/* A reload that could not signal dnsmasq did not happen, whatever
 	 * its exit status (pkill exits 0 then). */
 	p->last_cmd_ok = command_succeeded(c) && denied == NULL;
+	publish_count_command(p, p->last_cmd_ok);
 	if (p->last_cmd_ok) {
 		log_debug("%s: command done in %llu ms", p->dest,
 		          (unsigned long long)command_duration_ms(c));
@@ -515,6 +523,7 @@ static void cmd_run(struct publisher *p)
 	p->ring = (p->ring + 1) % p->max_runs;
 	if (p->nstarts < p->max_runs)
 		p->nstarts++;
+	p->stats.command_runs++;
 	cmd_set_state(p, CMD_RUNNING);
 	r = command_run(p->loop, p->command, NULL, p->command_timeout_ms,
 	                cmd_done, p, &p->cmd, &e);
@@ -522,6 +531,7 @@ static void cmd_run(struct publisher *p)
 		return;
 	cmd_set_state(p, CMD_IDLE);
 	p->last_cmd_ok = false;
+	publish_count_command(p, false);
 	log_warnx("%s: command: %s", p->dest, e.msg);
 	publish_kick(p);
 }
@@ -1221,4 +1231,50 @@ void publisher_close(struct publisher *p, void (*closed)(void *), void *data)
 		p->pending = job_free(p->pending);
 	}
 	publish_kick(p);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+static void publish_count(struct publisher *p, enum publish_result res)
+{
+	struct publish_stats *st = &p->stats;
+	int64_t now = wall_ms();
+
+	st->results[res]++;
+	st->failing = res == PUBLISH_FAILED;
+	st->holding = res == PUBLISH_HELD;
+	if (res == PUBLISH_FAILED && st->failing_since_ms == 0)
+		st->failing_since_ms = now;
+	else if (res != PUBLISH_FAILED)
+		st->failing_since_ms = 0;
+	if (res == PUBLISH_WRITTEN || res == PUBLISH_UNCHANGED) {
+		st->last_ok_ms = now;
+		st->entries = p->new.st.entries + p->gr.nheld;
+		st->held = p->gr.nheld;
+	}
+	if (res == PUBLISH_WRITTEN)
+		st->last_write_ms = now;
+	if (p->observer != NULL)
+		p->observer(p->observer_data);
+}
+
+static void publish_count_command(struct publisher *p, bool ok)
+{
+	p->stats.command_failing = !ok;
+	if (!ok)
+		p->stats.command_failures++;
+	if (p->observer != NULL)
+		p->observer(p->observer_data);
+}
+
+void publisher_get_stats(const struct publisher *p, struct publish_stats *ret)
+{
+	*ret = p->stats;
+}
+
+void publisher_set_observer(struct publisher *p, void (*cb)(void *data),
+                            void *data)
+{
+	p->observer = cb;
+	p->observer_data = data;
 }

@@ -123,4 +123,25 @@ void publisher_close(struct publisher *p, void (*closed)(void *), void *data);
 
 const char *publish_result_name(enum publish_result res);
 
+/* What a publisher has done, for the metrics and STATUS=. */
+struct publish_stats {
+	uint64_t results[4];       /* finished jobs, by enum publish_result */
+	uint64_t command_runs;     /* command starts */
+	uint64_t command_failures; /* runs that failed or could not signal */
+	bool command_failing;      /* the last run failed */
+	bool failing;              /* the last publish failed */
+	bool holding;              /* the last render was held whole */
+	size_t entries;            /* address lines published, held included */
+	size_t held;               /* removals held back (kept, marked) */
+	int64_t last_ok_ms;        /* wall clock, ms: the destination last found
+	                              current (written or unchanged); 0: never */
+	int64_t last_write_ms;     /* wall clock, ms: the last swap; 0: never */
+	int64_t failing_since_ms;  /* the first failure in a row; 0: none */
+};
+
+void publisher_get_stats(const struct publisher *p, struct publish_stats *ret);
+/* cb(data) whenever the stats change (a job or a command finished). */
+void publisher_set_observer(struct publisher *p, void (*cb)(void *data),
+                            void *data);
+
 #endif

@@ -1124,6 +1124,106 @@ static void test_guard_service_drop(void **state)
 	assert_false(file_has("10.0.0.2 web")); /* web keeps an entry */
 	assert_true(file_has("10.0.0.3 api"));  /* api would have none */
 	assert_int_equal(held_marks(), 1);
+	/* The mark names the setting as an operator writes it. */
+	{
+		char *text = read_file(dest);
+
+		assert_non_null(strstr(text, "api would have no entry left "
+		                             "(guard { service_drop })"));
+		assert_null(strstr(text, "guard_service_drop"));
+		free(text);
+	}
+	close_and_check(&loop, p);
+}
+
+static void on_observed(void *data)
+{
+	(*(int *)data)++;
+}
+
+/* publisher_get_stats: every result, the entries and holds of what is
+ * published, command runs and failures, the times; the observer fires. */
+static void test_stats(void **state)
+{
+	struct tmpl_conf tc = guard_conf(60000);
+	struct publish_stats st;
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+	int seen = 0, before;
+	int64_t now = (int64_t)time(NULL) * 1000, written;
+
+	(void)state;
+	tc.command = (char *)(uintptr_t) "exit 3";
+	p = make(&loop, &tc);
+	publisher_set_observer(p, on_observed, &seen);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 0);
+	assert_int_equal(st.last_ok_ms, 0);
+	assert_int_equal(publish(&loop, p,
+	                         "127.0.0.1 localhost\n10.0.0.1 web\n"
+	                         "10.0.0.2 web\n10.0.0.3 web\n",
+	                         &d),
+	                 PUBLISH_WRITTEN);
+	assert_false(settle(&loop, p)); /* the command failed */
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 1);
+	assert_int_equal(st.entries, 4);
+	assert_int_equal(st.held, 0);
+	assert_int_equal(st.command_runs, 1);
+	assert_int_equal(st.command_failures, 1);
+	assert_true(st.command_failing);
+	assert_false(st.failing);
+	assert_false(st.holding);
+	assert_true(st.last_write_ms >= now - 1000);
+	assert_true(st.last_write_ms <= now + 5000);
+	assert_int_equal(st.last_ok_ms, st.last_write_ms);
+	assert_true(seen >= 2);
+	written = st.last_write_ms;
+
+	before = seen;
+	assert_int_equal(publish(&loop, p,
+	                         "127.0.0.1 localhost\n10.0.0.1 web\n"
+	                         "10.0.0.2 web\n10.0.0.3 web\n",
+	                         &d),
+	                 PUBLISH_UNCHANGED);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_UNCHANGED], 1);
+	assert_int_equal(st.last_write_ms, written);
+	assert_true(st.last_ok_ms >= written);
+	assert_true(seen > before);
+
+	/* Three of four removed at once: held, kept in the file. */
+	assert_int_equal(publish(&loop, p, "127.0.0.1 localhost\n", &d),
+	                 PUBLISH_WRITTEN);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.held, 3);
+	assert_int_equal(st.entries, 4);
+
+	/* No entry at all: the render is held whole. */
+	assert_int_equal(publish(&loop, p, "# nothing\n", &d), PUBLISH_HELD);
+	publisher_get_stats(p, &st);
+	assert_true(st.holding);
+	assert_int_equal(st.results[PUBLISH_HELD], 1);
+
+	/* A failure, then a success that ends it. */
+	assert_int_equal(unlink(dest), 0);
+	assert_int_equal(mkdir(dest, 0755), 0);
+	assert_int_equal(publish(&loop, p, "10.0.0.9 db\n", &d),
+	                 PUBLISH_FAILED);
+	publisher_get_stats(p, &st);
+	assert_true(st.failing);
+	assert_false(st.holding);
+	assert_true(st.failing_since_ms >= written);
+	assert_int_equal(rmdir(dest), 0);
+	assert_int_equal(publish(&loop, p, "10.0.0.9 db\n", &d),
+	                 PUBLISH_WRITTEN);
+	publisher_get_stats(p, &st);
+	assert_false(st.failing);
+	assert_int_equal(st.failing_since_ms, 0);
+	assert_int_equal(st.results[PUBLISH_FAILED], 1);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 3);
+	(void)settle(&loop, p);
 	close_and_check(&loop, p);
 }
 
@@ -1624,6 +1724,7 @@ int main(void)
 	        T(test_guard_no_entries),
 	        T(test_guard_suspect),
 	        T(test_guard_service_drop),
+	        T(test_stats),
 	        T(test_format_text),
 	        T(test_refuse_non_hosts),
 	        T(test_symlink_destination),
