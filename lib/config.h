@@ -134,12 +134,16 @@ struct config {
 	                      never SIGTERM or SIGINT */
 	enum order_mode order;
 	char *order_seed; /* NULL: agent node name, then hostname */
+	/* metrics { textfile }: where the Prometheus metrics go (an absolute
+	 * *.prom path), or NULL. */
+	char *metrics_textfile;
 	struct tmpl_conf *templates;
 	size_t ntemplates;
 
 	/* Command-line only. */
 	bool once;
 	bool dry;
+	bool diff; /* -diff: a unified diff instead of the render (sets dry) */
 	bool parse_only;
 	char *explain;       /* service name for -explain, or NULL */
 	char **config_paths; /* -config arguments, for SIGHUP */

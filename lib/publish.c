@@ -23,6 +23,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "command.h"
+#include "diff.h"
 #include "guard.h"
 #include "hosts.h"
 #include "log.h"
@@ -84,6 +85,9 @@ struct publish_sink {
 	const char *name;
 	/* Publish p->job (checked in p->new); ends with publish_finish. */
 	void (*start)(struct publisher *p);
+	/* Instead of staging what the destination would hold (p->final,
+	 * against p->file_old): -diff. NULL: stage it. */
+	void (*compare)(struct publisher *p);
 };
 
 struct publisher {
@@ -949,6 +953,10 @@ static void job_write(struct publisher *p)
 		        PUBLISH_MAX_FILE);
 		goto fail;
 	}
+	if (p->sink->compare != NULL) {
+		p->sink->compare(p);
+		return;
+	}
 	if (p->old_st.exists && p->file_old.len == p->final.len &&
 	    memcmp(buf_str(&p->file_old), buf_str(&p->final), p->final.len) ==
 	            0 &&
@@ -1017,8 +1025,48 @@ static void dry_sink_start(struct publisher *p)
 	publish_finish(p, PUBLISH_WRITTEN, NULL);
 }
 
-static const struct publish_sink file_sink = {"file", file_sink_start};
-static const struct publish_sink dry_sink = {"stdout", dry_sink_start};
+/* -diff: the destination against what the file sink would write there,
+ * after splice and guards; nothing written, nothing run. */
+static void diff_sink_compare(struct publisher *p)
+{
+	bool same = p->old_st.exists && p->file_old.len == p->final.len &&
+	            memcmp(buf_str(&p->file_old), buf_str(&p->final),
+	                   p->final.len) == 0;
+	char *label = xasprintf("%s (new)", p->dest);
+	struct buf out;
+	struct err e;
+	int r = 0;
+
+	err_clear(&e);
+	buf_init(&out, 0);
+	if (!same)
+		r = diff_unified(buf_str(&p->file_old), p->file_old.len,
+		                 buf_str(&p->final), p->final.len,
+		                 p->old_st.exists ? p->dest : "/dev/null",
+		                 label, &out, &e);
+	free(label);
+	if (r == 0 && out.len > 0 &&
+	    (fwrite(out.data, 1, out.len, stdout) != out.len ||
+	     fflush(stdout) != 0))
+		r = err_msg(&e, -EIO, "cannot write to stdout: %s",
+		            strerror(errno));
+	buf_free(&out);
+	if (r < 0) {
+		publish_fail(p, &e);
+		return;
+	}
+	if (same && !destfile_attrs_ok(p->file, &p->old_st)) {
+		log_info("%s: same content; its mode or owner would be set",
+		         p->dest);
+		same = false;
+	}
+	publish_finish(p, same ? PUBLISH_UNCHANGED : PUBLISH_WRITTEN, NULL);
+}
+
+static const struct publish_sink file_sink = {"file", file_sink_start, NULL};
+static const struct publish_sink dry_sink = {"stdout", dry_sink_start, NULL};
+static const struct publish_sink diff_sink = {"diff", file_sink_start,
+                                              diff_sink_compare};
 
 /* ---- the queue -------------------------------------------------------- */
 
@@ -1159,9 +1207,11 @@ void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
 		uv_timer_start(&p->kick_timer, publish_kick_cb, 0, 0);
 }
 
-int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
-                  struct publisher **ret, struct err *e)
+int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
+                  enum publish_sink_kind sink, struct publisher **ret,
+                  struct err *e)
 {
+	bool dry = sink == PUBLISH_TO_STDOUT;
 	const char *dest = tc->destination;
 	struct publisher *p;
 	int r;
@@ -1176,7 +1226,11 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
 		return r;
 	}
 	p->loop = loop;
-	p->sink = dry ? &dry_sink : &file_sink;
+	p->sink = sink == PUBLISH_DIFF ? &diff_sink
+	          : dry                ? &dry_sink
+	                               : &file_sink;
+	/* -diff leaves the destination's directory alone. */
+	p->stale_checked = sink == PUBLISH_DIFF;
 	p->dest = xstrdup(dest);
 	p->command = tc->command != NULL && tc->command[0] != '\0'
 	                     ? xstrdup(tc->command)

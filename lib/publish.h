@@ -6,7 +6,11 @@
  * publisher_new) and a sink: the file sink does the whole sequence below;
  * the dry sink (-dry) applies the check and writes ONLY the checked
  * content to stdout (no managed-block splice, no guards, no commands), so
- * "-once -dry > file" gives a usable hosts file.
+ * "-once -dry > file" gives a usable hosts file; the diff sink (-diff)
+ * goes through steps 1-3 as the file sink does, then prints a unified
+ * diff (diff.h) of the destination against what the file sink would
+ * write, and writes and runs nothing (result: PUBLISH_WRITTEN when they
+ * differ, PUBLISH_UNCHANGED when not).
  *
  * Failover first: an ordinary change is in place as soon as it is
  * rendered, and the command runs at once. Nothing waits for a command,
@@ -93,9 +97,16 @@ struct publish_input {
 typedef void (*publish_done_cb)(void *data, enum publish_result res,
                                 const struct err *e);
 
+enum publish_sink_kind {
+	PUBLISH_TO_FILE,   /* the destination (the daemon, -once) */
+	PUBLISH_TO_STDOUT, /* -dry: the checked render */
+	PUBLISH_DIFF,      /* -diff: what would change, as a unified diff */
+};
+
 /* tc is copied; nothing of it is kept. */
-int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
-                  struct publisher **ret, struct err *e);
+int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
+                  enum publish_sink_kind sink, struct publisher **ret,
+                  struct err *e);
 
 /*
  * Publish in (copied). Returns 0, -EINVAL when closing, or -E2BIG when

@@ -280,7 +280,7 @@ static struct publisher *make(uv_loop_t *loop, const struct tmpl_conf *tc)
 	struct err e;
 
 	assert_int_equal(uv_loop_init(loop), 0);
-	assert_int_equal(publisher_new(loop, tc, false, &p, &e), 0);
+	assert_int_equal(publisher_new(loop, tc, PUBLISH_TO_FILE, &p, &e), 0);
 	return p;
 }
 
@@ -1364,7 +1364,8 @@ static void test_dry_sink(void **state)
 	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
 	tc.managed_block = true;                   /* block only */
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(publisher_new(&loop, &tc, true, &p, NULL), 0);
+	assert_int_equal(publisher_new(&loop, &tc, PUBLISH_TO_STDOUT, &p, NULL),
+	                 0);
 	assert_int_equal(publish(&loop, p, HOSTS_A "bad line\n", &d),
 	                 PUBLISH_WRITTEN);
 	assert_true(settle(&loop, p));
@@ -1373,6 +1374,87 @@ static void test_dry_sink(void **state)
 	close(saved);
 	assert_file(out, HOSTS_A);
 	assert_null(read_file(dest)); /* nothing written there */
+	close_and_check(&loop, p);
+}
+
+/* The diff sink: what the file sink would write (splice and guards
+ * applied) against the destination, as a unified diff; nothing written,
+ * no command, no temp file touched. */
+static void test_diff_sink(void **state)
+{
+	struct tmpl_conf tc = guard_conf(60000);
+	const char *before = "127.0.0.1 localhost\n# BEGIN consul-hosts\n"
+	                     "10.0.0.1 web\n10.0.0.2 web\n10.0.0.3 web\n"
+	                     "10.0.0.4 api\n# END consul-hosts\n"
+	                     "192.168.1.1 router\n";
+	struct publisher *p = NULL;
+	struct stat st1, st2;
+	uv_loop_t loop;
+	struct done d;
+	char out[320], stale[320], *got;
+	int saved, fd;
+
+	(void)state;
+	write_file(dest, before);
+	assert_int_equal(stat(dest, &st1), 0);
+	snprintf(stale, sizeof(stale), "%s/.hosts.consul-hosts.AbC123", dir);
+	write_file(stale, "left by a killed process");
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
+	tc.managed_block = true;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(publisher_new(&loop, &tc, PUBLISH_DIFF, &p, NULL), 0);
+	/* One address changed: a removal and an addition. */
+	assert_int_equal(publish(&loop, p,
+	                         "10.0.0.1 web\n10.0.0.2 web\n10.0.0.9 web\n"
+	                         "10.0.0.4 api\n",
+	                         &d),
+	                 PUBLISH_WRITTEN);
+	/* The same block: nothing to show. */
+	assert_int_equal(publish(&loop, p,
+	                         "10.0.0.1 web\n10.0.0.2 web\n10.0.0.3 web\n"
+	                         "10.0.0.4 api\n",
+	                         &d),
+	                 PUBLISH_UNCHANGED);
+	/* Three of four gone: held, so the diff shows them kept, marked. */
+	assert_int_equal(publish(&loop, p, "10.0.0.4 api\n", &d),
+	                 PUBLISH_WRITTEN);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	got = read_file(out);
+	assert_non_null(got);
+	{
+		char head[2200];
+
+		snprintf(head, sizeof(head),
+		         "--- %s\n+++ %s (new)\n"
+		         "@@ -2,7 +2,7 @@\n"
+		         " # BEGIN consul-hosts\n 10.0.0.1 web\n 10.0.0.2 web\n"
+		         "-10.0.0.3 web\n+10.0.0.9 web\n 10.0.0.4 api\n"
+		         " # END consul-hosts\n 192.168.1.1 router\n"
+		         "--- %s\n+++ %s (new)\n",
+		         dest, dest, dest, dest);
+		assert_int_equal(strncmp(got, head, strlen(head)), 0);
+		/* The held entries stay (context), under added marks. */
+		assert_non_null(strstr(got, "+# consul-hosts: held since "));
+		assert_null(strstr(got + strlen(head), "-10.0.0.3 web\n"));
+		assert_null(strstr(got + strlen(head), "-10.0.0.1 web\n"));
+		assert_null(strstr(got, "-192.168.1.1 router"));
+	}
+	free(got);
+	/* Nothing written, nothing removed. */
+	assert_file(dest, before);
+	assert_int_equal(stat(dest, &st2), 0);
+	assert_int_equal(st1.st_ino, st2.st_ino);
+	assert_int_equal(access(stale, F_OK), 0);
+	assert_int_equal(unlink(stale), 0);
 	close_and_check(&loop, p);
 }
 
@@ -1418,7 +1500,7 @@ static int child_publish(const struct tmpl_conf *tc, const char *text,
 	struct publish_input in = {.text = text, .len = strlen(text)};
 
 	if (uv_loop_init(&loop) != 0 ||
-	    publisher_new(&loop, tc, false, &p, NULL) != 0 ||
+	    publisher_new(&loop, tc, PUBLISH_TO_FILE, &p, NULL) != 0 ||
 	    publisher_submit(p, &in, on_done, &d) != 0)
 		return -1;
 	while (!d.fired && (uv_hrtime() - t0) / 1000000 < 20000)
@@ -1730,6 +1812,7 @@ int main(void)
 	        T(test_symlink_destination),
 	        T(test_selinux_label),
 	        T(test_dry_sink),
+	        T(test_diff_sink),
 	        T(test_close_runs_deferred_command),
 	        T(test_readonly_dir),
 	        T(test_full_disk),
