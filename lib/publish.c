@@ -235,13 +235,13 @@ static void publish_finish(struct publisher *p, enum publish_result res,
 	p->staged = destfile_discard(p->staged);
 	if (j != NULL) {
 		log_debug("%s: %s", p->dest, publish_result_name(res));
+		publish_count(p, res);
 		job_notify(j, res, e);
 		free(j->waiters);
 		j->waiters = NULL;
 		j->nwaiters = 0;
 		job_free(p->last);
 		p->last = j;
-		publish_count(p, res);
 	}
 	publish_kick(p);
 }
