@@ -22,6 +22,8 @@
 #include "log.h"
 #include "xmalloc.h"
 
+#include "default_template.h"
+
 #define CONFIG_MAX_TEMPLATES    256
 #define CONFIG_MAX_DIR_ENTRIES  1024
 #define CONFIG_MAX_DIR_DEPTH    16
@@ -2284,6 +2286,18 @@ static int finalize(struct load *ld)
 		ret = lmsg(ld, -EINVAL,
 		           "kill_signal and reload_signal are the same "
 		           "signal");
+	/* -explain renders once, prints, writes nothing: with no template
+	 * of its own, the default hosts template (templates/hosts.tmpl). */
+	if (c->explain != NULL) {
+		c->once = true;
+		c->dry = true;
+	}
+	if (clean && c->ntemplates == 0 && c->explain != NULL) {
+		struct tmpl_conf *tc = template_add(ld);
+
+		tc->contents = xstrdup(config_default_template);
+		tc->origin = xstrdup("the default template");
+	}
 	if (clean && c->ntemplates == 0 && c->explain == NULL)
 		ret = lmsg(ld, -EINVAL,
 		           "no templates: give -template "
@@ -2517,7 +2531,9 @@ const char *config_usage(void)
 	       "exit\n"
 	       "  -wait MIN[:MAX]          quiescence before rendering "
 	       "(off)\n"
-	       "  -explain SERVICE         print each node's first backend "
+	       "  -explain NAME            render once and print each node's "
+	       "first address\n"
+	       "                           for NAME (or SERVICE.service.*) "
 	       "and the shares\n"
 	       "\n"
 	       "Ordering and output:\n"

@@ -26,6 +26,7 @@
 #include "guard.h"
 #include "hosts.h"
 #include "log.h"
+#include "strmap.h"
 #include "xmalloc.h"
 
 /* A concurrent writer changed the destination while a job staged it:
@@ -49,6 +50,7 @@ struct job {
 	struct tmpl_spans spans;
 	bool all_dynamic; /* no spans given: every line is data */
 	char *suspect;
+	json_t *weights;
 	struct waiter *waiters;
 	size_t nwaiters;
 };
@@ -106,6 +108,9 @@ struct publisher {
 	uint64_t command_timeout_ms;
 	unsigned max_runs;
 	uint64_t window_ms;
+	unsigned emit;
+	const struct order *order;
+	char *explain; /* the name -explain asks about */
 	struct destfile *file;
 
 	struct job *job;     /* running */
@@ -193,6 +198,7 @@ static struct job *job_free(struct job *j)
 	free(j->text);
 	free(j->spans.v);
 	free(j->suspect);
+	json_decref(j->weights);
 	free(j->waiters);
 	free(j);
 	return NULL;
@@ -330,14 +336,14 @@ static void publish_log_problems(struct publisher *p, json_t *problems,
 /* The longest part of a line a "wrote" line shows. */
 #define PUBLISH_LOG_KEY_MAX 80
 
-/* Up to PUBLISH_LOG_KEYS keys of a's entries that b lacks, but those held
- * (held: the guard's list, in a's line order, or NULL). How many. */
+/* Up to PUBLISH_LOG_KEYS keys of a's entries that b lacks, but those
+ * whose line is in held (may be NULL). How many. */
 static size_t publish_diff_keys(const struct hosts_doc *a,
                                 const struct hosts_doc *b,
-                                const struct guard_result *held, char sign,
+                                const struct strmap *held, char sign,
                                 struct buf *out)
 {
-	size_t n = 0, h = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < a->nlines; i++) {
 		const struct hosts_line *l = &a->lines[i];
@@ -346,12 +352,9 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
 		                  : PUBLISH_LOG_KEY_MAX;
 
 		if (!l->entry ||
-		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0)
-			continue;
-		while (held != NULL && h < held->nheld &&
-		       held->held[h].line < i)
-			h++;
-		if (held != NULL && h < held->nheld && held->held[h].line == i)
+		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0 ||
+		    (held != NULL &&
+		     strmap_get(held, a->text.data + l->off, l->len, NULL)))
 			continue;
 		if (n++ < PUBLISH_LOG_KEYS)
 			buf_printf(out, "%s%c%.*s", out->len > 0 ? ", " : "",
@@ -366,9 +369,16 @@ static void publish_log_written(struct publisher *p)
 	struct buf what;
 	size_t removed, added;
 
+	struct strmap held;
+
+	strmap_init(&held);
+	for (size_t i = 0; i < p->gr.nheld; i++)
+		(void)strmap_put(&held, p->gr.lines.data + p->gr.held[i].text,
+		                 p->gr.held[i].len, 0, NULL);
 	buf_init(&what, 2048);
-	removed = publish_diff_keys(&p->old, &p->new, &p->gr, '-', &what);
+	removed = publish_diff_keys(&p->old, &p->new, &held, '-', &what);
 	added = publish_diff_keys(&p->new, &p->old, NULL, '+', &what);
+	strmap_free(&held);
 	if (removed + added > 2 * PUBLISH_LOG_KEYS)
 		buf_puts(&what, ", ...");
 	log_info("%s: written (%zu bytes; +%zu -%zu, %zu held)%s%s", p->dest,
@@ -646,6 +656,13 @@ static int job_check(struct publisher *p)
 		return -EINVAL;
 	}
 	job_mark_dynamic(j, &p->new);
+	if (p->format == TMPL_FORMAT_HOSTS && p->explain == NULL &&
+	    order_lines(p->order, &p->new, j->weights, p->emit) < 0) {
+		err_msg(&e, -E2BIG, "%s: more than %u bytes", p->dest,
+		        PUBLISH_MAX_FILE);
+		publish_fail(p, &e);
+		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -751,7 +768,7 @@ static int job_guard(struct publisher *p)
 	}
 	hold_arm(p);
 	if (buf_append(&p->block, p->new.text.data, p->new.text.len) < 0 ||
-	    guard_append_held(&p->gr, &p->old, &p->block) < 0)
+	    guard_append_held(&p->gr, &p->block) < 0)
 		return -E2BIG;
 	return 0;
 }
@@ -1007,8 +1024,36 @@ static void dry_sink_start(struct publisher *p)
 	publish_finish(p, PUBLISH_WRITTEN, NULL);
 }
 
+/* -explain NAME: who puts which line of NAME first, from this render. */
+static void explain_sink_start(struct publisher *p)
+{
+	struct buf out;
+	struct err e;
+	int r;
+
+	if (job_check(p) < 0)
+		return;
+	err_clear(&e);
+	buf_init(&out, PUBLISH_MAX_FILE);
+	r = p->order != NULL
+	            ? order_explain_lines(p->order, &p->new, p->explain,
+	                                  p->job->weights, &out, &e)
+	            : err_msg(&e, -EINVAL, "explain: no order");
+	if (r == 0 && (fwrite(buf_str(&out), 1, out.len, stdout) != out.len ||
+	               fflush(stdout) != 0))
+		r = err_msg(&e, -EIO, "cannot write to stdout: %s",
+		            strerror(errno));
+	buf_free(&out);
+	if (r < 0) {
+		publish_fail(p, &e);
+		return;
+	}
+	publish_finish(p, PUBLISH_WRITTEN, NULL);
+}
+
 static const struct publish_sink file_sink = {"file", file_sink_start};
 static const struct publish_sink dry_sink = {"stdout", dry_sink_start};
+static const struct publish_sink explain_sink = {"explain", explain_sink_start};
 
 /* ---- the queue -------------------------------------------------------- */
 
@@ -1026,6 +1071,7 @@ static void publish_timer_closed(uv_handle_t *h)
 	free(p->command);
 	free(p->check_command);
 	free(p->held_logged);
+	free(p->explain);
 	free(p->starts);
 	free(p->flushers);
 	destfile_free(p->file);
@@ -1033,6 +1079,7 @@ static void publish_timer_closed(uv_handle_t *h)
 	hosts_doc_free(&p->new);
 	hosts_doc_free(&p->old);
 	guard_result_free(&p->gr);
+	guard_window_free(&p->window);
 	buf_free(&p->block);
 	buf_free(&p->file_old);
 	buf_free(&p->final);
@@ -1124,6 +1171,8 @@ int publisher_submit(struct publisher *p, const struct publish_input *in,
 	}
 	free(j->suspect);
 	j->suspect = in->suspect != NULL ? xstrdup(in->suspect) : NULL;
+	json_decref(j->weights);
+	j->weights = json_incref(in->weights);
 	if (cb != NULL) {
 		j->waiters = xreallocarray(j->waiters, j->nwaiters + 1,
 		                           sizeof(*j->waiters));
@@ -1149,10 +1198,12 @@ void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
 		uv_timer_start(&p->kick_timer, publish_kick_cb, 0, 0);
 }
 
-int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
-                  struct publisher **ret, struct err *e)
+int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
+                  const struct publish_opts *opts, struct publisher **ret,
+                  struct err *e)
 {
 	const char *dest = tc->destination;
+	bool dry = opts->dry || opts->explain != NULL;
 	struct publisher *p;
 	int r;
 
@@ -1166,7 +1217,12 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
 		return r;
 	}
 	p->loop = loop;
-	p->sink = dry ? &dry_sink : &file_sink;
+	p->sink = opts->explain != NULL ? &explain_sink
+	          : dry                 ? &dry_sink
+	                                : &file_sink;
+	p->explain = opts->explain != NULL ? xstrdup(opts->explain) : NULL;
+	p->order = opts->order;
+	p->emit = tc->emit;
 	p->dest = xstrdup(dest);
 	p->command = tc->command != NULL && tc->command[0] != '\0'
 	                     ? xstrdup(tc->command)
@@ -1190,6 +1246,7 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc, bool dry,
 	hosts_doc_init(&p->new, PUBLISH_MAX_FILE);
 	hosts_doc_init(&p->old, PUBLISH_MAX_FILE);
 	guard_result_init(&p->gr);
+	guard_window_init(&p->window);
 	buf_init(&p->block, PUBLISH_MAX_FILE);
 	buf_init(&p->file_old, PUBLISH_MAX_FILE);
 	buf_init(&p->final, PUBLISH_MAX_FILE);

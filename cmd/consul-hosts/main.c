@@ -22,7 +22,6 @@
 
 #include "config.h"
 #include "err.h"
-#include "explain.h"
 #include "log.h"
 #include "runner.h"
 #include "sdnotify.h"
@@ -408,8 +407,6 @@ int main(int argc, char **argv)
 
 	if (d.cfg->parse_only)
 		code = check_config(d.loop, d.cfg);
-	else if (d.cfg->explain != NULL)
-		code = explain_run(d.loop, d.cfg, stdout);
 	else
 		code = run_daemon(&d);
 

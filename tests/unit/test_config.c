@@ -582,10 +582,17 @@ static void test_config_flags(void **state)
 	assert_string_equal(c->consul.token, "flag-file-token");
 	config_free(c);
 
-	/* -flag=false turns a boolean off; -order-seed and -explain alone. */
-	c = LOAD_OK("-once=false", "-dry=0", "-explain=web");
+	/* -flag=false turns a boolean off. */
+	c = LOAD_OK("-once=false", "-dry=0", "-template", "/s:/d");
 	assert_false(c->once || c->dry);
-	assert_int_equal(c->ntemplates, 0); /* -explain needs none */
+	config_free(c);
+	/* -explain alone: a render printed, not written, of the default
+	 * template when none is given. */
+	c = LOAD_OK("-explain=web");
+	assert_true(c->once && c->dry);
+	assert_int_equal(c->ntemplates, 1);
+	assert_non_null(strstr(c->templates[0].contents, "range services"));
+	assert_null(c->templates[0].destination);
 	config_free(c);
 
 	/* Flags override every template of the files. */

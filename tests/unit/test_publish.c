@@ -280,7 +280,9 @@ static struct publisher *make(uv_loop_t *loop, const struct tmpl_conf *tc)
 	struct err e;
 
 	assert_int_equal(uv_loop_init(loop), 0);
-	assert_int_equal(publisher_new(loop, tc, false, &p, &e), 0);
+	struct publish_opts po = {0};
+
+	assert_int_equal(publisher_new(loop, tc, &po, &p, &e), 0);
 	return p;
 }
 
@@ -1264,7 +1266,10 @@ static void test_dry_sink(void **state)
 	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
 	tc.managed_block = true;                   /* block only */
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(publisher_new(&loop, &tc, true, &p, NULL), 0);
+	assert_int_equal(publisher_new(&loop, &tc,
+	                               &(struct publish_opts){.dry = true}, &p,
+	                               NULL),
+	                 0);
 	assert_int_equal(publish(&loop, p, HOSTS_A "bad line\n", &d),
 	                 PUBLISH_WRITTEN);
 	assert_true(settle(&loop, p));
@@ -1318,7 +1323,8 @@ static int child_publish(const struct tmpl_conf *tc, const char *text,
 	struct publish_input in = {.text = text, .len = strlen(text)};
 
 	if (uv_loop_init(&loop) != 0 ||
-	    publisher_new(&loop, tc, false, &p, NULL) != 0 ||
+	    publisher_new(&loop, tc, &(struct publish_opts){0}, &p, NULL) !=
+	            0 ||
 	    publisher_submit(p, &in, on_done, &d) != 0)
 		return -1;
 	while (!d.fired && (uv_hrtime() - t0) / 1000000 < 20000)
