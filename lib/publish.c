@@ -116,7 +116,14 @@ struct publisher {
 	struct job *job;     /* running */
 	struct job *pending; /* the next one (newest render) */
 	struct job *last;    /* the last one done: re-published for holds */
-	unsigned restarts;   /* of the running job, after a concurrent edit */
+	/* The file as the last job left it (written or found unchanged),
+	 * with nothing held: the same render again is UNCHANGED at once,
+	 * unchecked and unread, while the file's identity stays (a check
+	 * output that changed is no file change: the steady state of a
+	 * large catalog). */
+	bool settled;
+	struct stat settled_st;
+	unsigned restarts; /* of the running job, after a concurrent edit */
 
 	struct hosts_doc new; /* the job's render, checked */
 	struct hosts_doc old; /* what is published (block or whole file) */
@@ -218,6 +225,42 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size && a->st_mode == b->st_mode &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Whether the job is the settled render again, over an untouched file. */
+static bool job_same_as_settled(struct publisher *p)
+{
+	const struct job *j = p->job, *l = p->last;
+	struct stat st;
+
+	return p->settled && l != NULL && j->len == l->len &&
+	       memcmp(j->text, l->text, j->len) == 0 &&
+	       (j->suspect == NULL) == (l->suspect == NULL) &&
+	       (j->weights == NULL) == (l->weights == NULL) &&
+	       (j->weights == NULL || json_equal(j->weights, l->weights)) &&
+	       j->spans.n == l->spans.n && j->all_dynamic == l->all_dynamic &&
+	       (j->spans.n == 0 ||
+	        memcmp(j->spans.v, l->spans.v,
+	               j->spans.n * sizeof(*j->spans.v)) == 0) &&
+	       stat(destfile_target(p->file), &st) == 0 &&
+	       same_stat(&st, &p->settled_st);
+}
+
+/* The file is as this job left it: remember it for the next one. */
+static void publish_settle(struct publisher *p)
+{
+	p->settled = p->gr.nheld == 0 && p->text_hold_since == 0 &&
+	             stat(destfile_target(p->file), &p->settled_st) == 0;
 }
 
 /* The job is over: tell every waiter, keep its render, start what's next. */
@@ -852,6 +895,7 @@ static void job_swap(struct publisher *p)
 		return;
 	}
 	publish_log_written(p);
+	publish_settle(p);
 	if (p->command != NULL) {
 		p->command_due = true;
 		p->cmd_retry = false;
@@ -960,6 +1004,7 @@ static void job_write(struct publisher *p)
 	    memcmp(buf_str(&p->file_old), buf_str(&p->final), p->final.len) ==
 	            0 &&
 	    destfile_attrs_ok(p->file, &p->old_st)) {
+		publish_settle(p);
 		publish_finish(p, PUBLISH_UNCHANGED, NULL);
 		return;
 	}
@@ -999,6 +1044,11 @@ fail:
 static void file_sink_start(struct publisher *p)
 {
 	p->restarts = 0;
+	if (job_same_as_settled(p)) {
+		publish_finish(p, PUBLISH_UNCHANGED, NULL);
+		return;
+	}
+	p->settled = false;
 	if (job_check(p) == 0)
 		job_write(p);
 }

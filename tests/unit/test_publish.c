@@ -338,6 +338,36 @@ static void test_new_then_unchanged(void **state)
 	close_and_check(&loop, p);
 }
 
+/* The same render over the file as it was left is UNCHANGED at once; a
+ * file touched meanwhile (same render, edited file) is written again. */
+static void test_same_render_fast_path(void **state)
+{
+	struct tmpl_conf tc = conf();
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+	FILE *f;
+
+	(void)state;
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_UNCHANGED);
+	f = fopen(dest, "a");
+	assert_non_null(f);
+	fputs("10.9.9.9 intruder\n", f);
+	fclose(f);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	assert_file(dest, HOSTS_A);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_UNCHANGED);
+	/* A mode change is a change of the file too. */
+	assert_int_equal(chmod(dest, 0600), 0);
+	tc.perms = 0644;
+	close_and_check(&loop, p);
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	close_and_check(&loop, p);
+}
+
 static void test_mode_owner_perms_backup(void **state)
 {
 	struct tmpl_conf tc = conf();
@@ -1611,6 +1641,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        T(test_new_then_unchanged),
+	        T(test_same_render_fast_path),
 	        T(test_mode_owner_perms_backup),
 	        T(test_create_dirs_and_bad_destinations),
 	        T(test_managed_block),
