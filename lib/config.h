@@ -28,6 +28,10 @@
 
 #include "err.h"
 
+#define CONFIG_DEFAULT_MAX_RESPONSE (32u << 20)
+#define CONFIG_MIN_RESPONSE         (64u << 10)
+#define CONFIG_MAX_RESPONSE         (1024u << 20)
+
 struct wait_conf {
 	bool enabled; /* set when min was given */
 	uint64_t min_ms;
@@ -46,7 +50,8 @@ struct tls_conf {
 
 struct retry_conf {
 	bool enabled;            /* default true */
-	unsigned attempts;       /* 0 = forever; we never exit on it anyway */
+	unsigned attempts;       /* default 12; 0 = forever. Only -once gives
+	                            up (watch.h); the daemon never does */
 	uint64_t backoff_ms;     /* default 250 */
 	uint64_t max_backoff_ms; /* default 60000 */
 };
@@ -106,6 +111,17 @@ struct config {
 	int reload_signal; /* default SIGHUP */
 	enum order_mode order;
 	char *order_seed; /* NULL: agent node name, then hostname */
+	/* The largest Consul answer accepted, in bytes (default
+	 * CONFIG_DEFAULT_MAX_RESPONSE; CONFIG_MIN/MAX_RESPONSE). */
+	size_t max_response_size;
+	/*
+	 * More names no Consul record may take (default none), besides the
+	 * loopback names and this node's own names, which are always
+	 * reserved (struct dep_names in deps.h): host names, or "*.domain"
+	 * for every name under domain; matched without case.
+	 */
+	char **reserved_names; /* NULL-terminated when set */
+	size_t nreserved_names;
 	struct tmpl_conf *templates;
 	size_t ntemplates;
 
