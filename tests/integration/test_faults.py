@@ -165,7 +165,8 @@ class Transport(FaultCase):
         # stops at its 64 MiB limit, the file keeps its last version and
         # the next normal answer is published.
         d = self.fault_then_recover("huge", 1, bytes=100 << 20)
-        self.assertTrue(any(l and "response larger than the 64 MiB limit"
+        self.assertTrue(any(l and "response larger than the 32 MiB limit "
+                            "(max_response_size)"
                             in l for l in d.lines), d.log())
 
     def test_connection_reset(self):
