@@ -28,7 +28,7 @@
 
 #include "err.h"
 
-#define CONFIG_DEFAULT_MAX_RESPONSE (32u << 20)
+#define CONFIG_DEFAULT_MAX_RESPONSE (16u << 20)
 #define CONFIG_MIN_RESPONSE         (64u << 10)
 #define CONFIG_MAX_RESPONSE         (1024u << 20)
 

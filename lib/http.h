@@ -19,7 +19,7 @@
  *	    -ECONNREFUSED / -EHOSTUNREACH (connect), -ECONNRESET (the
  *	    connection broke, a truncated body included), -E2BIG (a bound
  *	    was passed: errmsg names it and its size, "response larger
- *	    than the 32 MiB limit", "response headers larger than the 64
+ *	    than the 16 MiB limit", "response headers larger than the 64
  *	    KiB limit", "a response header line larger than curl's 100 KiB
  *	    limit"), -EPROTO (garbage, TLS errors), -EIO (anything else).
  *	    errmsg is curl's error text otherwise (it never contains the

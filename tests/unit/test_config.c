@@ -735,7 +735,7 @@ static void test_config_reliability_keys(void **state)
 
 	(void)state;
 	c = text_ok(T);
-	assert_int_equal(c->max_response_size, 32u << 20);
+	assert_int_equal(c->max_response_size, 16u << 20);
 	assert_null(c->reserved_names);
 	assert_int_equal(c->nreserved_names, 0);
 	config_free(c);
