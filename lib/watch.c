@@ -84,6 +84,7 @@ struct watch_dep {
 	int reported;        /* 403/400/-EBADMSG/-E2BIG reported; 0: none */
 	size_t last_len;     /* bytes of the body that gave last */
 	json_t *drops;       /* messages of the last decode's drops: a set */
+	bool catch_up;       /* after an outage: ask without blocking once */
 	bool holds_slot;     /* its request counts in w->in_flight */
 	bool long_poll;      /* that request (or the queued one) blocks */
 	struct watch_queue *queue; /* the FIFO it waits in, or NULL */
@@ -940,7 +941,8 @@ static void watch_fetch(struct watch_dep *wd)
 		watch_park(wd);
 		return;
 	}
-	block = dep_blocking(wd->dep) && wd->index > 0;
+	block = dep_blocking(wd->dep) && wd->index > 0 && !wd->catch_up;
+	wd->catch_up = false;
 	if (watch_may_start(wd->w, block))
 		watch_start(wd, block);
 	else
@@ -959,6 +961,10 @@ static void watch_admit(struct watcher *w)
 		if (wd == NULL)
 			return;
 		watch_dequeue(wd);
+		if (w->probing) { /* queued before the outage was seen */
+			watch_park(wd);
+			continue;
+		}
 		watch_start(wd, wd->long_poll);
 	}
 }
@@ -1094,6 +1100,7 @@ static void watch_probe_cb(uv_timer_t *timer)
  */
 static void watch_probe_end(struct watcher *w)
 {
+	bool rotating = w->nblocking > w->long_slots;
 	uint64_t window;
 
 	if (!w->probing)
@@ -1108,10 +1115,16 @@ static void watch_probe_end(struct watcher *w)
 	log_debug("consul: answering again; resuming %u watches over %" PRIu64
 	          " ms",
 	          w->nparked, window);
-	for (struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next)
-		if (wd->state == WATCH_PARKED)
-			watch_after(wd, WATCH_BACKOFF,
-			            backoff_jitter(&w->rng, 0, window));
+	for (struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next) {
+		if (wd->state != WATCH_PARKED)
+			continue;
+		/* Rotating, a long poll with the old index can wait a whole
+		 * rotation for a slot: ask once without blocking, so every
+		 * change made during the outage arrives now. */
+		wd->catch_up = rotating;
+		watch_after(wd, WATCH_BACKOFF,
+		            backoff_jitter(&w->rng, 0, window));
+	}
 	w->nparked = 0;
 }
 

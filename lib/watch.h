@@ -67,11 +67,14 @@
  *   /v1/status/leader needs no ACL (a restrictive token works), cannot
  *   block, answers even with no leader ("", status 200), and its answer
  *   is a few bytes; /v1/agent/self would need agent:read. An answer to a
- *request that started before the outage makes the probe run at once; only the
- *probe's answer ends the outage. Then the parked dependencies resume at random
- *moments within min(WATCH_RESUME_WINDOW_MS, WATCH_RESUME_PER_DEP_MS each), so
- *neither the agent nor, with the probe's jitter, a fleet's servers get every
- *   request at the same moment.
+ *   request that started before the outage makes the probe run at once;
+ *   only the probe's answer ends the outage. Then the parked
+ *   dependencies resume at random moments within
+ *   min(WATCH_RESUME_WINDOW_MS, WATCH_RESUME_PER_DEP_MS each), so neither
+ *   the agent nor, with the probe's jitter, a fleet's servers get every
+ *   request at the same moment. While rotating, each first asks once
+ *   without blocking: a long poll with its old index could wait a whole
+ *   rotation for a slot, and a change made during the outage with it.
  * - Giving up: the daemon never does (it keeps the last good file). With
  *   cfg->once, a dependency that has had no usable answer for as long as
  *   consul-template's retries take (backoff_budget_ms over

@@ -1510,6 +1510,50 @@ static void test_outage_probe(void **state)
 	tw_teardown(t);
 }
 
+/*
+ * The same while rotating (30 deps over 7 long-poll slots, each waiting
+ * 10 s * 7 / 30 = 2.3 s): a resumed long poll could wait that long for a
+ * slot, so every resumed dep first asks once without blocking, and a
+ * change made during the outage arrives within the probe and the window.
+ */
+static void test_outage_probe_rotating(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	double slow = slow_factor(), took;
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 10000;
+	tw_add_keys(t, "or/", 0, 30, true);
+	watch_max_connections = 8;
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	tw_add_keys(t, "or/", 0, 30, false);
+	tw_wait_data(t, 30, 5000);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"reset\"}"));
+	/* Every long poll ends within its 2.3 s share and its successor
+	 * fails: then all 30 are parked and only the probe asks. */
+	test_loop_run_until(&t->tl, NULL, NULL, (uint64_t)(4000 * slow));
+	assert_int_equal(t->nevents, 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"or/k29\",\"value\":\"while away\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"or/k00\",\"value\":\"while away\"}"));
+	t0 = uv_hrtime();
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+	tw_wait_data(t, 32, (uint64_t)(5000 * slow));
+	took = (double)(uv_hrtime() - t0) / 1e6;
+	fprintf(stderr,
+	        "rotating: both changes made during the outage arrived "
+	        "%.0f ms after Consul answered again\n",
+	        took);
+	/* The probe (400 ms cap), the window (30 x 5 ms), a request: not
+	 * a 2.3 s long poll ahead in the queue. */
+	assert_true(took < 400 + 150 + 400 * slow);
+	tw_teardown(t);
+}
+
 static bool pred_gave_up(void *arg)
 {
 	struct tw *t = arg;
@@ -1661,6 +1705,7 @@ int main(void)
 	        cmocka_unit_test(test_undecodable_200_backs_off),
 	        cmocka_unit_test(test_index_near_2_64),
 	        cmocka_unit_test(test_outage_probe),
+	        cmocka_unit_test(test_outage_probe_rotating),
 	        cmocka_unit_test(test_once_gives_up),
 	        cmocka_unit_test(test_cleartext_token_warning),
 	};
