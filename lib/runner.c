@@ -519,6 +519,14 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 
 	if (r->closing)
 		return;
+	if (status == WATCH_GAVE_UP) {
+		/* -once only (watch.h): no answer for as long as consul-
+		 * template's retries take, or retries are off. */
+		log_errx("consul: %s", what);
+		if (r->cbs.on_exit != NULL)
+			r->cbs.on_exit(r->cbs.data, 1);
+		return;
+	}
 	if (d != NULL && !r->seed_known &&
 	    strcmp(dep_id(d), dep_id(r->self_dep)) == 0 &&
 	    (status == 403 || status == 404)) {
