@@ -34,6 +34,30 @@ uint64_t backoff_delay_ms(uint64_t base_ms, uint64_t cap_ms, unsigned failures,
 	return base + rnd % (span + 1);
 }
 
+uint64_t backoff_budget_ms(uint64_t base_ms, uint64_t cap_ms, unsigned attempts)
+{
+	uint64_t cap = backoff_ceiling_ms(base_ms, cap_ms, UINT32_MAX);
+	uint64_t sum = 0, c = 0;
+	unsigned n;
+
+	/* Doubling: at most 64 steps before the cap. */
+	for (n = 1; n <= attempts && c < cap; n++) {
+		c = backoff_ceiling_ms(base_ms, cap_ms, n);
+		if (c > UINT64_MAX - sum)
+			return UINT64_MAX;
+		sum += c;
+	}
+	/* The rest wait the cap each. */
+	if (n <= attempts) {
+		uint64_t rest = (uint64_t)attempts - n + 1;
+
+		if (cap > (UINT64_MAX - sum) / rest)
+			return UINT64_MAX;
+		sum += rest * cap;
+	}
+	return sum;
+}
+
 uint64_t backoff_rand(uint64_t *state)
 {
 	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));

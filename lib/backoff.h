@@ -10,6 +10,12 @@
  * ever being immediate. The caller keeps the failure count (reset on
  * success) and supplies the randomness, which keeps this testable.
  *
+ * backoff_budget_ms() is how long a run of retries waits at most: the
+ * sum of their ceilings. consul-template sleeps exactly those ceilings
+ * (config/retry.go: backoff doubling per retry up to max_backoff, 12
+ * retries by default: 5 min 3.75 s) before it gives up, so this is how
+ * long `-once` keeps asking before it gives up the same way.
+ *
  * backoff_rand() is splitmix64: fast, good enough for jitter, not for
  * anything secret.
  *
@@ -30,6 +36,12 @@ uint64_t backoff_delay_ms(uint64_t base_ms, uint64_t cap_ms, unsigned failures,
 /* The ceiling of that window: min(cap, base * 2^(failures-1)). */
 uint64_t backoff_ceiling_ms(uint64_t base_ms, uint64_t cap_ms,
                             unsigned failures);
+/*
+ * The sum of the ceilings of retries 1..attempts (0 for none); saturates
+ * at UINT64_MAX.
+ */
+uint64_t backoff_budget_ms(uint64_t base_ms, uint64_t cap_ms,
+                           unsigned attempts);
 /* Next value of the generator whose state is *state (any seed works). */
 uint64_t backoff_rand(uint64_t *state);
 /* A value in [lo, hi] from *state. */

@@ -223,6 +223,33 @@ static void command_cloexec_all(void)
 	closedir(d);
 }
 
+extern char **environ;
+
+/*
+ * The daemon's environment minus the Consul token (CONSUL_HTTP_TOKEN,
+ * CONSUL_HTTP_TOKEN_FILE, CONSUL_TOKEN): a reload command has no use for
+ * it, and everything it starts would inherit it. The strings are
+ * borrowed from environ; free only the array.
+ */
+static char **command_env(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (size_t i = 0; i < n; i++) {
+		const char *v = environ[i];
+
+		if (strncmp(v, "CONSUL_HTTP_TOKEN", 17) == 0 ||
+		    strncmp(v, "CONSUL_TOKEN=", 13) == 0)
+			continue;
+		env[k++] = environ[i];
+	}
+	return env;
+}
+
 int command_run(uv_loop_t *loop, const char *script, const char *arg1,
                 uint64_t timeout_ms, command_done_cb done, void *data,
                 struct command **ret, struct err *e)
@@ -230,7 +257,7 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 	struct command *c = xcalloc(1, sizeof(*c));
 	uv_process_options_t opt;
 	uv_stdio_container_t stdio[3];
-	char *args[6];
+	char *args[6], **env;
 	int r;
 
 	c->loop = loop;
@@ -262,6 +289,8 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 	memset(&opt, 0, sizeof(opt));
 	opt.file = "/bin/sh";
 	opt.args = args;
+	env = command_env();
+	opt.env = env;
 	opt.exit_cb = command_on_exit;
 	opt.flags = UV_PROCESS_DETACHED;
 	stdio[0].flags = UV_IGNORE;
@@ -276,6 +305,7 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 	r = uv_spawn(loop, &c->proc, &opt);
 	for (int i = 0; i < 5; i++)
 		free(args[i]);
+	free(env);
 	if (r < 0) {
 		err_msg(e, r, "cannot run /bin/sh: %s", uv_strerror(r));
 		/* A failed uv_spawn still initialised the handle: close it. */

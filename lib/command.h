@@ -4,7 +4,8 @@
  * command_run() starts "/bin/sh -c SCRIPT consul-hosts [ARG1]" in its own
  * session (so a timeout can signal the whole process group), with stdin
  * on /dev/null and stdout/stderr captured into bounded buffers. It never
- * blocks the loop.
+ * blocks the loop. The command gets the daemon's environment without the
+ * Consul token variables (CONSUL_HTTP_TOKEN*, CONSUL_TOKEN).
  *
  * Completion takes two events, as tmux's job.c does: the child has exited
  * AND both pipes have reached EOF (or were given up on, see below). Only

@@ -19,8 +19,11 @@
 #include "buf.h"
 #include "duration.h"
 #include "hcl.h"
+#include "hosts.h"
 #include "log.h"
 #include "xmalloc.h"
+
+#include "default_template.h"
 
 #define CONFIG_MAX_TEMPLATES    256
 #define CONFIG_MAX_DIR_ENTRIES  1024
@@ -1354,16 +1357,117 @@ static int apply_template(struct vctx *v, json_t *obj, void *target)
 
 /* ---- top level ---- */
 
+/*
+ * A size in bytes: a whole number, or a string with a unit ("512KiB",
+ * "32MiB", "1GiB"; KB, MB and GB are powers of 1000; B or no unit: bytes).
+ */
+static int want_size(struct vctx *v, const json_t *obj, const char *key,
+                     const json_t *val, size_t min, size_t max, size_t *dst)
+{
+	static const struct {
+		const char *unit;
+		unsigned long long mult;
+	} units[] = {{"", 1},
+	             {"B", 1},
+	             {"KiB", 1ull << 10},
+	             {"MiB", 1ull << 20},
+	             {"GiB", 1ull << 30},
+	             {"KB", 1000},
+	             {"MB", 1000000},
+	             {"GB", 1000000000}};
+	unsigned long long n = 0, mult = 0;
+	const char *s, *end;
+	size_t i;
+
+	if (json_is_integer(val) && json_integer_value(val) >= 0) {
+		n = (unsigned long long)json_integer_value(val);
+		mult = 1;
+	} else if (json_is_string(val)) {
+		s = json_string_value(val);
+		for (end = s; *end >= '0' && *end <= '9' && end - s < 12; end++)
+			n = n * 10 + (unsigned long long)(*end - '0');
+		for (i = 0; end != s && i < sizeof(units) / sizeof(units[0]);
+		     i++)
+			if (strcmp(end, units[i].unit) == 0)
+				mult = units[i].mult;
+	}
+	if (mult == 0)
+		return fail_value(
+		        v, obj, key,
+		        "%s: expected a size like \"32MiB\" "
+		        "(B, KiB, MiB, GiB, KB, MB, GB) or a number of "
+		        "bytes",
+		        name_of(v, key));
+	if (n > max / mult || n * mult < min || n * mult > max)
+		return fail_value(v, obj, key,
+		                  "%s: must be between %zu KiB and %zu MiB",
+		                  name_of(v, key), min >> 10, max >> 20);
+	*dst = (size_t)(n * mult);
+	return 0;
+}
+
+/* A list of host names, each a valid name or "*." and one. */
+static int want_names(struct vctx *v, const json_t *obj, const char *key,
+                      const json_t *val, char ***dst, size_t *ret_n)
+{
+	size_t i, n;
+	json_t *w;
+
+	if (!json_is_array(val))
+		return fail_value(v, obj, key,
+		                  "%s: expected a list of host names, got %s",
+		                  name_of(v, key), json_kind(val));
+	n = json_array_size(val);
+	if (n > CONFIG_MAX_PATHS * 16)
+		return fail_value(v, obj, key, "%s: more than %d names",
+		                  name_of(v, key), CONFIG_MAX_PATHS * 16);
+	json_array_foreach(val, i, w)
+	{
+		const char *s = json_string_value(w);
+		size_t len = json_string_length(w);
+
+		if (s != NULL && len > 2 && s[0] == '*' && s[1] == '.') {
+			s += 2;
+			len -= 2;
+		}
+		if (s == NULL || !hosts_name_ok(s, len))
+			return fail_index(v, val, i,
+			                  "%s: expected a host name or "
+			                  "\"*.domain\", got %s",
+			                  name_of(v, key),
+			                  json_is_string(w) ? "an invalid name"
+			                                    : json_kind(w));
+	}
+	for (i = 0; i < *ret_n; i++)
+		free((*dst)[i]);
+	free(*dst);
+	*dst = xcalloc(n + 1, sizeof(**dst));
+	json_array_foreach(val, i, w)
+	{
+		(*dst)[i] = xstrdup(json_string_value(w));
+	}
+	*ret_n = n;
+	return 0;
+}
+
 static int apply_root(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {
-	        "consul",           "max_stale",
-	        "block_query_wait", "wait",
-	        "log_level",        "pid_file",
-	        "kill_signal",      "reload_signal",
-	        "template",         "order",
-	        "shuffle_seed",     "default_delimiters",
-	        "metrics",          NULL};
+	static const char *const keys[] = {"consul",
+	                                   "max_stale",
+	                                   "block_query_wait",
+	                                   "wait",
+	                                   "log_level",
+	                                   "pid_file",
+	                                   "kill_signal",
+	                                   "reload_signal",
+	                                   "template",
+	                                   "order",
+	                                   "shuffle_seed",
+	                                   "default_delimiters",
+	                                   "max_response_size",
+	                                   "reserved_names",
+	                                   "metrics",
+	                                   NULL};
 	static const char *const unsupported[] = {"vault",
 	                                          "dedup",
 	                                          "deduplicate",
@@ -1439,6 +1543,13 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 			r = want_blocks(v, obj, key, val, apply_delimiters, ld);
 		} else if (strcmp(key, "metrics") == 0) {
 			r = want_blocks(v, obj, key, val, apply_metrics, c);
+		} else if (strcmp(key, "max_response_size") == 0) {
+			r = want_size(v, obj, key, val, CONFIG_MIN_RESPONSE,
+			              CONFIG_MAX_RESPONSE,
+			              &c->max_response_size);
+		} else if (strcmp(key, "reserved_names") == 0) {
+			r = want_names(v, obj, key, val, &c->reserved_names,
+			               &c->nreserved_names);
 		} else {
 			r = unknown_key(v, obj, key, "at top level", keys,
 			                unsupported);
@@ -2336,6 +2447,18 @@ static int finalize(struct load *ld)
 		ret = lmsg(ld, -EINVAL,
 		           "kill_signal and reload_signal are the same "
 		           "signal");
+	/* -explain renders once, prints, writes nothing: with no template
+	 * of its own, the default hosts template (templates/hosts.tmpl). */
+	if (c->explain != NULL) {
+		c->once = true;
+		c->dry = true;
+	}
+	if (clean && c->ntemplates == 0 && c->explain != NULL) {
+		struct tmpl_conf *tc = template_add(ld);
+
+		tc->contents = xstrdup(config_default_template);
+		tc->origin = xstrdup("the default template");
+	}
 	/* -diff prints what would change: a dry run against each
 	 * destination, so each needs one. */
 	if (c->diff)
@@ -2412,6 +2535,7 @@ static struct config *config_defaults(void)
 	c->kill_signal = SIGTERM;
 	c->reload_signal = SIGHUP;
 	c->order = ORDER_STABLE;
+	c->max_response_size = CONFIG_DEFAULT_MAX_RESPONSE;
 	return c;
 }
 
@@ -2541,6 +2665,9 @@ struct config *config_free(struct config *c)
 	free(c->pid_file);
 	free(c->order_seed);
 	free(c->metrics_textfile);
+	for (size_t i = 0; i < c->nreserved_names; i++)
+		free(c->reserved_names[i]);
+	free(c->reserved_names);
 	for (size_t i = 0; i < c->ntemplates; i++)
 		tmpl_conf_clear(&c->templates[i]);
 	free(c->templates);
@@ -2575,18 +2702,22 @@ const char *config_usage(void)
 	       "  -once                    render once, then exit\n"
 	       "  -dry                     write renders to stdout, run no "
 	       "command\n"
-	       "  -diff                    with -dry: print a unified diff of "
-	       "each destination\n"
-	       "                           against what would be written "
-	       "(-once: exit 0\n"
-	       "                           same, 1 different, 2 trouble, as "
-	       "diff(1))\n"
+	       "  -diff                    print a unified diff of each "
+	       "destination against\n"
+	       "                           what would be written (implies "
+	       "-dry; "
+	       "with -once:\n"
+	       "                           exit 0 same, 1 different, 2 "
+	       "trouble, "
+	       "as diff(1))\n"
 	       "  -parse-only, -check-config, -n\n"
 	       "                           check config and templates, then "
 	       "exit\n"
 	       "  -wait MIN[:MAX]          quiescence before rendering "
 	       "(off)\n"
-	       "  -explain SERVICE         print each node's first backend "
+	       "  -explain NAME            render once and print each node's "
+	       "first address\n"
+	       "                           for NAME (or SERVICE.service.*) "
 	       "and the shares\n"
 	       "\n"
 	       "Ordering and output:\n"

@@ -31,6 +31,10 @@
 
 #include "err.h"
 
+#define CONFIG_DEFAULT_MAX_RESPONSE (16u << 20)
+#define CONFIG_MIN_RESPONSE         (64u << 10)
+#define CONFIG_MAX_RESPONSE         (1024u << 20)
+
 struct wait_conf {
 	bool enabled; /* set when min was given */
 	uint64_t min_ms;
@@ -55,8 +59,8 @@ struct tls_conf {
  */
 struct retry_conf {
 	bool enabled;            /* default true; false: -once does not retry */
-	unsigned attempts;       /* retries before -once gives up; default 12,
-	                            0 = never gives up */
+	unsigned attempts;       /* default 12; 0 = forever. Only -once gives
+	                            up (watch.h); the daemon never does */
 	uint64_t backoff_ms;     /* first delay, doubling; default 250 */
 	uint64_t max_backoff_ms; /* ceiling; default 60000; never 0 (which
 	                            is "no limit" in consul-template) */
@@ -137,6 +141,17 @@ struct config {
 	/* metrics { textfile }: where the Prometheus metrics go (an absolute
 	 * *.prom path), or NULL. */
 	char *metrics_textfile;
+	/* The largest Consul answer accepted, in bytes (default
+	 * CONFIG_DEFAULT_MAX_RESPONSE; CONFIG_MIN/MAX_RESPONSE). */
+	size_t max_response_size;
+	/*
+	 * More names no Consul record may take (default none), besides the
+	 * loopback names and this node's own names, which are always
+	 * reserved (struct dep_names in deps.h): host names, or "*.domain"
+	 * for every name under domain; matched without case.
+	 */
+	char **reserved_names; /* NULL-terminated when set */
+	size_t nreserved_names;
 	struct tmpl_conf *templates;
 	size_t ntemplates;
 

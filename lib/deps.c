@@ -19,8 +19,10 @@
  * spaces; tags are kept verbatim (blanks, '#', backquotes: they are data,
  * and a tag printed into a line is checked with it), except that one with
  * a control byte is left out of its list, reported, and the record stays.
- * Meta keeps its spaces (free text) but a control byte in it drops the
- * record.
+ * Meta values are free text too (Consul accepts a tab or a newline in
+ * them): control bytes become spaces; a Meta key with one is left out,
+ * reported, and the record stays. Records whose names are reserved
+ * (struct dep_names) are dropped.
  *
  * Records are consul-template's structs (trecord.h): made by trec_new(),
  * with every field of the Go struct set.
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "deps.h"
@@ -39,8 +42,9 @@
 #include "trecord.h"
 #include "xmalloc.h"
 
-#define DEP_MAX_SPEC    1024        /* bytes of a spec */
-#define DEP_MAX_BODY    (64u << 20) /* bytes of a response body */
+#define DEP_MAX_SPEC 1024 /* bytes of a spec */
+/* Bytes of a response body: config's largest max_response_size. */
+#define DEP_MAX_BODY    (1024u << 20)
 #define DEP_QUOTE_MAX   80   /* bytes of Consul text quoted in a message */
 #define DEP_MAX_DROPPED 1000 /* messages appended per decode */
 
@@ -749,6 +753,7 @@ static int parse_body(const char *body, size_t len, json_t **ret, struct err *e)
 struct dropper {
 	json_t *dropped;
 	size_t count;
+	const struct dep_names *names; /* may be NULL */
 };
 
 static void drop(struct dropper *dr, const char *fmt, ...)
@@ -766,6 +771,114 @@ static void drop(struct dropper *dr, const char *fmt, ...)
 	va_end(ap);
 	json_array_append_new(dr->dropped, json_string(msg));
 	dr->count++;
+}
+
+/* --- reserved names ---------------------------------------------------- */
+
+const char *const dep_loopback_names[] = {
+        "localhost",
+        "*.localhost",
+        "localhost.localdomain",
+        "localhost4",
+        "localhost4.localdomain4",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "broadcasthost",
+        NULL,
+};
+
+/* name[0..len) is entry: equal, or under "*.domain"; no case, final dot. */
+static bool name_matches(const char *entry, const char *name, size_t len)
+{
+	size_t elen = strlen(entry);
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (elen > 0 && entry[elen - 1] == '.')
+		elen--;
+	if (elen > 2 && entry[0] == '*' && entry[1] == '.') {
+		size_t dlen = elen - 1; /* ".domain" */
+
+		return len > dlen &&
+		       strncasecmp(name + len - dlen, entry + 1, dlen) == 0;
+	}
+	return len == elen && strncasecmp(name, entry, len) == 0;
+}
+
+static int addr_parse(const char *s, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+static bool addr_is_own(const struct dep_names *n, const char *addr)
+{
+	unsigned char a[16], b[16];
+	int fa;
+
+	if (addr == NULL || n->own_addrs == NULL ||
+	    (fa = addr_parse(addr, a)) == 0)
+		return false;
+	for (const char *const *o = n->own_addrs; *o != NULL; o++)
+		if (addr_parse(*o, b) == fa &&
+		    memcmp(a, b, fa == AF_INET ? 4 : 16) == 0)
+			return true;
+	return false;
+}
+
+const char *dep_name_reserved(const struct dep_names *names, const char *name,
+                              size_t len, const char *addr)
+{
+	const char *const *l;
+
+	if (names == NULL)
+		return NULL;
+	for (l = names->reserved; l != NULL && *l != NULL; l++)
+		if (name_matches(*l, name, len))
+			return *l;
+	for (l = names->own; l != NULL && *l != NULL; l++)
+		if (name_matches(*l, name, len))
+			return addr_is_own(names, addr) ? NULL : *l;
+	return NULL;
+}
+
+/* Whether entry is one of list's own pointers. */
+static bool entry_of(const char *const *list, const char *entry)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (*list == entry)
+			return true;
+	return false;
+}
+
+/*
+ * Whether a record with name s (a node or service name) at address addr
+ * (or NULL) may not be kept; why (size bytes) then says which entry.
+ */
+static bool name_reserved(const struct dropper *dr, json_t *s, json_t *addr,
+                          char *why, size_t size)
+{
+	const char *entry = dep_name_reserved(
+	        dr->names, json_string_value(s), json_string_length(s),
+	        addr != NULL ? json_string_value(addr) : NULL);
+
+	if (entry == NULL)
+		return false;
+	snprintf(why, size, "reserved name (matches \"%.100s\"%s)", entry,
+	         entry_of(dr->names->own, entry)
+	                 ? ", this node's name, at another address"
+	                 : "");
+	return true;
 }
 
 /*
@@ -834,11 +947,16 @@ static bool name_ok(json_t *s)
 	return hosts_name_ok(json_string_value(s), json_string_length(s));
 }
 
+static json_t *one_line(json_t *s);
+
 /*
- * A copy of the string map o (Meta), {} when absent or null; NULL when it
- * is not a map of strings or a key or value holds a control character.
+ * A copy of the string map o (Meta), {} when absent or null. Values are
+ * free text: control bytes become spaces (Consul accepts a tab or a
+ * newline in them). An entry whose key holds a control byte, or whose
+ * value is not a string, is left out and reported as "<who>: Meta key
+ * "..." left out: why"; the record stays.
  */
-static json_t *string_map(json_t *o)
+static json_t *string_map(json_t *o, struct dropper *dr, const char *who)
 {
 	json_t *out = json_object(), *v;
 	const char *k;
@@ -846,19 +964,25 @@ static json_t *string_map(json_t *o)
 
 	if (o == NULL || json_is_null(o))
 		return out;
-	if (!json_is_object(o))
-		goto bad;
+	if (!json_is_object(o)) {
+		drop(dr, "%s: Meta is not a map; left out", who);
+		return out;
+	}
 	json_object_keylen_foreach(o, k, klen, v)
 	{
-		if (!json_is_string(v) || str_has_control(v) ||
-		    has_control(k, klen))
-			goto bad;
-		json_object_set(out, k, v);
+		char *q;
+
+		if (json_is_string(v) && !has_control(k, klen)) {
+			json_object_setn_new_nocheck(out, k, klen, one_line(v));
+			continue;
+		}
+		q = quote(k, klen);
+		drop(dr, "%s: Meta key %s left out: %s", who, q,
+		     json_is_string(v) ? "control character in the key"
+		                       : "the value is not a string");
+		free(q);
 	}
 	return out;
-bad:
-	json_decref(out);
-	return NULL;
 }
 
 /*
@@ -1104,14 +1228,16 @@ static int shape_error(struct err *e, const struct dep *d, const char *want)
 
 /*
  * The fields every node record shares ({ID, Node, Address, Datacenter,
- * TaggedAddresses, Meta}); NULL and a message in dr when it is hostile.
+ * TaggedAddresses, Meta}); NULL and a message in dr when it is hostile
+ * or takes a reserved name.
  */
 static json_t *node_record(json_t *n, struct dropper *dr)
 {
 	json_t *id = NULL, *name = NULL, *addr = NULL, *dc = NULL;
 	json_t *meta = NULL, *out = NULL;
-	char *qn = NULL, *qa = NULL;
+	char *qn = NULL, *qa = NULL, *who = NULL;
 	const char *why = NULL;
+	char reason[200];
 
 	if (!json_is_object(n)) {
 		drop(dr, "node record is not an object");
@@ -1123,10 +1249,10 @@ static json_t *node_record(json_t *n, struct dropper *dr)
 		return NULL;
 	}
 	qn = quote_json(name);
+	who = xasprintf("node %s", qn);
 	id = str_field(n, "ID");
 	addr = str_field(n, "Address");
 	dc = str_field(n, "Datacenter");
-	meta = string_map(json_object_get(n, "Meta"));
 	if (!name_ok(name))
 		why = "invalid node name";
 	else if (addr == NULL)
@@ -1142,26 +1268,22 @@ static json_t *node_record(json_t *n, struct dropper *dr)
 	} else if (id == NULL || dc == NULL || str_has_control(id) ||
 	           str_has_control(dc))
 		why = "invalid ID or Datacenter";
-	else if (meta == NULL)
-		why = "Meta is not a map of printable strings";
+	else if (name_reserved(dr, name, addr, reason, sizeof(reason)))
+		why = reason;
 	if (why != NULL) {
-		drop(dr, "node %s: %s", qn, why);
+		drop(dr, "%s: %s", who, why);
 		goto out;
 	}
+	meta = string_map(json_object_get(n, "Meta"), dr, who);
 	out = trec_new(TREC_NODE);
 	json_object_set(out, "ID", id);
 	json_object_set(out, "Node", name);
 	json_object_set(out, "Address", addr);
 	json_object_set(out, "Datacenter", dc);
-	{
-		char *who = xasprintf("node %s", qn);
-
-		json_object_set_new(
-		        out, "TaggedAddresses",
-		        tagged_addresses(json_object_get(n, "TaggedAddresses"),
-		                         dr, who));
-		free(who);
-	}
+	json_object_set_new(
+	        out, "TaggedAddresses",
+	        tagged_addresses(json_object_get(n, "TaggedAddresses"), dr,
+	                         who));
 	json_object_set(out, "Meta", meta);
 out:
 	json_decref(id);
@@ -1171,6 +1293,7 @@ out:
 	json_decref(meta);
 	free(qn);
 	free(qa);
+	free(who);
 	return out;
 }
 
@@ -1211,8 +1334,24 @@ static int decode_services(const struct dep *d, json_t *root, json_t **ret,
 		json_t *tags;
 		char *q = quote(k, klen), *who;
 
+		const char *entry;
+
 		if (!hosts_name_ok(k, klen)) {
 			drop(dr, "service %s: invalid service name", q);
+			free(q);
+			continue;
+		}
+		/* No address to tell this node's own from another's. */
+		entry = dr->names != NULL ? dep_name_reserved(
+		                                    &(struct dep_names){
+		                                            dr->names->reserved,
+		                                            NULL, NULL},
+		                                    k, klen, NULL)
+		                          : NULL;
+		if (entry != NULL) {
+			drop(dr,
+			     "service %s: reserved name (matches \"%.100s\")",
+			     q, entry);
 			free(q);
 			continue;
 		}
@@ -1368,6 +1507,7 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	json_t *tags = NULL, *nmeta = NULL, *smeta = NULL, *w;
 	const char *status, *why = NULL;
 	char *qs = NULL, *qi = NULL, *qn = NULL, *qa = NULL, *who = NULL;
+	char reason[200];
 
 	node = json_object_get(entry, "Node");
 	svc = json_object_get(entry, "Service");
@@ -1408,8 +1548,6 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	qi = quote_json(f.id);
 	qn = quote_json(f.node);
 	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
-	nmeta = string_map(json_object_get(node, "Meta"));
-	smeta = string_map(json_object_get(svc, "Meta"));
 	if (!name_ok(f.name))
 		why = "invalid service name";
 	else if (!name_ok(f.node))
@@ -1425,8 +1563,9 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 	           str_has_control(f.ns) || str_has_control(f.partition) ||
 	           str_has_control(f.peer))
 		why = "control character in a field";
-	else if (nmeta == NULL || smeta == NULL)
-		why = "Meta is not a map of printable strings";
+	else if (name_reserved(dr, f.name, f.addr, reason, sizeof(reason)) ||
+	         name_reserved(dr, f.node, f.node_addr, reason, sizeof(reason)))
+		why = reason;
 	else if ((tags = safe_tags(json_object_get(svc, "Tags"), true, dr,
 	                           who)) == NULL)
 		why = "invalid tags";
@@ -1434,6 +1573,8 @@ static json_t *health_record(const struct dep *d, json_t *entry,
 		drop(dr, "%s: %s", who, why);
 		goto out;
 	}
+	nmeta = string_map(json_object_get(node, "Meta"), dr, who);
+	smeta = string_map(json_object_get(svc, "Meta"), dr, who);
 
 	out = trec_new(TREC_HEALTH_SERVICE);
 	json_object_set(out, "Node", f.node);
@@ -1509,10 +1650,12 @@ static int decode_health(const struct dep *d, json_t *root, json_t **ret,
 	return 0;
 }
 
-static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
+static json_t *node_service(json_t *s, const char *node, json_t *node_addr,
+                            struct dropper *dr)
 {
 	json_t *id, *name, *addr, *tags = NULL, *meta = NULL, *out = NULL;
 	const char *why = NULL;
+	char reason[200];
 	char *qn = quote(node, strlen(node)), *qs = NULL, *qi = NULL;
 	char *who = NULL;
 
@@ -1525,7 +1668,6 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 	}
 	qs = quote_json(name);
 	qi = quote_json(id);
-	meta = string_map(json_object_get(s, "Meta"));
 	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
 	if (!name_ok(name))
 		why = "invalid service name";
@@ -1533,8 +1675,9 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 		why = "control character in ID";
 	else if (!str_is_empty(addr) && !addr_ok(addr))
 		why = "address is not a usable IP address";
-	else if (meta == NULL)
-		why = "Meta is not a map of printable strings";
+	else if (name_reserved(dr, name, str_is_empty(addr) ? node_addr : addr,
+	                       reason, sizeof(reason)))
+		why = reason;
 	else if ((tags = safe_tags(json_object_get(s, "Tags"), true, dr,
 	                           who)) == NULL)
 		why = "invalid tags";
@@ -1542,6 +1685,7 @@ static json_t *node_service(json_t *s, const char *node, struct dropper *dr)
 		drop(dr, "%s: %s", who, why);
 		goto out;
 	}
+	meta = string_map(json_object_get(s, "Meta"), dr, who);
 	out = trec_new(TREC_CATALOG_NODE_SERVICE);
 	json_object_set(out, "ID", id);
 	json_object_set(out, "Service", name);
@@ -1568,7 +1712,7 @@ out:
 static int decode_node(const struct dep *d, json_t *root, json_t **ret,
                        struct dropper *dr, struct err *e)
 {
-	json_t *node, *services, *list, *v;
+	json_t *node, *services, *list, *v, *naddr;
 	const char *name;
 
 	/* No such node: consul-template's empty &CatalogNode{} (a record
@@ -1586,6 +1730,7 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 		return 0;
 	}
 	name = json_string_value(json_object_get(node, "Node"));
+	naddr = json_object_get(node, "Address");
 	list = json_array();
 	services = json_object_get(root, "Services");
 	if (json_is_object(services)) {
@@ -1593,7 +1738,7 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 
 		json_object_foreach(services, k, v)
 		{
-			json_t *s = node_service(v, name, dr);
+			json_t *s = node_service(v, name, naddr, dr);
 
 			if (s != NULL)
 				json_array_append_new(list, s);
@@ -1603,7 +1748,7 @@ static int decode_node(const struct dep *d, json_t *root, json_t **ret,
 
 		json_array_foreach(services, i, v)
 		{
-			json_t *s = node_service(v, name, dr);
+			json_t *s = node_service(v, name, naddr, dr);
 
 			if (s != NULL)
 				json_array_append_new(list, s);
@@ -1837,7 +1982,14 @@ static int decode_agent_self(const struct dep *d, json_t *root, json_t **ret,
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e)
 {
-	struct dropper dr = {dropped, 0};
+	return dep_decode_names(d, NULL, status, body, len, ret, dropped, e);
+}
+
+int dep_decode_names(const struct dep *d, const struct dep_names *names,
+                     long status, const char *body, size_t len, json_t **ret,
+                     json_t *dropped, struct err *e)
+{
+	struct dropper dr = {dropped, 0, names};
 	json_t *root = NULL, *out = NULL;
 	bool kv = d->kind == DEP_KV_GET || d->kind == DEP_KV_LIST;
 	int r;

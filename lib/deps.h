@@ -7,7 +7,8 @@
  * passing,warning"); the watcher turns a dep into a request path, and
  * dep_decode() turns the response into the value templates see, with
  * consul-template's field names, filtered and sorted as consul-template
- * does, records that would break a hosts file dropped.
+ * does, records that would break a hosts file, or take a name this
+ * machine relies on (struct dep_names), dropped.
  *
  * Pure module: no I/O, no logging.
  */
@@ -77,5 +78,45 @@ char *dep_request_path(const struct dep *d);
  */
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e);
+
+/*
+ * Names a Consul record must not take, because a hosts template that
+ * prints it ("{{ .Address }} {{ .Node }}") would make getaddrinfo() of a
+ * name this machine relies on return a foreign address. All borrowed,
+ * NULL-terminated lists, NULL for none. Names match without case and
+ * without a trailing dot; an entry "*.domain" matches every name under
+ * domain (not domain itself).
+ *
+ * reserved: no record may take these (dep_loopback_names, and the
+ *   operator's reserved_names).
+ * own: only this node may take these (its hostname and short name): a
+ *   record with such a name is dropped unless its address is one of
+ *   own_addrs (IP literals: this node's interface addresses), which is
+ *   this node's own registration.
+ *
+ * Checked names: a node record's Node; a service instance's service name
+ * and node name; the names of catalog services. A record that matches
+ * is dropped with a message naming it and the entry it matched.
+ */
+struct dep_names {
+	const char *const *reserved;
+	const char *const *own;
+	const char *const *own_addrs;
+};
+
+/* localhost and its variants, ip6-localhost..., "*.localhost". */
+extern const char *const dep_loopback_names[];
+
+/* dep_decode() checking names too (names may be NULL: none). */
+int dep_decode_names(const struct dep *d, const struct dep_names *names,
+                     long status, const char *body, size_t len, json_t **ret,
+                     json_t *dropped, struct err *e);
+
+/*
+ * The entry of names that name[0..len) matches for a record at address
+ * addr (may be NULL), or NULL when it may take it.
+ */
+const char *dep_name_reserved(const struct dep_names *names, const char *name,
+                              size_t len, const char *addr);
 
 #endif

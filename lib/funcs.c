@@ -11,12 +11,15 @@
 #include "funcs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <wctype.h>
 
 #include "regex.h"
@@ -687,15 +690,37 @@ static int f_file(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	struct buf b;
 	char chunk[4096];
 	size_t got;
+	struct stat st;
 	FILE *f;
-	int r = want_string(c, a[0], &path, NULL);
+	int fd, r = want_string(c, a[0], &path, NULL);
 
 	if (r < 0)
 		return r;
-	f = fopen(path, "re");
-	if (f == NULL)
+	/* Never block the loop: a FIFO (or a device) would wait for a
+	 * writer, and SIGTERM with it. Only regular files are read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
 		return err_msg(c->err, -errno, "open %s: %s", path,
 		               strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return err_msg(c->err, r, "stat %s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_msg(
+		        c->err, -EINVAL,
+		        "read %s: not a regular file (only regular files "
+		        "are read: a FIFO or a device would block)",
+		        path);
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		r = -errno;
+		close(fd);
+		return err_msg(c->err, r, "open %s: %s", path, strerror(-r));
+	}
 	buf_init(&b,
 	         FUNCS_MAX_FILE < out_limit(c) ? FUNCS_MAX_FILE : out_limit(c));
 	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {

@@ -136,26 +136,24 @@ static int fn_services(struct fcall *c, json_t *const *args, size_t nargs,
 	return r;
 }
 
-/* service and connect: the instances, ordered for this node. */
+/*
+ * service and connect: the instances in consul-template's order (by node,
+ * then ID), the same on every node. The per-node order is applied to the
+ * rendered lines (order.h); weighted ordering learns each instance's
+ * address and weight here (env->weigh).
+ */
 static int health_list(struct fcall *c, enum dep_kind kind, json_t *const *args,
                        size_t nargs, json_t **ret)
 {
-	json_t *data, *copy, *first;
+	json_t *data, *v;
+	size_t i;
 	int r = fetch_args(c, kind, args, nargs, "|", &data);
 
 	if (r < 0)
 		return r;
-	copy = json_array();
-	if (json_is_array(data))
-		json_array_extend(copy, data);
-	/* The store's list stays as decoded (sorted); the copy is ordered
-	 * for this node, keyed by the service's name. */
-	first = json_array_get(copy, 0);
-	if (c->env->order != NULL && first != NULL)
-		c->env->order(c->env->ctx,
-		              json_string_value(json_object_get(first, "Name")),
-		              copy);
-	*ret = copy;
+	if (c->env->weigh != NULL && json_is_array(data))
+		json_array_foreach(data, i, v) c->env->weigh(c->env->ctx, v);
+	*ret = list_or_empty(data);
 	return 0;
 }
 

@@ -14,12 +14,26 @@ void guard_result_init(struct guard_result *res)
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->why, 4096);
 	buf_init(&res->reasons, 0);
+	buf_init(&res->lines, 0);
+}
+
+void guard_window_init(struct guard_window *win)
+{
+	memset(win, 0, sizeof(*win));
+	buf_init(&win->lines, GUARD_WINDOW_KEEP);
+}
+
+void guard_window_free(struct guard_window *win)
+{
+	buf_free(&win->lines);
+	memset(win, 0, sizeof(*win));
 }
 
 void guard_result_free(struct guard_result *res)
 {
 	buf_free(&res->why);
 	buf_free(&res->reasons);
+	buf_free(&res->lines);
 	free(res->held);
 	memset(res, 0, sizeof(*res));
 }
@@ -28,6 +42,7 @@ static void guard_result_reset(struct guard_result *res)
 {
 	buf_reset(&res->why);
 	buf_reset(&res->reasons);
+	buf_reset(&res->lines);
 	res->nheld = 0;
 	res->hold_all = false;
 	res->old_entries = res->new_entries = res->added = 0;
@@ -196,6 +211,7 @@ static void guard_window_open(struct guard_window *win, int64_t now_ms,
 	win->start_ms = now_ms;
 	win->base = entries;
 	win->removed = 0;
+	buf_reset(&win->lines);
 }
 
 /*
@@ -284,8 +300,9 @@ static const char *guard_dropped_name(const struct hosts_doc *old,
 	return NULL;
 }
 
-static void guard_hold(struct guard_result *res, size_t line, int64_t since,
-                       uint64_t hold_ms, const char *why, size_t why_len)
+static void guard_hold(struct guard_result *res, const char *line, size_t len,
+                       int64_t since, uint64_t hold_ms, const char *why,
+                       size_t why_len)
 {
 	struct guard_held *h;
 	int64_t expiry = since + (int64_t)hold_ms;
@@ -296,7 +313,9 @@ static void guard_hold(struct guard_result *res, size_t line, int64_t since,
 		        xreallocarray(res->held, res->cap, sizeof(*res->held));
 	}
 	h = &res->held[res->nheld++];
-	h->line = line;
+	h->text = res->lines.len;
+	h->len = len;
+	(void)buf_append(&res->lines, line, len);
 	h->since_ms = since;
 	h->why = res->reasons.len;
 	h->why_len = why_len;
@@ -305,13 +324,73 @@ static void guard_hold(struct guard_result *res, size_t line, int64_t since,
 		res->next_expiry_ms = expiry;
 }
 
+/* Remember the removals this decision lets out, for a later part of the
+ * same event (GUARD_WINDOW_KEEP bounds what is remembered). */
+static void guard_window_note(struct guard_window *win,
+                              const struct hosts_doc *old,
+                              const struct hosts_doc *new,
+                              const struct guard_result *res)
+{
+	bool stat;
+
+	win->removed += res->removed - res->nheld;
+	for (size_t i = 0; i < old->nlines; i++) {
+		const struct hosts_line *l = &old->lines[i];
+		int64_t since;
+		const char *why;
+		size_t why_len;
+
+		if (!l->entry || guard_in_new(new, old, l, &stat) >= 0 ||
+		    guard_old_held(old, i, &since, &why, &why_len))
+			continue;
+		if (buf_append(&win->lines, old->text.data + l->off, l->len) <
+		            0 ||
+		    buf_putc(&win->lines, '\n') < 0)
+			return; /* full: the rest is not put back */
+	}
+}
+
+/*
+ * A mass disappearance: what earlier parts of it let out (and is still
+ * absent) is held again, with the rest. Each line of the window is
+ * checked as an entry so its key can be looked up.
+ */
+static void guard_window_restore(struct guard_window *win,
+                                 const struct hosts_doc *old,
+                                 const struct hosts_doc *new, int64_t now_ms,
+                                 uint64_t hold_ms, struct guard_result *res)
+{
+	struct hosts_doc gone;
+
+	if (win->lines.len == 0 || hold_ms == 0)
+		return;
+	hosts_doc_init(&gone, 0);
+	if (hosts_doc_check(&gone, win->lines.data, win->lines.len, true,
+	                    NULL) == 0) {
+		for (size_t i = 0; i < gone.nlines; i++) {
+			const struct hosts_line *l = &gone.lines[i];
+			const char *k = gone.keys + l->key;
+
+			if (!l->entry ||
+			    hosts_doc_find(new, k, l->key_len) >= 0 ||
+			    hosts_doc_find(old, k, l->key_len) >= 0)
+				continue;
+			guard_hold(res, gone.text.data + l->off, l->len, now_ms,
+			           hold_ms, res->why.data, res->why.len);
+			res->newly_held++;
+		}
+	}
+	hosts_doc_free(&gone);
+	buf_reset(&win->lines);
+}
+
 void guard_decide(const struct guard_conf *gc, struct guard_window *win,
                   const struct hosts_doc *old, const struct hosts_doc *new,
                   const char *suspect, int64_t now_ms, struct guard_result *res)
 {
 	struct strmap names;
 	struct buf one;
-	bool anomaly;
+	bool anomaly, mass;
 	const char *drop = NULL; /* a name service_drop holds the last of */
 	size_t drop_len = 0, drops = 0;
 
@@ -332,7 +411,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 	}
 	if (win != NULL)
 		guard_window_open(win, now_ms, res->old_entries);
-	anomaly = guard_mass(gc, win, res);
+	anomaly = mass = guard_mass(gc, win, res);
 	if (suspect != NULL) {
 		guard_why_suspect(res, suspect);
 		anomaly = true;
@@ -381,8 +460,13 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 			why_len = one.len;
 			res->newly_held++;
 		}
-		guard_hold(res, i, since, gc->hold_ms, why, why_len);
+		guard_hold(res, old->text.data + l->off, l->len, since,
+		           gc->hold_ms, why, why_len);
 	}
+	if (mass && win != NULL)
+		guard_window_restore(win, old, new, now_ms, gc->hold_ms, res);
+	else if (win != NULL)
+		guard_window_note(win, old, new, res);
 	buf_free(&one);
 	/* res->why says why this render holds: service_drop alone too. */
 	if (drops == 1)
@@ -396,8 +480,6 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 		           "%.*s first (guard { service_drop })",
 		           drops, (int)drop_len, drop);
 	strmap_free(&names);
-	if (win != NULL)
-		win->removed += res->removed - res->nheld;
 }
 
 /* Append s[0..len) with anything but printable ASCII made a blank. */
@@ -413,8 +495,7 @@ static int guard_append_line(struct buf *out, const char *s, size_t len)
 	return r;
 }
 
-int guard_append_held(const struct guard_result *res,
-                      const struct hosts_doc *old, struct buf *out)
+int guard_append_held(const struct guard_result *res, struct buf *out)
 {
 	char when[GUARD_TIME_LEN + 1];
 	int r = 0;
@@ -423,7 +504,6 @@ int guard_append_held(const struct guard_result *res,
 		r = buf_putc(out, '\n');
 	for (size_t i = 0; i < res->nheld && r == 0; i++) {
 		const struct guard_held *h = &res->held[i];
-		const struct hosts_line *l = &old->lines[h->line];
 
 		guard_format_time(h->since_ms, when);
 		r = buf_printf(out, "%s%s: ", GUARD_HELD_MARK, when);
@@ -433,7 +513,7 @@ int guard_append_held(const struct guard_result *res,
 		if (r == 0)
 			r = buf_putc(out, '\n');
 		if (r == 0)
-			r = buf_append(out, old->text.data + l->off, l->len);
+			r = buf_append(out, res->lines.data + h->text, h->len);
 		if (r == 0)
 			r = buf_putc(out, '\n');
 	}

@@ -69,18 +69,27 @@ struct guard_conf {
  * Removals published in the last GUARD_WINDOW_MS, kept by the caller
  * between renders: one event that Consul answers in parts (the node list
  * and each service answer apart, milliseconds from each other) is weighed
- * as a whole against shrink, not render by render.
+ * as a whole against shrink, not render by render, and when the whole
+ * turns out to be a mass disappearance, the entries its first parts let
+ * out are put back, held, with the rest (at most GUARD_WINDOW_KEEP bytes
+ * of them are remembered).
  */
-#define GUARD_WINDOW_MS 5000
+#define GUARD_WINDOW_MS   5000
+#define GUARD_WINDOW_KEEP (1024 * 1024)
 
 struct guard_window {
 	int64_t start_ms; /* 0: none open */
 	size_t base;      /* the most Consul entries published in it */
 	size_t removed;   /* removals published since */
+	struct buf lines; /* those removed entries' lines, '\n' after each */
 };
 
+void guard_window_init(struct guard_window *win);
+void guard_window_free(struct guard_window *win);
+
 struct guard_held {
-	size_t line;      /* the entry, an index into old->lines */
+	size_t text; /* its line: offset in guard_result.lines */
+	size_t len;
 	int64_t since_ms; /* when it was first held */
 	size_t why;       /* its reason: offset in guard_result.reasons */
 	size_t why_len;
@@ -90,7 +99,9 @@ struct guard_result {
 	bool hold_all;      /* publish nothing: the render has no entries */
 	struct buf why;     /* why removals are held by this render, or "" */
 	struct buf reasons; /* the reasons of held entries, back to back */
-	struct guard_held *held; /* held entries, in the old file's order */
+	struct buf lines;   /* the held entries' lines, back to back */
+	struct guard_held *held; /* held entries: the old file's order, then
+	                            those the window puts back */
 	size_t nheld, cap;
 	size_t old_entries;     /* Consul-derived entries published before */
 	size_t new_entries;     /* Consul-derived entries of the render */
@@ -116,8 +127,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
                   struct guard_result *res);
 
 /* Append the held entries with their comment lines. 0 or -E2BIG. */
-int guard_append_held(const struct guard_result *res,
-                      const struct hosts_doc *old, struct buf *out);
+int guard_append_held(const struct guard_result *res, struct buf *out);
 
 /*
  * The whole-text guard, for docs read with hosts_doc_lines(): the same

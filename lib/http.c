@@ -43,9 +43,11 @@ struct http_request {
 	http_done_cb cb;
 	void *data;
 	struct buf body;
-	struct buf headers; /* "name\0value\0" pairs of the last response */
-	bool too_big;
-	bool finishing; /* its callback is running */
+	struct buf headers;   /* "name\0value\0" pairs of the last response */
+	bool too_big;         /* the body passed max_body */
+	bool headers_too_big; /* the headers passed HTTP_MAX_HEADER_BYTES */
+	bool in_headers;      /* between a status line and the blank line */
+	bool finishing;       /* its callback is running */
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_request *prev, *next;
 };
@@ -146,13 +148,35 @@ static void http_request_free(struct http_request *req)
 	free(req);
 }
 
+/*
+ * curl refuses a single header line above CURL_MAX_HTTP_HEADER (100 KiB)
+ * with CURLE_OUT_OF_MEMORY before 8.6 (its bounded buffer says so, with
+ * no message) and CURLE_TOO_LARGE since. Neither is a lack of memory
+ * when it comes in the middle of a response's headers.
+ */
+#define HTTP_CURL_HEADER_LINE_MAX (100u * 1024)
+
+static bool http_header_line_refused(const struct http_request *req,
+                                     CURLcode code)
+{
+#if CURL_AT_LEAST_VERSION(8, 6, 0)
+	if (code == CURLE_TOO_LARGE)
+		return true;
+#endif
+	return code == CURLE_OUT_OF_MEMORY && req->in_headers;
+}
+
 static int http_result(const struct http_request *req, CURLcode code)
 {
+	if (http_header_line_refused(req, code))
+		return -E2BIG;
 	switch (code) {
 	case CURLE_OK:
 		return 0;
 	case CURLE_WRITE_ERROR:
-		return req->too_big ? -E2BIG : -EIO;
+		return req->too_big || req->headers_too_big ? -E2BIG : -EIO;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -E2BIG;
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
 	case CURLE_COULDNT_CONNECT:
@@ -250,6 +274,18 @@ static bool http_denied_hint(const struct http *h, CURL *easy, char *buf,
 	return true;
 }
 
+/* "64 MiB", "100 KiB", "5000000 bytes". */
+static const char *http_size(char *out, size_t size, size_t n)
+{
+	if (n >= (1u << 20) && n % (1u << 20) == 0)
+		snprintf(out, size, "%zu MiB", n >> 20);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(out, size, "%zu KiB", n >> 10);
+	else
+		snprintf(out, size, "%zu bytes", n);
+	return out;
+}
+
 static void http_finish(struct http *h, CURL *easy, CURLcode code)
 {
 	struct http_request *req;
@@ -257,7 +293,7 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	char *priv = NULL;
 	long connects = 0;
 	const char *errmsg;
-	char toobig[64], denied[800];
+	char toobig[128], size[32], denied[800];
 	int result;
 
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
@@ -281,9 +317,22 @@ static void http_finish(struct http *h, CURL *easy, CURLcode code)
 	errmsg =
 	        req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror(code);
 	if (result == -E2BIG) {
-		snprintf(toobig, sizeof(toobig),
-		         "response larger than the %zu MiB limit",
-		         h->max_body >> 20);
+		/* Name the limit that was passed, and its size. */
+		if (req->headers_too_big)
+			snprintf(toobig, sizeof(toobig),
+			         "response headers larger than the %s limit",
+			         http_size(size, sizeof(size),
+			                   HTTP_MAX_HEADER_BYTES));
+		else if (http_header_line_refused(req, code))
+			snprintf(toobig, sizeof(toobig),
+			         "a response header line larger than curl's "
+			         "%s limit",
+			         http_size(size, sizeof(size),
+			                   HTTP_CURL_HEADER_LINE_MAX));
+		else
+			snprintf(toobig, sizeof(toobig),
+			         "response larger than the %s limit",
+			         http_size(size, sizeof(size), h->max_body));
 		errmsg = toobig;
 	} else if (result < 0 &&
 	           http_denied_hint(h, easy, denied, sizeof(denied), errmsg)) {
@@ -423,11 +472,16 @@ static size_t http_header_fn(char *p, size_t size, size_t n, void *userp)
 	if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after a 100 Continue): forget the old one. */
 		buf_reset(&req->headers);
+		req->in_headers = true;
 		return n;
 	}
 	colon = memchr(p, ':', n);
-	if (colon == NULL || colon == p)
-		return n; /* the blank line, or a folded continuation */
+	if (colon == NULL || colon == p) {
+		/* the blank line, or a folded continuation */
+		if (n >= 1 && n <= 2 && (p[0] == '\r' || p[0] == '\n'))
+			req->in_headers = false;
+		return n;
+	}
 	nlen = (size_t)(colon - p);
 	v = colon + 1;
 	while (v < end && (*v == ' ' || *v == '\t'))
@@ -439,7 +493,7 @@ static size_t http_header_fn(char *p, size_t size, size_t n, void *userp)
 	    buf_putc(&req->headers, '\0') < 0 ||
 	    buf_append(&req->headers, v, (size_t)(end - v)) < 0 ||
 	    buf_putc(&req->headers, '\0') < 0) {
-		req->too_big = true;
+		req->headers_too_big = true;
 		return 0;
 	}
 	return n;
@@ -518,7 +572,10 @@ static int http_setup_template(struct http *h, const struct http_conf *conf,
 	    (c = curl_easy_setopt(t, CURLOPT_SSL_VERIFYPEER,
 	                          conf->verify ? 1L : 0L)) != CURLE_OK ||
 	    (c = curl_easy_setopt(t, CURLOPT_SSL_VERIFYHOST,
-	                          conf->verify ? 2L : 0L)) != CURLE_OK)
+	                          conf->verify ? 2L : 0L)) != CURLE_OK ||
+	    /* An announced Content-Length over the bound fails at once. */
+	    (c = curl_easy_setopt(t, CURLOPT_MAXFILESIZE_LARGE,
+	                          (curl_off_t)h->max_body)) != CURLE_OK)
 		return err_msg(e, -EINVAL, "curl: %s", curl_easy_strerror(c));
 	h->unix_socket = conf->unix_path != NULL;
 	if (conf->unix_path != NULL &&

@@ -19,17 +19,22 @@
  *	    -ECONNREFUSED / -EHOSTUNREACH (connect), -EPERM (a local
  *	    policy refused the connect to a non-loopback address; errmsg
  *	    says so and names the likely cause), -ECONNRESET (the
- *	    connection broke, a truncated body included), -E2BIG (body or
- *	    headers over their bound), -EPROTO (garbage, TLS errors),
- *	    -EIO (anything else). errmsg is curl's error text (it never
- *	    contains the token: headers are not part of curl's messages).
+ *	    connection broke, a truncated body included), -E2BIG (a bound
+ *	    was passed: errmsg names it and its size, "response larger
+ *	    than the 16 MiB limit", "response headers larger than the 64
+ *	    KiB limit", "a response header line larger than curl's 100 KiB
+ *	    limit"), -EPROTO (garbage, TLS errors), -EIO (anything else).
+ *	    errmsg is curl's error text otherwise (it never contains the
+ *	    token: headers are not part of curl's messages).
  *	resp, its body and errmsg are borrowed until the callback returns; the
  *	request is freed right after it. The callback may start new requests
  *	and cancel other ones.
  *
  * The token is sent as an X-Consul-Token header on every request and kept
- * nowhere else. The body is bounded by conf.max_body; response headers by
- * HTTP_MAX_HEADER_BYTES.
+ * nowhere else. The body is bounded by conf.max_body (the watcher passes
+ * the config's max_response_size; an announced Content-Length above it
+ * fails before the body is read); the response headers by
+ * HTTP_MAX_HEADER_BYTES in all, and each header line by curl's 100 KiB.
  *
  * http_close() cancels every request without callbacks, cleans up the multi
  * handle, closes the polls and the timer, and calls closed(data) from the
@@ -68,7 +73,7 @@ struct http_conf {
 	const char *cert;       /* CURLOPT_SSLCERT */
 	const char *key;        /* CURLOPT_SSLKEY */
 	long max_host_connections;   /* 0: HTTP_MAX_CONNECTIONS */
-	size_t max_body;             /* 0: HTTP_MAX_BODY */
+	size_t max_body;             /* bytes; 0: HTTP_MAX_BODY */
 	uint64_t connect_timeout_ms; /* 0: 10 s */
 };
 

@@ -5,16 +5,21 @@
  */
 #include "order.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hosts.h"
+#include "sha256.h"
+#include "strmap.h"
 #include "xmalloc.h"
 
 /* Weights Consul accepts (ValidateWeights): 0..65535. */
@@ -32,132 +37,6 @@ struct order {
 	 * const order (its inputs do not change) can still fill it. */
 	struct memo *memo;
 };
-
-/* -- SHA-256 (FIPS 180-4), written out so the hash never changes. ------ */
-
-struct sha256 {
-	uint32_t h[8];
-	uint8_t block[64];
-	size_t fill;    /* bytes in block */
-	uint64_t total; /* bytes hashed */
-};
-
-static const uint32_t sha256_k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-        0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-        0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-        0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-        0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-        0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-        0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-        0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t rotr32(uint32_t x, unsigned n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_init(struct sha256 *s)
-{
-	static const uint32_t iv[8] = {
-	        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-	        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-	};
-
-	memcpy(s->h, iv, sizeof(iv));
-	s->fill = 0;
-	s->total = 0;
-}
-
-static void sha256_compress(struct sha256 *s, const uint8_t *p)
-{
-	uint32_t w[64], a, b, c, d, e, f, g, h, t1, t2;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (i = 16; i < 64; i++) {
-		uint32_t s0 = rotr32(w[i - 15], 7) ^ rotr32(w[i - 15], 18) ^
-		              (w[i - 15] >> 3);
-		uint32_t s1 = rotr32(w[i - 2], 17) ^ rotr32(w[i - 2], 19) ^
-		              (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = s->h[0];
-	b = s->h[1];
-	c = s->h[2];
-	d = s->h[3];
-	e = s->h[4];
-	f = s->h[5];
-	g = s->h[6];
-	h = s->h[7];
-	for (i = 0; i < 64; i++) {
-		t1 = h + (rotr32(e, 6) ^ rotr32(e, 11) ^ rotr32(e, 25)) +
-		     ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
-		t2 = (rotr32(a, 2) ^ rotr32(a, 13) ^ rotr32(a, 22)) +
-		     ((a & b) ^ (a & c) ^ (b & c));
-		h = g;
-		g = f;
-		f = e;
-		e = d + t1;
-		d = c;
-		c = b;
-		b = a;
-		a = t1 + t2;
-	}
-	s->h[0] += a;
-	s->h[1] += b;
-	s->h[2] += c;
-	s->h[3] += d;
-	s->h[4] += e;
-	s->h[5] += f;
-	s->h[6] += g;
-	s->h[7] += h;
-}
-
-static void sha256_update(struct sha256 *s, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	s->total += len;
-	while (len > 0) {
-		size_t n = 64 - s->fill;
-
-		if (n > len)
-			n = len;
-		memcpy(s->block + s->fill, p, n);
-		s->fill += n;
-		p += n;
-		len -= n;
-		if (s->fill == 64) {
-			sha256_compress(s, s->block);
-			s->fill = 0;
-		}
-	}
-}
-
-/* The first 8 bytes of the digest, read big-endian. */
-static uint64_t sha256_final64(struct sha256 *s)
-{
-	uint64_t bits = s->total * 8;
-	uint8_t pad = 0x80;
-	uint8_t len[8];
-	int i;
-
-	sha256_update(s, &pad, 1);
-	pad = 0;
-	while (s->fill != 56)
-		sha256_update(s, &pad, 1);
-	for (i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(s, len, 8);
-	return (uint64_t)s->h[0] << 32 | s->h[1];
-}
 
 /* -- Items: what a list element is, for ordering. ----------------------- */
 
@@ -296,6 +175,17 @@ static void item_describe(struct item *it, json_t *v, size_t index)
 	it->id_len = strlen(it->id);
 }
 
+uint32_t order_instance_weight(json_t *instance)
+{
+	struct item it;
+	uint32_t w;
+
+	item_describe(&it, instance, 0);
+	w = it.weight;
+	free(it.owned);
+	return w;
+}
+
 static uint64_t item_hash(const char *seed, size_t seed_len, const char *key,
                           size_t key_len, const struct item *it)
 {
@@ -375,9 +265,9 @@ static int item_cmp(const void *pa, const void *pb)
 
 /* Score every item as seen by the node named seed. */
 static void items_score(struct item *items, size_t n, enum order_mode mode,
-                        const char *seed, const char *key)
+                        const char *seed, const char *key, size_t key_len)
 {
-	size_t seed_len = strlen(seed), key_len = strlen(key), i;
+	size_t seed_len = strlen(seed), i;
 
 	for (i = 0; i < n; i++) {
 		items[i].first = false;
@@ -402,7 +292,6 @@ static void items_score(struct item *items, size_t n, enum order_mode mode,
  */
 #define MEMO_MAX      (1u << 17)
 #define MEMO_MAX_BLOB 256
-#define FNV_OFFSET    0xcbf29ce484222325ULL
 
 struct memo_slot {
 	uint64_t tag; /* FNV-1a of blob, never 0; 0 marks an empty slot */
@@ -416,17 +305,6 @@ struct memo {
 	size_t mask; /* number of slots - 1 */
 	size_t used;
 };
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-
-	while (len-- > 0) {
-		h ^= *s++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static void memo_clear(struct memo *m)
 {
@@ -504,7 +382,7 @@ static void memo_put(struct memo *m, uint64_t tag, const char *blob, size_t len,
 
 static uint64_t memo_tag(const char *blob, size_t len)
 {
-	uint64_t tag = fnv1a(FNV_OFFSET, blob, len);
+	uint64_t tag = strmap_fnv1a(STRMAP_FNV_OFFSET, blob, len);
 
 	return tag != 0 ? tag : 1;
 }
@@ -514,9 +392,10 @@ static uint64_t memo_tag(const char *blob, size_t len)
  * can; sets each item's tag.
  */
 static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
-                             const struct order *o, const char *key)
+                             const struct order *o, const char *key,
+                             size_t key_len)
 {
-	size_t seed_len = strlen(o->seed), key_len = strlen(key), i;
+	size_t seed_len = strlen(o->seed), i;
 	char stack[MEMO_MAX_BLOB];
 
 	for (i = 0; i < n; i++) {
@@ -526,7 +405,8 @@ static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
 		char *blob = len <= sizeof(stack) ? stack : xmalloc(len), *p;
 		struct sha256 s;
 
-		memcpy(blob, key, key_len + 1);
+		memcpy(blob, key, key_len);
+		blob[key_len] = '\0';
 		p = blob + key_len + 1;
 		if (it->node != NULL) {
 			memcpy(p, it->node, it->node_len);
@@ -655,7 +535,7 @@ static int fleet_node_cmp(const void *pa, const void *pb)
  * returns 0. items' scores are clobbered.
  */
 static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
-                              size_t nfleet, const char *key,
+                              size_t nfleet, const char *key, size_t key_len,
                               const char *stop_at, size_t *assign)
 {
 	struct fleet_node *order = xreallocarray(NULL, nfleet, sizeof(*order));
@@ -666,13 +546,16 @@ static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
 	for (k = 0; k < nfleet; k++) {
 		order[k].name = fleet[k];
 		order[k].pos = k;
-		order[k].rank = order_hash("", key, fleet[k]);
+		struct item node = {.id = fleet[k], .id_len = strlen(fleet[k])};
+
+		order[k].rank = item_hash("", 0, key, key_len, &node);
 	}
 	qsort(order, nfleet, sizeof(*order), fleet_node_cmp);
 	for (k = 0; k < nfleet; k++) {
 		size_t best = SIZE_MAX;
 
-		items_score(items, n, ORDER_STABLE, order[k].name, key);
+		items_score(items, n, ORDER_STABLE, order[k].name, key,
+		            key_len);
 		for (i = 0; i < n; i++) {
 			bool room =
 			        count[i] < q || (count[i] == q && nfull < r);
@@ -702,19 +585,21 @@ static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
  * list): a memo blob "\1" key "\0" fleet tag, list tag.
  */
 static void balanced_first(const struct order *o, const char *key,
-                           struct item *items, size_t n)
+                           size_t key_len, struct item *items, size_t n)
 {
-	size_t key_len = strlen(key), len = key_len + 18, i, mine;
-	uint64_t list_tag = FNV_OFFSET, tags[2], want;
+	size_t len = key_len + 18, i, mine;
+	uint64_t list_tag = STRMAP_FNV_OFFSET, tags[2], want;
 	char stack[MEMO_MAX_BLOB];
 	char *blob = len <= sizeof(stack) ? stack : xmalloc(len);
 
 	for (i = 0; i < n; i++)
-		list_tag = fnv1a(list_tag, &items[i].tag, sizeof(items[i].tag));
+		list_tag = strmap_fnv1a(list_tag, &items[i].tag,
+		                        sizeof(items[i].tag));
 	tags[0] = o->fleet_tag;
 	tags[1] = list_tag;
 	blob[0] = '\1';
-	memcpy(blob + 1, key, key_len + 1);
+	memcpy(blob + 1, key, key_len);
+	blob[key_len + 1] = '\0';
 	memcpy(blob + key_len + 2, tags, sizeof(tags));
 	if (memo_get(o->memo, memo_tag(blob, len), blob, len, &want))
 		for (i = 0; i < n; i++)
@@ -722,10 +607,11 @@ static void balanced_first(const struct order *o, const char *key,
 				items[i].first = true;
 				goto out;
 			}
-	mine = balanced_assign(items, n, o->fleet, o->nfleet, key, o->seed,
-	                       NULL);
+	mine = balanced_assign(items, n, o->fleet, o->nfleet, key, key_len,
+	                       o->seed, NULL);
 	want = items[mine].tag;
-	items_score_memo(items, n, ORDER_STABLE, o, key); /* clobbered */
+	items_score_memo(items, n, ORDER_STABLE, o, key,
+	                 key_len); /* clobbered */
 	items[mine].first = true;
 	memo_put(o->memo, memo_tag(blob, len), blob, len, want);
 out:
@@ -817,14 +703,14 @@ struct order *order_free(struct order *o)
 	return NULL;
 }
 
-enum order_mode order_get_mode(const struct order *o)
+void order_set_seed(struct order *o, const char *seed)
 {
-	return o->mode;
-}
-
-const char *order_get_seed(const struct order *o)
-{
-	return o->seed;
+	seed = seed != NULL ? seed : "";
+	if (strcmp(o->seed, seed) == 0)
+		return;
+	free(o->seed);
+	o->seed = xstrdup(seed);
+	memo_clear(o->memo); /* every score depends on the seed */
 }
 
 void order_set_fleet(struct order *o, json_t *nodes)
@@ -833,10 +719,10 @@ void order_set_fleet(struct order *o, json_t *nodes)
 
 	fleet_free(o->fleet, o->nfleet);
 	o->fleet = fleet_copy(nodes, &o->nfleet);
-	o->fleet_tag = FNV_OFFSET;
+	o->fleet_tag = STRMAP_FNV_OFFSET;
 	for (i = 0; i < o->nfleet; i++)
-		o->fleet_tag = fnv1a(o->fleet_tag, o->fleet[i],
-		                     strlen(o->fleet[i]) + 1);
+		o->fleet_tag = strmap_fnv1a(o->fleet_tag, o->fleet[i],
+		                            strlen(o->fleet[i]) + 1);
 }
 
 static const char *const order_mode_names[] = {
@@ -892,20 +778,228 @@ void order_apply(const struct order *o, const char *key, json_t *list)
 		items_shuffle(items, n);
 	} else if (o->mode == ORDER_BALANCED &&
 	           fleet_has(o->fleet, o->nfleet, o->seed)) {
-		items_score_memo(items, n, ORDER_STABLE, o, key);
-		balanced_first(o, key, items, n);
+		items_score_memo(items, n, ORDER_STABLE, o, key, strlen(key));
+		balanced_first(o, key, strlen(key), items, n);
 		qsort(items, n, sizeof(*items), item_cmp);
 	} else {
 		items_score_memo(items, n,
 		                 o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
 		                                           : ORDER_STABLE,
-		                 o, key);
+		                 o, key, strlen(key));
 		qsort(items, n, sizeof(*items), item_cmp);
 	}
 	/* The list holds one reference, items another: set_new steals ours. */
 	for (i = 0; i < n; i++)
 		json_array_set_new(list, i, items[i].value);
 	items_release(items, n);
+}
+
+/* -- Lines: each name's lines in the rendered hosts text --------------- */
+
+/* The names part of entry l's key: "name name..." after the address. */
+static const char *line_names(const struct hosts_doc *d,
+                              const struct hosts_line *l, size_t *ret_len)
+{
+	*ret_len = l->key_len - l->addr_len - 1;
+	return d->keys + l->key + l->addr_len + 1;
+}
+
+static uint32_t line_weight(json_t *weights, const char *addr, size_t len)
+{
+	char key[INET6_ADDRSTRLEN + 64];
+	json_t *w;
+
+	if (weights == NULL || len >= sizeof(key))
+		return 1;
+	memcpy(key, addr, len);
+	key[len] = '\0';
+	w = json_object_get(weights, key);
+	if (!json_is_integer(w))
+		return 1;
+	if (json_integer_value(w) < 0)
+		return 0;
+	return json_integer_value(w) > ORDER_MAX_WEIGHT
+	               ? ORDER_MAX_WEIGHT
+	               : (uint32_t)json_integer_value(w);
+}
+
+/* Items for the lines at pos[0..n) of d: identity = the address. */
+static struct item *line_items(const struct hosts_doc *d, const size_t *pos,
+                               size_t n, json_t *weights)
+{
+	struct item *items = xcalloc(n, sizeof(*items));
+
+	for (size_t k = 0; k < n; k++) {
+		const struct hosts_line *l = &d->lines[pos[k]];
+
+		items[k].id = d->keys + l->key;
+		items[k].id_len = l->addr_len;
+		items[k].index = k;
+		items[k].weight =
+		        line_weight(weights, items[k].id, items[k].id_len);
+	}
+	return items;
+}
+
+/* Sort items (one group) in o's order as this node sees it. */
+static void order_items(const struct order *o, const char *key, size_t key_len,
+                        struct item *items, size_t n)
+{
+	if (o->mode == ORDER_NONE)
+		return;
+	if (o->mode == ORDER_RANDOM) {
+		items_shuffle(items, n);
+		return;
+	}
+	if (o->mode == ORDER_BALANCED &&
+	    fleet_has(o->fleet, o->nfleet, o->seed)) {
+		items_score_memo(items, n, ORDER_STABLE, o, key, key_len);
+		balanced_first(o, key, key_len, items, n);
+	} else {
+		items_score_memo(items, n,
+		                 o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
+		                                           : ORDER_STABLE,
+		                 o, key, key_len);
+	}
+	qsort(items, n, sizeof(*items), item_cmp);
+}
+
+/*
+ * The groups of d: every entry line belongs to the group of its names;
+ * first[g] is its first line, next[i] the line after i in i's group (or
+ * SIZE_MAX), count[g] how many.
+ */
+struct groups {
+	struct strmap map; /* names -> group */
+	size_t *first, *last, *count, *next;
+	size_t n;
+};
+
+static void groups_build(const struct hosts_doc *d, struct groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	strmap_init(&g->map);
+	g->next = xreallocarray(NULL, d->nlines ? d->nlines : 1,
+	                        sizeof(*g->next));
+	g->first = xreallocarray(NULL, d->nlines ? d->nlines : 1,
+	                         sizeof(*g->first));
+	g->last = xreallocarray(NULL, d->nlines ? d->nlines : 1,
+	                        sizeof(*g->last));
+	g->count = xcalloc(d->nlines ? d->nlines : 1, sizeof(*g->count));
+	for (size_t i = 0; i < d->nlines; i++) {
+		const struct hosts_line *l = &d->lines[i];
+		struct strmap_slot *slot;
+		const char *names;
+		size_t len, k;
+		bool fresh;
+
+		g->next[i] = SIZE_MAX;
+		if (!l->entry)
+			continue;
+		names = line_names(d, l, &len);
+		slot = strmap_put(&g->map, names, len, (uint32_t)g->n, &fresh);
+		k = slot->value;
+		if (fresh) {
+			g->first[k] = i;
+			g->n++;
+		} else {
+			g->next[g->last[k]] = i;
+		}
+		g->last[k] = i;
+		g->count[k]++;
+	}
+}
+
+static void groups_free(struct groups *g)
+{
+	strmap_free(&g->map);
+	free(g->first);
+	free(g->last);
+	free(g->count);
+	free(g->next);
+}
+
+int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
+                unsigned emit)
+{
+	struct groups g;
+	size_t *from, *pos = NULL, cap = 0, nl = 0;
+	bool *drop;
+	struct buf text;
+	struct hosts_line *lines;
+	bool ends_nl;
+	int r = 0;
+
+	if (o == NULL || d->nlines == 0 || (o->mode == ORDER_NONE && emit == 0))
+		return 0;
+	groups_build(d, &g);
+	from = xreallocarray(NULL, d->nlines, sizeof(*from));
+	drop = xcalloc(d->nlines, sizeof(*drop));
+	for (size_t i = 0; i < d->nlines; i++)
+		from[i] = i;
+	for (size_t k = 0; k < g.n; k++) {
+		size_t n = g.count[k], len, j = 0;
+		const char *names;
+		struct item *items;
+
+		if (n < 2 && (emit == 0 || n <= emit))
+			continue;
+		if (n > cap) {
+			cap = n;
+			pos = xreallocarray(pos, cap, sizeof(*pos));
+		}
+		for (size_t i = g.first[k]; i != SIZE_MAX; i = g.next[i])
+			pos[j++] = i;
+		names = line_names(d, &d->lines[pos[0]], &len);
+		items = line_items(d, pos, n, weights);
+		order_items(o, names, len, items, n);
+		/* The group keeps its positions; its lines take them in
+		 * this node's order, and only the first emit stay. */
+		for (j = 0; j < n; j++) {
+			from[pos[j]] = pos[items[j].index];
+			drop[pos[j]] = emit > 0 && j >= emit;
+		}
+		free(items);
+	}
+	ends_nl = d->text.len > 0 && d->text.data[d->text.len - 1] == '\n';
+	buf_init(&text, d->text.max);
+	lines = xreallocarray(NULL, d->nlines, sizeof(*lines));
+	for (size_t i = 0; i < d->nlines && r == 0; i++) {
+		struct hosts_line l;
+
+		if (drop[i]) {
+			d->st.entries--;
+			continue;
+		}
+		l = d->lines[from[i]];
+		r = buf_append(&text, d->text.data + l.off, l.len);
+		if (r == 0 && (i + 1 < d->nlines || ends_nl))
+			r = buf_putc(&text, '\n');
+		l.off = text.len - l.len - (i + 1 < d->nlines || ends_nl);
+		lines[nl++] = l;
+	}
+	if (r == 0) {
+		buf_free(&d->text);
+		d->text = text;
+		free(d->lines);
+		d->lines = lines;
+		d->nlines = nl;
+		d->cap = d->nlines > 0 ? d->nlines : 1;
+		strmap_clear(&d->index);
+		for (size_t i = 0; i < d->nlines; i++)
+			if (d->lines[i].entry)
+				(void)strmap_put(
+				        &d->index, d->keys + d->lines[i].key,
+				        d->lines[i].key_len, (uint32_t)i, NULL);
+	} else {
+		buf_free(&text);
+		free(lines);
+	}
+	free(pos);
+	free(from);
+	free(drop);
+	groups_free(&g);
+	return r;
 }
 
 /* -- Explain ------------------------------------------------------------ */
@@ -971,15 +1065,15 @@ static int explain_table(enum order_mode mode, const char *key,
 		nodes[k] = printable(fleet[k], strlen(fleet[k]), NULL, NULL, 0);
 		count[first[k]]++;
 	}
-	lw = width_of(labels, n, strlen("INSTANCE"));
+	lw = width_of(labels, n, strlen("ADDRESS"));
 	nw = width_of(nodes, nfleet, strlen("NODE"));
 	rc |= buf_printf(out,
-	                 "service:   %s\n"
+	                 "names:     %s\n"
 	                 "mode:      %s\n"
 	                 "nodes:     %zu\n"
-	                 "instances: %zu\n"
-	                 "hash:      sha256(seed \"\\0\" service \"\\0\" "
-	                 "node \"/\" id), first 8 bytes, big-endian\n",
+	                 "addresses: %zu\n"
+	                 "hash:      sha256(seed \"\\0\" names \"\\0\" "
+	                 "address), first 8 bytes, big-endian\n",
 	                 skey, order_mode_name(mode), nfleet, n);
 	if (mode == ORDER_RANDOM)
 		rc |= buf_puts(out, "note:      random mode: one draw; every "
@@ -988,7 +1082,7 @@ static int explain_table(enum order_mode mode, const char *key,
 	for (k = 0; k < nfleet; k++)
 		rc |= buf_printf(out, "%-*s  %s\n", nw, nodes[k],
 		                 labels[first[k]]);
-	rc |= buf_printf(out, "\n%-*s  %6s  %6s  %6s  %6s\n", lw, "INSTANCE",
+	rc |= buf_printf(out, "\n%-*s  %6s  %6s  %6s  %6s\n", lw, "ADDRESS",
 	                 "WEIGHT", "FIRST", "SHARE", "IDEAL");
 	for (i = 0; i < n; i++) {
 		double ideal;
@@ -1021,60 +1115,113 @@ static int explain_table(enum order_mode mode, const char *key,
 	return rc != 0 ? -E2BIG : 0;
 }
 
-int order_explain(enum order_mode mode, const char *key, json_t *instances,
-                  json_t *fleet_nodes, struct buf *out, struct err *e)
+/* Whether the names "a b c" hold name, whole, or (service) a name
+ * "<name>.service.<rest>". */
+static bool names_match(const char *names, size_t len, const char *name,
+                        bool service)
 {
-	struct item *items;
-	char **fleet;
-	size_t n, nfleet, *first, i, k;
+	size_t nlen = strlen(name);
+
+	for (const char *p = names, *end = names + len; p < end;) {
+		const char *q = memchr(p, ' ', (size_t)(end - p));
+		size_t w;
+
+		q = q != NULL ? q : end;
+		w = (size_t)(q - p);
+		if (!service && w == nlen && strncasecmp(p, name, nlen) == 0)
+			return true;
+		if (service && w > nlen + 9 &&
+		    strncasecmp(p, name, nlen) == 0 &&
+		    strncmp(p + nlen, ".service.", 9) == 0)
+			return true;
+		p = q + 1;
+	}
+	return false;
+}
+
+/* Explain one group: each fleet node's first choice, then the shares. */
+static int explain_group(const struct order *o, const struct hosts_doc *d,
+                         const size_t *pos, size_t n, json_t *weights,
+                         struct buf *out)
+{
+	struct item *items = line_items(d, pos, n, weights);
+	size_t *first = xcalloc(o->nfleet, sizeof(*first)), len, k;
+	const char *names = line_names(d, &d->lines[pos[0]], &len);
+	char *key = xstrndup(names, len);
 	struct rng r;
 	int rc;
 
-	key = key != NULL ? key : "";
-	if ((size_t)mode >= ORDER_NMODES)
-		return err_msg(e, -EINVAL, "explain: unknown order mode %d",
-		               (int)mode);
-	if (!json_is_array(instances))
-		return err_msg(e, -EINVAL,
-		               "explain: the instances of service \"%s\" are "
-		               "not a list",
-		               key);
-	if ((n = json_array_size(instances)) == 0)
-		return err_msg(e, -EINVAL,
-		               "explain: service \"%s\" has no instances", key);
-	fleet = fleet_copy(fleet_nodes, &nfleet);
-	if (nfleet == 0)
-		return err_msg(e, -EINVAL,
-		               "explain: the catalog lists no nodes");
-	items = xreallocarray(NULL, n, sizeof(*items));
-	for (i = 0; i < n; i++)
-		item_describe(&items[i], json_array_get(instances, i), i);
-	first = xcalloc(nfleet, sizeof(*first));
-	switch (mode) {
+	switch (o->mode) {
 	case ORDER_BALANCED:
-		balanced_assign(items, n, fleet, nfleet, key, NULL, first);
+		balanced_assign(items, n, o->fleet, o->nfleet, names, len, NULL,
+		                first);
 		break;
 	case ORDER_RANDOM:
 		rng_init(&r);
-		for (k = 0; k < nfleet; k++)
+		for (k = 0; k < o->nfleet; k++)
 			first[k] = (size_t)rng_below(&r, n);
 		break;
 	case ORDER_NONE:
-		break; /* everyone takes the first of the sorted list */
+		break; /* everyone takes the template's first line */
 	case ORDER_STABLE:
 	case ORDER_WEIGHTED:
-		for (k = 0; k < nfleet; k++) {
-			items_score(items, n, mode, fleet[k], key);
+		for (k = 0; k < o->nfleet; k++) {
+			items_score(items, n, o->mode, o->fleet[k], names, len);
 			first[k] = items_best(items, n);
 		}
 		break;
 	}
-	rc = explain_table(mode, key, items, n, fleet, nfleet, first, out);
-	if (rc < 0)
-		err_msg(e, rc, "explain: the table for \"%s\" is too large",
-		        key);
+	rc = explain_table(o->mode, key, items, n, o->fleet, o->nfleet, first,
+	                   out);
+	free(key);
 	free(first);
-	items_release(items, n);
-	fleet_free(fleet, nfleet);
+	free(items);
 	return rc;
+}
+
+int order_explain_lines(const struct order *o, const struct hosts_doc *d,
+                        const char *name, json_t *weights, struct buf *out,
+                        struct err *e)
+{
+	struct groups g;
+	size_t *pos = NULL, matched = 0;
+	int rc = 0;
+
+	if (o->nfleet == 0)
+		return err_msg(e, -EINVAL,
+		               "explain: the catalog lists no nodes");
+	groups_build(d, &g);
+	for (int service = 0; service < 2 && matched == 0 && rc == 0;
+	     service++) {
+		for (size_t k = 0; k < g.n && rc == 0; k++) {
+			size_t len, j = 0;
+			const char *names =
+			        line_names(d, &d->lines[g.first[k]], &len);
+
+			if (!names_match(names, len, name, service == 1))
+				continue;
+			pos = xreallocarray(pos, g.count[k], sizeof(*pos));
+			for (size_t i = g.first[k]; i != SIZE_MAX;
+			     i = g.next[i])
+				pos[j++] = i;
+			if (matched++ > 0)
+				rc = buf_putc(out, '\n');
+			if (rc == 0)
+				rc = explain_group(o, d, pos, g.count[k],
+				                   weights, out);
+		}
+	}
+	free(pos);
+	groups_free(&g);
+	if (rc < 0)
+		return err_msg(e, rc,
+		               "explain: the table for \"%s\" is too large",
+		               name);
+	if (matched == 0)
+		return err_msg(
+		        e, -ENOENT,
+		        "explain: no line of the render carries the name "
+		        "\"%s\" (nor \"%s.service.*\")",
+		        name, name);
+	return 0;
 }

@@ -1,68 +1,67 @@
 /*
- * Per-node ordering of service instances: the reason this project exists.
+ * Per-node order of each name's lines: the reason this project exists.
  *
- * consul-template sorts every service's instances by node name, so every
- * node writes the same /etc/hosts and glibc's files backend sends the
- * whole fleet to the first line. order_apply() reorders each list per
- * node, as a pure function of (seed, service, instances): the same data
- * gives byte-identical output on a node, other nodes get other orders, and
- * removing an instance moves only the nodes that had it first.
+ * glibc's files backend (and most clients) take the first line that
+ * carries a name, so a fleet that writes every name's lines in the same
+ * order sends every client to one backend. Templates render exactly what
+ * consul-template renders (its order: by node, then ID, so `index (service
+ * "db") 0` is the same on every node); order_lines() then orders the
+ * checked hosts text: every group of lines that carry the same names (the
+ * lines a resolver chooses between) is permuted within the positions it
+ * occupies, per node, as a pure function of (seed, names, addresses). The
+ * same data gives byte-identical output on a node, other nodes get other
+ * orders, and removing an address moves only the nodes that had it first.
+ * Lines with names of their own are untouched; outputs of format "text"
+ * are never ordered.
  *
  * Modes (enum order_mode in config.h):
- *   stable    rendezvous (HRW) hashing: descending order_hash(seed, key, id)
+ *   stable    rendezvous (HRW) hashing: descending score of each address
  *   weighted  weighted rendezvous: descending w / -ln(u), with u from the
- *             hash (below) and w = Weights.Passing, or Weights.Warning when
- *             .Status is "warning", 0 when critical or maintenance; weight
- *             0 goes last. P(first = i) = w_i / sum(w).
+ *             score and w the address's Consul weight as the render
+ *             recorded it (Weights.Passing, or Warning for an instance in
+ *             warning; 1 when unknown); P(first = a) = w_a / sum(w)
  *   balanced  every node computes the same fleet-wide assignment from the
  *             fleet (order_set_fleet: the catalog's node names), so first
- *             choices differ by at most one between instances; the rest
- *             of the list follows in the node's stable order. Falls back
- *             to stable when the seed is not a node of the fleet.
+ *             choices differ by at most one between addresses; the rest of
+ *             the group follows in the node's stable order. Falls back to
+ *             stable when the seed is not a node of the fleet.
  *   random    a new order from getrandom() at every call (rewrites the
  *             file each render; opt-in)
- *   none      the list is left as it is (consul-template's sorted order)
+ *   none      the template's order (consul-template's)
+ * emit = k keeps the first k lines of each group after ordering.
  *
- * Identity of an instance: .Node + "/" + .ID ("foo-app01/foo-app"), since
- * service IDs repeat across nodes. A raw health entry ({Node:{Node},
- * Service:{ID}}) is understood too. A string is its own identity, a number
- * its JSON text; any other value is its compact JSON text with sorted keys.
+ * The score, stable across versions and architectures: the first 8 bytes,
+ * big-endian, of SHA-256(seed "\0" names "\0" address), where names are
+ * the line's names, lower-cased, one space apart, as the line lists them.
+ * An operator reproduces it with
  *
- * The hash, stable across versions and architectures: the first 8 bytes,
- * big-endian, of SHA-256(seed "\0" key "\0" id). An operator reproduces a
- * score with either of
- *
- *   printf '%s\0%s\0%s' node-01 foo-app foo-app01/foo-app |
+ *   printf '%s\0%s\0%s' node-01 foo-app.service.dc1.consul 192.0.2.11 |
  *       sha256sum | cut -c1-16
  *
- *   python3 -c 'import hashlib, sys; print(hashlib.sha256(
- *       "\0".join(sys.argv[1:]).encode()).hexdigest()[:16])' \
- *       node-01 foo-app foo-app01/foo-app
+ * and a node's order for a name is its addresses sorted by that value,
+ * highest first (ties, which need equal hashes, by address). In weighted
+ * mode u = ((h >> 11) + 0.5) / 2^53 and the score is w / -ln(u). In
+ * balanced mode the fleet's nodes are processed in ascending score of
+ * ("", names, node); each takes its highest-scoring address (by the
+ * score of (node, names, address)) that still has room, where a fleet of
+ * N nodes and M addresses lets N mod M addresses take ceil(N/M) nodes and
+ * the others floor(N/M).
  *
- * and a node's order is its instances sorted by that value, highest first
- * (ties, which need equal hashes, by identity). In weighted mode
- * u = ((h >> 11) + 0.5) / 2^53 and the score is w / -ln(u). In balanced
- * mode the fleet's nodes are processed in ascending order_hash("", key,
- * node); each takes its highest-scoring instance (by order_hash(node, key,
- * id)) that still has room, where a fleet of N nodes and M instances lets
- * N mod M instances take ceil(N/M) nodes and the others floor(N/M).
+ * The same machinery orders any list for the template function shuffle
+ * (order_apply: key "" and each element's identity instead of names and
+ * address).
  *
- * With equal weights, weighted gives exactly the stable order.
+ * Cost: one SHA-256 block per line (inputs under 56 bytes) and a sort per
+ * group. A struct order remembers the scores it computed (a pure function
+ * of seed, names and address) and each balanced assignment per (names,
+ * fleet, group), bounded at 2^17 entries, so a re-render hashes only what
+ * is new. Balanced mode hashes every (node, address) pair of the fleet
+ * ahead of this node in the processing order when a group or the fleet
+ * changes.
  *
- * Cost: one SHA-256 block per instance (inputs under 56 bytes) and a sort.
- * A struct order remembers the scores it computed (a pure function of
- * seed, key and identity) and each balanced assignment per (key, fleet,
- * list), bounded at 2^17 entries, so a re-render hashes only what is new.
- * Measured (tests/bench/order_spread.c, 2-vCPU Xeon VM): 10k instances in
- * 500 services, about 8.6 ms on the first call, 1.9 ms after. Balanced
- * mode hashes every (node, instance) pair of the fleet ahead of this node
- * in the processing order: up to N * M hashes per service when a list or
- * the fleet changes.
- *
- * Pure module: no I/O except getrandom() in random mode, no logging.
- * Lists are borrowed and reordered in place; only scores are kept. Not
- * thread-safe: one struct order per thread (the memo is written through
- * the const pointer order_apply() takes).
+ * Pure module: no I/O except getrandom() in random mode, no logging. Not
+ * thread-safe: the memo is written through the const pointer the ordering
+ * functions take.
  */
 #ifndef CH_ORDER_H
 #define CH_ORDER_H
@@ -74,6 +73,7 @@
 #include "buf.h"
 #include "config.h"
 #include "err.h"
+#include "hosts.h"
 
 /* Most fleet nodes order_set_fleet() keeps (the rest are ignored). */
 #define ORDER_MAX_FLEET 100000
@@ -83,14 +83,14 @@ struct order;
 /* seed: this node's name (NULL means ""); copied. */
 struct order *order_new(enum order_mode mode, const char *seed);
 struct order *order_free(struct order *o); /* NULL-safe; returns NULL */
-
-enum order_mode order_get_mode(const struct order *o);
-const char *order_get_seed(const struct order *o); /* borrowed */
+/* Another seed (the agent's node name, once known); forgets the scores. */
+void order_set_seed(struct order *o, const char *seed);
 
 /*
- * The fleet for balanced mode: nodes is a borrowed array of node name
- * strings or of objects with a "Node" string (the catalog node list); the
- * names are copied, sorted and deduplicated. NULL or a non-array clears it.
+ * The fleet for balanced mode and -explain: nodes is a borrowed array of
+ * node name strings or of objects with a "Node" string (the catalog node
+ * list); the names are copied, sorted and deduplicated. NULL or a
+ * non-array clears it.
  */
 void order_set_fleet(struct order *o, json_t *nodes);
 
@@ -100,23 +100,43 @@ int order_mode_parse(const char *s);
 const char *order_mode_name(enum order_mode m);
 
 /*
+ * Order d's lines in place (text, lines and index rebuilt), as above.
+ * weights (borrowed, may be NULL): address -> Consul weight, for weighted
+ * mode. emit > 0 drops each group's lines after the first emit. Lines keep
+ * their src, lineno and dynamic fields. Returns 0 or -E2BIG (d unchanged).
+ */
+int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
+                unsigned emit);
+
+/*
  * Reorder list (a borrowed array of service instances, or of strings or
- * numbers for the generic shuffle) in place for key (the service name; ""
- * for the shuffle function). NULL o or list, or a non-array, is a no-op.
+ * numbers) in place for key ("" for the shuffle function), with each
+ * element's identity: .Node + "/" + .ID for an instance, a string itself,
+ * a number its JSON text, anything else its compact JSON text with sorted
+ * keys. NULL o or list, or a non-array, is a no-op.
  */
 void order_apply(const struct order *o, const char *key, json_t *list);
+
+/*
+ * An instance's weight for weighted mode: Weights.Passing, or
+ * Weights.Warning when its status is warning, 0 when critical or in
+ * maintenance, 1 when it has none (Consul's default).
+ */
+uint32_t order_instance_weight(json_t *instance);
 
 /* The documented hash (above). NULL strings count as "". */
 uint64_t order_hash(const char *seed, const char *key, const char *id);
 
 /*
- * Explain a service's spread: for each node of fleet_nodes (borrowed, as
- * for order_set_fleet), the instance it would put first with that node's
- * name as seed, then each instance's first-choice count and share against
- * the ideal. Appended to out as a readable table. instances is borrowed.
- * Returns 0, -EINVAL (bad arguments, e says why) or -E2BIG (out is full).
+ * Explain the groups of d (an unordered, checked render) whose names
+ * include name, or, when none does, a name "<name>.service.*": for each
+ * node of o's fleet, the address it would put first under o's mode with
+ * that node's name as seed, then each address's share of first choices
+ * against the ideal, as a readable table appended to out. Returns 0,
+ * -ENOENT (no such name), -EINVAL (no fleet) or -E2BIG, with e filled.
  */
-int order_explain(enum order_mode mode, const char *key, json_t *instances,
-                  json_t *fleet_nodes, struct buf *out, struct err *e);
+int order_explain_lines(const struct order *o, const struct hosts_doc *d,
+                        const char *name, json_t *weights, struct buf *out,
+                        struct err *e);
 
 #endif

@@ -27,6 +27,7 @@
 #include "guard.h"
 #include "hosts.h"
 #include "log.h"
+#include "strmap.h"
 #include "xmalloc.h"
 
 /* A concurrent writer changed the destination while a job staged it:
@@ -50,6 +51,7 @@ struct job {
 	struct tmpl_spans spans;
 	bool all_dynamic; /* no spans given: every line is data */
 	char *suspect;
+	json_t *weights;
 	struct waiter *waiters;
 	size_t nwaiters;
 };
@@ -110,12 +112,22 @@ struct publisher {
 	uint64_t command_timeout_ms;
 	unsigned max_runs;
 	uint64_t window_ms;
+	unsigned emit;
+	const struct order *order;
+	char *explain; /* the name -explain asks about */
 	struct destfile *file;
 
 	struct job *job;     /* running */
 	struct job *pending; /* the next one (newest render) */
 	struct job *last;    /* the last one done: re-published for holds */
-	unsigned restarts;   /* of the running job, after a concurrent edit */
+	/* The file as the last job left it (written or found unchanged),
+	 * with nothing held: the same render again is UNCHANGED at once,
+	 * unchecked and unread, while the file's identity stays (a check
+	 * output that changed is no file change: the steady state of a
+	 * large catalog). */
+	bool settled;
+	struct stat settled_st;
+	unsigned restarts; /* of the running job, after a concurrent edit */
 
 	struct hosts_doc new; /* the job's render, checked */
 	struct hosts_doc old; /* what is published (block or whole file) */
@@ -203,6 +215,7 @@ static struct job *job_free(struct job *j)
 	free(j->text);
 	free(j->spans.v);
 	free(j->suspect);
+	json_decref(j->weights);
 	free(j->waiters);
 	free(j);
 	return NULL;
@@ -222,6 +235,42 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size && a->st_mode == b->st_mode &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Whether the job is the settled render again, over an untouched file. */
+static bool job_same_as_settled(struct publisher *p)
+{
+	const struct job *j = p->job, *l = p->last;
+	struct stat st;
+
+	return p->settled && l != NULL && j->len == l->len &&
+	       memcmp(j->text, l->text, j->len) == 0 &&
+	       (j->suspect == NULL) == (l->suspect == NULL) &&
+	       (j->weights == NULL) == (l->weights == NULL) &&
+	       (j->weights == NULL || json_equal(j->weights, l->weights)) &&
+	       j->spans.n == l->spans.n && j->all_dynamic == l->all_dynamic &&
+	       (j->spans.n == 0 ||
+	        memcmp(j->spans.v, l->spans.v,
+	               j->spans.n * sizeof(*j->spans.v)) == 0) &&
+	       stat(destfile_target(p->file), &st) == 0 &&
+	       same_stat(&st, &p->settled_st);
+}
+
+/* The file is as this job left it: remember it for the next one. */
+static void publish_settle(struct publisher *p)
+{
+	p->settled = p->gr.nheld == 0 && p->text_hold_since == 0 &&
+	             stat(destfile_target(p->file), &p->settled_st) == 0;
 }
 
 /* The job is over: tell every waiter, keep its render, start what's next. */
@@ -341,14 +390,14 @@ static void publish_log_problems(struct publisher *p, json_t *problems,
 /* The longest part of a line a "wrote" line shows. */
 #define PUBLISH_LOG_KEY_MAX 80
 
-/* Up to PUBLISH_LOG_KEYS keys of a's entries that b lacks, but those held
- * (held: the guard's list, in a's line order, or NULL). How many. */
+/* Up to PUBLISH_LOG_KEYS keys of a's entries that b lacks, but those
+ * whose line is in held (may be NULL). How many. */
 static size_t publish_diff_keys(const struct hosts_doc *a,
                                 const struct hosts_doc *b,
-                                const struct guard_result *held, char sign,
+                                const struct strmap *held, char sign,
                                 struct buf *out)
 {
-	size_t n = 0, h = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < a->nlines; i++) {
 		const struct hosts_line *l = &a->lines[i];
@@ -357,12 +406,9 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
 		                  : PUBLISH_LOG_KEY_MAX;
 
 		if (!l->entry ||
-		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0)
-			continue;
-		while (held != NULL && h < held->nheld &&
-		       held->held[h].line < i)
-			h++;
-		if (held != NULL && h < held->nheld && held->held[h].line == i)
+		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0 ||
+		    (held != NULL &&
+		     strmap_get(held, a->text.data + l->off, l->len, NULL)))
 			continue;
 		if (n++ < PUBLISH_LOG_KEYS)
 			buf_printf(out, "%s%c%.*s", out->len > 0 ? ", " : "",
@@ -377,9 +423,16 @@ static void publish_log_written(struct publisher *p)
 	struct buf what;
 	size_t removed, added;
 
+	struct strmap held;
+
+	strmap_init(&held);
+	for (size_t i = 0; i < p->gr.nheld; i++)
+		(void)strmap_put(&held, p->gr.lines.data + p->gr.held[i].text,
+		                 p->gr.held[i].len, 0, NULL);
 	buf_init(&what, 2048);
-	removed = publish_diff_keys(&p->old, &p->new, &p->gr, '-', &what);
+	removed = publish_diff_keys(&p->old, &p->new, &held, '-', &what);
 	added = publish_diff_keys(&p->new, &p->old, NULL, '+', &what);
+	strmap_free(&held);
 	if (removed + added > 2 * PUBLISH_LOG_KEYS)
 		buf_puts(&what, ", ...");
 	log_info("%s: written (%zu bytes; +%zu -%zu, %zu held)%s%s", p->dest,
@@ -660,6 +713,13 @@ static int job_check(struct publisher *p)
 		return -EINVAL;
 	}
 	job_mark_dynamic(j, &p->new);
+	if (p->format == TMPL_FORMAT_HOSTS && p->explain == NULL &&
+	    order_lines(p->order, &p->new, j->weights, p->emit) < 0) {
+		err_msg(&e, -E2BIG, "%s: more than %u bytes", p->dest,
+		        PUBLISH_MAX_FILE);
+		publish_fail(p, &e);
+		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -765,7 +825,7 @@ static int job_guard(struct publisher *p)
 	}
 	hold_arm(p);
 	if (buf_append(&p->block, p->new.text.data, p->new.text.len) < 0 ||
-	    guard_append_held(&p->gr, &p->old, &p->block) < 0)
+	    guard_append_held(&p->gr, &p->block) < 0)
 		return -E2BIG;
 	return 0;
 }
@@ -849,6 +909,7 @@ static void job_swap(struct publisher *p)
 		return;
 	}
 	publish_log_written(p);
+	publish_settle(p);
 	if (p->command != NULL) {
 		p->command_due = true;
 		p->cmd_retry = false;
@@ -961,6 +1022,7 @@ static void job_write(struct publisher *p)
 	    memcmp(buf_str(&p->file_old), buf_str(&p->final), p->final.len) ==
 	            0 &&
 	    destfile_attrs_ok(p->file, &p->old_st)) {
+		publish_settle(p);
 		publish_finish(p, PUBLISH_UNCHANGED, NULL);
 		return;
 	}
@@ -1000,6 +1062,11 @@ fail:
 static void file_sink_start(struct publisher *p)
 {
 	p->restarts = 0;
+	if (job_same_as_settled(p)) {
+		publish_finish(p, PUBLISH_UNCHANGED, NULL);
+		return;
+	}
+	p->settled = false;
 	if (job_check(p) == 0)
 		job_write(p);
 }
@@ -1019,6 +1086,33 @@ static void dry_sink_start(struct publisher *p)
 		r = -errno;
 	if (r < 0) {
 		err_msg(&e, r, "cannot write to stdout: %s", strerror(-r));
+		publish_fail(p, &e);
+		return;
+	}
+	publish_finish(p, PUBLISH_WRITTEN, NULL);
+}
+
+/* -explain NAME: who puts which line of NAME first, from this render. */
+static void explain_sink_start(struct publisher *p)
+{
+	struct buf out;
+	struct err e;
+	int r;
+
+	if (job_check(p) < 0)
+		return;
+	err_clear(&e);
+	buf_init(&out, PUBLISH_MAX_FILE);
+	r = p->order != NULL
+	            ? order_explain_lines(p->order, &p->new, p->explain,
+	                                  p->job->weights, &out, &e)
+	            : err_msg(&e, -EINVAL, "explain: no order");
+	if (r == 0 && (fwrite(buf_str(&out), 1, out.len, stdout) != out.len ||
+	               fflush(stdout) != 0))
+		r = err_msg(&e, -EIO, "cannot write to stdout: %s",
+		            strerror(errno));
+	buf_free(&out);
+	if (r < 0) {
 		publish_fail(p, &e);
 		return;
 	}
@@ -1065,6 +1159,8 @@ static void diff_sink_compare(struct publisher *p)
 
 static const struct publish_sink file_sink = {"file", file_sink_start, NULL};
 static const struct publish_sink dry_sink = {"stdout", dry_sink_start, NULL};
+static const struct publish_sink explain_sink = {"explain", explain_sink_start,
+                                                 NULL};
 static const struct publish_sink diff_sink = {"diff", file_sink_start,
                                               diff_sink_compare};
 
@@ -1084,6 +1180,7 @@ static void publish_timer_closed(uv_handle_t *h)
 	free(p->command);
 	free(p->check_command);
 	free(p->held_logged);
+	free(p->explain);
 	free(p->starts);
 	free(p->flushers);
 	destfile_free(p->file);
@@ -1091,6 +1188,7 @@ static void publish_timer_closed(uv_handle_t *h)
 	hosts_doc_free(&p->new);
 	hosts_doc_free(&p->old);
 	guard_result_free(&p->gr);
+	guard_window_free(&p->window);
 	buf_free(&p->block);
 	buf_free(&p->file_old);
 	buf_free(&p->final);
@@ -1182,6 +1280,8 @@ int publisher_submit(struct publisher *p, const struct publish_input *in,
 	}
 	free(j->suspect);
 	j->suspect = in->suspect != NULL ? xstrdup(in->suspect) : NULL;
+	json_decref(j->weights);
+	j->weights = json_incref(in->weights);
 	if (cb != NULL) {
 		j->waiters = xreallocarray(j->waiters, j->nwaiters + 1,
 		                           sizeof(*j->waiters));
@@ -1208,11 +1308,11 @@ void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
 }
 
 int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
-                  enum publish_sink_kind sink, struct publisher **ret,
+                  const struct publish_opts *opts, struct publisher **ret,
                   struct err *e)
 {
-	bool dry = sink == PUBLISH_TO_STDOUT;
 	const char *dest = tc->destination;
+	bool dry = opts->dry || opts->explain != NULL;
 	struct publisher *p;
 	int r;
 
@@ -1226,11 +1326,15 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
 		return r;
 	}
 	p->loop = loop;
-	p->sink = sink == PUBLISH_DIFF ? &diff_sink
-	          : dry                ? &dry_sink
-	                               : &file_sink;
+	p->sink = opts->diff              ? &diff_sink
+	          : opts->explain != NULL ? &explain_sink
+	          : dry                   ? &dry_sink
+	                                  : &file_sink;
+	p->explain = opts->explain != NULL ? xstrdup(opts->explain) : NULL;
 	/* -diff leaves the destination's directory alone. */
-	p->stale_checked = sink == PUBLISH_DIFF;
+	p->stale_checked = opts->diff;
+	p->order = opts->order;
+	p->emit = tc->emit;
 	p->dest = xstrdup(dest);
 	p->command = tc->command != NULL && tc->command[0] != '\0'
 	                     ? xstrdup(tc->command)
@@ -1254,6 +1358,7 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
 	hosts_doc_init(&p->new, PUBLISH_MAX_FILE);
 	hosts_doc_init(&p->old, PUBLISH_MAX_FILE);
 	guard_result_init(&p->gr);
+	guard_window_init(&p->window);
 	buf_init(&p->block, PUBLISH_MAX_FILE);
 	buf_init(&p->file_old, PUBLISH_MAX_FILE);
 	buf_init(&p->final, PUBLISH_MAX_FILE);

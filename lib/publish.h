@@ -4,13 +4,15 @@
  *
  * A publisher owns one destination (struct tmpl_conf, copied at
  * publisher_new) and a sink: the file sink does the whole sequence below;
- * the dry sink (-dry) applies the check and writes ONLY the checked
- * content to stdout (no managed-block splice, no guards, no commands), so
- * "-once -dry > file" gives a usable hosts file; the diff sink (-diff)
- * goes through steps 1-3 as the file sink does, then prints a unified
- * diff (diff.h) of the destination against what the file sink would
- * write, and writes and runs nothing (result: PUBLISH_WRITTEN when they
- * differ, PUBLISH_UNCHANGED when not).
+ * the dry sink (-dry) applies the check and the order and writes ONLY the
+ * result to stdout (no managed-block splice, no guards, no commands), so
+ * "-once -dry > file" gives a usable hosts file; the explain sink
+ * (-explain NAME) checks the render and prints, for the lines that carry
+ * NAME, each fleet node's first choice (order_explain_lines); the diff
+ * sink (-diff) goes through steps 1-3 as the file sink does, then prints
+ * a unified diff (diff.h) of the destination against what the file sink
+ * would write, and writes and runs nothing (result: PUBLISH_WRITTEN when
+ * they differ, PUBLISH_UNCHANGED when not).
  *
  * Failover first: an ordinary change is in place as soon as it is
  * rendered, and the command runs at once. Nothing waits for a command,
@@ -22,7 +24,8 @@
  *     the address lines is refused (it is not a hosts file: use format
  *     "text"). Format "text": no grammar. Lines that came from Consul data
  *     are told apart from the template's static text by the render's
- *     spans;
+ *     spans. Then, format "hosts" only, each name's lines are put in this
+ *     node's order (order_lines; emit keeps the first k of each name);
  *  2. the destination is read (a symbolic link is followed to its file);
  *     in managed-block mode only the block is weighed and replaced;
  *  3. guards (guard.h) against what is published: a render without any
@@ -69,6 +72,7 @@
 #include "config.h"
 #include "destfile.h"
 #include "err.h"
+#include "order.h"
 #include "template.h"
 
 /* The largest destination file read or written. */
@@ -92,20 +96,26 @@ struct publish_input {
 	/* Why a Consul answer the render used is suspect (watch.h), or
 	 * NULL when every answer was healthy. */
 	const char *suspect;
+	/* Weighted ordering: address -> Consul weight (borrowed), or NULL. */
+	json_t *weights;
+};
+
+/* How a publisher publishes. */
+struct publish_opts {
+	bool dry;            /* the stdout sink (-dry) */
+	bool diff;           /* the diff sink (-diff; wins over dry) */
+	const char *explain; /* the explain sink (-explain NAME), or NULL */
+	/* The per-node order of each name's lines (order.h), borrowed: it
+	 * must outlive the publisher. NULL: the template's order. */
+	const struct order *order;
 };
 
 typedef void (*publish_done_cb)(void *data, enum publish_result res,
                                 const struct err *e);
 
-enum publish_sink_kind {
-	PUBLISH_TO_FILE,   /* the destination (the daemon, -once) */
-	PUBLISH_TO_STDOUT, /* -dry: the checked render */
-	PUBLISH_DIFF,      /* -diff: what would change, as a unified diff */
-};
-
-/* tc is copied; nothing of it is kept. */
+/* tc and opts are copied (but opts->order); nothing of them is kept. */
 int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
-                  enum publish_sink_kind sink, struct publisher **ret,
+                  const struct publish_opts *opts, struct publisher **ret,
                   struct err *e);
 
 /*

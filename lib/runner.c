@@ -49,12 +49,20 @@ struct runner {
 	struct rtmpl *tmpls;
 	size_t ntmpls;
 	uv_timer_t pass_timer; /* 0 ms: one pass for a loop turn's changes */
+	/*
+	 * The per-node order (order.h), applied by the publishers to each
+	 * render's lines. Nothing is rendered before its seed is final (the
+	 * configured one, else the local agent's node name, else the
+	 * hostname), and, in balanced mode or for -explain, before the fleet
+	 * (the catalog's node list) is known: a first file in the wrong
+	 * order would be rewritten at once.
+	 */
 	struct order *order;
-	char *seed;            /* ordering seed in use */
 	struct dep *self_dep;  /* /v1/agent/self, for the default seed */
-	struct dep *nodes_dep; /* /v1/catalog/nodes, for balanced mode */
-	bool self_failed;      /* agent/self refused: use the hostname */
-	char *agent_node;      /* the agent's node name, once known */
+	struct dep *nodes_dep; /* /v1/catalog/nodes, for the fleet */
+	bool seed_known;
+	bool need_fleet;
+	bool fleet_known;
 	bool ready;
 	bool failed;   /* a -once publish failed */
 	bool flushing; /* -once: waiting for the commands to run */
@@ -71,6 +79,7 @@ struct pass {
 	struct rtmpl *t;
 	json_t *used;
 	size_t missing;
+	json_t *weights; /* address -> weight, in weighted mode */
 };
 
 /* A failed publish (read-only directory, full disk, destination replaced
@@ -119,71 +128,57 @@ static json_t *runner_lookup(void *ctx, const struct dep *d)
 	return v;
 }
 
-/* The seed: configured, else the local agent's node name, else hostname. */
-static const char *runner_seed(struct pass *p)
+/* The seed is final: log it and render everything again. */
+static void runner_seed_known(struct runner *r, const char *seed)
 {
-	struct runner *r = p->r;
 	char host[256];
-	const char *seed = NULL;
-	json_t *self;
 
-	if (r->cfg->order_seed != NULL && r->cfg->order_seed[0] != '\0') {
-		seed = r->cfg->order_seed;
-	} else if (r->agent_node != NULL) {
-		seed = r->agent_node;
-	} else if (!r->self_failed) {
-		/*
-		 * Not recorded as used by the pass: the node name is read once
-		 * (until SIGHUP), so agent/self, which cannot block and would
-		 * be re-polled, is unwatched as soon as it has answered.
-		 */
-		self = store_get(r->store, dep_id(r->self_dep));
-		if (self == NULL) {
-			p->missing++;
-			runner_watch(r, r->self_dep);
-			return NULL;
-		}
-		seed = json_string_value(json_object_get(self, "Node"));
-		if (seed != NULL && seed[0] != '\0')
-			r->agent_node = xstrdup(seed);
-	}
 	if (seed == NULL || seed[0] == '\0') {
 		if (gethostname(host, sizeof(host)) < 0)
 			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
 		seed = host;
 	}
-	if (r->order == NULL || r->seed == NULL || strcmp(r->seed, seed) != 0) {
-		r->order = order_free(r->order);
-		free(r->seed);
-		r->seed = xstrdup(seed);
-		r->order = order_new(r->cfg->order, r->seed);
+	order_set_seed(r->order, seed);
+	r->seed_known = true;
+	if (r->cfg->order != ORDER_NONE)
 		log_info("ordering %s with seed \"%s\"",
-		         order_mode_name(r->cfg->order), r->seed);
-	}
-	return r->seed;
+		         order_mode_name(r->cfg->order), seed);
+	for (size_t i = 0; i < r->ntmpls; i++)
+		r->tmpls[i].dirty = true;
+	runner_schedule_pass(r);
 }
 
+/* Whether the order is ready for the first publish. */
+static bool runner_order_ready(const struct runner *r)
+{
+	return r->seed_known && (!r->need_fleet || r->fleet_known);
+}
+
+/* shuffle: the same per-node order, over any list. */
 static void runner_order(void *ctx, const char *key, json_t *list)
 {
 	struct pass *p = ctx;
-	struct runner *r = p->r;
-	unsigned emit = p->t->tc->emit;
 
-	if (r->cfg->order != ORDER_NONE) {
-		if (runner_seed(p) == NULL)
-			return; /* incomplete: the agent has not answered */
-		if (r->cfg->order == ORDER_BALANCED) {
-			json_t *nodes = runner_lookup(p, r->nodes_dep);
-			if (nodes == NULL)
-				return;
-			order_set_fleet(r->order, nodes);
-		}
-		order_apply(r->order, key, list);
-	}
-	if (key[0] != '\0' && emit > 0)
-		while (json_array_size(list) > emit)
-			json_array_remove(list, json_array_size(list) - 1);
+	order_apply(p->r->order, key, list);
+}
+
+/* Weighted mode: each rendered instance's address and weight. */
+static void runner_weigh(void *ctx, json_t *instance)
+{
+	struct pass *p = ctx;
+	const char *addr =
+	        json_string_value(json_object_get(instance, "Address"));
+
+	if (addr == NULL || addr[0] == '\0')
+		return;
+	if (p->weights == NULL)
+		p->weights = json_object();
+	if (json_object_get(p->weights, addr) == NULL)
+		json_object_set_new(
+		        p->weights, addr,
+		        json_integer(
+		                (json_int_t)order_instance_weight(instance)));
 }
 
 static void runner_warn(void *ctx, const char *msg)
@@ -201,9 +196,12 @@ static void runner_gc_deps(struct runner *r)
 
 	json_object_foreach_safe(r->watched, tmp, id, v)
 	{
-		/* agent/self stays watched while the seed waits for it. */
-		bool used = r->agent_node == NULL && !r->self_failed &&
-		            strcmp(id, dep_id(r->self_dep)) == 0;
+		/* agent/self stays watched while the seed waits for it, the
+		 * node list while the order needs the fleet. */
+		bool used = (!r->seed_known &&
+		             strcmp(id, dep_id(r->self_dep)) == 0) ||
+		            (r->need_fleet &&
+		             strcmp(id, dep_id(r->nodes_dep)) == 0);
 		for (size_t i = 0; i < r->ntmpls && !used; i++)
 			used = json_object_get(r->tmpls[i].deps, id) != NULL;
 		if (used)
@@ -359,6 +357,7 @@ static void rtmpl_render(struct rtmpl *t)
 	struct tmpl_env env = {
 	        .lookup = runner_lookup,
 	        .order = runner_order,
+	        .weigh = r->cfg->order == ORDER_WEIGHTED ? runner_weigh : NULL,
 	        .warn = runner_warn,
 	        .ctx = &p,
 	        .limits = tmpl_default_limits,
@@ -391,9 +390,7 @@ static void rtmpl_render(struct rtmpl *t)
 		 * list); render again when the data is there. */
 		log_debug("%s: waiting for %zu dependenc%s", t->name, p.missing,
 		          p.missing == 1 ? "y" : "ies");
-		buf_free(&out);
-		free(spans.v);
-		return;
+		goto out;
 	}
 	if (rc < 0) {
 		err_format(&e, msg, sizeof(msg));
@@ -402,26 +399,33 @@ static void rtmpl_render(struct rtmpl *t)
 			free(t->last_error);
 			t->last_error = xstrdup(msg);
 		}
-		buf_free(&out);
-		free(spans.v);
 		if (r->cfg->once && r->cbs.on_exit != NULL)
 			r->cbs.on_exit(r->cbs.data, 1);
-		return;
+		goto out;
 	}
 	free(t->last_error);
 	t->last_error = NULL;
+	if (!runner_order_ready(r)) {
+		/* The seed's (or the fleet's) answer renders it again. */
+		log_debug("%s: waiting for the order's %s", t->name,
+		          r->seed_known ? "fleet" : "seed");
+		goto out;
+	}
 	t->complete = true;
 	buf_init(&suspect, 0);
 	in.text = buf_str(&out);
 	in.len = out.len;
 	in.dynamic = &spans;
 	in.suspect = runner_suspect(&p, &suspect) ? buf_str(&suspect) : NULL;
+	in.weights = p.weights;
 	rc = publisher_submit(t->pub, &in, rtmpl_published, t);
 	if (rc < 0)
 		log_errx("%s: cannot publish: %s", t->name, strerror(-rc));
 	buf_free(&suspect);
+out:
 	buf_free(&out);
 	free(spans.v);
+	json_decref(p.weights);
 }
 
 static void runner_pass_cb(uv_timer_t *timer)
@@ -499,13 +503,32 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value,
 
 	if (r->closing || json_object_get(r->watched, id) == NULL)
 		return;
+	if (!r->seed_known && strcmp(id, dep_id(r->self_dep)) == 0) {
+		/*
+		 * The node name is read once (until SIGHUP): agent/self cannot
+		 * block and would be re-polled, so it is unwatched as soon as
+		 * it has answered (no template sees it).
+		 */
+		runner_seed_known(
+		        r, json_string_value(json_object_get(value, "Node")));
+		runner_gc_deps(r);
+		return;
+	}
+	if (r->need_fleet && strcmp(id, dep_id(r->nodes_dep)) == 0) {
+		bool first = !r->fleet_known;
+
+		order_set_fleet(r->order, value);
+		r->fleet_known = true;
+		/* Balanced mode orders by the fleet: every template. */
+		for (size_t i = 0; i < r->ntmpls; i++)
+			if (first || r->cfg->order == ORDER_BALANCED)
+				rtmpl_mark_dirty(&r->tmpls[i]);
+	}
 	if (store_put(r->store, id, json_incref(value), suspect) == 0)
 		return;
 	log_debug("%s changed", id);
 	for (size_t i = 0; i < r->ntmpls; i++)
-		if (json_object_get(r->tmpls[i].deps, id) != NULL ||
-		    (r->agent_node == NULL &&
-		     strcmp(id, dep_id(r->self_dep)) == 0))
+		if (json_object_get(r->tmpls[i].deps, id) != NULL)
 			rtmpl_mark_dirty(&r->tmpls[i]);
 	runner_changed(r);
 }
@@ -517,19 +540,23 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 
 	if (r->closing)
 		return;
-	if (d != NULL && r->self_dep != NULL &&
-	    strcmp(dep_id(d), dep_id(r->self_dep)) == 0 && !r->self_failed &&
+	if (status == WATCH_GAVE_UP) {
+		/* -once only (watch.h): no answer for as long as consul-
+		 * template's retries take, or retries are off. */
+		log_errx("consul: %s", what);
+		if (r->cbs.on_exit != NULL)
+			r->cbs.on_exit(r->cbs.data, 1);
+		return;
+	}
+	if (d != NULL && !r->seed_known &&
+	    strcmp(dep_id(d), dep_id(r->self_dep)) == 0 &&
 	    (status == 403 || status == 404)) {
 		/* No agent:read, or not an agent: order by the hostname. */
 		log_warnx("cannot read the local agent's node name (%s); "
 		          "ordering with the hostname as seed",
 		          what ? what : "error");
-		r->self_failed = true;
-		watcher_remove(r->watcher, dep_id(r->self_dep));
-		json_object_del(r->watched, dep_id(r->self_dep));
-		for (size_t i = 0; i < r->ntmpls; i++)
-			r->tmpls[i].dirty = true;
-		runner_schedule_pass(r);
+		runner_seed_known(r, NULL);
+		runner_gc_deps(r);
 	}
 	if (r->cbs.on_status != NULL && what != NULL)
 		r->cbs.on_status(r->cbs.data, what);
@@ -613,16 +640,21 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	free(text);
 	if (rc < 0)
 		return rc;
-	t->st->name = t->name;
-	t->st->destination = tc->destination;
-	rc = publisher_new(r->loop, tc,
-	                   r->cfg->diff  ? PUBLISH_DIFF
-	                   : r->cfg->dry ? PUBLISH_TO_STDOUT
-	                                 : PUBLISH_TO_FILE,
-	                   &t->pub, e);
-	if (rc == 0)
-		publisher_set_observer(t->pub, rtmpl_observed, t);
-	return rc;
+	{
+		struct publish_opts po = {
+		        .dry = r->cfg->dry,
+		        .diff = r->cfg->diff,
+		        .explain = r->cfg->explain,
+		        .order = r->order,
+		};
+
+		t->st->name = t->name;
+		t->st->destination = tc->destination;
+		rc = publisher_new(r->loop, tc, &po, &t->pub, e);
+		if (rc == 0)
+			publisher_set_observer(t->pub, rtmpl_observed, t);
+		return rc;
+	}
 }
 
 int runner_new(uv_loop_t *loop, const struct config *cfg,
@@ -637,6 +669,11 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 		r->cbs = *cbs;
 	r->store = store_new();
 	r->watched = json_object();
+	/* A configured seed is final; "none" needs no seed at all. */
+	r->order = order_new(cfg->order, cfg->order_seed);
+	r->seed_known = cfg->order == ORDER_NONE ||
+	                (cfg->order_seed != NULL && cfg->order_seed[0] != '\0');
+	r->need_fleet = cfg->order == ORDER_BALANCED || cfg->explain != NULL;
 	r->tmpls = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
 	                   sizeof(*r->tmpls));
 	r->stats = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
@@ -684,6 +721,7 @@ fail:
 	dep_free(r->self_dep);
 	dep_free(r->nodes_dep);
 	json_decref(r->watched);
+	order_free(r->order);
 	store_free(r->store);
 	free(r->tmpls);
 	free(r->stats);
@@ -693,6 +731,14 @@ fail:
 
 int runner_start(struct runner *r)
 {
+	/* The order's inputs are fetched beside the templates' first data. */
+	if (!r->seed_known)
+		runner_watch(r, r->self_dep);
+	if (r->need_fleet)
+		runner_watch(r, r->nodes_dep);
+	if (r->seed_known && r->cfg->order != ORDER_NONE)
+		log_info("ordering %s with seed \"%s\"",
+		         order_mode_name(r->cfg->order), r->cfg->order_seed);
 	for (size_t i = 0; i < r->ntmpls; i++)
 		r->tmpls[i].dirty = true;
 	if (r->ntmpls == 0)
@@ -718,8 +764,6 @@ static void runner_free(struct runner *r)
 	dep_free(r->self_dep);
 	dep_free(r->nodes_dep);
 	order_free(r->order);
-	free(r->seed);
-	free(r->agent_node);
 	json_decref(r->watched);
 	store_free(r->store);
 	free(r);

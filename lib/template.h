@@ -61,11 +61,15 @@ struct tmpl_env {
 	 */
 	json_t *(*lookup)(void *ctx, const struct dep *d);
 	/*
-	 * Reorder list (an array of service instances or of any values) in
-	 * place for key (a service name; "" for the shuffle function), by
-	 * the configured ordering. NULL leaves lists as they are.
+	 * Reorder list in place for the shuffle function, by the configured
+	 * per-node ordering. NULL leaves lists as they are.
 	 */
 	void (*order)(void *ctx, const char *key, json_t *list);
+	/*
+	 * A service instance the render was given (borrowed), for weighted
+	 * ordering, which needs each address's weight. May be NULL.
+	 */
+	void (*weigh)(void *ctx, json_t *instance);
 	/* A non-fatal problem worth logging (a dropped record). May be NULL. */
 	void (*warn)(void *ctx, const char *msg);
 	/*

@@ -5,9 +5,15 @@
  */
 #include "watch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "consul_addr.h"
+#include "hosts.h"
 #include "http.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -27,6 +34,9 @@
 #define WATCH_WHAT_MAX             240 /* bytes of a Consul error body kept */
 #define WATCH_DROPPED_LOG_MAX      20
 #define WATCH_MIN_ROTATION_WAIT_MS 1000 /* shortest wait while rotating */
+#define WATCH_PROBE_TIMEOUT_MS     10000
+#define WATCH_TRIM_BYTES           (1u << 20) /* answers worth a trim */
+#define WATCH_OWN_ADDRS_MAX        64
 
 unsigned watch_max_connections = HTTP_MAX_CONNECTIONS;
 unsigned watch_rate_ms = WATCH_RATE_MS;
@@ -40,13 +50,16 @@ enum watch_state {
 	WATCH_RATE_WAIT, /* answered; waiting out the per-dep rate limit */
 	WATCH_BACKOFF,   /* failed; waiting out the retry delay */
 	WATCH_QUEUED,    /* waiting for a free connection (no timer, no req) */
+	WATCH_PARKED,    /* waiting for the outage probe (no timer, no req) */
+	WATCH_GAVE_UP_S, /* -once gave up on it (no timer, no req) */
 	WATCH_STOPPED,   /* removed; waiting for the timer's close callback */
 };
 
 static const char *const watch_state_names[] = {
         [WATCH_IDLE] = "IDLE",           [WATCH_FETCHING] = "FETCHING",
         [WATCH_RATE_WAIT] = "RATE_WAIT", [WATCH_BACKOFF] = "BACKOFF",
-        [WATCH_QUEUED] = "QUEUED",       [WATCH_STOPPED] = "STOPPED",
+        [WATCH_QUEUED] = "QUEUED",       [WATCH_PARKED] = "PARKED",
+        [WATCH_GAVE_UP_S] = "GAVE_UP",   [WATCH_STOPPED] = "STOPPED",
 };
 
 struct watch_dep {
@@ -64,12 +77,16 @@ struct watch_dep {
 	/* Why the data in last is suspect (a static string), NULL when a
 	 * healthy answer carried it or confirmed it since. */
 	const char *suspect;
-	const char *reset; /* the index went backwards: why, for the next */
-	unsigned failures;
-	uint64_t rate_tat; /* rate limit: theoretical arrival time (GCRA) */
-	int reported;      /* 403/400 reported to on_event; 0: none */
-	bool holds_slot;   /* its request counts in w->in_flight */
-	bool long_poll;    /* that request (or the queued one) blocks */
+	const char *reset;   /* the index went backwards: why, for the next */
+	unsigned failures;   /* in a row, until an answer decodes */
+	uint64_t fail_since; /* loop time of the first of them */
+	uint64_t rate_tat;   /* rate limit: theoretical arrival time (GCRA) */
+	int reported;        /* 403/400/-EBADMSG/-E2BIG reported; 0: none */
+	size_t last_len;     /* bytes of the body that gave last */
+	json_t *drops;       /* messages of the last decode's drops: a set */
+	bool catch_up;       /* after an outage: ask without blocking once */
+	bool holds_slot;     /* its request counts in w->in_flight */
+	bool long_poll;      /* that request (or the queued one) blocks */
 	struct watch_queue *queue; /* the FIFO it waits in, or NULL */
 	struct watch_dep *prev, *next;
 	struct watch_dep *qprev, *qnext;
@@ -100,6 +117,20 @@ struct watcher {
 	bool down; /* Consul unreachable */
 	uint64_t down_since;
 	uint64_t down_logged;
+	/* The outage probe: while requests fail to connect, deps park and
+	 * one cheap request finds out when Consul is back. */
+	bool probing;
+	unsigned probe_failures; /* since the last usable answer */
+	uint64_t probe_due;      /* loop time of the next probe */
+	unsigned nparked;
+	uv_timer_t probe_timer;
+	struct http_request *probe_req;
+	uv_timer_t trim_timer; /* malloc_trim after a large answer */
+	/* Names no record may take (dep_decode_names). */
+	struct dep_names names;
+	const char **reserved; /* loopback names + cfg->reserved_names */
+	char *own[3];          /* this node's hostname and short name */
+	char **own_addrs;      /* this node's interface addresses */
 	uint64_t changes;
 	uint64_t timer_fires;
 	uint64_t kind_requests[WATCH_KINDS], kind_errors[WATCH_KINDS];
@@ -119,6 +150,10 @@ _Static_assert(DEP_HEALTH_CONNECT < WATCH_KINDS, "WATCH_KINDS too small");
 
 static void watch_fetch(struct watch_dep *wd);
 static void watch_admit(struct watcher *w);
+static void watch_probe_cb(uv_timer_t *timer);
+static void watch_probe_end(struct watcher *w);
+static void watch_probe_now(struct watcher *w);
+static void watch_trim_later(struct watcher *w);
 
 static void watch_set_state(struct watch_dep *wd, enum watch_state state)
 {
@@ -264,59 +299,67 @@ static bool watch_parse_u64(const char *s, uint64_t *ret)
 	if (s == NULL || *s == '\0')
 		return false;
 	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		/* Every value up to UINT64_MAX (2^64 - 1) is an index. */
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - d) / 10)
 			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
 	}
 	*ret = v;
 	return true;
 }
 
-static void watch_event(struct watch_dep *wd, int status, const char *what)
+static void watch_event_dep(struct watcher *w, const struct dep *d, int status,
+                            const char *what)
 {
-	struct watcher *w = wd->w;
-
 	if (w->on_event != NULL && !w->closing)
-		w->on_event(w->data, wd->dep, status, what);
+		w->on_event(w->data, d, status, what);
 }
 
-/* Consul answered (any status but 5xx/429): end an outage. */
-static void watch_reachable(struct watch_dep *wd)
+static void watch_event(struct watch_dep *wd, int status, const char *what)
 {
-	struct watcher *w = wd->w;
+	watch_event_dep(wd->w, wd->dep, status, what);
+}
+
+/* Consul answered (any status but 5xx/429): end an outage. d may be NULL
+ * (the outage probe answered). While the probe runs, only it decides. */
+static void watch_reachable(struct watcher *w, const struct dep *d)
+{
 	char what[128];
 	double secs;
 
-	if (!w->down)
+	if (!w->down || w->probing)
 		return;
 	w->down = false;
 	secs = (double)(uv_now(w->loop) - w->down_since) / 1000.0;
 	log_info("consul: reachable again after %.1fs", secs);
 	snprintf(what, sizeof(what), "Consul reachable again after %.1fs",
 	         secs);
-	watch_event(wd, 0, what);
+	watch_event_dep(w, d, 0, what);
 }
 
-static void watch_unreachable(struct watch_dep *wd, int status,
-                              const char *what, uint64_t delay)
+/* A request of id (a dep's, or the probe's) found Consul unreachable. */
+static void watch_unreachable(struct watcher *w, const struct dep *d,
+                              const char *id, int status, const char *what,
+                              uint64_t delay)
 {
-	struct watcher *w = wd->w;
 	uint64_t now = uv_now(w->loop);
 
 	if (!w->down) {
 		w->down = true;
 		w->down_since = w->down_logged = now;
-		log_warnx("consul: %s: %s; retrying in %.1fs", wd->id, what,
+		log_warnx("consul: %s: %s; retrying in %.1fs", id, what,
 		          (double)delay / 1000.0);
-		watch_event(wd, status, what);
+		watch_event_dep(w, d, status, what);
 	} else if (now - w->down_logged >= WATCH_OUTAGE_LOG_MS) {
 		w->down_logged = now;
 		log_warnx("consul: unreachable for %" PRIu64 "s (%s: %s); "
 		          "retrying in %.1fs",
-		          (now - w->down_since) / 1000, wd->id, what,
+		          (now - w->down_since) / 1000, id, what,
 		          (double)delay / 1000.0);
 	} else {
-		log_debug("consul: %s: %s; retrying in %.1fs", wd->id, what,
+		log_debug("consul: %s: %s; retrying in %.1fs", id, what,
 		          (double)delay / 1000.0);
 	}
 }
@@ -387,26 +430,103 @@ static void watch_next(struct watch_dep *wd)
 		watch_after(wd, WATCH_RATE_WAIT, due - now);
 }
 
-static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
+/*
+ * -once gives up on a dependency that has had no usable answer for as
+ * long as consul-template's retries take (backoff_budget_ms over
+ * retry.attempts: 5 min 3.75 s with the defaults), or at its first
+ * failure when retries are off. The daemon never gives up.
+ */
+static bool watch_gives_up(const struct watcher *w)
+{
+	const struct retry_conf *rc = &w->cfg->consul.retry;
+
+	return w->cfg->once && (!rc->enabled || rc->attempts > 0);
+}
+
+/* The time left before -once gives up on wd (UINT64_MAX: never). */
+static uint64_t watch_budget_left(const struct watch_dep *wd, uint64_t now)
+{
+	const struct watcher *w = wd->w;
+	const struct retry_conf *rc = &w->cfg->consul.retry;
+	uint64_t budget, spent;
+
+	if (!watch_gives_up(w) || wd->failures == 0)
+		return UINT64_MAX;
+	if (!rc->enabled)
+		return 0;
+	budget = backoff_budget_ms(rc->backoff_ms, rc->max_backoff_ms,
+	                           rc->attempts);
+	spent = now - wd->fail_since;
+	return spent >= budget ? 0 : budget - spent;
+}
+
+/* -once: no more retries for wd; the runner exits (watch.h). */
+static void watch_give_up(struct watch_dep *wd, const char *what)
 {
 	struct watcher *w = wd->w;
 	const struct retry_conf *rc = &w->cfg->consul.retry;
-	uint64_t now = uv_now(w->loop), delay, due;
+	char msg[WATCH_WHAT_MAX + 512];
 
+	watch_set_state(wd, WATCH_GAVE_UP_S);
+	if (!rc->enabled)
+		snprintf(msg, sizeof(msg),
+		         "giving up on %s (retries are disabled): %s", wd->id,
+		         what);
+	else
+		snprintf(msg, sizeof(msg),
+		         "giving up on %s after %.1fs without an answer (retry "
+		         "attempts %u, backoff %.3gs to %.3gs): %s",
+		         wd->id,
+		         (double)(uv_now(w->loop) - wd->fail_since) / 1000.0,
+		         rc->attempts, (double)rc->backoff_ms / 1000.0,
+		         (double)rc->max_backoff_ms / 1000.0, what);
+	watch_event(wd, WATCH_GAVE_UP, msg);
+}
+
+/*
+ * Count a failed request of wd (a failure lasts until an answer decodes).
+ * False when -once gives up on wd now (on_event has run: wd may be
+ * stopped); the caller must not touch wd's state then.
+ */
+static bool watch_count_failure(struct watch_dep *wd, const char *what)
+{
+	uint64_t now = uv_now(wd->w->loop);
+
+	wd->w->kind_errors[dep_kind(wd->dep)]++;
 	/* As consul-template: after an error, try ?stale again first; if
 	 * the leader was asked because a stale answer was too old, take the
 	 * next such answer (marked suspect) rather than none at all. */
 	if (wd->no_stale)
 		wd->leader_failed = true;
 	wd->no_stale = false;
+	if (wd->failures == 0)
+		wd->fail_since = now;
 	if (wd->failures < UINT32_MAX)
 		wd->failures++;
+	if (watch_budget_left(wd, now) == 0) {
+		watch_give_up(wd, what);
+		return false;
+	}
+	return true;
+}
+
+/* The retry delay after wd's failures (counted already). */
+static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
+{
+	struct watcher *w = wd->w;
+	const struct retry_conf *rc = &w->cfg->consul.retry;
+	uint64_t now = uv_now(w->loop), delay, due, left;
+
 	if (at_cap)
 		delay = backoff_ceiling_ms(rc->backoff_ms, rc->max_backoff_ms,
 		                           UINT32_MAX);
 	else
 		delay = backoff_delay_ms(rc->backoff_ms, rc->max_backoff_ms,
 		                         wd->failures, backoff_rand(&w->rng));
+	/* -once: the last retry comes when the budget ends, not after. */
+	left = watch_budget_left(wd, now);
+	if (delay > left)
+		delay = left;
 	/* Retries get no burst: never sooner than one interval after the
 	 * last request started. */
 	due = wd->rate_tat;
@@ -415,46 +535,102 @@ static uint64_t watch_backoff(struct watch_dep *wd, bool at_cap)
 	return delay;
 }
 
-/* A failure without an HTTP answer, or an answer we cannot use. */
-static void watch_failed(struct watch_dep *wd, int status, const char *what)
+/* A usable answer: wd's failures are over. */
+static void watch_answered_ok(struct watch_dep *wd)
 {
-	uint64_t delay = watch_backoff(wd, false);
+	wd->failures = 0;
+	/* The probe backs off until requests work again after it ends. */
+	if (!wd->w->probing)
+		wd->w->probe_failures = 0;
+	if (wd->reported != 0) {
+		char what[160];
 
-	wd->w->kind_errors[dep_kind(wd->dep)]++;
-	if (status == -EBADMSG || status == -E2BIG) {
-		/* Consul answered, but with something we cannot use. */
-		watch_reachable(wd);
-		log_warnx("consul: %s: %s; retrying in %.1fs", wd->id, what,
-		          (double)delay / 1000.0);
+		wd->reported = 0;
+		snprintf(what, sizeof(what), "%s answers again", wd->id);
+		log_info("consul: %s", what);
+		watch_event(wd, 0, what);
+	}
+}
+
+static void watch_park(struct watch_dep *wd);
+static void watch_probe_start(struct watcher *w);
+
+/*
+ * No answer at all (the connection failed, broke or timed out): wd waits
+ * for the outage probe instead of retrying on its own, so an outage costs
+ * one request per backoff period, whatever the number of dependencies.
+ */
+static void watch_transport_failed(struct watch_dep *wd, int status,
+                                   const char *what)
+{
+	struct watcher *w = wd->w;
+
+	if (!watch_count_failure(wd, what))
+		return;
+	watch_park(wd);
+	watch_probe_start(w);
+	watch_unreachable(w, wd->dep, wd->id, status, what,
+	                  w->probe_due - uv_now(w->loop));
+}
+
+/*
+ * Consul answered, with something we cannot use (a body that does not
+ * decode, one over the size bound): back off like any failure, and say
+ * so once per change of state, as for a 403.
+ */
+static void watch_unusable(struct watch_dep *wd, int status, const char *what)
+{
+	uint64_t delay;
+
+	watch_reachable(wd->w, wd->dep);
+	if (wd->state == WATCH_STOPPED || !watch_count_failure(wd, what))
+		return;
+	delay = watch_backoff(wd, false);
+	if (wd->reported != status) {
+		wd->reported = status;
+		log_warnx("consul: %s: %s; retrying with backoff", wd->id,
+		          what);
+		watch_event(wd, status, what);
 	} else {
-		watch_unreachable(wd, status, what, delay);
+		log_debug("consul: %s: still %s; retrying in %.1fs", wd->id,
+		          what, (double)delay / 1000.0);
 	}
 	watch_after(wd, WATCH_BACKOFF, delay);
 }
 
+/*
+ * An HTTP error status. 5xx and 429: Consul is (partly) away, back off.
+ * Otherwise Consul answered: report it (on_event first, so the runner
+ * may unwatch the dep, as it does for agent/self without agent:read),
+ * then count the failure and back off.
+ */
 static void watch_failed_status(struct watch_dep *wd, long status,
                                 const struct http_response *resp)
 {
+	struct watcher *w = wd->w;
 	char body[WATCH_WHAT_MAX + 1], what[WATCH_WHAT_MAX + 128];
+	bool at_cap = false;
 	uint64_t delay;
 
-	wd->w->kind_errors[dep_kind(wd->dep)]++;
 	watch_describe(body, sizeof(body), resp->body, resp->len);
 	if (status >= 500 || status == 429) {
 		snprintf(what, sizeof(what), "HTTP %ld%s%s", status,
 		         body[0] ? ": " : "", body);
+		if (!watch_count_failure(wd, what))
+			return;
 		delay = watch_backoff(wd, false);
-		watch_unreachable(wd, (int)status, what, delay);
+		watch_unreachable(w, wd->dep, wd->id, (int)status, what, delay);
 		watch_after(wd, WATCH_BACKOFF, delay);
 		return;
 	}
-	watch_reachable(wd);
+	watch_reachable(w, wd->dep);
+	if (wd->state == WATCH_STOPPED)
+		return;
 	if (status == 403) {
 		snprintf(what, sizeof(what),
 		         "ACL: Consul refused %s (HTTP 403: %s); check the "
 		         "token and its policy",
 		         wd->id, body[0] ? body : "no reason given");
-		delay = watch_backoff(wd, false);
 		if (wd->reported != 403) {
 			wd->reported = 403;
 			log_warnx("consul: %s; retrying", what);
@@ -467,38 +643,54 @@ static void watch_failed_status(struct watch_dep *wd, long status,
 		         "BUG: Consul rejected our query for %s as malformed "
 		         "(HTTP 400: %s); please report this",
 		         wd->id, body);
-		delay = watch_backoff(wd, true);
+		at_cap = true;
 		wd->reported = 400;
-		log_errx("consul: %s; retrying in %.1fs", what,
-		         (double)delay / 1000.0);
+		log_errx("consul: %s; retrying at the backoff cap", what);
 		watch_event(wd, 400, what);
 	} else {
 		snprintf(what, sizeof(what), "%s: unexpected HTTP %ld%s%s",
 		         wd->id, status, body[0] ? ": " : "", body);
-		delay = watch_backoff(wd, false);
-		log_warnx("consul: %s; retrying in %.1fs", what,
-		          (double)delay / 1000.0);
+		log_warnx("consul: %s; retrying", what);
 		if (wd->reported != (int)status) {
 			wd->reported = (int)status;
 			watch_event(wd, (int)status, what);
 		}
 	}
+	if (wd->state == WATCH_STOPPED || !watch_count_failure(wd, what))
+		return;
+	delay = watch_backoff(wd, at_cap);
+	log_debug("consul: %s: retrying in %.1fs", wd->id,
+	          (double)delay / 1000.0);
 	watch_after(wd, WATCH_BACKOFF, delay);
 }
 
+/*
+ * Log the records the decoder dropped that the previous decode of wd did
+ * not: each is named once, when it starts being dropped, not at every
+ * change of the dependency (a health answer changes with every check).
+ */
 static void watch_log_dropped(struct watch_dep *wd, json_t *dropped)
 {
-	size_t n = json_array_size(dropped);
+	json_t *seen = json_object(), *m;
+	size_t i, fresh = 0;
 
-	for (size_t i = 0; i < n && i < WATCH_DROPPED_LOG_MAX; i++) {
-		const char *s = json_string_value(json_array_get(dropped, i));
+	json_array_foreach(dropped, i, m)
+	{
+		const char *s = json_string_value(m);
 
-		log_warnx("consul: %s: dropped %s", wd->id,
-		          s != NULL ? s : "a record");
+		if (s == NULL)
+			continue;
+		json_object_set_new(seen, s, json_true());
+		if (wd->drops != NULL && json_object_get(wd->drops, s) != NULL)
+			continue;
+		if (fresh++ < WATCH_DROPPED_LOG_MAX)
+			log_warnx("consul: %s: dropped %s", wd->id, s);
 	}
-	if (n > WATCH_DROPPED_LOG_MAX)
+	if (fresh > WATCH_DROPPED_LOG_MAX)
 		log_warnx("consul: %s: dropped %zu more records", wd->id,
-		          n - WATCH_DROPPED_LOG_MAX);
+		          fresh - WATCH_DROPPED_LOG_MAX);
+	json_decref(wd->drops);
+	wd->drops = seen;
 }
 
 /* Deliver wd's data (wd->last) as it now stands, with its suspicion. */
@@ -557,23 +749,12 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 		          "could not be asked)";
 	}
 	/* Not before: an answer too stale to use says nothing of Consul. */
-	watch_reachable(wd);
+	watch_reachable(w, wd->dep);
 	if (wd->state == WATCH_STOPPED)
 		return;
 	if (suspect == NULL)
 		wd->leader_failed = false; /* a fresh or consistent answer */
 	wd->no_stale = false;
-	wd->failures = 0;
-	if (wd->reported != 0) {
-		char what[160];
-
-		wd->reported = 0;
-		snprintf(what, sizeof(what), "%s answers again", wd->id);
-		log_info("consul: %s", what);
-		watch_event(wd, 0, what);
-		if (wd->state == WATCH_STOPPED)
-			return;
-	}
 	if (blocking) {
 		(void)watch_parse_u64(
 		        http_response_header(resp, "X-Consul-Index"), &idx);
@@ -594,6 +775,9 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 		if (wd->last != NULL && idx != 0 && idx == wd->index) {
 			/* Timed out, or an idempotent write: the same data,
 			 * now confirmed by a healthy answer if it is one. */
+			watch_answered_ok(wd);
+			if (wd->state == WATCH_STOPPED)
+				return;
 			if (wd->suspect != NULL && suspect == NULL) {
 				wd->suspect = NULL;
 				watch_deliver(wd);
@@ -606,23 +790,32 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	}
 	err_clear(&e);
 	dropped = json_array();
-	r = dep_decode(wd->dep, resp->status, resp->body, resp->len, &value,
-	               dropped, &e);
+	r = dep_decode_names(wd->dep, &w->names, resp->status, resp->body,
+	                     resp->len, &value, dropped, &e);
 	if (r < 0) {
 		char what[sizeof(e.msg) + 64];
 
 		json_decref(dropped);
 		snprintf(what, sizeof(what), "undecodable answer: %s", e.msg);
-		watch_failed(wd, -EBADMSG, what);
+		watch_unusable(wd, -EBADMSG, what);
 		return;
 	}
+	/* Only an answer that decodes ends a run of failures: a proxy's
+	 * HTML page with status 200 backs off like a 500. */
+	watch_answered_ok(wd);
+	if (wd->state == WATCH_STOPPED) {
+		json_decref(value);
+		json_decref(dropped);
+		return;
+	}
+	watch_log_dropped(wd, dropped);
+	json_decref(dropped);
 	if (blocking)
 		wd->index = idx < 1 ? 1 : idx; /* never block on index 0 */
 	if (wd->last != NULL && json_equal(value, wd->last)) {
 		bool moved = (wd->suspect == NULL) != (suspect == NULL);
 
 		json_decref(value);
-		json_decref(dropped);
 		wd->suspect = suspect;
 		if (moved) {
 			/* The same data, now suspect or confirmed. */
@@ -636,10 +829,13 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	if (suspect != NULL)
 		log_info("consul: %s: answer marked suspect: %s", wd->id,
 		         suspect);
-	watch_log_dropped(wd, dropped);
-	json_decref(dropped);
+	/* The tree the old answer made is freed now (and by the store in
+	 * on_data): give its memory back. */
+	if (wd->last_len >= WATCH_TRIM_BYTES)
+		watch_trim_later(w);
 	json_decref(wd->last);
 	wd->last = value;
+	wd->last_len = resp->len;
 	wd->suspect = suspect;
 	watch_deliver(wd);
 	if (wd->state == WATCH_STOPPED)
@@ -658,13 +854,18 @@ static void watch_done(void *data, int result, const struct http_response *resp,
 	watch_release(wd);
 	if (wd->state == WATCH_STOPPED)
 		return;
+	/* Its body (and the tree decoded from it) is freed after this. */
+	if (result == -E2BIG || (resp != NULL && resp->len >= WATCH_TRIM_BYTES))
+		watch_trim_later(w);
+	if (result == 0)
+		watch_probe_now(w); /* an answer: Consul may be back */
 	if (result == -E2BIG) {
-		snprintf(what, sizeof(what), "%s", errmsg);
-		watch_failed(wd, result, what);
+		snprintf(what, sizeof(what), "%s (max_response_size)", errmsg);
+		watch_unusable(wd, result, what);
 	} else if (result < 0) {
 		snprintf(what, sizeof(what), "%s (%s)", errmsg,
 		         strerror(-result));
-		watch_failed(wd, result, what);
+		watch_transport_failed(wd, result, what);
 	} else if (resp->status == 200 ||
 	           (resp->status == 404 && watch_is_kv(wd))) {
 		watch_answer(wd, resp);
@@ -689,7 +890,8 @@ static void watch_start(struct watch_dep *wd, bool block)
 	path = dep_request_path(wd->dep);
 	if (path == NULL) {
 		log_warnx("watch %s: no request path", wd->id);
-		watch_after(wd, WATCH_BACKOFF, watch_backoff(wd, true));
+		if (watch_count_failure(wd, "no request path"))
+			watch_after(wd, WATCH_BACKOFF, watch_backoff(wd, true));
 		return;
 	}
 	buf_init(&url, 0);
@@ -712,8 +914,11 @@ static void watch_start(struct watch_dep *wd, bool block)
 		             &wd->req);
 	buf_free(&url);
 	if (r < 0) {
-		uint64_t delay = watch_backoff(wd, false);
+		uint64_t delay;
 
+		if (!watch_count_failure(wd, strerror(-r)))
+			return;
+		delay = watch_backoff(wd, false);
 		log_warnx("watch %s: cannot start a request: %s; retrying in "
 		          "%.1fs",
 		          wd->id, strerror(-r), (double)delay / 1000.0);
@@ -737,7 +942,12 @@ static void watch_fetch(struct watch_dep *wd)
 
 	if (wd->state == WATCH_STOPPED) /* a callback removed it */
 		return;
-	block = dep_blocking(wd->dep) && wd->index > 0;
+	if (wd->w->probing) { /* Consul is away: the probe asks for all */
+		watch_park(wd);
+		return;
+	}
+	block = dep_blocking(wd->dep) && wd->index > 0 && !wd->catch_up;
+	wd->catch_up = false;
 	if (watch_may_start(wd->w, block))
 		watch_start(wd, block);
 	else
@@ -756,8 +966,196 @@ static void watch_admit(struct watcher *w)
 		if (wd == NULL)
 			return;
 		watch_dequeue(wd);
+		if (w->probing) { /* queued before the outage was seen */
+			watch_park(wd);
+			continue;
+		}
 		watch_start(wd, wd->long_poll);
 	}
+}
+
+/* ---- the outage probe ---- */
+
+/* wd waits for the probe: no timer, no request. */
+static void watch_park(struct watch_dep *wd)
+{
+	if (wd->state == WATCH_STOPPED || wd->state == WATCH_PARKED)
+		return;
+	(void)uv_timer_stop(&wd->timer);
+	watch_set_state(wd, WATCH_PARKED);
+	wd->w->nparked++;
+}
+
+/* The next probe's delay: capped full jitter, at most WATCH_PROBE_MAX_MS,
+ * and, for -once, no later than a parked dep's budget ends. */
+static uint64_t watch_probe_delay(struct watcher *w)
+{
+	const struct retry_conf *rc = &w->cfg->consul.retry;
+	uint64_t cap = rc->max_backoff_ms < WATCH_PROBE_MAX_MS
+	                       ? rc->max_backoff_ms
+	                       : WATCH_PROBE_MAX_MS;
+	uint64_t now = uv_now(w->loop), delay;
+
+	delay = backoff_delay_ms(rc->backoff_ms, cap, w->probe_failures + 1,
+	                         backoff_rand(&w->rng));
+	for (struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next) {
+		uint64_t left;
+
+		if (wd->state != WATCH_PARKED)
+			continue;
+		left = watch_budget_left(wd, now);
+		if (left < delay)
+			delay = left;
+	}
+	return delay;
+}
+
+static void watch_probe_schedule(struct watcher *w)
+{
+	uint64_t delay = watch_probe_delay(w);
+
+	w->probe_due = uv_now(w->loop) + delay;
+	(void)uv_timer_start(&w->probe_timer, watch_probe_cb, delay, 0);
+}
+
+/*
+ * A request that started before the outage answered: probe now rather
+ * than at the next backoff (one request, whatever the number of such
+ * answers); only the probe's answer resumes the parked deps, so a flaky
+ * link where old connections work and new ones fail costs one probe per
+ * answer, not one request per dependency.
+ */
+static void watch_probe_now(struct watcher *w)
+{
+	if (!w->probing || w->probe_req != NULL)
+		return;
+	w->probe_due = uv_now(w->loop);
+	(void)uv_timer_start(&w->probe_timer, watch_probe_cb, 0, 0);
+}
+
+/* Requests fail to connect: start probing (no-op when it is on). */
+static void watch_probe_start(struct watcher *w)
+{
+	if (w->probing || w->closing)
+		return;
+	w->probing = true;
+	log_debug("consul: requests fail to connect; probing %s",
+	          WATCH_PROBE_PATH);
+	watch_probe_schedule(w);
+}
+
+/* The probe failed: -once may give up on a parked dep; else probe again. */
+static void watch_probe_failed(struct watcher *w, int status, const char *what)
+{
+	uint64_t now = uv_now(w->loop);
+
+	if (w->probe_failures < UINT32_MAX)
+		w->probe_failures++;
+	for (struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next) {
+		if (wd->state == WATCH_PARKED &&
+		    watch_budget_left(wd, now) == 0) {
+			w->nparked--;
+			watch_give_up(wd, what);
+			return; /* the runner exits; nothing more to ask */
+		}
+	}
+	watch_probe_schedule(w);
+	watch_unreachable(w, NULL, WATCH_PROBE_PATH, status, what,
+	                  w->probe_due - now);
+}
+
+static void watch_probe_done(void *data, int result,
+                             const struct http_response *resp,
+                             const char *errmsg)
+{
+	struct watcher *w = data;
+	char what[512];
+
+	w->probe_req = NULL;
+	if (result < 0 && result != -E2BIG) {
+		snprintf(what, sizeof(what), "%s (%s)", errmsg,
+		         strerror(-result));
+		watch_probe_failed(w, result, what);
+		return;
+	}
+	/* Any answer: Consul takes requests again. A 5xx or 429 is no
+	 * recovery yet; the deps find out and back off on their own. */
+	watch_probe_end(w);
+	if (resp != NULL && resp->status < 500 && resp->status != 429)
+		watch_reachable(w, NULL);
+}
+
+static void watch_probe_cb(uv_timer_t *timer)
+{
+	struct watcher *w = container_of(timer, struct watcher, probe_timer);
+	int r;
+
+	w->timer_fires++;
+	r = http_get(w->http, WATCH_PROBE_PATH, WATCH_PROBE_TIMEOUT_MS,
+	             watch_probe_done, w, &w->probe_req);
+	if (r < 0)
+		watch_probe_failed(w, r, strerror(-r));
+}
+
+/*
+ * Consul answered (the probe, or a request in flight): resume the parked
+ * deps over a short jittered window (WATCH_RESUME_PER_DEP_MS each, at
+ * most WATCH_RESUME_WINDOW_MS), so the agent is not hit by all of them at
+ * once, nor a fleet's agents by every daemon at the same moment.
+ */
+static void watch_probe_end(struct watcher *w)
+{
+	bool rotating = w->nblocking > w->long_slots;
+	uint64_t window;
+
+	if (!w->probing)
+		return;
+	w->probing = false;
+	(void)uv_timer_stop(&w->probe_timer);
+	http_cancel(w->probe_req);
+	w->probe_req = NULL;
+	window = (uint64_t)w->nparked * WATCH_RESUME_PER_DEP_MS;
+	if (window > WATCH_RESUME_WINDOW_MS)
+		window = WATCH_RESUME_WINDOW_MS;
+	log_debug("consul: answering again; resuming %u watches over %" PRIu64
+	          " ms",
+	          w->nparked, window);
+	for (struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next) {
+		if (wd->state != WATCH_PARKED)
+			continue;
+		/* Rotating, a long poll with the old index can wait a whole
+		 * rotation for a slot: ask once without blocking, so every
+		 * change made during the outage arrives now. */
+		wd->catch_up = rotating;
+		watch_after(wd, WATCH_BACKOFF,
+		            backoff_jitter(&w->rng, 0, window));
+	}
+	w->nparked = 0;
+}
+
+/* ---- memory ---- */
+
+static void watch_trim_cb(uv_timer_t *timer)
+{
+	struct watcher *w = container_of(timer, struct watcher, trim_timer);
+
+	w->timer_fires++;
+#ifdef __GLIBC__
+	/* glibc keeps freed heap pages; a large answer's tree leaves
+	 * hundreds of MiB behind without this. */
+	(void)malloc_trim(0);
+#endif
+}
+
+/*
+ * Give freed memory back to the system on the next loop turn: after the
+ * answer's body is freed, and after the render pass its change started
+ * (a 0 ms timer started earlier runs first).
+ */
+static void watch_trim_later(struct watcher *w)
+{
+	if (!w->closing && !uv_is_active((uv_handle_t *)&w->trim_timer))
+		(void)uv_timer_start(&w->trim_timer, watch_trim_cb, 0, 0);
 }
 
 static struct watch_dep *watch_find(const struct watcher *w, const char *id)
@@ -766,6 +1164,16 @@ static struct watch_dep *watch_find(const struct watcher *w, const char *id)
 		if (strcmp(wd->id, id) == 0)
 			return wd;
 	return NULL;
+}
+
+static void watch_names_free(struct watcher *w)
+{
+	free(w->reserved);
+	for (size_t i = 0; i < sizeof(w->own) / sizeof(w->own[0]); i++)
+		free(w->own[i]);
+	for (size_t i = 0; w->own_addrs != NULL && w->own_addrs[i] != NULL; i++)
+		free(w->own_addrs[i]);
+	free(w->own_addrs);
 }
 
 static void watch_maybe_finalize(struct watcher *w)
@@ -777,6 +1185,7 @@ static void watch_maybe_finalize(struct watcher *w)
 		return;
 	closed = w->closed;
 	data = w->closed_data;
+	watch_names_free(w);
 	free(w);
 	if (closed != NULL)
 		closed(data);
@@ -802,6 +1211,10 @@ static void watch_stop(struct watch_dep *wd)
 	watch_release(wd);
 	watch_dequeue(wd);
 	(void)uv_timer_stop(&wd->timer);
+	if (wd->state == WATCH_PARKED)
+		w->nparked--;
+	if (wd->last_len >= WATCH_TRIM_BYTES)
+		watch_trim_later(w);
 	watch_set_state(wd, WATCH_STOPPED);
 	if (wd->prev != NULL)
 		wd->prev->next = wd->next;
@@ -814,6 +1227,8 @@ static void watch_stop(struct watch_dep *wd)
 		w->nblocking--;
 	json_decref(wd->last);
 	wd->last = NULL;
+	json_decref(wd->drops);
+	wd->drops = NULL;
 	w->pending_closes++;
 	uv_close((uv_handle_t *)&wd->timer, watch_dep_closed);
 	watch_admit(w);
@@ -904,6 +1319,14 @@ static void watch_http_closed(void *data)
 	watch_maybe_finalize(w);
 }
 
+static void watch_timer_closed(uv_handle_t *handle)
+{
+	struct watcher *w = handle->data;
+
+	w->pending_closes--;
+	watch_maybe_finalize(w);
+}
+
 void watcher_close(struct watcher *w, void (*closed)(void *data), void *data)
 {
 	if (w == NULL || w->closing)
@@ -913,6 +1336,11 @@ void watcher_close(struct watcher *w, void (*closed)(void *data), void *data)
 	w->closed_data = data;
 	while (w->deps != NULL)
 		watch_stop(w->deps);
+	http_cancel(w->probe_req);
+	w->probe_req = NULL;
+	w->pending_closes += 2;
+	uv_close((uv_handle_t *)&w->probe_timer, watch_timer_closed);
+	uv_close((uv_handle_t *)&w->trim_timer, watch_timer_closed);
 	w->pending_closes++;
 	http_close(w->http, watch_http_closed, w);
 }
@@ -977,6 +1405,97 @@ static bool watch_token_ok(const char *t)
 	return true;
 }
 
+/* host (as dialled) is this machine's loopback: 127/8, ::1, localhost. */
+static bool watch_host_is_loopback(const char *host)
+{
+	static const char *const names[] = {
+	        "localhost",    "*.localhost", "localhost.localdomain",
+	        "localhost4",   "localhost6",  "ip6-localhost",
+	        "ip6-loopback", NULL};
+	const struct dep_names loop = {names, NULL, NULL};
+	unsigned char a[16];
+
+	if (host == NULL)
+		return false;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1) {
+		static const unsigned char v4mapped[12] = {
+		        [10] = 0xff, [11] = 0xff};
+
+		if (memcmp(a, v4mapped, 12) == 0)
+			return a[12] == 127;
+		return memcmp(a, &in6addr_loopback, 16) == 0;
+	}
+	return dep_name_reserved(&loop, host, strlen(host), NULL) != NULL;
+}
+
+/*
+ * The names no record may take (dep_decode_names): the loopback names and
+ * the configured ones (borrowed: static, and cfg's), this node's hostname
+ * and its short name, and its interface addresses, which tell its own
+ * registration from another node's that took its name.
+ */
+static void watch_names_init(struct watcher *w)
+{
+	const struct config *cfg = w->cfg;
+	struct ifaddrs *ifa;
+	char host[256], buf[INET6_ADDRSTRLEN];
+	size_t n = 0, k = 0, len;
+
+	for (const char *const *l = dep_loopback_names; *l != NULL; l++)
+		n++;
+	w->reserved =
+	        xcalloc(n + cfg->nreserved_names + 1, sizeof(*w->reserved));
+	n = 0;
+	for (const char *const *l = dep_loopback_names; *l != NULL; l++)
+		w->reserved[n++] = *l;
+	for (size_t i = 0; i < cfg->nreserved_names; i++)
+		w->reserved[n++] = cfg->reserved_names[i];
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		len = strlen(host);
+		if (len > 0 && host[len - 1] == '.')
+			host[--len] = '\0';
+		if (hosts_name_ok(host, len)) {
+			char *dot = strchr(host, '.');
+
+			w->own[0] = xstrdup(host);
+			if (dot != NULL && dot != host)
+				w->own[1] =
+				        xstrndup(host, (size_t)(dot - host));
+		}
+	}
+	if (getifaddrs(&ifa) == 0) {
+		w->own_addrs =
+		        xcalloc(WATCH_OWN_ADDRS_MAX + 1, sizeof(*w->own_addrs));
+		for (struct ifaddrs *i = ifa;
+		     i != NULL && k < WATCH_OWN_ADDRS_MAX; i = i->ifa_next) {
+			const void *a;
+
+			if (i->ifa_addr == NULL)
+				continue;
+			if (i->ifa_addr->sa_family == AF_INET)
+				a = &((const struct sockaddr_in *)(const void *)
+				              i->ifa_addr)
+				             ->sin_addr;
+			else if (i->ifa_addr->sa_family == AF_INET6)
+				a = &((const struct sockaddr_in6
+				               *)(const void *)i->ifa_addr)
+				             ->sin6_addr;
+			else
+				continue;
+			if (inet_ntop(i->ifa_addr->sa_family, a, buf,
+			              sizeof(buf)) != NULL)
+				w->own_addrs[k++] = xstrdup(buf);
+		}
+		freeifaddrs(ifa);
+	}
+	w->names.reserved = w->reserved;
+	w->names.own = (const char *const *)(void *)w->own;
+	w->names.own_addrs = (const char *const *)(void *)w->own_addrs;
+}
+
 int watcher_new(uv_loop_t *loop, const struct config *cfg,
                 watcher_data_cb on_data, watcher_event_cb on_event, void *data,
                 struct watcher **ret, struct err *e)
@@ -1024,6 +1543,7 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	hc.cert = cc->ssl.cert;
 	hc.key = cc->ssl.key;
 	hc.max_host_connections = (long)max_conns;
+	hc.max_body = cfg->max_response_size;
 	w = xcalloc(1, sizeof(*w));
 	r = http_new(loop, &hc, &w->http, e);
 	if (r < 0) {
@@ -1041,9 +1561,20 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	w->long_slots = max_conns > reserve ? max_conns - reserve : max_conns;
 	w->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
 	         (uint64_t)(uintptr_t)w;
+	(void)uv_timer_init(loop, &w->probe_timer);
+	(void)uv_timer_init(loop, &w->trim_timer);
+	w->probe_timer.data = w->trim_timer.data = w;
+	watch_names_init(w);
 	log_debug("consul: %s%s%s%s", addr.url, addr.unix_path ? " via " : "",
 	          addr.unix_path ? addr.unix_path : "",
 	          token != NULL ? " (with a token)" : "");
+	if (token != NULL && !addr.tls && addr.unix_path == NULL &&
+	    !watch_host_is_loopback(addr.host))
+		log_warnx("consul: the ACL token travels in clear text to %s "
+		          "(http:// and not a loopback address): anyone on "
+		          "the path can read it; use https:// or the local "
+		          "agent",
+		          addr.url);
 	*ret = w;
 out:
 	if (token != NULL) {

@@ -7,7 +7,11 @@
  *
  *	IDLE -> FETCHING -> (data) -> RATE_WAIT or FETCHING -> ...
  *	                 -> (error) -> BACKOFF -> FETCHING
+ *	                 -> (no answer) -> PARKED -> (probe answered)
+ *	                                   BACKOFF -> FETCHING
  *	(to FETCHING) -> QUEUED -> FETCHING, when no connection is free
+ *	(to FETCHING) -> PARKED, while the outage probe runs
+ *	any failure -> GAVE_UP, with -once only (below)
  *	any -> STOPPED (watcher_remove, watcher_close)
  *
  * - At most watch_max_connections (HTTP_MAX_CONNECTIONS) requests are in
@@ -45,13 +49,48 @@
  * - Non-blocking deps (dep_blocking() false, e.g. datacenters, agent/self)
  *   are fetched once, then again every WATCH_POLL_MS +- 10 % jitter; that
  *   timer is the only one that fires while Consul is quiet.
- * - Errors (connection, timeout, 5xx, 429, 404 outside KV, garbage or
- *   oversized bodies) back off with capped full jitter from
- *   retry.backoff_ms to retry.max_backoff_ms (backoff.h), forever
- *   (retry.enabled and retry.attempts are not consulted: a daemon that
- *   keeps the last good file never gives up on Consul). A 400 is
- *   a bug in us: on_event every time, retried at the cap. A 403 (ACL) is
- *   reported once per change of state and retried with backoff.
+ * - Errors back off with capped full jitter from retry.backoff_ms to
+ *   retry.max_backoff_ms (backoff.h), per dependency: 5xx, 429, 404
+ *   outside KV, and answers that Consul sent but we cannot use (a body
+ *   that does not decode, as a proxy's HTML page with status 200; one
+ *   over max_response_size). A failure counts until an answer decodes.
+ *   A 400 is a bug in us: on_event every time, retried at the cap. A 403
+ *   (ACL), an undecodable or oversized answer, or another status is
+ *   reported once per change of state, and "answers again" when it ends.
+ * - Outages: a request that gets no answer at all (connection refused or
+ *   reset, timeout, TLS failure) parks its dependency instead of
+ *   retrying it, and the watcher probes WATCH_PROBE_PATH alone, with
+ *   capped full jitter from retry.backoff_ms to min(max_backoff,
+ *   WATCH_PROBE_MAX_MS); every fetch parks while it runs. So an outage
+ *   costs one request per backoff period whatever the number of
+ *   dependencies, and a dead agent is found back within 10 s.
+ *   /v1/status/leader needs no ACL (a restrictive token works), cannot
+ *   block, answers even with no leader ("", status 200), and its answer
+ *   is a few bytes; /v1/agent/self would need agent:read. An answer to a
+ *   request that started before the outage makes the probe run at once;
+ *   only the probe's answer ends the outage. Then the parked
+ *   dependencies resume at random moments within
+ *   min(WATCH_RESUME_WINDOW_MS, WATCH_RESUME_PER_DEP_MS each), so neither
+ *   the agent nor, with the probe's jitter, a fleet's servers get every
+ *   request at the same moment. While rotating, each first asks once
+ *   without blocking: a long poll with its old index could wait a whole
+ *   rotation for a slot, and a change made during the outage with it.
+ * - Giving up: the daemon never does (it keeps the last good file). With
+ *   cfg->once, a dependency that has had no usable answer for as long as
+ *   consul-template's retries take (backoff_budget_ms over
+ *   retry.attempts: 5 min 3.75 s with the defaults; attempts 0: never),
+ *   or at its first failure with retry.enabled false, is given up:
+ *   on_event(WATCH_GAVE_UP) with a message, and it is asked nothing more.
+ *   Retry delays then never run past that budget.
+ * - Memory: after an answer of WATCH_TRIM_BYTES or more (or the
+ *   replacement of one), malloc_trim(0) runs on the next loop turn, after
+ *   the render pass it started: glibc otherwise keeps the freed heap.
+ * - Records the decoder drops (dep_decode_names: hostile records, and
+ *   names reserved by the loopback list, cfg->reserved_names, and this
+ *   node's hostname and short name unless at one of its own addresses)
+ *   are logged when they start being dropped, not at every change.
+ * - At start, a token sent in clear text (http://, not loopback) is
+ *   warned about.
  * - The request timeout is wait * 17/16 + 5 s; there is no low-speed limit.
  *
  * Callbacks, always from the loop, never from inside a watcher_* call:
@@ -62,10 +101,14 @@
  *     borrowed: json_incref it to keep it. d is the watcher's copy
  *     (borrowed, valid during the callback).
  *   on_event(data, d, status, what): may be NULL. status is the HTTP status
- *     (403, 400, 429, 5xx), a negative errno for transport errors (what
- *     says which), or 0 when Consul is reachable again after an outage.
- *     Fired when reachability changes (first failure of an outage, and
- *     recovery) and for 403/400 as described above; never with the token.
+ *     (403, 400, 429, 5xx, another 4xx), a negative errno for transport
+ *     errors (what says which), -EBADMSG for an answer that does not
+ *     decode, -E2BIG for one over max_response_size, 0 when Consul is
+ *     reachable again after an outage or a dependency answers again, and
+ *     WATCH_GAVE_UP when -once gives up on d. Fired when reachability
+ *     changes (first failure of an outage, and recovery) and as described
+ *     above; never with the token. d is NULL when the outage probe, not a
+ *     dependency, saw the change.
  * Either callback may call watcher_add/remove, and watcher_close.
  *
  * While Consul is unreachable the watcher logs (log_warnx) how long it has
@@ -85,14 +128,17 @@
 #include "deps.h"
 #include "err.h"
 
-#define WATCH_RATE_MS        100   /* min gap between fetches of a dep */
-#define WATCH_RATE_JITTER_MS 20    /* plus 0..this */
-#define WATCH_RATE_BURST     3     /* fetches at once after a quiet spell */
-#define WATCH_POLL_MS        60000 /* re-poll of non-blocking deps */
-#define WATCH_TIMEOUT_SLACK  5000  /* added to wait * 17/16 */
-#define WATCH_OUTAGE_LOG_MS                               \
-	30000 /* "unreachable for ..." at most this often \
-	       */
+#define WATCH_RATE_MS           100   /* min gap between fetches of a dep */
+#define WATCH_RATE_JITTER_MS    20    /* plus 0..this */
+#define WATCH_RATE_BURST        3     /* fetches at once after a quiet spell */
+#define WATCH_POLL_MS           60000 /* re-poll of non-blocking deps */
+#define WATCH_TIMEOUT_SLACK     5000  /* added to wait * 17/16 */
+#define WATCH_OUTAGE_LOG_MS     30000 /* "unreachable for ..." this often */
+#define WATCH_PROBE_PATH        "/v1/status/leader" /* the outage probe */
+#define WATCH_PROBE_MAX_MS      10000 /* longest gap between probes */
+#define WATCH_RESUME_WINDOW_MS  1000  /* parked deps resume within this */
+#define WATCH_RESUME_PER_DEP_MS 5     /* ... or this per dep, if less */
+#define WATCH_GAVE_UP           1     /* on_event status: -once gave up */
 
 /*
  * Requests in flight at once, and connections to the agent:
@@ -142,7 +188,8 @@ struct watcher_stats {
 int watcher_new(uv_loop_t *loop, const struct config *cfg,
                 watcher_data_cb on_data, watcher_event_cb on_event, void *data,
                 struct watcher **ret, struct err *e);
-/* Copies d; no-op if its dep_id is watched; the first fetch starts now. */
+/* Copies d; no-op if its dep_id is watched; the first fetch starts now
+ * (or parks, while the outage probe runs). */
 int watcher_add(struct watcher *w, const struct dep *d);
 /* Stops and forgets a dependency (an in-flight request is cancelled). */
 void watcher_remove(struct watcher *w, const char *dep_id);

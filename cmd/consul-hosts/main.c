@@ -31,7 +31,6 @@
 
 #include "config.h"
 #include "err.h"
-#include "explain.h"
 #include "log.h"
 #include "metrics.h"
 #include "runner.h"
@@ -551,6 +550,30 @@ static int check_config(uv_loop_t *loop, struct config *cfg)
 	return 0;
 }
 
+/*
+ * A -consul-token value on the command line is readable by every local
+ * user (ps, /proc/PID/cmdline): overwrite it in place once the config has
+ * its copy, as database clients do with passwords. It was visible from
+ * exec until here; the man page recommends a token file instead.
+ */
+static void scrub_token_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		char *v = NULL;
+
+		if (a[0] != '-')
+			continue;
+		a += a[1] == '-' ? 2 : 1;
+		if (strcmp(a, "consul-token") == 0 && i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(a, "consul-token=", 13) == 0)
+			v = argv[i] + (a - argv[i]) + 13;
+		if (v != NULL)
+			memset(v, 'x', strlen(v));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {.exit_code = 0};
@@ -574,6 +597,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Run \"consul-hosts -h\" for usage.\n");
 		return 2;
 	}
+	scrub_token_args(argc, argv);
 	if (action == CONFIG_HELP) {
 		fputs(config_usage(), stdout);
 		config_free(d.cfg);
@@ -587,6 +611,9 @@ int main(int argc, char **argv)
 	lvl = log_level_parse(d.cfg->log_level ? d.cfg->log_level : "info");
 	log_set_level(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (ulimit -f) below a render fails the write with
+	 * EFBIG, which the publisher reports, instead of killing us. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	d.loop = xmalloc(sizeof(*d.loop));
@@ -594,8 +621,6 @@ int main(int argc, char **argv)
 
 	if (d.cfg->parse_only)
 		code = check_config(d.loop, d.cfg);
-	else if (d.cfg->explain != NULL)
-		code = explain_run(d.loop, d.cfg, stdout);
 	else
 		code = run_daemon(&d);
 

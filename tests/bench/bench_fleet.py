@@ -57,6 +57,8 @@ def main():
         res["rss_kib_max"] = max(rss)
         firsts = {}
         for name in os.listdir(out_dir):
+            if name.startswith("."):
+                continue  # a temp file being renamed (hostsdir skips them)
             with open(os.path.join(out_dir, name)) as f:
                 for line in f:
                     if ".service." in line and "foo-app" in line:

@@ -7,7 +7,10 @@
  * distinct nodes, K per node, and runs the runner's render loop without
  * the network: render, fetch what the pass found missing (generate the
  * body, dep_decode it, store_put), render again until complete. Then it
- * re-renders R times with the ordering memo warm, as a change does.
+ * re-renders R times, as a change does. Each render is then checked as a
+ * hosts file and its lines ordered for the node (what the publisher does
+ * with a render): check_ms and order_ms (cold: the first, every line
+ * hashed; warm: the median, the order memo warm).
  *
  *   render_bench [-n N] [-p per-service] [-k per-node] [-c checks]
  *                [-r reps] [-t template] [-m mode] [-s seed]
@@ -34,6 +37,7 @@
 #include "buf.h"
 #include "deps.h"
 #include "err.h"
+#include "hosts.h"
 #include "order.h"
 #include "store.h"
 #include "template.h"
@@ -239,13 +243,6 @@ static json_t *bench_lookup(void *ctx, const struct dep *d)
 	return NULL;
 }
 
-static void bench_order(void *ctx, const char *key, json_t *list)
-{
-	struct bench *b = ctx;
-
-	order_apply(b->order, key, list);
-}
-
 /* Fetch every pending dep: generate, decode (timed), store. */
 static int bench_fetch(struct bench *b)
 {
@@ -294,7 +291,6 @@ static int render(struct bench *b, const struct tmpl *t, struct buf *out,
 {
 	struct tmpl_env env = {
 	        .lookup = bench_lookup,
-	        .order = bench_order,
 	        .ctx = b,
 	        .limits = tmpl_default_limits,
 	};
@@ -315,6 +311,25 @@ static int render(struct bench *b, const struct tmpl *t, struct buf *out,
 		return rc;
 	}
 	return 0;
+}
+
+/* The publisher's work on a render: the hosts check, then the order. */
+static void check_and_order(struct bench *b, const struct buf *out,
+                            double *ret_check_ms, double *ret_order_ms)
+{
+	struct hosts_doc d;
+	uint64_t t0;
+
+	hosts_doc_init(&d, 0);
+	t0 = now_ns();
+	if (hosts_doc_check(&d, buf_str(out), out->len, false, NULL) < 0)
+		abort();
+	*ret_check_ms = (double)(now_ns() - t0) / 1e6;
+	t0 = now_ns();
+	if (order_lines(b->order, &d, NULL, 0) < 0)
+		abort();
+	*ret_order_ms = (double)(now_ns() - t0) / 1e6;
+	hosts_doc_free(&d);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -359,7 +374,8 @@ int main(int argc, char **argv)
 	struct buf out;
 	struct err e;
 	struct rusage ru;
-	double ms, cold_ms = 0, *warm, setup_ms;
+	double ms, cold_ms = 0, *warm, *check, *order, setup_ms;
+	double check_cold_ms = 0, order_cold_ms = 0;
 	long reps = 5, rss0, rss1, lines = 0;
 	uint64_t t_setup;
 	size_t len;
@@ -453,11 +469,18 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < out.len; i++)
 		lines += out.data[i] == '\n';
 
+	check_and_order(&b, &out, &check_cold_ms, &order_cold_ms);
 	warm = calloc((size_t)reps, sizeof(*warm));
-	for (long i = 0; i < reps; i++)
+	check = calloc((size_t)reps, sizeof(*check));
+	order = calloc((size_t)reps, sizeof(*order));
+	for (long i = 0; i < reps; i++) {
 		if (render(&b, t, &out, &warm[i]) < 0)
 			return 1;
+		check_and_order(&b, &out, &check[i], &order[i]);
+	}
 	qsort(warm, (size_t)reps, sizeof(*warm), cmp_double);
+	qsort(check, (size_t)reps, sizeof(*check), cmp_double);
+	qsort(order, (size_t)reps, sizeof(*order), cmp_double);
 	rss1 = rss_kib();
 	getrusage(RUSAGE_SELF, &ru);
 
@@ -465,18 +488,24 @@ int main(int argc, char **argv)
 	       "\"checks\": %d, \"mode\": \"%s\", \"deps\": %zu, "
 	       "\"body_bytes\": %zu, \"decode_ms\": %.3f, \"parse_ms\": %.3f, "
 	       "\"render_cold_ms\": %.3f, \"render_warm_ms\": %.3f, "
-	       "\"render_warm_min_ms\": %.3f, \"passes\": %d, "
+	       "\"render_warm_min_ms\": %.3f, \"check_ms\": %.3f, "
+	       "\"order_cold_ms\": %.3f, \"order_warm_ms\": %.3f, "
+	       "\"passes\": %d, "
 	       "\"setup_ms\": %.3f, \"output_bytes\": %zu, "
 	       "\"output_lines\": %ld, \"rss_start_kib\": %ld, "
 	       "\"rss_store_kib\": %ld, \"rss_kib\": %ld, "
 	       "\"maxrss_kib\": %ld}\n",
 	       b.cat.instances, b.cat.services, b.cat.nodes, b.cat.checks,
 	       mode_name, b.bodies, b.body_bytes, b.decode_ns / 1e6,
-	       b.parse_ns / 1e6, cold_ms, warm[reps / 2], warm[0], passes,
+	       b.parse_ns / 1e6, cold_ms, warm[reps / 2], warm[0],
+	       check[reps / 2], order_cold_ms, order[reps / 2], passes,
 	       setup_ms, out.len, lines, rss0, b.rss_store_kib, rss1,
 	       ru.ru_maxrss);
 
+	(void)check_cold_ms;
 	free(warm);
+	free(check);
+	free(order);
 	buf_free(&out);
 	json_decref(b.pending_ids);
 	free(b.pending);

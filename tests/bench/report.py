@@ -166,6 +166,25 @@ def main():
                 "%s / %s" % (mib(fl["rss_kib_mean"]),
                              mib(fl["rss_kib_max"])))
 
+    ou = load(d, "outage")
+    if ou and ou.get("rounds"):
+        machine = machine or ou["machine"]
+        row("agent down %.0f s, %d dependencies, %d rounds: requests during "
+            "the outage (mean), after its first 5 s (per s)"
+            % (ou["outage_s"], ou["deps"], len(ou["rounds"])),
+            "%s, %s" % (f(ou["requests_mean"], "%.0f"),
+                        f(ou.get("steady_per_s_mean"), "%.2f")),
+            "one per backoff period (capped at 10 s), whatever the "
+            "number of dependencies",
+            ou.get("steady_per_s_mean") is not None and
+            ou["steady_per_s_mean"] <= 1.0)
+        row("agent back: file updated after p50 / max (s)",
+            "%s / %s" % (f(ou["updated_p50_s"], "%.2f"),
+                         f(ou["updated_max_s"], "%.2f")),
+            "p50 <= 5 s, max <= 15 s",
+            ou["updated_p50_s"] is not None and not ou["missed"] and
+            ou["updated_p50_s"] <= 5 and ou["updated_max_s"] <= 15)
+
     if machine:
         print("Machine: %s, %s cores, kernel %s, %s MiB RAM"
               % (machine["cpu"], machine["cores"], machine["kernel"],

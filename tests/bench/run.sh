@@ -7,7 +7,8 @@
 # Uses $CH_BIN and $CH_RENDER_BENCH, else build-bench/ (Release; built
 # here when missing). --smoke runs every driver with tiny parameters in
 # under a minute and fails only on breakage, never on numbers. The full
-# run takes about 20 minutes on 2 cores (10 idle minutes of it).
+# run takes about 25 minutes on 2 cores (10 idle minutes of it, and 5
+# agent outages of 30 s).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,6 +71,7 @@ run bench_latency
 run bench_load
 run bench_idle --idle "$idle_s" --window "$window_s" --changes "$changes"
 run bench_fleet --daemons "$fleet"
+run bench_outage
 
 "$py" "$here/report.py" "$out" ${smoke:+--no-targets}
 if [ -n "$failed" ]; then

@@ -309,7 +309,14 @@ class FileReader:
             self.reads += 1
             time.sleep(0.0005)
 
-    def stop(self):
+    def stop(self, min_reads=11):
+        """Stop once it has read at least min_reads times (bounded), so a
+        fast test still had a reader: failover-first publishes can be
+        over within a few reads."""
+        deadline = time.monotonic() + 5 * SLOW
+        while self.reads < min_reads and time.monotonic() < deadline \
+                and self.thread.is_alive():
+            time.sleep(0.001)
         self.stop_ev.set()
         self.thread.join(5)
         return self.seen

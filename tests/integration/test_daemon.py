@@ -756,6 +756,153 @@ class RunModes(DaemonCase):
         self.assert_unwatched("/v1/health/service/foo-db")
 
 
+class OnceGivesUp(DaemonCase):
+    """-once gives up as consul-template does: after as long as its
+    retries take (attempts 3 at 50 ms doubling to 200 ms: 0.35 s here;
+    12 by default: about 5 min), at once with retries off, never with
+    attempts = 0. The daemon never gives up (Outages above)."""
+
+    def once(self, *args, consul_extra="", timeout=30):
+        cfg = self.config(consul_extra=consul_extra)
+        t0 = time.monotonic()
+        r = run_checked(["-config", cfg, "-once"] + list(args),
+                        timeout=timeout)
+        return r, time.monotonic() - t0
+
+    def test_gives_up_after_the_retry_budget(self):
+        self.sim.stop()
+        r, took = self.once(consul_extra="  retry { attempts = 3 }\n")
+        print("-once with Consul down: exit %d after %.2fs"
+              % (r.returncode, took))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("giving up on", r.stderr)
+        self.assertIn("retry attempts 3", r.stderr)
+        self.assertGreater(took, 0.35)
+        self.assertLess(took, time_bound(5))
+        self.assertIsNone(read_or_none(self.dest))
+
+    def test_retry_disabled_gives_up_at_once(self):
+        self.sim.set_fault("no-leader", path=HEALTH)
+        r, took = self.once("-consul-retry=false")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("retries are disabled", r.stderr)
+        self.assertIn("No cluster leader", r.stderr)
+        self.assertEqual(len(self.sim.requests(HEALTH)["requests"]), 1)
+        self.assertLess(took, time_bound(5))
+        self.assertIsNone(read_or_none(self.dest))
+
+    def test_attempts_0_waits_for_consul(self):
+        self.sim.stop()
+        cfg = self.config(consul_extra="  retry { attempts = 0 }\n")
+        d = self.daemon("-once", "-log-level", "debug", cfg=cfg)
+        i = d.wait_log("retrying")
+        for _ in range(5):
+            i = d.wait_log("retrying", start=i + 1)
+        self.assertIsNone(d.proc.poll())
+        self.sim.start()
+        self.assertEqual(d.proc.wait(20 * SLOW), 0, d.log())
+        self.assertEqual(read_or_none(self.dest), APP_SEED)
+
+
+class Secrets(DaemonCase):
+    TOKEN = "0d15ea5e-7043-4e0a-b000-5ec7e7c0ffee"
+
+    def test_token_flag_scrubbed_from_ps(self):
+        if os.environ.get("CH_VALGRIND") not in (None, "", "0"):
+            self.skipTest("under valgrind /proc/PID/cmdline is valgrind's")
+        for args in (["-consul-token", self.TOKEN],
+                     ["--consul-token=" + self.TOKEN]):
+            d = self.daemon(*args)
+            self.wait_file(APP_SEED)
+            with open("/proc/%d/cmdline" % d.proc.pid, "rb") as f:
+                cmdline = f.read().decode()
+            self.assertNotIn(self.TOKEN, cmdline)
+            self.assertIn("consul-token", cmdline)
+            self.assertIn("x" * len(self.TOKEN), cmdline)
+            # It was still used.
+            self.assertTrue(self.sim.requests(HEALTH)["requests"][-1]
+                            ["token_present"])
+            self.assertEqual(d.stop(), 0)
+            os.unlink(self.dest)
+
+    def test_commands_do_not_inherit_the_token(self):
+        out = self.tmp.join("env")
+        cmd = "env > %s" % shlex.quote(out)
+        cfg = self.config(command=False,
+                          tmpl_extra="command = %s" % hcl_string(cmd))
+        self.daemon(cfg=cfg, env={"CONSUL_HTTP_TOKEN": self.TOKEN,
+                                  "CONSUL_TOKEN": self.TOKEN,
+                                  "CH_TEST_MARKER": "kept"})
+        self.wait_file(APP_SEED)
+        env = wait_for(lambda: read_or_none(out), 10, "the command's env")
+        self.assertNotIn(self.TOKEN, env)
+        self.assertNotIn("CONSUL_HTTP_TOKEN", env)
+        self.assertIn("CH_TEST_MARKER=kept", env)
+        # The daemon used it.
+        self.assertTrue(self.sim.requests(HEALTH)["requests"][0]
+                        ["token_present"])
+
+    def test_clear_text_token_warning(self):
+        # http:// to an address that is not loopback: said once at start.
+        # (Nothing listens there; the warning comes before any request.)
+        cfg = self.config(address="http://192.0.2.1:8500")
+        d = self.daemon("-consul-token", self.TOKEN, cfg=cfg)
+        d.wait_log("clear text")
+        self.assertEqual(d.count("clear text"), 1)
+        self.assertNotIn(self.TOKEN, d.log())
+
+
+NODES_TMPL = ('{{ range nodes }}{{ .Address }} {{ .Node }}\n{{ end }}'
+              '# end\n')
+
+
+class Names(DaemonCase):
+    """Consul records cannot take names this machine resolves: localhost
+    and its variants, configured names, this node's own hostname (unless
+    at one of its own addresses). The template itself is unaffected."""
+
+    def test_reserved_names_are_dropped_and_named_once(self):
+        host = socket.gethostname().split(".")[0]
+        self.tmp.write("app.tmpl", NODES_TMPL + "127.0.0.1 localhost\n")
+        hostile = [("localhost", "10.6.6.1"), ("LOCALHOST.", "10.6.6.2"),
+                   ("ip6-localhost", "10.6.6.3"),
+                   ("www.example.com", "10.6.6.4"),
+                   ("db.corp.example", "10.6.6.5"), (host, "10.6.6.6")]
+        for node, addr in hostile:
+            self.sim.register_node(node, addr)
+        self.sim.register_node("good-1", "10.0.0.1")
+        cfg = self.config(extra='reserved_names = ["www.example.com", '
+                          '"*.corp.example"]')
+        d = self.daemon("-log-level", "debug", cfg=cfg)
+        text = self.wait_file(lambda t: t is not None and "good-1" in t
+                              and t)
+        for node, addr in hostile:
+            self.assertNotIn(addr, text)
+            d.wait_log('node "%s": reserved name' % node)
+        # The template's own text is not a Consul record.
+        self.assertIn("127.0.0.1 localhost\n", text)
+        self.assertIn("10.0.0.1 good-1\n", text)
+        # Another change of the catalog: each drop was named once.
+        self.sim.register_node("good-2", "10.0.0.2")
+        self.wait_file(lambda t: t is not None and "good-2" in t)
+        self.sim.register_node("good-3", "10.0.0.3")
+        self.wait_file(lambda t: t is not None and "good-3" in t)
+        self.assertEqual(d.count('dropped node "localhost"'), 1, d.log())
+        self.assertEqual(d.count('dropped node "www.example.com"'), 1)
+
+    def test_meta_with_a_tab_keeps_the_node(self):
+        self.tmp.write("app.tmpl", '{{ range nodes }}{{ .Address }} '
+                       '{{ .Node }}{{ with .Meta.rack }} # {{ . }}{{ end }}'
+                       '\n{{ end }}')
+        self.sim.register_node("racked", "10.0.0.7",
+                               meta={"rack": "r1\tr2", "note": "a\nb"})
+        d = self.daemon()
+        text = self.wait_file(lambda t: t is not None and "racked" in t
+                              and t)
+        self.assertIn("10.0.0.7 racked # r1 r2\n", text)
+        self.assertNotIn("Meta", d.log())
+
+
 APP_TMPL_DB = ('{{ range service "foo-app" }}{{ .Address }} {{ .Node }}.app\n'
                '{{ end }}{{ if keyOrDefault "use-db" "" }}'
                '{{ range service "foo-db" }}{{ .Address }} foo-db\n{{ end }}'

@@ -1,7 +1,10 @@
-"""Issue 4 acceptance: -explain shows the fleet's first choices and shares.
+"""-explain shows the fleet's first choices and shares for a name.
 
 60 extra nodes (node-01..node-60, no services) plus the seed catalog's 6
-nodes make a fleet of 66; foo-app runs on foo-app01..03.
+nodes make a fleet of 66; foo-app runs on foo-app01..03. -explain renders
+the default template (none is configured) once and explains the lines of
+foo-app.service.dc1.consul ("foo-app" is the service shortcut): for each
+node, the address it writes first, as its own render would.
 """
 
 import re
@@ -22,7 +25,7 @@ def parse_explain(text):
         if line.startswith("NODE"):
             section = "nodes"
             continue
-        if line.startswith("INSTANCE"):
+        if line.startswith("ADDRESS"):
             section = "shares"
             continue
         f = line.split()
@@ -30,9 +33,9 @@ def parse_explain(text):
             section = None if section == "shares" else section
             continue
         if section == "nodes" and len(f) == 2:
-            firsts[f[0]] = f[1].split("/")[0]
+            firsts[f[0]] = INSTANCES[f[1]]
         elif section == "shares" and len(f) >= 3:
-            counts[f[0].split("/")[0]] = int(f[2])
+            counts[INSTANCES[f[0]]] = int(f[2])
     return firsts, counts
 
 
@@ -47,10 +50,11 @@ class Explain(unittest.TestCase):
     def tearDownClass(cls):
         cls.sim.stop()
 
-    def explain(self, *extra):
+    def explain(self, *extra, name="foo-app"):
         r = run_checked(["-consul-addr", self.sim.address, "-explain",
-                         "foo-app"] + list(extra))
+                         name] + list(extra))
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("names:     foo-app.service.dc1.consul\n", r.stdout)
         firsts, counts = parse_explain(r.stdout)
         self.assertEqual(len(firsts), FLEET, r.stdout)
         self.assertEqual(sorted(counts), sorted(INSTANCES.values()),
@@ -78,6 +82,9 @@ class Explain(unittest.TestCase):
     def test_stable_shares_near_a_third(self):
         out, firsts, counts = self.explain()
         self.assertIn("mode:      stable", out)
+        # The full name explains the same group.
+        out2, _, _ = self.explain(name="foo-app.service.dc1.consul")
+        self.assertEqual(out, out2)
         # Binomial(66, 1/3): mean 22, sd 3.8. HRW is deterministic, so
         # this is a fixed outcome; the bound is 3 sd (10..34) so any
         # reasonable hash passes and a constant or skewed one does not.
@@ -108,6 +115,23 @@ class Explain(unittest.TestCase):
         _, a = self.first_in_render("node-07")
         _, b = self.first_in_render("node-07")
         self.assertEqual(a, b)
+
+    def test_index_zero_is_the_same_on_every_node(self):
+        """Templates render consul-template's order: the first instance
+        a template picks is the same whatever the node's seed."""
+        tmp = TempDir()
+        self.addCleanup(tmp.cleanup)
+        tmpl = tmp.write("primary.tmpl",
+                         '{{ with index (service "foo-app") 0 }}'
+                         '{{ .Address }} primary.foo-app{{ end }}\n')
+        seen = set()
+        for seed in ("node-01", "node-02", "node-33", "foo-app03"):
+            r = run_checked(["-consul-addr", self.sim.address, "-template",
+                             tmpl + ":" + tmp.join("out"), "-once", "-dry",
+                             "-order-seed", seed])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            seen.add(r.stdout)
+        self.assertEqual(seen, {"192.0.2.11 primary.foo-app\n"})
 
     def test_unknown_service_fails_clearly(self):
         r = run_checked(["-consul-addr", self.sim.address, "-explain",

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -22,6 +23,54 @@ static void test_backoff_ceiling(void **state)
 	assert_int_equal(backoff_ceiling_ms(500, 100, 5), 500); /* cap < base */
 	assert_int_equal(backoff_ceiling_ms(UINT64_MAX / 2 + 1, UINT64_MAX, 3),
 	                 UINT64_MAX);
+}
+
+/*
+ * consul-template's RetryFunc sleeps base * 2^retry, or max_backoff once
+ * retry > log2(max/base); 12 retries by default, then it gives up.
+ */
+static uint64_t consul_template_sleeps(double base, double max, int attempts)
+{
+	double sum = 0;
+	int till = (int)floor(log2(max / base));
+
+	for (int retry = 0; retry < attempts; retry++)
+		sum += retry > till ? max : pow(2, retry) * base;
+	return (uint64_t)(sum + 0.5);
+}
+
+static void test_backoff_budget(void **state)
+{
+	static const uint64_t bases[] = {1, 50, 250, 300, 1000};
+	static const uint64_t caps[] = {1, 200, 1000, 60000, 600000};
+
+	(void)state;
+	/* The defaults: 5 min 3.75 s, as consul-template waits. */
+	assert_int_equal(backoff_budget_ms(250, 60000, 12), 303750);
+	assert_int_equal(backoff_budget_ms(250, 60000, 0), 0);
+	assert_int_equal(backoff_budget_ms(250, 60000, 1), 250);
+	assert_int_equal(backoff_budget_ms(50, 200, 3), 50 + 100 + 200);
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)
+		for (size_t j = 0; j < sizeof(caps) / sizeof(caps[0]); j++)
+			for (int a = 0; a < 40; a++) {
+				if (caps[j] < bases[i])
+					continue;
+				assert_int_equal(
+				        backoff_budget_ms(bases[i], caps[j],
+				                          (unsigned)a),
+				        consul_template_sleeps((double)bases[i],
+				                               (double)caps[j],
+				                               a));
+			}
+	/* A million attempts at the cap, and saturation. */
+	assert_int_equal(backoff_budget_ms(1000, 1000, 1000000), 1000000000);
+	assert_int_equal(backoff_budget_ms(UINT64_MAX / 4, UINT64_MAX, 8),
+	                 UINT64_MAX);
+	assert_int_equal(backoff_budget_ms(1u << 30, 1u << 30, 4000000000u),
+	                 (uint64_t)4000000000u << 30);
+	assert_int_equal(
+	        backoff_budget_ms(UINT64_MAX / 2, UINT64_MAX / 2, 4000000000u),
+	        UINT64_MAX);
 }
 
 static void test_backoff_bounds(void **state)
@@ -95,6 +144,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_backoff_ceiling),
+	        cmocka_unit_test(test_backoff_budget),
 	        cmocka_unit_test(test_backoff_bounds),
 	        cmocka_unit_test(test_backoff_mean_grows),
 	        cmocka_unit_test(test_backoff_jitter),

@@ -582,10 +582,17 @@ static void test_config_flags(void **state)
 	assert_string_equal(c->consul.token, "flag-file-token");
 	config_free(c);
 
-	/* -flag=false turns a boolean off; -order-seed and -explain alone. */
-	c = LOAD_OK("-once=false", "-dry=0", "-explain=web");
+	/* -flag=false turns a boolean off. */
+	c = LOAD_OK("-once=false", "-dry=0", "-template", "/s:/d");
 	assert_false(c->once || c->dry);
-	assert_int_equal(c->ntemplates, 0); /* -explain needs none */
+	config_free(c);
+	/* -explain alone: a render printed, not written, of the default
+	 * template when none is given. */
+	c = LOAD_OK("-explain=web");
+	assert_true(c->once && c->dry);
+	assert_int_equal(c->ntemplates, 1);
+	assert_non_null(strstr(c->templates[0].contents, "range services"));
+	assert_null(c->templates[0].destination);
 	config_free(c);
 
 	/* Flags override every template of the files. */
@@ -776,6 +783,51 @@ static void test_config_validation(void **state)
 	         "are allowed");
 	text_err("consul { retry { attempts = -1 } }\n",
 	         "t.hcl:1:29: attempts: -1 is out of range (0 to 1000000)");
+}
+
+/* The keys this project adds for reliability: answer size, names. */
+static void test_config_reliability_keys(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = text_ok(T);
+	assert_int_equal(c->max_response_size, 16u << 20);
+	assert_null(c->reserved_names);
+	assert_int_equal(c->nreserved_names, 0);
+	config_free(c);
+	c = text_ok(
+	        "max_response_size = \"128MiB\"\n"
+	        "reserved_names = [\"gw.example\", \"*.corp.example\"]\n" T);
+	assert_int_equal(c->max_response_size, 128u << 20);
+	assert_int_equal(c->nreserved_names, 2);
+	assert_string_equal(c->reserved_names[0], "gw.example");
+	assert_string_equal(c->reserved_names[1], "*.corp.example");
+	assert_null(c->reserved_names[2]);
+	config_free(c);
+	c = text_ok("max_response_size = 1048576\nreserved_names = []\n" T);
+	assert_int_equal(c->max_response_size, 1u << 20);
+	assert_int_equal(c->nreserved_names, 0);
+	config_free(c);
+	c = text_ok("max_response_size = \"5MB\"\n" T);
+	assert_int_equal(c->max_response_size, 5000000);
+	config_free(c);
+	text_err("max_response_size = \"32 MiB\"\n" T,
+	         "t.hcl:1:21: max_response_size: expected a size like "
+	         "\"32MiB\" (B, KiB, MiB, GiB, KB, MB, GB) or a number of "
+	         "bytes");
+	text_err("max_response_size = \"2GiB\"\n" T,
+	         "t.hcl:1:21: max_response_size: must be between 64 KiB and "
+	         "1024 MiB");
+	text_err("max_response_size = 1000\n" T,
+	         "t.hcl:1:21: max_response_size: must be between 64 KiB and "
+	         "1024 MiB");
+	text_err("reserved_names = \"localhost\"\n" T,
+	         "t.hcl:1:18: reserved_names: expected a list of host names, "
+	         "got string");
+	text_err("reserved_names = [\"ok\", \"bad name\"]\n" T,
+	         "t.hcl:1:25: reserved_names: expected a host name or "
+	         "\"*.domain\", got an invalid name");
 }
 
 static void test_config_validation2(void **state)
@@ -1316,6 +1368,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_config_file_errors, setup),
 	        cmocka_unit_test_setup(test_config_validation, setup),
 	        cmocka_unit_test_setup(test_config_validation2, setup),
+	        cmocka_unit_test_setup(test_config_reliability_keys, setup),
 	        cmocka_unit_test_setup(test_config_values, setup),
 	        cmocka_unit_test_setup(test_config_publish_keys, setup),
 	        cmocka_unit_test_setup(test_config_function_denylist, setup),

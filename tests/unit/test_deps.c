@@ -682,7 +682,8 @@ static void test_nodes_fields(void **state)
 
 	(void)state;
 	print_dropped(dropped);
-	assert_int_equal(json_array_size(v), 1);
+	/* b stays: a newline in a Meta value is free text, made a space. */
+	assert_int_equal(json_array_size(v), 2);
 	ta = json_object_get(json_array_get(v, 0), "TaggedAddresses");
 	assert_int_equal(json_object_size(ta), 1);
 	assert_string_equal(sfield(ta, "lan"), "10.0.0.1");
@@ -690,8 +691,11 @@ static void test_nodes_fields(void **state)
 	                        "node \"a\": tagged address \"wan\" \"1.2.3.4 "
 	                        "evil.example\" is not a usable IP address; "
 	                        "left out"));
-	assert_true(has_message(dropped, "node \"b\": Meta is not a map of "
-	                                 "printable strings"));
+	assert_string_equal(sfield(json_array_get(v, 1), "Node"), "b");
+	assert_string_equal(
+	        sfield(json_object_get(json_array_get(v, 1), "Meta"), "k"),
+	        "a b");
+	assert_int_equal(json_array_size(dropped), 4);
 	assert_true(
 	        has_message(dropped, "node \"c\": invalid ID or Datacenter"));
 	assert_true(has_message(dropped, "node record without a Node name"));
@@ -1286,7 +1290,7 @@ static void test_decode_errors(void **state)
 	                           "expected an array of datacenter names");
 	err_clear(&e);
 	assert_int_equal(
-	        dep_decode(d, 200, "[]", (64u << 20) + 1, &v, NULL, &e),
+	        dep_decode(d, 200, "[]", (1024u << 20) + 1, &v, NULL, &e),
 	        -EBADMSG);
 	assert_null(v);
 	assert_int_equal(dep_decode(d, 200, "[]", 2, &v, NULL, &e), 0);
@@ -1295,6 +1299,235 @@ static void test_decode_errors(void **state)
 	free(leader);
 	dep_free(d);
 	dep_free(dc);
+}
+
+/*
+ * Consul accepts a tab or a newline in any Meta value: it is free text,
+ * made one line like a check's Output; a key with a control byte, or a
+ * value that is not a string, is left out, and the record always stays.
+ */
+static void test_meta_control_characters(void **state)
+{
+	static const char nodes[] =
+	        "[{\"Node\":\"n1\",\"Address\":\"10.0.0.1\",\"Meta\":"
+	        "{\"tab\":\"a\\tb\",\"nl\":\"x\\ny\\r\",\"k\\ney\":\"v\","
+	        "\"num\":5}},"
+	        "{\"Node\":\"n2\",\"Address\":\"10.0.0.2\",\"Meta\":[1]}]";
+	static const char health[] =
+	        "[{\"Node\":{\"Node\":\"web-1\",\"Address\":\"10.0.0.1\","
+	        "\"Meta\":{\"rack\":\"r1\\tr2\"}},"
+	        "\"Service\":{\"ID\":\"web-a\",\"Service\":\"web\","
+	        "\"Address\":\"10.0.0.1\",\"Meta\":{\"v\":\"1\\n2\","
+	        "\"\\u0007\":\"bell\"}},\"Checks\":[]}]";
+	static const char node[] =
+	        "{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},"
+	        "\"Services\":{\"s\":{\"ID\":\"s\",\"Service\":\"s\","
+	        "\"Meta\":{\"a\":\"\\t\"}}}}";
+	json_t *dropped = json_array(), *v, *m;
+
+	(void)state;
+	v = decode_body(DEP_CATALOG_NODES, "", 200, nodes, strlen(nodes),
+	                dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 2);
+	m = json_object_get(json_array_get(v, 0), "Meta");
+	assert_int_equal(json_object_size(m), 2);
+	assert_string_equal(sfield(m, "tab"), "a b");
+	assert_string_equal(sfield(m, "nl"), "x y ");
+	assert_int_equal(
+	        json_object_size(json_object_get(json_array_get(v, 1), "Meta")),
+	        0);
+	assert_true(has_message(dropped, "node \"n1\": Meta key \"k\\ney\" "
+	                                 "left out: control character in "
+	                                 "the key"));
+	assert_true(has_message(dropped, "node \"n1\": Meta key \"num\" left "
+	                                 "out: the value is not a string"));
+	assert_true(has_message(dropped, "node \"n2\": Meta is not a map; "
+	                                 "left out"));
+	assert_int_equal(json_array_size(dropped), 3);
+	assert_one_line(v, false);
+	json_decref(v);
+
+	json_array_clear(dropped);
+	v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, health,
+	                strlen(health), dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(
+	        sfield(json_object_get(json_array_get(v, 0), "NodeMeta"),
+	               "rack"),
+	        "r1 r2");
+	m = json_object_get(json_array_get(v, 0), "ServiceMeta");
+	assert_int_equal(json_object_size(m), 1);
+	assert_string_equal(sfield(m, "v"), "1 2");
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"web-a\" on node "
+	                        "\"web-1\": Meta key \"\\x07\" left out: "
+	                        "control character in the key"));
+	assert_one_line(v, false);
+	json_decref(v);
+
+	json_array_clear(dropped);
+	v = decode_body(DEP_CATALOG_NODE, "n1", 200, node, strlen(node),
+	                dropped);
+	m = json_array_get(json_object_get(v, "Services"), 0);
+	assert_non_null(m);
+	assert_string_equal(sfield(json_object_get(m, "Meta"), "a"), " ");
+	assert_int_equal(json_array_size(dropped), 0);
+	json_decref(v);
+	json_decref(dropped);
+}
+
+static json_t *decode_names(enum dep_kind kind, const char *spec,
+                            const struct dep_names *names, const char *body,
+                            json_t *dropped)
+{
+	struct dep *d = mkdep(kind, spec);
+	struct err e;
+	json_t *v = NULL;
+
+	err_clear(&e);
+	if (dep_decode_names(d, names, 200, body, strlen(body), &v, dropped,
+	                     &e) != 0)
+		fail_msg("decode %s: %s", dep_id(d), e.msg);
+	dep_free(d);
+	return v;
+}
+
+/*
+ * Records that take a name this machine resolves (localhost and its
+ * variants, a configured name, this node's own name at another address)
+ * are dropped, each named once; the rest stays.
+ */
+static void test_reserved_names(void **state)
+{
+	static const char *const extra[] = {"gw.example", "*.corp.example",
+	                                    NULL};
+	static const char *const own[] = {"box7.example.net", "box7", NULL};
+	static const char *const own_addrs[] = {"10.0.0.7", "fe80::7", NULL};
+	const char *reserved[32];
+	struct dep_names names = {reserved, own, own_addrs};
+	static const char nodes[] =
+	        "[{\"Node\":\"localhost\",\"Address\":\"10.6.6.1\"},"
+	        "{\"Node\":\"LocalHost.\",\"Address\":\"10.6.6.2\"},"
+	        "{\"Node\":\"www.localhost\",\"Address\":\"10.6.6.3\"},"
+	        "{\"Node\":\"ip6-loopback\",\"Address\":\"10.6.6.4\"},"
+	        "{\"Node\":\"localhost6.localdomain6\",\"Address\":\"10.6.6."
+	        "5\"},"
+	        "{\"Node\":\"GW.example\",\"Address\":\"10.6.6.6\"},"
+	        "{\"Node\":\"a.b.corp.example\",\"Address\":\"10.6.6.7\"},"
+	        "{\"Node\":\"box7\",\"Address\":\"10.6.6.8\"},"
+	        "{\"Node\":\"box7.example.net\",\"Address\":\"10.0.0.7\"},"
+	        "{\"Node\":\"corp.example\",\"Address\":\"10.0.0.9\"},"
+	        "{\"Node\":\"localhost-db\",\"Address\":\"10.0.0.10\"},"
+	        "{\"Node\":\"mylocalhost\",\"Address\":\"10.0.0.11\"}]";
+	static const char health[] =
+	        "[{\"Node\":{\"Node\":\"localhost\",\"Address\":\"10.6.6.1\"},"
+	        "\"Service\":{\"ID\":\"w1\",\"Service\":\"web\"},\"Checks\":[]}"
+	        ","
+	        "{\"Node\":{\"Node\":\"box7\",\"Address\":\"10.0.0.7\"},"
+	        "\"Service\":{\"ID\":\"w2\",\"Service\":\"web\"},\"Checks\":[]}"
+	        ","
+	        "{\"Node\":{\"Node\":\"box7\",\"Address\":\"10.6.6.8\"},"
+	        "\"Service\":{\"ID\":\"w3\",\"Service\":\"web\"},\"Checks\":[]}"
+	        ","
+	        "{\"Node\":{\"Node\":\"n4\",\"Address\":\"10.0.0.4\"},"
+	        "\"Service\":{\"ID\":\"w4\",\"Service\":\"web\"},\"Checks\":[]}"
+	        "]";
+	static const char bad_svc[] =
+	        "[{\"Node\":{\"Node\":\"n4\",\"Address\":\"10.0.0.4\"},"
+	        "\"Service\":{\"ID\":\"l\",\"Service\":\"localhost\"},"
+	        "\"Checks\":[]}]";
+	static const char services[] =
+	        "{\"localhost\":[],\"web\":[],\"box7\":[],\"gw.example\":[]}";
+	json_t *dropped = json_array(), *v;
+	size_t n = 0;
+
+	(void)state;
+	for (const char *const *l = dep_loopback_names; *l != NULL; l++)
+		reserved[n++] = *l;
+	for (const char *const *l = extra; *l != NULL; l++)
+		reserved[n++] = *l;
+	reserved[n] = NULL;
+
+	v = decode_names(DEP_CATALOG_NODES, "", &names, nodes, dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 4);
+	assert_string_equal(sfield(json_array_get(v, 0), "Node"),
+	                    "box7.example.net"); /* at this node's address */
+	assert_string_equal(sfield(json_array_get(v, 1), "Node"),
+	                    "corp.example");
+	assert_string_equal(sfield(json_array_get(v, 2), "Node"),
+	                    "localhost-db");
+	assert_string_equal(sfield(json_array_get(v, 3), "Node"),
+	                    "mylocalhost");
+	assert_int_equal(json_array_size(dropped), 8);
+	assert_true(has_message(dropped, "node \"localhost\": reserved name "
+	                                 "(matches \"localhost\")"));
+	assert_true(has_message(dropped, "node \"LocalHost.\": reserved name "
+	                                 "(matches \"localhost\")"));
+	assert_true(has_message(dropped, "node \"www.localhost\": reserved "
+	                                 "name (matches \"*.localhost\")"));
+	assert_true(has_message(dropped, "node \"GW.example\": reserved name "
+	                                 "(matches \"gw.example\")"));
+	assert_true(has_message(dropped, "node \"box7\": reserved name "
+	                                 "(matches \"box7\", this node's name, "
+	                                 "at another address)"));
+	json_decref(v);
+
+	/* A service instance: by its node's name, and by its own name. */
+	json_array_clear(dropped);
+	v = decode_names(DEP_HEALTH_SERVICE, "web|any", &names, health,
+	                 dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(sfield(json_array_get(v, 0), "ID"), "w2");
+	assert_string_equal(sfield(json_array_get(v, 1), "ID"), "w4");
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"w1\" on node "
+	                        "\"localhost\": reserved name (matches "
+	                        "\"localhost\")"));
+	assert_int_equal(json_array_size(dropped), 2);
+	json_decref(v);
+	json_array_clear(dropped);
+	v = decode_names(DEP_HEALTH_SERVICE, "localhost|any", &names, bad_svc,
+	                 dropped);
+	assert_int_equal(json_array_size(v), 0);
+	assert_int_equal(json_array_size(dropped), 1);
+	json_decref(v);
+
+	/* The catalog's service names: only the reserved list (no address
+	 * tells this node's own from another's). */
+	json_array_clear(dropped);
+	v = decode_names(DEP_CATALOG_SERVICES, "", &names, services, dropped);
+	print_dropped(dropped);
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(sfield(json_array_get(v, 0), "Name"), "box7");
+	assert_string_equal(sfield(json_array_get(v, 1), "Name"), "web");
+	assert_int_equal(json_array_size(dropped), 2);
+	json_decref(v);
+
+	/* node "localhost": as if it did not exist (consul-template's
+	 * empty CatalogNode, whose Node is nil). */
+	v = decode_names(DEP_CATALOG_NODE, "localhost", &names,
+	                 "{\"Node\":{\"Node\":\"localhost\","
+	                 "\"Address\":\"10.6.6.1\"},\"Services\":{}}",
+	                 NULL);
+	assert_int_equal(trec_schema_of(v)->kind, TREC_CATALOG_NODE);
+	assert_true(json_is_null(json_object_get(v, "Node")));
+	json_decref(v);
+
+	/* Without names nothing is reserved (dep_decode). */
+	v = decode_body(DEP_CATALOG_NODES, "", 200, nodes, strlen(nodes), NULL);
+	assert_int_equal(json_array_size(v), 12);
+	json_decref(v);
+	assert_null(dep_name_reserved(NULL, "localhost", 9, NULL));
+	assert_string_equal(dep_name_reserved(&names, "LOCALHOST4", 10, NULL),
+	                    "localhost4");
+	assert_null(dep_name_reserved(&names, "box7", 4, "fe80:0::7"));
+	assert_string_equal(dep_name_reserved(&names, "box7", 4, "fe80::8"),
+	                    "box7");
+	json_decref(dropped);
 }
 
 int main(void)
@@ -1312,6 +1545,8 @@ int main(void)
 	        cmocka_unit_test(test_nodes_hostile),
 	        cmocka_unit_test(test_nodes_nul),
 	        cmocka_unit_test(test_nodes_fields),
+	        cmocka_unit_test(test_meta_control_characters),
+	        cmocka_unit_test(test_reserved_names),
 	        cmocka_unit_test(test_services),
 	        cmocka_unit_test(test_node),
 	        cmocka_unit_test(test_datacenters_and_self),

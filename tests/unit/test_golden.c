@@ -10,11 +10,19 @@
  *   "consul_from": "<file in tests/golden>" whose "consul" is used instead
  *             (the corpus-* cases share one catalog)
  *   "env":    { "VAR": "value" } set while rendering
- *   "order":  "reverse" makes env->order reverse every list
+ *   "order":  "reverse" makes env->order (the shuffle function's hook)
+ *             reverse every list
  *   "opts":   { "left_delim", "right_delim", "error_on_missing_key",
  *               "function_denylist": [globs] }
  *   "limits": { "max_output", "max_depth", "max_steps" }
  * A dependency whose path is absent from "consul" has no data yet.
+ *
+ * Every render compared with a .out is then ordered per node, as the
+ * publisher orders a hosts render (order_lines, stable and balanced, a few
+ * seeds), and must differ from the expected output only by a permutation
+ * of each name's lines within the positions they occupy; with order none
+ * it must be the same bytes. Templates render consul-template's order;
+ * only the output is ordered.
  * GOLDEN_ONLY=<name> runs one case; GOLDEN_UPDATE=1 rewrites .out files.
  */
 #include <dirent.h>
@@ -32,7 +40,11 @@
 #include "buf.h"
 #include "deps.h"
 #include "err.h"
+#include "hosts.h"
+#include "order.h"
 #include "template.h"
+
+static bool check_ordering(const char *name, const char *text, size_t len);
 
 struct golden_ctx {
 	json_t *consul;  /* borrowed from the case's json */
@@ -408,6 +420,8 @@ static bool run_case(const char *dir, const char *name)
 				ok = false;
 			}
 		}
+		if (ok && !check_ordering(name, buf_str(&out), out.len))
+			ok = false;
 	}
 	if (g.decode_failures > 0)
 		ok = false;
@@ -418,6 +432,84 @@ static bool run_case(const char *dir, const char *name)
 	json_decref(data);
 	free(want);
 	free(src);
+	return ok;
+}
+
+/*
+ * Whether ordered (a render ordered for a node) is text with each name's
+ * lines permuted within their positions and everything else in place.
+ */
+static bool only_permuted(const char *name, const struct hosts_doc *orig,
+                          const struct hosts_doc *ordered)
+{
+	if (orig->nlines != ordered->nlines) {
+		fprintf(stderr, "%s: ordering changed the line count\n", name);
+		return false;
+	}
+	for (size_t i = 0; i < orig->nlines; i++) {
+		const struct hosts_line *a = &orig->lines[i],
+		                        *b = &ordered->lines[i];
+		const char *na = orig->keys + a->key + a->addr_len;
+		const char *nb = ordered->keys + b->key + b->addr_len;
+
+		if (a->entry != b->entry ||
+		    (!a->entry &&
+		     (a->len != b->len ||
+		      memcmp(orig->text.data + a->off,
+		             ordered->text.data + b->off, a->len) != 0)) ||
+		    (a->entry &&
+		     (a->key_len - a->addr_len != b->key_len - b->addr_len ||
+		      memcmp(na, nb, a->key_len - a->addr_len) != 0)) ||
+		    (b->entry && hosts_doc_find(orig, ordered->keys + b->key,
+		                                b->key_len) < 0)) {
+			fprintf(stderr,
+			        "%s: ordering moved line %zu out of its "
+			        "group\n",
+			        name, i + 1);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The ordering property (see the top of this file) for one output. */
+static bool check_ordering(const char *name, const char *text, size_t len)
+{
+	static const char *const seeds[] = {"node-01", "node-02", "db-7"};
+	static const enum order_mode modes[] = {ORDER_STABLE, ORDER_BALANCED,
+	                                        ORDER_NONE};
+	json_t *fleet = json_pack("[sss]", "node-01", "node-02", "db-7");
+	struct hosts_doc orig, d;
+	bool ok = true;
+
+	hosts_doc_init(&orig, 0);
+	hosts_doc_init(&d, 0);
+	if (hosts_doc_check(&orig, text, len, false, NULL) < 0)
+		ok = false;
+	for (size_t m = 0; ok && m < 3; m++) {
+		for (size_t k = 0; ok && k < 3; k++) {
+			struct order *o = order_new(modes[m], seeds[k]);
+
+			order_set_fleet(o, fleet);
+			ok = hosts_doc_check(&d, text, len, false, NULL) == 0 &&
+			     order_lines(o, &d, NULL, 0) == 0 &&
+			     only_permuted(name, &orig, &d);
+			if (ok && modes[m] == ORDER_NONE &&
+			    (d.text.len != orig.text.len ||
+			     memcmp(d.text.data, orig.text.data, d.text.len) !=
+			             0)) {
+				fprintf(stderr,
+				        "%s: order none changed the "
+				        "output\n",
+				        name);
+				ok = false;
+			}
+			order_free(o);
+		}
+	}
+	hosts_doc_free(&orig);
+	hosts_doc_free(&d);
+	json_decref(fleet);
 	return ok;
 }
 

@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include <linux/filter.h>
@@ -37,6 +42,7 @@ struct th {
 	char index_upper[32];
 	char encoding[32];
 	bool missing_is_null;
+	char errmsg[256];
 	bool close_in_cb;
 	bool closed;
 };
@@ -57,6 +63,7 @@ static void th_done(void *data, int result, const struct http_response *resp,
 	if (result < 0) {
 		assert_non_null(errmsg);
 		assert_null(resp);
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", errmsg);
 	} else {
 		t->status = resp->status;
 		t->len = resp->len;
@@ -199,6 +206,159 @@ static void test_http_body_bound(void **state)
 	        http_get(t->h, "/v1/catalog/nodes", 5000, th_done, t, NULL), 0);
 	th_wait(t, 1, 5000);
 	assert_int_equal(t->result, -E2BIG);
+	/* The message names the limit that was passed, as configured. */
+	assert_string_equal(t->errmsg,
+	                    "response larger than the 100 bytes limit");
+	th_teardown(t);
+}
+
+/* ---- a canned HTTP server: one fixed answer per connection ---------- */
+
+struct canned {
+	int fd;
+	unsigned port;
+	char *answer; /* written whole, then the connection is closed */
+	size_t len;
+	unsigned served;
+	pthread_t thread;
+};
+
+static void *canned_main(void *arg)
+{
+	struct canned *c = arg;
+	char req[8192];
+	int fd;
+
+	while ((fd = accept(c->fd, NULL, NULL)) >= 0) {
+		size_t got = 0, off = 0;
+		ssize_t n;
+
+		/* Read the request head (curl sends nothing else). */
+		while (got < sizeof(req) - 1 &&
+		       (n = read(fd, req + got, sizeof(req) - 1 - got)) > 0) {
+			got += (size_t)n;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL)
+				break;
+		}
+		while (off < c->len &&
+		       (n = write(fd, c->answer + off, c->len - off)) > 0)
+			off += (size_t)n;
+		c->served++;
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Serve "HTTP/1.1 200 OK\r\n" + headers + "\r\n" + body on loopback. */
+static struct canned *canned_start(const char *headers, const char *body)
+{
+	struct canned *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+
+	c->answer = xasprintf("HTTP/1.1 200 OK\r\n%sContent-Length: %zu\r\n"
+	                      "\r\n%s",
+	                      headers, strlen(body), body);
+	c->len = strlen(c->answer);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->fd >= 0);
+	assert_int_equal(bind(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(c->fd, 8), 0);
+	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&a, &alen), 0);
+	c->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&c->thread, NULL, canned_main, c), 0);
+	return c;
+}
+
+static void canned_stop(struct canned *c)
+{
+	shutdown(c->fd, SHUT_RDWR); /* accept() returns */
+	pthread_join(c->thread, NULL);
+	close(c->fd);
+	free(c->answer);
+	free(c);
+}
+
+/* GET / from a canned server with a fresh http; t->result etc. set. */
+static void canned_get(struct th *t, struct canned *c, size_t max_body)
+{
+	struct http_conf hc;
+	struct http *h;
+	char url[64];
+	unsigned n = t->ndone + 1;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", c->port);
+	memset(&hc, 0, sizeof(hc));
+	hc.base_url = url;
+	hc.max_body = max_body;
+	assert_int_equal(http_new(&t->tl.loop, &hc, &h, NULL), 0);
+	assert_int_equal(http_get(h, "/v1/kv/x", 5000, th_done, t, NULL), 0);
+	th_wait(t, n, 5000);
+	http_close(h, NULL, NULL);
+}
+
+static char *repeat(const char *unit, size_t times)
+{
+	size_t len = strlen(unit);
+	char *s = xmalloc(len * times + 1);
+
+	for (size_t i = 0; i < times; i++)
+		memcpy(s + i * len, unit, len);
+	s[len * times] = '\0';
+	return s;
+}
+
+/*
+ * Each bound names itself: a header block over 64 KiB, a header line over
+ * curl's 100 KiB (which curl reports as "out of memory"), a body over the
+ * configured bound, announced or not.
+ */
+static void test_http_limits_named(void **state)
+{
+	struct th *t = th_setup(NULL);
+	char *many = repeat("X-Filler: 0123456789012345678901234567890123456"
+	                    "789012345678901234567890123456789012345678901"
+	                    "23456789\r\n",
+	                    2000); /* 200 KB in 2,000 headers */
+	char *huge_value = repeat("y", 200 * 1024), *one, *body;
+	struct canned *c;
+
+	(void)state;
+	c = canned_start(many, "[]");
+	canned_get(t, c, 0);
+	assert_int_equal(t->result, -E2BIG);
+	assert_string_equal(t->errmsg,
+	                    "response headers larger than the 64 KiB limit");
+	canned_stop(c);
+
+	one = xasprintf("X-Huge: %s\r\n", huge_value);
+	c = canned_start(one, "[]");
+	canned_get(t, c, 0);
+	assert_int_equal(t->result, -E2BIG);
+	assert_string_equal(t->errmsg, "a response header line larger than "
+	                               "curl's 100 KiB limit");
+	canned_stop(c);
+
+	/* Announced by Content-Length: refused before the body is read. */
+	body = repeat("[]", 1024 * 1024);
+	c = canned_start("X-Consul-Index: 7\r\n", body);
+	canned_get(t, c, 1u << 20);
+	assert_int_equal(t->result, -E2BIG);
+	assert_string_equal(t->errmsg, "response larger than the 1 MiB limit");
+	canned_stop(c);
+
+	/* Under every bound: an answer. */
+	c = canned_start("X-Consul-Index: 7\r\n", "[]");
+	canned_get(t, c, 0);
+	assert_int_equal(t->result, 0);
+	assert_string_equal(t->index_lower, "7");
+	canned_stop(c);
+	free(many);
+	free(huge_value);
+	free(one);
+	free(body);
 	th_teardown(t);
 }
 
@@ -379,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_http_get),
 	        cmocka_unit_test(test_http_body_bound),
+	        cmocka_unit_test(test_http_limits_named),
 	        cmocka_unit_test(test_http_timeout_and_refused),
 	        cmocka_unit_test(test_http_cancel_and_close),
 	        cmocka_unit_test(test_http_connect_denied),

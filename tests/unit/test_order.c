@@ -1,5 +1,11 @@
 /*
- * Unit tests for per-node ordering.
+ * Unit tests for per-node ordering: each name's lines in a checked hosts
+ * text (order_lines, order_explain_lines), and lists for shuffle
+ * (order_apply).
+ *
+ * The line tests render a service's instances as lines "ADDRESS name", an
+ * address per instance (kept for the whole run, so removing an instance
+ * keeps the others' addresses), and read the order back from the lines.
  *
  * Spread bounds: a node's first choice in stable mode is uniform over the M
  * instances and independent across nodes, so an instance's first-choice
@@ -22,6 +28,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "hosts.h"
 #include "order.h"
 #include "xmalloc.h"
 
@@ -76,8 +83,101 @@ static size_t index_of(json_t *list, const char *node)
 	return 0;
 }
 
-/* The list as node seed would order it. New reference. */
+/* Each instance's address, by identity (Node/ID), for the whole run. */
+static json_t *addresses;
+
+static const char *addr_of(json_t *inst)
+{
+	char id[256], addr[32];
+	json_t *a;
+	size_t n;
+
+	snprintf(id, sizeof(id), "%s/%s", node_of(inst),
+	         json_string_value(json_object_get(inst, "ID")));
+	if (addresses == NULL)
+		addresses = json_object();
+	a = json_object_get(addresses, id);
+	if (a == NULL) {
+		n = json_object_size(addresses) + 1;
+		snprintf(addr, sizeof(addr), "10.%zu.%zu.%zu", n >> 16,
+		         (n >> 8) & 255, n & 255);
+		a = json_string(addr);
+		json_object_set_new(addresses, id, a);
+	}
+	return json_string_value(a);
+}
+
+/* list as lines "ADDRESS name" (name: key, "x" when empty), checked. */
+static void list_doc(const char *key, json_t *list, struct hosts_doc *d,
+                     json_t *weights)
+{
+	struct buf text;
+	size_t i;
+	json_t *v;
+
+	buf_init(&text, 0);
+	json_array_foreach(list, i, v)
+	{
+		buf_printf(&text, "%s %s\n", addr_of(v),
+		           key[0] != '\0' ? key : "x");
+		if (weights != NULL)
+			json_object_set_new(
+			        weights, addr_of(v),
+			        json_integer(order_instance_weight(v)));
+	}
+	hosts_doc_init(d, 0);
+	assert_int_equal(
+	        hosts_doc_check(d, buf_str(&text), text.len, false, NULL), 0);
+	buf_free(&text);
+}
+
+/* The element of list at address addr[0..len). */
+static json_t *by_addr(json_t *list, const char *addr, size_t len)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		const char *a = addr_of(v);
+
+		if (strlen(a) == len && memcmp(a, addr, len) == 0)
+			return v;
+	}
+	fail_msg("%.*s not in list", (int)len, addr);
+	return NULL;
+}
+
+/* The list as node seed orders its lines (emit: keep the first k). New
+ * reference. */
+static json_t *ordered_emit(enum order_mode mode, const char *seed,
+                            const char *key, json_t *list, json_t *nodes,
+                            unsigned emit)
+{
+	struct order *o = order_new(mode, seed);
+	json_t *out = json_array(), *weights = json_object();
+	struct hosts_doc d;
+
+	order_set_fleet(o, nodes);
+	list_doc(key, list, &d, weights);
+	assert_int_equal(order_lines(o, &d, weights, emit), 0);
+	for (size_t i = 0; i < d.nlines; i++)
+		json_array_append(out, by_addr(list, d.keys + d.lines[i].key,
+		                               d.lines[i].addr_len));
+	hosts_doc_free(&d);
+	json_decref(weights);
+	order_free(o);
+	return out;
+}
+
 static json_t *ordered(enum order_mode mode, const char *seed, const char *key,
+                       json_t *list, json_t *nodes)
+{
+	return ordered_emit(mode, seed, key, list, nodes, 0);
+}
+
+/* The list as shuffle orders it (order_apply). New reference. */
+static json_t *applied(enum order_mode mode, const char *seed, const char *key,
                        json_t *list, json_t *nodes)
 {
 	struct order *o = order_new(mode, seed);
@@ -89,8 +189,8 @@ static json_t *ordered(enum order_mode mode, const char *seed, const char *key,
 	return copy;
 }
 
-/* First-choice counts per instance of list over the fleet, by applying
- * the order on every node, into count[M]. */
+/* First-choice counts per instance of list over the fleet, by ordering
+ * on every node, into count[M]. */
 static void first_counts(enum order_mode mode, const char *key, json_t *list,
                          json_t *nodes, size_t *count)
 {
@@ -132,6 +232,13 @@ static void test_hash_vectors(void **state)
 	assert_int_equal(order_hash(NULL, NULL, NULL), 0x96a296d224f285c6ULL);
 	assert_int_equal(order_hash("web-1", "web", "web-2/web-blue"),
 	                 0x5147bfe2367d8355ULL);
+	/* The line formula, as the README's sha256sum one-liner has it. */
+	assert_int_equal(order_hash("node-01", "foo-app.service.dc1.consul",
+	                            "192.0.2.11"),
+	                 0x607f4516d576f6e7ULL);
+	assert_int_equal(order_hash("node-01", "foo-app.service.dc1.consul",
+	                            "192.0.2.12"),
+	                 0xd63c0e9ca94062beULL);
 	/* Padding edges: 55, 56, 64 and 121 bytes hashed. */
 	char seed[128];
 
@@ -162,53 +269,108 @@ static void test_mode_names(void **state)
 	assert_string_equal(order_mode_name((enum order_mode)99), "unknown");
 }
 
-/* The documented order: descending order_hash(seed, key, Node/ID). */
+/* The documented order: a name's lines by descending order_hash(seed,
+ * names, address), in the positions the group occupies; other lines stay
+ * where they are. */
+static void test_lines_documented_order(void **state)
+{
+	const char *text = "# top\n"
+	                   "192.0.2.11 foo-app.service.dc1.consul\n"
+	                   "10.0.0.1 other\n"
+	                   "192.0.2.12 Foo-App.service.dc1.consul\n"
+	                   "\n"
+	                   "192.0.2.13 foo-app.service.dc1.consul\n"
+	                   "10.0.0.2 other two\n";
+	struct order *o = order_new(ORDER_STABLE, "node-01");
+	struct hosts_doc d;
+
+	(void)state;
+	hosts_doc_init(&d, 0);
+	assert_int_equal(hosts_doc_check(&d, text, strlen(text), false, NULL),
+	                 0);
+	d.lines[1].dynamic = true; /* fields move with their lines */
+	assert_int_equal(order_lines(o, &d, NULL, 0), 0);
+	/* d63c (.12) > 607f (.11) > 2e8d (.13): test_hash_vectors */
+	assert_string_equal(d.text.data,
+	                    "# top\n"
+	                    "192.0.2.12 Foo-App.service.dc1.consul\n"
+	                    "10.0.0.1 other\n"
+	                    "192.0.2.11 foo-app.service.dc1.consul\n"
+	                    "\n"
+	                    "192.0.2.13 foo-app.service.dc1.consul\n"
+	                    "10.0.0.2 other two\n");
+	assert_true(d.lines[3].dynamic);
+	assert_int_equal(d.lines[3].src, strlen("# top\n"));
+	assert_int_equal(hosts_doc_find(&d,
+	                                "192.0.2.11 foo-app.service.dc1."
+	                                "consul",
+	                                37),
+	                 3);
+	/* emit = 1: the first of each name stays. */
+	assert_int_equal(order_lines(o, &d, NULL, 1), 0);
+	assert_string_equal(d.text.data,
+	                    "# top\n"
+	                    "192.0.2.12 Foo-App.service.dc1.consul\n"
+	                    "10.0.0.1 other\n"
+	                    "\n"
+	                    "10.0.0.2 other two\n");
+	assert_int_equal(d.st.entries, 3);
+	assert_int_equal(hosts_doc_find(&d, "10.0.0.2 other two", 18), 4);
+	hosts_doc_free(&d);
+	order_free(o);
+}
+
 static void test_stable_is_documented_hash_order(void **state)
 {
 	json_t *list = json_array(), *o;
 	const char *nodes[] = {"foo-app01", "foo-app02", "foo-app03"};
+	uint64_t prev = UINT64_MAX;
+	size_t i;
+	json_t *v;
 
 	(void)state;
-	for (int i = 0; i < 3; i++)
+	for (i = 0; i < 3; i++)
 		json_array_append_new(
 		        list, instance(nodes[i], "foo-app", 1, 1, "passing"));
 	o = ordered(ORDER_STABLE, "node-01", "foo-app", list, NULL);
-	/* b27e... > 478e... > 1fa8... (test_hash_vectors) */
-	assert_string_equal(node_of(json_array_get(o, 0)), "foo-app02");
-	assert_string_equal(node_of(json_array_get(o, 1)), "foo-app03");
-	assert_string_equal(node_of(json_array_get(o, 2)), "foo-app01");
+	json_array_foreach(o, i, v)
+	{
+		uint64_t h = order_hash("node-01", "foo-app", addr_of(v));
+
+		assert_true(h <= prev);
+		prev = h;
+	}
 	json_decref(o);
 	json_decref(list);
 }
 
 static void test_determinism(void **state)
 {
-	json_t *list = service(8), *ref, *o;
+	json_t *list = service(8), *ref, *o, *rot;
 	char *want, *got;
-	struct order *ord = order_new(ORDER_STABLE, "node-0042");
 
 	(void)state;
 	ref = ordered(ORDER_STABLE, "node-0042", "web", list, NULL);
 	want = json_dumps(ref, JSON_COMPACT);
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 200; i++) {
 		/* Any input order gives the same output. */
-		o = json_deep_copy(list);
+		rot = json_deep_copy(list);
 		for (int r = 0; r < i % 8; r++) {
-			json_t *head = json_incref(json_array_get(o, 0));
+			json_t *head = json_incref(json_array_get(rot, 0));
 
-			json_array_remove(o, 0);
-			json_array_append_new(o, head);
+			json_array_remove(rot, 0);
+			json_array_append_new(rot, head);
 		}
-		order_apply(ord, "web", o);
+		o = ordered(ORDER_STABLE, "node-0042", "web", rot, NULL);
 		got = json_dumps(o, JSON_COMPACT);
 		assert_string_equal(got, want);
 		free(got);
 		json_decref(o);
+		json_decref(rot);
 	}
 	free(want);
 	json_decref(ref);
 	json_decref(list);
-	order_free(ord);
 }
 
 static void test_seeds_and_services_differ(void **state)
@@ -296,29 +458,33 @@ static void test_spread_stable(void **state)
 static void explain_firsts(enum order_mode mode, const char *key, json_t *list,
                            json_t *nodes, size_t *first)
 {
+	struct order *o = order_new(mode, "");
+	struct hosts_doc d;
 	struct buf out;
 	struct err e;
 	const char *p;
 	size_t k;
 
+	order_set_fleet(o, nodes);
+	list_doc(key, list, &d, NULL);
 	buf_init(&out, 0);
-	assert_int_equal(order_explain(mode, key, list, nodes, &out, &e), 0);
+	assert_int_equal(order_explain_lines(o, &d, key, NULL, &out, &e), 0);
 	p = strstr(buf_str(&out), "\nNODE ");
 	assert_non_null(p);
 	p = strchr(p + 1, '\n') + 1;
 	for (k = 0; k < json_array_size(nodes); k++) {
-		char node[64], label[128], *slash;
+		char node[64], addr[64];
 
-		assert_int_equal(sscanf(p, "%63s %127s", node, label), 2);
+		assert_int_equal(sscanf(p, "%63s %63s", node, addr), 2);
 		assert_string_equal(
 		        node, json_string_value(json_array_get(nodes, k)));
-		slash = strchr(label, '/');
-		assert_non_null(slash);
-		*slash = '\0';
-		first[k] = index_of(list, label);
+		first[k] = index_of(list,
+		                    node_of(by_addr(list, addr, strlen(addr))));
 		p = strchr(p, '\n') + 1;
 	}
 	buf_free(&out);
+	hosts_doc_free(&d);
+	order_free(o);
 }
 
 static void test_spread_balanced(void **state)
@@ -551,9 +717,17 @@ static void test_memo(void **state)
 	for (int round = 0; round < 3; round++) {
 		json_t *nodes = round == 1 ? big : small;
 
+		struct hosts_doc d;
+
 		order_set_fleet(o, nodes);
-		a = json_deep_copy(list);
-		order_apply(o, "web", a);
+		list_doc("web", list, &d, NULL);
+		assert_int_equal(order_lines(o, &d, NULL, 0), 0);
+		a = json_array();
+		for (size_t i = 0; i < d.nlines; i++)
+			json_array_append(a,
+			                  by_addr(list, d.keys + d.lines[i].key,
+			                          d.lines[i].addr_len));
+		hosts_doc_free(&d);
 		b = ordered(ORDER_BALANCED, "node-0007", "web", list, nodes);
 		assert_true(json_equal(a, b));
 		json_decref(a);
@@ -572,7 +746,7 @@ static void test_memo(void **state)
 			a = json_deep_copy(strings);
 			order_apply(o, key, a);
 			if (k % 50 == 0) {
-				b = ordered(ORDER_STABLE, "node-0007", key,
+				b = applied(ORDER_STABLE, "node-0007", key,
 				            strings, NULL);
 				assert_true(json_equal(a, b));
 				json_decref(b);
@@ -688,8 +862,8 @@ static void test_raw_health_entries(void **state)
 	for (k = 0; k < 200; k++) {
 		const char *seed = json_string_value(json_array_get(nodes, k));
 
-		a = ordered(ORDER_WEIGHTED, seed, "web", r, NULL);
-		b = ordered(ORDER_WEIGHTED, seed, "web", flat, NULL);
+		a = applied(ORDER_WEIGHTED, seed, "web", r, NULL);
+		b = applied(ORDER_WEIGHTED, seed, "web", flat, NULL);
 		for (size_t i = 0; i < 3; i++)
 			assert_string_equal(
 			        json_string_value(json_object_get(
@@ -713,9 +887,12 @@ static void test_raw_health_entries(void **state)
 static void test_explain(void **state)
 {
 	json_t *list = json_array(), *nodes = json_array();
+	struct order *o = order_new(ORDER_BALANCED, "");
+	struct hosts_doc d;
 	struct buf out;
 	struct err e;
 	char name[16];
+	const char *text;
 
 	(void)state;
 	for (int i = 1; i <= 3; i++) {
@@ -727,59 +904,68 @@ static void test_explain(void **state)
 		snprintf(name, sizeof(name), "node-%02d", i);
 		json_array_append_new(nodes, json_string(name));
 	}
+	order_set_fleet(o, nodes);
+	text = "192.0.2.11 foo-app.service.consul foo-app.service.dc1.consul\n"
+	       "192.0.2.12 foo-app.service.consul foo-app.service.dc1.consul\n"
+	       "192.0.2.13 foo-app.service.consul foo-app.service.dc1.consul\n"
+	       "192.0.2.11 foo-app01\n";
+	hosts_doc_init(&d, 0);
+	assert_int_equal(hosts_doc_check(&d, text, strlen(text), false, NULL),
+	                 0);
 	buf_init(&out, 0);
-	assert_int_equal(
-	        order_explain(ORDER_BALANCED, "foo-app", list, nodes, &out, &e),
-	        0);
+	/* A name of the group, whole: balanced, exactly even. */
+	assert_int_equal(order_explain_lines(o, &d, "foo-app.service.consul",
+	                                     NULL, &out, &e),
+	                 0);
 	assert_non_null(strstr(buf_str(&out), "mode:      balanced\n"));
 	assert_non_null(strstr(buf_str(&out), "nodes:     60\n"));
+	assert_non_null(strstr(buf_str(&out), "addresses: 3\n"));
 	assert_non_null(strstr(buf_str(&out),
-	                       "foo-app01/foo-app       1      20   33.3%"
-	                       "   33.3%\n"));
+	                       "192.0.2.11       1      20   33.3%   33.3%\n"));
 	assert_non_null(strstr(buf_str(&out), "max - min 0\n"));
+	assert_null(strstr(buf_str(&out), "foo-app01\n")); /* one group */
 	buf_reset(&out);
-	/* Stable: node-01's first is foo-app02 (test_hash_vectors). */
-	assert_int_equal(
-	        order_explain(ORDER_STABLE, "foo-app", list, nodes, &out, &e),
-	        0);
-	assert_non_null(
-	        strstr(buf_str(&out), "\nnode-01  foo-app02/foo-app\n"));
+	/* The service shortcut; stable: node-01's first is .13 (ed19... >
+	 * c6af... > 72e1... for these names). */
+	order_free(o);
+	o = order_new(ORDER_STABLE, "");
+	order_set_fleet(o, nodes);
+	assert_int_equal(order_explain_lines(o, &d, "foo-app", NULL, &out, &e),
+	                 0);
+	assert_non_null(strstr(buf_str(&out), "\nnode-01  192.0.2.13\n"));
 	buf_reset(&out);
-	assert_int_equal(
-	        order_explain(ORDER_NONE, "foo-app", list, nodes, &out, &e), 0);
+	order_free(o);
+	o = order_new(ORDER_NONE, "");
+	order_set_fleet(o, nodes);
+	assert_int_equal(order_explain_lines(o, &d, "foo-app", NULL, &out, &e),
+	                 0);
 	assert_non_null(strstr(buf_str(&out), "60  100.0%  100.0%\n"));
 	buf_reset(&out);
-	/* Hostile names are escaped, never printed raw. */
+	/* Hostile node names are escaped, never printed raw. */
+	order_free(o);
+	o = order_new(ORDER_RANDOM, "");
 	json_array_append_new(nodes, json_string("evil\nname"));
-	assert_int_equal(
-	        order_explain(ORDER_RANDOM, "foo-app", list, nodes, &out, &e),
-	        0);
+	order_set_fleet(o, nodes);
+	assert_int_equal(order_explain_lines(o, &d, "foo-app", NULL, &out, &e),
+	                 0);
 	assert_non_null(strstr(buf_str(&out), "evil\\x0aname"));
 	assert_null(strstr(buf_str(&out), "evil\n"));
 	buf_free(&out);
 	/* Errors. */
 	buf_init(&out, 64);
-	assert_int_equal(
-	        order_explain(ORDER_STABLE, "foo-app", list, nodes, &out, &e),
-	        -E2BIG);
+	assert_int_equal(order_explain_lines(o, &d, "foo-app", NULL, &out, &e),
+	                 -E2BIG);
 	assert_non_null(strstr(e.msg, "too large"));
-	json_t *empty = json_array(), *str = json_string("x");
-
-	assert_int_equal(
-	        order_explain(ORDER_STABLE, "foo-app", str, nodes, &out, &e),
-	        -EINVAL);
-	assert_non_null(strstr(e.msg, "not a list"));
-	assert_int_equal(
-	        order_explain(ORDER_STABLE, "foo-app", empty, nodes, &out, &e),
-	        -EINVAL);
-	assert_non_null(strstr(e.msg, "no instances"));
-	assert_int_equal(
-	        order_explain(ORDER_STABLE, "foo-app", list, empty, &out, &e),
-	        -EINVAL);
+	assert_int_equal(order_explain_lines(o, &d, "nope", NULL, &out, &e),
+	                 -ENOENT);
+	assert_non_null(strstr(e.msg, "no line of the render carries"));
+	order_set_fleet(o, NULL);
+	assert_int_equal(order_explain_lines(o, &d, "foo-app", NULL, &out, &e),
+	                 -EINVAL);
 	assert_non_null(strstr(e.msg, "no nodes"));
 	buf_free(&out);
-	json_decref(empty);
-	json_decref(str);
+	hosts_doc_free(&d);
+	order_free(o);
 	json_decref(list);
 	json_decref(nodes);
 }
@@ -789,6 +975,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hash_vectors),
 	        cmocka_unit_test(test_mode_names),
+	        cmocka_unit_test(test_lines_documented_order),
 	        cmocka_unit_test(test_stable_is_documented_hash_order),
 	        cmocka_unit_test(test_determinism),
 	        cmocka_unit_test(test_seeds_and_services_differ),
@@ -806,5 +993,8 @@ int main(void)
 	        cmocka_unit_test(test_explain),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+	json_decref(addresses);
+	return r;
 }

@@ -280,7 +280,9 @@ static struct publisher *make(uv_loop_t *loop, const struct tmpl_conf *tc)
 	struct err e;
 
 	assert_int_equal(uv_loop_init(loop), 0);
-	assert_int_equal(publisher_new(loop, tc, PUBLISH_TO_FILE, &p, &e), 0);
+	struct publish_opts po = {0};
+
+	assert_int_equal(publisher_new(loop, tc, &po, &p, &e), 0);
 	return p;
 }
 
@@ -333,6 +335,36 @@ static void test_new_then_unchanged(void **state)
 	assert_true(settle(&loop, p));
 	assert_int_equal(count_lines(log), 1); /* no command either */
 	assert_int_equal(stray_files(), 0);
+	close_and_check(&loop, p);
+}
+
+/* The same render over the file as it was left is UNCHANGED at once; a
+ * file touched meanwhile (same render, edited file) is written again. */
+static void test_same_render_fast_path(void **state)
+{
+	struct tmpl_conf tc = conf();
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+	FILE *f;
+
+	(void)state;
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_UNCHANGED);
+	f = fopen(dest, "a");
+	assert_non_null(f);
+	fputs("10.9.9.9 intruder\n", f);
+	fclose(f);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
+	assert_file(dest, HOSTS_A);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_UNCHANGED);
+	/* A mode change is a change of the file too. */
+	assert_int_equal(chmod(dest, 0600), 0);
+	tc.perms = 0644;
+	close_and_check(&loop, p);
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, HOSTS_A, &d), PUBLISH_WRITTEN);
 	close_and_check(&loop, p);
 }
 
@@ -1364,7 +1396,9 @@ static void test_dry_sink(void **state)
 	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
 	tc.managed_block = true;                   /* block only */
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(publisher_new(&loop, &tc, PUBLISH_TO_STDOUT, &p, NULL),
+	assert_int_equal(publisher_new(&loop, &tc,
+	                               &(struct publish_opts){.dry = true}, &p,
+	                               NULL),
 	                 0);
 	assert_int_equal(publish(&loop, p, HOSTS_A "bad line\n", &d),
 	                 PUBLISH_WRITTEN);
@@ -1409,7 +1443,10 @@ static void test_diff_sink(void **state)
 	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
 	tc.managed_block = true;
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(publisher_new(&loop, &tc, PUBLISH_DIFF, &p, NULL), 0);
+	assert_int_equal(publisher_new(&loop, &tc,
+	                               &(struct publish_opts){.diff = true}, &p,
+	                               NULL),
+	                 0);
 	/* One address changed: a removal and an addition. */
 	assert_int_equal(publish(&loop, p,
 	                         "10.0.0.1 web\n10.0.0.2 web\n10.0.0.9 web\n"
@@ -1500,7 +1537,8 @@ static int child_publish(const struct tmpl_conf *tc, const char *text,
 	struct publish_input in = {.text = text, .len = strlen(text)};
 
 	if (uv_loop_init(&loop) != 0 ||
-	    publisher_new(&loop, tc, PUBLISH_TO_FILE, &p, NULL) != 0 ||
+	    publisher_new(&loop, tc, &(struct publish_opts){0}, &p, NULL) !=
+	            0 ||
 	    publisher_submit(p, &in, on_done, &d) != 0)
 		return -1;
 	while (!d.fired && (uv_hrtime() - t0) / 1000000 < 20000)
@@ -1787,6 +1825,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        T(test_new_then_unchanged),
+	        T(test_same_render_fast_path),
 	        T(test_mode_owner_perms_backup),
 	        T(test_create_dirs_and_bad_destinations),
 	        T(test_managed_block),

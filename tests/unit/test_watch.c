@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -113,6 +114,28 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 	json_decref(j);
 	*ret = out;
 	return 0;
+}
+
+/* The fake decoder knows no reserved names; exact matches only. */
+const char *const dep_loopback_names[] = {"localhost", NULL};
+
+const char *dep_name_reserved(const struct dep_names *names, const char *name,
+                              size_t len, const char *addr)
+{
+	(void)addr;
+	for (const char *const *l = names ? names->reserved : NULL;
+	     l != NULL && *l != NULL; l++)
+		if (strlen(*l) == len && strncasecmp(*l, name, len) == 0)
+			return *l;
+	return NULL;
+}
+
+int dep_decode_names(const struct dep *d, const struct dep_names *names,
+                     long status, const char *body, size_t len, json_t **ret,
+                     json_t *dropped, struct err *e)
+{
+	(void)names;
+	return dep_decode(d, status, body, len, ret, dropped, e);
 }
 
 /* ---- fixture ------------------------------------------------------ */
@@ -630,7 +653,8 @@ static void test_faults_recover(void **state)
 	        (json_int_t)(sizeof(faults) / sizeof(faults[0])));
 	json_decref(r);
 	{
-		/* Every request counted for its endpoint; the faults that
+		/* Every request of a dependency counted for its endpoint
+		 * (the outage probe's are not a dependency's); the faults that
 		 * fail a request (500 "No cluster leader", 429, 503, garbage,
 		 * truncated, reset, hang) counted as errors (one of them now
 		 * and then lands on a request that is answered anyway), the
@@ -638,7 +662,8 @@ static void test_faults_recover(void **state)
 		struct watcher_stats st;
 
 		watcher_get_stats(t->w, &st);
-		assert_int_equal(st.kind_requests[DEP_KV_GET], st.requests);
+		assert_true(st.kind_requests[DEP_KV_GET] <= st.requests);
+		assert_true(st.kind_requests[DEP_KV_GET] >= 2 * 9);
 		assert_true(st.kind_errors[DEP_KV_GET] >= 6);
 		assert_true(st.kind_errors[DEP_KV_GET] <= 7);
 		assert_true(st.reachable);
@@ -1331,6 +1356,377 @@ static void test_new_errors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- reliability: answers we cannot use, outages, -once ------------ */
+
+/* A control GET's answer as text (new string); the loop is not run. */
+static char *tw_raw_get(struct tw *t, const char *path)
+{
+	char url[512];
+	struct buf b;
+	CURL *c = curl_easy_init();
+
+	assert_non_null(c);
+	buf_init(&b, 64 << 20);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", t->sim.port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_cleanup(c);
+	buf_putc(&b, '\0');
+	return buf_take(&b, NULL);
+}
+
+/* How many requests for paths under path started since (sim time). */
+static size_t tw_count(struct tw *t, const char *path, double since)
+{
+	json_t *reqs = tw_requests(t, path), *r;
+	size_t i, n = 0;
+
+	json_array_foreach(reqs, i, r)
+	{
+		if (json_number_value(json_object_get(r, "time")) >= since)
+			n++;
+	}
+	json_decref(reqs);
+	return n;
+}
+
+/* The simulator's clock: its request log's "time" is time.time(). */
+static double tw_sim_now(struct tw *t)
+{
+	struct timespec ts;
+
+	(void)t;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A proxy or maintenance page answering 200 with HTML: the answer does
+ * not decode, so it counts as a failure and backs off like a 500 (it was
+ * retried at the rate limit, ~8 a second, forever), and it is reported
+ * once, not once per request.
+ */
+static void test_undecodable_200_backs_off(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	double slow = slow_factor(), maxgap = 0;
+	json_t *reqs;
+	size_t n;
+
+	(void)state;
+	t->cfg.consul.retry.max_backoff_ms = 2000;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"h/a\",\"value\":\"v\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"status\",\"status\":200,\"body\":"
+	                   "\"<html>down for maintenance</html>\","
+	                   "\"path\":\"/v1/kv/h\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/h/a");
+	test_loop_run_until(&t->tl, NULL, NULL, 4000);
+	assert_int_equal(t->ndata, 0);
+	/* Reported once, as undecodable. */
+	assert_int_equal(t->nevents, 1);
+	assert_int_equal(t->last_status, -EBADMSG);
+	assert_non_null(strstr(t->last_what, "undecodable"));
+	reqs = tw_requests(t, "/v1/kv/h/a");
+	n = json_array_size(reqs);
+	for (size_t i = 1; i < n; i++) {
+		double gap = json_number_value(json_object_get(
+		                     json_array_get(reqs, i), "time")) -
+		             json_number_value(json_object_get(
+		                     json_array_get(reqs, i - 1), "time"));
+
+		maxgap = gap > maxgap ? gap : maxgap;
+	}
+	json_decref(reqs);
+	/* 50 ms doubling to 2 s: about 8 in 4 s; at the rate limit ~35. */
+	fprintf(stderr,
+	        "undecodable 200: %zu requests in 4 s, max gap %.2f s\n", n,
+	        maxgap);
+	assert_true(n >= 3 && n <= 14);
+	assert_true(maxgap > 0.3);
+	/* It decodes again: data, and "answers again". */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+	tw_wait_data(t, 1, (uint64_t)(4000 * slow));
+	assert_int_equal(t->nevents, 2);
+	assert_int_equal(t->last_status, 0);
+	assert_non_null(strstr(t->last_what, "answers again"));
+	tw_teardown(t);
+}
+
+/* X-Consul-Index up to 2^64 - 1 is an index (it read as missing above
+ * 2^64 - 16, and the watcher stopped blocking). */
+static void test_index_near_2_64(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	char *log;
+
+	(void)state;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"i/a\",\"value\":\"1\"}"));
+	tw_start(t);
+	tw_add(t, DEP_KV_GET, "/v1/kv/i/a");
+	tw_wait_data(t, 1, 5000);
+	tw_await_blocked(t, "/v1/kv/i/a", 1);
+	/* The request after the parked one answers at once with the index
+	 * 2^64 - 1 (the simulator's "backwards" fault sets any index). */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"index-backwards\",\"count\":1,"
+	                   "\"index\":18446744073709551615,"
+	                   "\"path\":\"/v1/kv/i/a\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"i/a\",\"value\":\"2\"}"));
+	tw_wait_data(t, 2, 5000);
+	/* The next query blocks on that index. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/await-requests",
+	                   "{\"path\":\"/v1/kv/i/a\",\"count\":4,"
+	                   "\"timeout\":10,\"blocked\":true}"));
+	/* (jansson reads no integer above 2^63: the log is searched raw.) */
+	log = tw_raw_get(t, "/_sim/requests?path=/v1/kv/i/a");
+	assert_non_null(strstr(log, "\"index\":[\"18446744073709551615\"]"));
+	assert_null(strstr(log, "\"index\":[\"1\"]"));
+	free(log);
+	tw_teardown(t);
+}
+
+/*
+ * Every request fails without an answer (here: the connection is reset):
+ * the dependencies stop retrying on their own and one probe asks for all
+ * of them, so 20 dependencies cost about as many requests as one; when
+ * Consul answers again they resume within a short window and a change
+ * made meanwhile arrives.
+ */
+static void test_outage_probe(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	double slow = slow_factor(), t_fault, took;
+	size_t deps_reqs, probes;
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 1000;
+	tw_add_keys(t, "o/", 0, 20, true);
+	tw_start(t);
+	tw_add_keys(t, "o/", 0, 20, false);
+	tw_wait_data(t, 20, 5000);
+	tw_await_blocked(t, "/v1/kv/o/", 20);
+	t_fault = tw_sim_now(t);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"reset\"}"));
+	/* The long polls end within their 1 s wait and fail; then only the
+	 * probe asks, backing off 50 ms doubling to 400 ms. */
+	test_loop_run_until(&t->tl, NULL, NULL, 4000);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"o/k07\",\"value\":\"while away\"}"));
+	deps_reqs = tw_count(t, "/v1/kv/o/", t_fault);
+	probes = tw_count(t, WATCH_PROBE_PATH, t_fault);
+	fprintf(stderr,
+	        "outage of 4 s, 20 deps: %zu dependency requests, %zu "
+	        "probes\n",
+	        deps_reqs, probes);
+	/* One failed request per dependency, then the probe alone (at
+	 * least every 400 ms: ~10). Retrying each on its own: ~200. */
+	assert_true(deps_reqs <= 20 + 2);
+	assert_true(probes >= 3 && probes <= 4000 / 50);
+	assert_int_equal(t->ndata, 20);
+	assert_int_equal(t->nevents_status[status_slot(0)], 0);
+	assert_int_equal(t->nevents, 1); /* the outage, once */
+	assert_true(t->last_status < 0);
+
+	t0 = uv_hrtime();
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+	tw_wait_data(t, 21, (uint64_t)(3000 * slow));
+	took = (double)(uv_hrtime() - t0) / 1e6;
+	assert_string_equal(tw_kv_value(t), "while away");
+	/* A probe within its 400 ms cap, the resume window (20 x 5 ms). */
+	fprintf(stderr,
+	        "change made during the outage arrived %.0f ms after "
+	        "Consul answered again\n",
+	        took);
+	assert_true(took < (400 + 100) * slow + 300);
+	assert_int_equal(t->nevents_status[status_slot(0)], 1);
+	assert_non_null(strstr(t->last_what, "reachable again"));
+	/* Everything blocks again, and nothing more was lost. */
+	tw_await_blocked(t, "/v1/kv/o/", 20);
+	tw_teardown(t);
+}
+
+/*
+ * The same while rotating (30 deps over 7 long-poll slots, each waiting
+ * 10 s * 7 / 30 = 2.3 s): a resumed long poll could wait that long for a
+ * slot, so every resumed dep first asks once without blocking, and a
+ * change made during the outage arrives within the probe and the window.
+ */
+static void test_outage_probe_rotating(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	double slow = slow_factor(), took;
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_ms = 10000;
+	tw_add_keys(t, "or/", 0, 30, true);
+	watch_max_connections = 8;
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	tw_add_keys(t, "or/", 0, 30, false);
+	tw_wait_data(t, 30, 5000);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+	                   "{\"mode\":\"reset\"}"));
+	/* Every long poll ends within its 2.3 s share and its successor
+	 * fails: then all 30 are parked and only the probe asks. */
+	test_loop_run_until(&t->tl, NULL, NULL, (uint64_t)(4000 * slow));
+	assert_int_equal(t->nevents, 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"or/k29\",\"value\":\"while away\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"or/k00\",\"value\":\"while away\"}"));
+	t0 = uv_hrtime();
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
+	tw_wait_data(t, 32, (uint64_t)(5000 * slow));
+	took = (double)(uv_hrtime() - t0) / 1e6;
+	fprintf(stderr,
+	        "rotating: both changes made during the outage arrived "
+	        "%.0f ms after Consul answered again\n",
+	        took);
+	/* The probe (400 ms cap), the window (30 x 5 ms), a request: not
+	 * a 2.3 s long poll ahead in the queue. */
+	assert_true(took < 400 + 150 + 400 * slow);
+	tw_teardown(t);
+}
+
+static bool pred_gave_up(void *arg)
+{
+	struct tw *t = arg;
+
+	return t->last_status == WATCH_GAVE_UP;
+}
+
+/*
+ * -once gives up on a dependency without a usable answer after as long
+ * as consul-template's retries take (attempts 3, 50 ms doubling to 200 ms:
+ * 350 ms), or at once with retries off; the daemon never does (see
+ * test_backoff_bounds).
+ */
+static void test_once_gives_up(void **state)
+{
+	static const char *const faults[] = {
+	        "{\"mode\":\"no-leader\",\"path\":\"/v1/kv/g\"}",
+	        "{\"mode\":\"reset\",\"path\":\"/v1/\"}",
+	};
+	double slow = slow_factor();
+
+	(void)state;
+	for (size_t i = 0; i < 2 * sizeof(faults) / sizeof(faults[0]); i++) {
+		struct tw *t = tw_setup(false, NULL);
+		bool disabled = i >= 2;
+		uint64_t t0;
+		double took;
+
+		t->cfg.once = true;
+		t->cfg.consul.retry.attempts = 3;
+		t->cfg.consul.retry.max_backoff_ms = 200;
+		t->cfg.consul.retry.enabled = !disabled;
+		assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-fault",
+		                   "%s", faults[i % 2]));
+		tw_start(t);
+		t0 = uv_hrtime();
+		tw_add(t, DEP_KV_GET, "/v1/kv/g/a");
+		if (!test_loop_run_until(&t->tl, pred_gave_up, t,
+		                         (uint64_t)(5000 * slow)))
+			fail_msg("-once did not give up (%s)", faults[i % 2]);
+		took = (double)(uv_hrtime() - t0) / 1e6;
+		fprintf(stderr, "-once gave up after %.0f ms: %s\n", took,
+		        t->last_what);
+		assert_int_equal(t->ndata, 0);
+		assert_non_null(
+		        strstr(t->last_what, "giving up on /v1/kv/g/a"));
+		if (disabled) {
+			assert_non_null(
+			        strstr(t->last_what, "retries are disabled"));
+			assert_int_equal(tw_count(t, "/v1/kv/g/a", 0), 1);
+		} else {
+			assert_true(took >= 350);
+			assert_true(took < 350 + 1000 * slow);
+			assert_non_null(strstr(t->last_what, "attempts 3"));
+		}
+		/* Nothing more is asked for it. */
+		{
+			size_t n = tw_count(t, "/v1/", 0);
+
+			test_loop_run_until(&t->tl, NULL, NULL, 500);
+			assert_int_equal(tw_count(t, "/v1/", 0), n);
+		}
+		tw_teardown(t);
+	}
+}
+
+/* The token is sent in clear text to a remote http:// agent: say so at
+ * start (not for loopback, a unix socket or https). */
+static void test_cleartext_token_warning(void **state)
+{
+	static const struct {
+		const char *addr;
+		bool warn;
+	} cases[] = {
+	        {"10.1.2.3:8500", true},
+	        {"http://consul.example:8500", true},
+	        {"127.0.0.1:8500", false},
+	        {"127.8.9.1:8500", false},
+	        {"http://[::1]:8500", false},
+	        {"localhost:8500", false},
+	        {"https://consul.example:8501", false},
+	        {"unix:///run/consul.sock", false},
+	};
+	static char token[] = "tok-secret-123";
+	char logpath[] = "/tmp/ch-watch-log-XXXXXX", buf[4096];
+	uv_loop_t loop;
+	int fd, saved;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		struct watcher *w = NULL;
+		char addr[64];
+		ssize_t n;
+
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(addr, sizeof(addr), "%s", cases[i].addr);
+		cfg.consul.address = addr;
+		cfg.consul.token = token;
+		cfg.consul.ssl.verify = true;
+		fd = mkstemp(logpath);
+		assert_true(fd >= 0);
+		fflush(stderr);
+		saved = dup(2);
+		dup2(fd, 2);
+		assert_int_equal(watcher_new(&loop, &cfg, tw_on_data, NULL,
+		                             NULL, &w, NULL),
+		                 0);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		watcher_close(w, NULL, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		close(fd);
+		unlink(logpath);
+		memcpy(logpath + strlen(logpath) - 6, "XXXXXX", 6);
+		if (cases[i].warn != (strstr(buf, "clear text") != NULL))
+			fail_msg("%s: %s", cases[i].addr,
+			         buf[0] ? buf : "no warning");
+		assert_null(strstr(buf, token));
+	}
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1352,8 +1748,16 @@ int main(void)
 	        cmocka_unit_test(test_rotation),
 	        cmocka_unit_test(test_few_deps_full_wait),
 	        cmocka_unit_test(test_queued_remove_close),
+	        cmocka_unit_test(test_undecodable_200_backs_off),
+	        cmocka_unit_test(test_index_near_2_64),
+	        cmocka_unit_test(test_outage_probe),
+	        cmocka_unit_test(test_outage_probe_rotating),
+	        cmocka_unit_test(test_once_gives_up),
+	        cmocka_unit_test(test_cleartext_token_warning),
 	};
 
 	log_init(LOG_LVL_INFO, 0);
+	if (getenv("CH_TEST_FILTER") != NULL) /* e.g. "test_outage*" */
+		cmocka_set_test_filter(getenv("CH_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
