@@ -31,7 +31,8 @@
  *   max_stale is dropped and asked again once of the leader (without
  *   ?stale and ?cached). An index that went backwards resets to 0 (the
  *   next query returns at once); the same index is no change; decoded
- *   data json_equal() to the last is no change.
+ *   data equal to the last is no change (records compared field by
+ *   field: json_equal() cannot see their NUL-named mark, trecord.h).
  * - The wait: block_query_wait (60 s by default) for cached queries;
  *   WATCH_UNCACHED_WAIT_MS (10 min, Consul's max_query_time) for the
  *   others (node list, node, KV) unless block_query_wait is set (then it
