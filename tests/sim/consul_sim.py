@@ -85,6 +85,8 @@ name, with '-' for '_'; Consul-style PascalCase keys are accepted too):
   POST /_sim/restore            {"id"}      (wakes every blocked query;
                                 id 0 is the empty state: a -dev restart)
   POST /_sim/load-catalog       {seed catalog document}
+  POST /_sim/configure          {"streaming","use_cache"} (the agent's
+                                use_streaming_backend, http_config.use_cache)
   GET  /_sim/requests           request log + counters
   GET  /_sim/server-load        what the servers served (see above)
   POST /_sim/reset-log          {}
@@ -496,7 +498,14 @@ class ConsulSim:
             st = self.st
             if node not in st.nodes:
                 raise ApiError(404, "unknown node %r" % node)
-            idx = self._write("nodes", "services", "checks")
+            # The services and checks tables move only when the node
+            # had some (the state store's deleteNodeTxn).
+            tables = ["nodes"]
+            if st.node_svcs.get(node):
+                tables.append("services")
+            if st.node_chks.get(node):
+                tables.append("checks")
+            idx = self._write(*tables)
             self._bump_node_services(node, idx)
             del st.nodes[node]
             for sid in list(st.node_svcs.get(node, ())):
@@ -682,6 +691,17 @@ class ConsulSim:
             self.leader_lost_at = None if leader else time.monotonic()
             self._changed()
         return self.index
+
+    def configure(self, streaming=None, use_cache=None):
+        """The agent's use_streaming_backend and http_config.use_cache
+        (None: unchanged).  Existing cache entries and views stay."""
+        with self.cond:
+            if streaming is not None:
+                self.streaming = bool(streaming)
+            if use_cache is not None:
+                self.use_cache = bool(use_cache)
+            return {"streaming": self.streaming,
+                    "use_cache": self.use_cache}
 
     def acl_require(self, enabled=True, anonymous="reject",
                     denied_style="new"):
@@ -2122,7 +2142,7 @@ _CONTROL_ACTIONS = {
     "kv_set", "kv_delete", "kv_reap_tombstones", "set_fault",
     "clear_faults", "acl_set_token", "acl_revoke", "acl_restore",
     "acl_require", "set_leader", "snapshot", "restore", "load_catalog",
-    "reset_log", "state", "await_requests", "server_load",
+    "reset_log", "state", "await_requests", "server_load", "configure",
 }
 
 

@@ -919,6 +919,18 @@ class TestAgentCache(SimCase):
         self.assertEqual(self.get("/v1/catalog/services?cached&consistent")
                          .status, 200)
 
+    def test_configure_via_control_api(self):
+        r = request(self.sim, "/_sim/configure", "POST",
+                    body={"streaming": False, "use_cache": False})
+        self.assertEqual(r.json()["result"],
+                         {"streaming": False, "use_cache": False})
+        i = self.get("/v1/health/service/foo-app").index
+        r = self.get("/v1/health/service/foo-app?cached&index=%d&wait=10ms"
+                     % (i - 1))
+        self.assertEqual(r.headers["x-consul-query-backend"],
+                         "blocking-query")
+        self.assertNotIn("x-cache", r.headers)
+
     def test_cached_and_consistent_conflict(self):
         r = self.get("/v1/catalog/services?cached&consistent")
         self.assertEqual((r.status, r.body), (400, b"Cannot specify ?cached"
