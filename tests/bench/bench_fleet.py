@@ -31,6 +31,7 @@ writes fleet-load.json and prints the fleet-load table, projected to
 5,000 nodes x 200 services (see project()).
 """
 
+import json
 import os
 import shutil
 import sys
@@ -122,6 +123,7 @@ class Fleet:
         self.watch.drain()
         reqs0 = self.sim.requests()["counters"]["total"]
         load0 = self.served()
+        t0w = time.time()
         t0 = time.monotonic_ns()
         ref = do()
         t0 = ref if isinstance(ref, int) else t0
@@ -135,13 +137,19 @@ class Fleet:
             if settled is None or settled(ev[2]):
                 seen[ev[2]] = (ev[0] - t0) / 1e6
         self.parked()
-        reqs1 = self.sim.requests()["counters"]["total"]
+        reqs = self.sim.requests()
         times = sorted(seen.values())
         res = {
             "change": name, "updated": len(seen),
             "p50_ms": round(bl.percentile(times, 50), 1) if times else None,
             "max_ms": round(times[-1], 1) if times else None,
-            "agent_requests": reqs1 - reqs0,
+            "agent_requests": reqs["counters"]["total"] - reqs0,
+            # wire bytes of the agent's answers that ended meanwhile
+            "agent_bytes": sum(
+                e.get("bytes_out", 0) for e in bl.api_entries(
+                    reqs, ua_prefix="consul-hosts")
+                if e["status"] is not None and
+                e["time"] + (e["duration"] or 0) >= t0w),
             "server": served_delta(load0, self.served()),
         }
         bl.log("%s: %d updated, p50 %s ms, max %s ms; servers: %d replies, "
@@ -290,35 +298,45 @@ def project(served, n, sizes, idle_scale=False):
     return {"replies": replies, "events": events, "bytes": nbytes}
 
 
-def idle_per_minute(res, sizes, long_wait):
-    """Idle replies and bytes per minute: as measured over the window,
-    plus what expires only every 10 min (too rare for the window): the
-    node list where it waits 10 min, and the agent cache's own queries
-    (a not-modified reply each), at their rate."""
+def idle_per_minute(res, sizes, after):
+    """Idle replies and bytes per minute, at the rates Consul's rules
+    give: a long poll expires once per wait plus the servers' mean
+    jitter (wait x 33/32). The idle window shows which expiries reach
+    the servers and what each costs (the kinds with replies in it: the
+    60 s long polls that no cache or view answers); the 10 min ones (the
+    node list after this change, the agent cache's own queries: a
+    not-modified reply each) are too rare for it and are added at their
+    rate, at the node list's measured (join) or projected size."""
     n, idle = res["daemons"], res["idle"]
-    m = 60.0 / idle["seconds"]
-    meas = {"replies": idle["server"]["requests"] * m,
-            "events": idle["server"]["events"] * m,
-            "bytes": idle["server"]["bytes"] * m}
-    proj = project(idle["server"], n, sizes, idle_scale=True)
-    proj = {k: v * m for k, v in proj.items()}
-    rate = 60.0 / LONG_WAIT_S
-    entries = 0
-    if long_wait:   # one node-list reply per daemon per 10 min
-        meas["replies"] += n * rate
-        meas["bytes"] += n * rate * (res["join"]["server"]["bytes"] / n)
-        proj["replies"] += TARGET_NODES * rate
-        proj["bytes"] += TARGET_NODES * rate * (
+    deps = {"nodes": 1, "services": 1, "health": SEED_SERVICES}
+    tdeps = {"nodes": 1, "services": 1, "health": TARGET_SERVICES}
+    rate = {60: 60.0 / (60 * 33 / 32.0), 600: 60.0 / LONG_WAIT_S}
+    meas = {"replies": 0.0, "events": 0.0, "bytes": 0.0}
+    proj = dict(meas)
+
+    def add(kind, per_min_daemon, mbytes, pbytes, k=1, tk=1):
+        meas["replies"] += n * k * per_min_daemon
+        meas["bytes"] += n * k * per_min_daemon * mbytes
+        proj["replies"] += TARGET_NODES * tk * per_min_daemon
+        proj["bytes"] += TARGET_NODES * tk * per_min_daemon * pbytes
+
+    for kind, hows in idle["server"]["by_kind"].items():
+        for how, v in hows.items():
+            if not v["n"] or kind not in deps:
+                continue
+            full = sizes[kind] if how in FULL else 0
+            add(kind, rate[60], v["bytes"] / v["n"],
+                full + consul_sim.RPC_REPLY_OVERHEAD, deps[kind],
+                tdeps[kind])
+    if after:   # the node list waits 10 min
+        add("nodes", rate[600], res["join"]["server"]["bytes"] / n,
             sizes["nodes"] + consul_sim.RPC_REPLY_OVERHEAD)
-    cached = res.get("cache_entries_per_daemon", 0)
-    if cached:      # the cache's refreshing entries: services (+ health)
-        entries = cached
-        meas["replies"] += n * entries * rate
-        meas["bytes"] += n * entries * rate * consul_sim.RPC_REPLY_OVERHEAD
-        t_entries = 1 + (TARGET_SERVICES if entries > 1 else 0)
-        proj["replies"] += TARGET_NODES * t_entries * rate
-        proj["bytes"] += TARGET_NODES * t_entries * rate * \
-            consul_sim.RPC_REPLY_OVERHEAD
+        # the cache's refreshing entries: the service list, and health
+        # without streaming; each expiry a not-modified reply
+        ent = 1 + (0 if res["streaming"] else SEED_SERVICES)
+        tent = 1 + (0 if res["streaming"] else TARGET_SERVICES)
+        add("cache", rate[600], consul_sim.RPC_REPLY_OVERHEAD,
+            consul_sim.RPC_REPLY_OVERHEAD, ent, tent)
     return meas, proj
 
 
@@ -339,14 +357,17 @@ def matrix(a):
             runs.append(fleet_run(a, label, path, streaming))
     runs.append(fleet_run(a, "after, node_join_settle 1s", current, True,
                           1000))
+    res = {"daemons": a.daemons, "runs": runs, "burst": a.burst,
+           "burst_gap_ms": a.burst_gap_ms, "idle_s": a.idle}
+    report(res, sizes, a.out)
+
+
+def report(res, sizes, out):
+    """The fleet-load rows and table from the runs."""
     rows = []
-    for r in runs:
+    for r in res["runs"]:
         n = r["daemons"]
         after = r["label"] != "today"
-        # refreshing cache entries per daemon (not views): the service
-        # list when the daemon asks ?cached, and health with streaming off
-        r["cache_entries_per_daemon"] = (
-            (1 + (0 if r["streaming"] else SEED_SERVICES)) if after else 0)
         checks = r["checks"]
         chk = {"replies": sum(c["server"]["requests"] for c in checks) /
                len(checks),
@@ -379,31 +400,33 @@ def matrix(a):
                       "max_ms": r["burst"]["max_ms"]},
             "join_leave": {"p50_ms": r["join_leave"]["p50_ms"],
                            "max_ms": r["join_leave"]["max_ms"]},
+            "idle_window": {"seconds": r["idle"]["seconds"],
+                            "replies": r["idle"]["server"]["requests"],
+                            "bytes": r["idle"]["server"]["bytes"]},
             "idle_per_min": {"measured": meas_idle, "projected": proj_idle},
         }
         rows.append(row)
-    res = {"daemons": a.daemons, "target_sizes": sizes, "rows": rows,
-           "runs": runs, "burst": a.burst, "burst_gap_ms": a.burst_gap_ms,
-           "idle_s": a.idle}
-    print(bl.write_result(a.out, "fleet-load", res))
+    res = dict(res, target_sizes=sizes, rows=rows)
+    print(bl.write_result(out, "fleet-load", res))
     print(table(res))
 
 
 def table(res):
     n = res["daemons"]
     lines = [
-        "| run | streaming | per check change: replies, bytes (measured "
-        "%d; 5,000 projected) | per node join | per burst of %d joins: "
-        "node-list replies per daemon, bytes projected | idle per minute "
-        "(measured; projected) | check / leave / leave after a join: "
-        "p50, max ms |" % (n, res["burst"]),
-        "|---|---|---|---|---|---|---|"]
+        "| run | streaming | per check change: replies + events, bytes "
+        "(measured %d; projected 5,000) | per node join | burst of %d "
+        "joins: node-list replies per daemon; bytes projected | idle per "
+        "minute: replies, bytes (measured %d; projected 5,000) | idle, "
+        "projected: bytes/s | p50 / max ms: check, leave, leave 200 ms "
+        "after a join |" % (n, res["burst"], n),
+        "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         c, j, b, i = r["check"], r["join"], r["burst"], r["idle_per_min"]
         lines.append(
-            "| %s | %s | %.0f + %.0f events, %s; %.0f + %.0f events, %s "
-            "| %.0f, %s; %.0f, %s | %.1f, %s | %.0f, %s; %.0f, %s "
-            "| %.1f, %.1f / %.1f, %.1f / %.1f, %.1f |" % (
+            "| %s | %s | %.0f + %.0f, %s; %.0f + %.0f, %s "
+            "| %.0f, %s; %.0f, %s | %.1f; %s | %.0f, %s; %.0f, %s | %s/s "
+            "| %.0f / %.0f, %.0f / %.0f, %.0f / %.0f |" % (
                 r["label"], "on" if r["streaming"] else "off",
                 c["measured"]["replies"], c["measured"]["events"],
                 human(c["measured"]["bytes"]),
@@ -415,6 +438,7 @@ def table(res):
                 human(b["projected"]["bytes"]),
                 i["measured"]["replies"], human(i["measured"]["bytes"]),
                 i["projected"]["replies"], human(i["projected"]["bytes"]),
+                human(i["projected"]["bytes"] / 60.0),
                 c["p50_ms"], c["max_ms"], r["leave"]["p50_ms"],
                 r["leave"]["max_ms"], r["join_leave"]["p50_ms"],
                 r["join_leave"]["max_ms"]))
@@ -441,9 +465,16 @@ def main():
     ap.add_argument("--matrix", metavar="BEFORE_BIN",
                     help="the fleet-load table: BEFORE_BIN against this "
                     "binary, streaming on and off")
+    ap.add_argument("--report", metavar="FLEET_LOAD_JSON",
+                    help="the fleet-load table again from a --matrix "
+                    "result")
     a = ap.parse_args()
     if a.smoke:
         a.daemons, a.rounds, a.burst, a.idle, a.quiet = 5, 2, 3, 3, 0.2
+    if a.report:
+        with open(a.report) as f:
+            old = json.load(f)
+        return report(old, old["target_sizes"], a.out)
     if a.matrix:
         return matrix(a)
     r = fleet_run(a, "current", bl.BIN, not a.no_streaming)
@@ -455,12 +486,15 @@ def main():
     res["rounds"] = [{"updated": c["updated"], "p50_ms": c["p50_ms"],
                       "all_ms": c["max_ms"],
                       "requests": c["agent_requests"],
+                      "bytes_out": c["agent_bytes"],
                       "server_replies": c["server"]["requests"],
                       "server_bytes": c["server"]["bytes"]}
                      for c in checks]
     res["requests_per_change"] = sum(c["agent_requests"]
                                      for c in checks) / n
-    res["bytes_per_change"] = sum(c["server"]["bytes"] for c in checks) / n
+    res["bytes_per_change"] = sum(c["agent_bytes"] for c in checks) / n
+    res["server_bytes_per_change"] = sum(c["server"]["bytes"]
+                                         for c in checks) / n
     res["all_updated_ms_mean"] = sum(c["max_ms"] for c in checks) / n
     res["projection_5000"] = {
         "requests_per_change": res["requests_per_change"] / a.daemons *
