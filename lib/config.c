@@ -1455,6 +1455,7 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 	static const char *const keys[] = {"consul",
 	                                   "max_stale",
 	                                   "block_query_wait",
+	                                   "node_join_settle",
 	                                   "wait",
 	                                   "log_level",
 	                                   "pid_file",
@@ -1504,6 +1505,17 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 				r = fail_value(v, obj, key,
 				               "%s: must be between 1s and 10m "
 				               "(Consul's limit)",
+				               name_of(v, key));
+			if (r == 0)
+				c->block_query_wait_set = true;
+		} else if (strcmp(key, "node_join_settle") == 0) {
+			r = want_duration(v, obj, key, val,
+			                  &c->node_join_settle_ms);
+			if (r == 0 &&
+			    c->node_join_settle_ms > CONFIG_MAX_JOIN_SETTLE_MS)
+				r = fail_value(v, obj, key,
+				               "%s: at most 5s (a removal made "
+				               "meanwhile waits for it too)",
 				               name_of(v, key));
 		} else if (strcmp(key, "wait") == 0) {
 			r = want_wait(v, obj, key, val, &c->wait);

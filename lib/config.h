@@ -34,6 +34,7 @@
 #define CONFIG_DEFAULT_MAX_RESPONSE (16u << 20)
 #define CONFIG_MIN_RESPONSE         (64u << 10)
 #define CONFIG_MAX_RESPONSE         (1024u << 20)
+#define CONFIG_MAX_JOIN_SETTLE_MS   5000
 
 struct wait_conf {
 	bool enabled; /* set when min was given */
@@ -127,8 +128,20 @@ struct tmpl_conf {
 
 struct config {
 	struct consul_conf consul;
-	uint64_t max_stale_ms;        /* default 2000; 0 disables stale */
-	uint64_t block_query_wait_ms; /* default 60000 */
+	uint64_t max_stale_ms; /* default 2000; 0 disables stale */
+	/*
+	 * block_query_wait: 60000 by default. Unless block_query_wait_set
+	 * (the key was given: it applies to every query), queries the
+	 * agent does not answer from its cache wait 10 min (watch.h).
+	 */
+	uint64_t block_query_wait_ms;
+	bool block_query_wait_set;
+	/*
+	 * node_join_settle: after the node list only grew, wait this long
+	 * before asking for it again, so a burst of joins costs one fetch
+	 * (watch.h). Default 0 (off); at most CONFIG_MAX_JOIN_SETTLE_MS.
+	 */
+	uint64_t node_join_settle_ms;
 	struct wait_conf wait;
 	char *log_level; /* default "info" */
 	char *pid_file;

@@ -556,6 +556,19 @@ bool dep_blocking(const struct dep *d)
 	return d->kind != DEP_DATACENTERS && d->kind != DEP_AGENT_SELF;
 }
 
+bool dep_cached(const struct dep *d)
+{
+	switch (d->kind) {
+	case DEP_CATALOG_SERVICES:
+		return true;
+	case DEP_HEALTH_SERVICE:
+	case DEP_HEALTH_CONNECT:
+		return d->near == NULL;
+	default:
+		return false;
+	}
+}
+
 /* --- request paths ----------------------------------------------------- */
 
 /* s[0..n) is a "." or ".." path segment, which URL normalisation (curl's,

@@ -61,6 +61,16 @@ const char *dep_id(const struct dep *d);
 /* Whether the endpoint supports blocking queries (index/wait). */
 bool dep_blocking(const struct dep *d);
 /*
+ * Whether Consul's agent cache answers the query with ?cached: the
+ * background-refresh endpoints (catalog/services, health/service and
+ * health/connect, which the agent serves from a streaming view when it
+ * streams), so the agent keeps one query to the servers for all its
+ * clients and answers their expiries itself. Not with near (streaming is
+ * off and the answer sorted for the moment); never catalog/nodes,
+ * catalog/node or KV, which Consul does not cache.
+ */
+bool dep_cached(const struct dep *d);
+/*
  * Path and query for the request, without index/wait/stale, with every
  * path segment and value URL-encoded: "/v1/health/service/web?passing"
  * (new string, caller frees).

@@ -85,8 +85,10 @@ struct watch_dep {
 	size_t last_len;     /* bytes of the body that gave last */
 	json_t *drops;       /* messages of the last decode's drops: a set */
 	bool catch_up;       /* after an outage: ask without blocking once */
-	bool holds_slot;     /* its request counts in w->in_flight */
-	bool long_poll;      /* that request (or the queued one) blocks */
+	bool long_wait; /* uncached: long polls wait WATCH_UNCACHED_WAIT_MS */
+	uint64_t settle_until;     /* node list grew: no fetch before this */
+	bool holds_slot;           /* its request counts in w->in_flight */
+	bool long_poll;            /* that request (or the queued one) blocks */
 	struct watch_queue *queue; /* the FIFO it waits in, or NULL */
 	struct watch_dep *prev, *next;
 	struct watch_dep *qprev, *qnext;
@@ -138,6 +140,7 @@ struct watcher {
 	unsigned long_slots; /* of which long polls */
 	unsigned in_flight, in_flight_long, max_in_flight;
 	unsigned nblocking; /* deps with dep_blocking() */
+	unsigned nlong;     /* of which long_wait */
 	bool rotating;      /* nblocking > long_slots: waits are shortened */
 	struct watch_queue q_short, q_long;
 	bool closing;
@@ -170,30 +173,60 @@ static uint64_t watch_wait_ms(const struct watcher *w)
 	                                        : WATCH_DEFAULT_WAIT_MS;
 }
 
+/* Whether the uncached deps keep their long wait while rotating: only
+ * while they hold at most half the long-poll slots. */
+static bool watch_long_kept(const struct watcher *w)
+{
+	return w->nlong * 2 <= w->long_slots;
+}
+
 /*
- * The wait of a long poll. With more blocking deps than long-poll slots
- * they take turns: each waits its share of block_query_wait, so a full
+ * The wait of the other long polls. With more blocking deps than
+ * long-poll slots they take turns: each waits its share of
+ * block_query_wait over the slots the uncached deps leave, so a full
  * rotation takes about block_query_wait. A query with an old index
  * answers at once when the data changed since, so no change is lost; it
  * is seen within about one rotation.
  */
-static uint64_t watch_long_wait(const struct watcher *w)
+static uint64_t watch_share_wait(const struct watcher *w)
 {
 	uint64_t wait = watch_wait_ms(w), share;
+	unsigned slots = w->long_slots, deps = w->nblocking;
 
 	if (w->nblocking <= w->long_slots)
 		return wait;
-	share = wait * w->long_slots / w->nblocking;
+	if (watch_long_kept(w)) {
+		slots -= w->nlong;
+		deps -= w->nlong;
+	}
+	share = wait * slots / deps;
 	if (share < WATCH_MIN_ROTATION_WAIT_MS)
 		share = WATCH_MIN_ROTATION_WAIT_MS;
 	return share < wait ? share : wait;
+}
+
+/*
+ * The wait of wd's long poll: WATCH_UNCACHED_WAIT_MS for a query the
+ * agent does not answer from its cache, whose every expiry makes the
+ * servers send the whole unchanged answer again (unless block_query_wait
+ * is set, or they would hold more than half the slots while rotating);
+ * else the share above.
+ */
+static uint64_t watch_poll_wait(const struct watch_dep *wd)
+{
+	const struct watcher *w = wd->w;
+
+	if (wd->long_wait &&
+	    (w->nblocking <= w->long_slots || watch_long_kept(w)))
+		return WATCH_UNCACHED_WAIT_MS;
+	return watch_share_wait(w);
 }
 
 /* Log entering and leaving rotation, with the numbers of the moment. */
 static void watch_check_rotation(struct watcher *w)
 {
 	bool rotating = w->nblocking > w->long_slots;
-	double wait = (double)watch_long_wait(w) / 1000.0;
+	double wait = (double)watch_share_wait(w) / 1000.0;
 
 	if (rotating == w->rotating)
 		return;
@@ -424,10 +457,88 @@ static void watch_next(struct watch_dep *wd)
 		return;
 	}
 	due = watch_rate_due(wd);
+	if (due < wd->settle_until)
+		due = wd->settle_until;
 	if (now >= due)
 		watch_fetch(wd);
 	else
 		watch_after(wd, WATCH_RATE_WAIT, due - now);
+}
+
+/*
+ * json_equal() for decoded values. Records (trecord.h) carry a key with a
+ * NUL byte, which json_equal() cannot look up (it compares objects
+ * through json_object_get()): it finds two equal records different.
+ */
+static bool watch_equal(json_t *a, json_t *b)
+{
+	const char *k;
+	size_t klen, n;
+	json_t *v;
+
+	if (json_is_object(a) && json_is_object(b)) {
+		if (json_object_size(a) != json_object_size(b))
+			return false;
+		json_object_keylen_foreach(a, k, klen, v)
+		{
+			if (!watch_equal(v, json_object_getn(b, k, klen)))
+				return false;
+		}
+		return true;
+	}
+	if (json_is_array(a) && json_is_array(b)) {
+		n = json_array_size(a);
+		if (n != json_array_size(b))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (!watch_equal(json_array_get(a, i),
+			                 json_array_get(b, i)))
+				return false;
+		return true;
+	}
+	return json_equal(a, b);
+}
+
+/*
+ * Whether now, the node list's new answer, only added nodes to old: each
+ * of old's records is in now, in the same order (the decoder sorts), and
+ * now has more. Anything else (a removal, an address or any other field
+ * changed) is no pure addition.
+ */
+static bool watch_only_added(json_t *old, json_t *now)
+{
+	size_t n = json_array_size(now), j = 0, i;
+	json_t *o;
+
+	if (!json_is_array(old) || !json_is_array(now) ||
+	    n <= json_array_size(old))
+		return false;
+	json_array_foreach(old, i, o)
+	{
+		while (j < n && !watch_equal(o, json_array_get(now, j)))
+			j++;
+		if (j++ == n)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * node_join_settle: after an answer that only added nodes, the node list
+ * is not asked again before the setting has passed, so the rest of a
+ * burst of joins comes in one more fetch instead of one per join.
+ */
+static void watch_settle(struct watch_dep *wd, json_t *value)
+{
+	uint64_t settle = wd->w->cfg->node_join_settle_ms;
+
+	wd->settle_until = 0;
+	if (settle == 0 || dep_kind(wd->dep) != DEP_CATALOG_NODES ||
+	    !watch_only_added(wd->last, value))
+		return;
+	wd->settle_until = uv_now(wd->w->loop) + settle;
+	log_debug("watch %s: nodes joined; asking again in %" PRIu64 " ms",
+	          wd->id, settle);
 }
 
 /*
@@ -812,7 +923,7 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	json_decref(dropped);
 	if (blocking)
 		wd->index = idx < 1 ? 1 : idx; /* never block on index 0 */
-	if (wd->last != NULL && json_equal(value, wd->last)) {
+	if (wd->last != NULL && watch_equal(value, wd->last)) {
 		bool moved = (wd->suspect == NULL) != (suspect == NULL);
 
 		json_decref(value);
@@ -829,6 +940,7 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	if (suspect != NULL)
 		log_info("consul: %s: answer marked suspect: %s", wd->id,
 		         suspect);
+	watch_settle(wd, value);
 	/* The tree the old answer made is freed now (and by the store in
 	 * on_data): give its memory back. */
 	if (wd->last_len >= WATCH_TRIM_BYTES)
@@ -880,7 +992,7 @@ static void watch_done(void *data, int result, const struct http_response *resp,
 static void watch_start(struct watch_dep *wd, bool block)
 {
 	struct watcher *w = wd->w;
-	uint64_t wait = watch_long_wait(w), timeout;
+	uint64_t wait = watch_poll_wait(wd), timeout;
 	char *path;
 	struct buf url;
 	int r;
@@ -903,8 +1015,9 @@ static void watch_start(struct watch_dep *wd, bool block)
 		               strchr(buf_str(&url), '?') ? '&' : '?',
 		               wd->index, wait);
 	if (r == 0 && wd->used_stale)
-		r = buf_printf(&url, "%cstale",
-		               strchr(buf_str(&url), '?') ? '&' : '?');
+		r = buf_printf(&url, "%cstale%s",
+		               strchr(buf_str(&url), '?') ? '&' : '?',
+		               dep_cached(wd->dep) ? "&cached" : "");
 	/* Consul may hold the answer wait + wait/16; curl must wait longer. */
 	timeout = block ? wait + wait / 16 + WATCH_TIMEOUT_SLACK
 	                : WATCH_NONBLOCK_TIMEOUT_MS;
@@ -1225,6 +1338,8 @@ static void watch_stop(struct watch_dep *wd)
 	w->ndeps--;
 	if (dep_blocking(wd->dep))
 		w->nblocking--;
+	if (wd->long_wait)
+		w->nlong--;
 	json_decref(wd->last);
 	wd->last = NULL;
 	json_decref(wd->drops);
@@ -1264,6 +1379,10 @@ int watcher_add(struct watcher *w, const struct dep *d)
 	w->ndeps++;
 	if (dep_blocking(wd->dep))
 		w->nblocking++;
+	wd->long_wait = dep_blocking(wd->dep) && !dep_cached(wd->dep) &&
+	                !w->cfg->block_query_wait_set;
+	if (wd->long_wait)
+		w->nlong++;
 	log_debug("watch %s: added", wd->id);
 	watch_fetch(wd);
 	return 0;
@@ -1300,7 +1419,7 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret)
 	ret->queued = w->q_short.len + w->q_long.len;
 	ret->max_connections = w->max_conns;
 	ret->long_slots = w->long_slots;
-	ret->wait_ms = watch_long_wait(w);
+	ret->wait_ms = watch_share_wait(w);
 	memcpy(ret->kind_requests, w->kind_requests, sizeof(w->kind_requests));
 	memcpy(ret->kind_errors, w->kind_errors, sizeof(w->kind_errors));
 	ret->reachable = !w->down;

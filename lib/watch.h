@@ -21,17 +21,38 @@
  *   deps), so a first fetch never waits behind long polls. Requests
  *   beyond that wait in FIFO order in the watcher (QUEUED: no timer, no
  *   curl handle) and start as slots free.
+ * - Blocking deps send index=<last X-Consul-Index>&wait=<wait>ms once
+ *   they have an index (never below 1), and ?stale when max_stale > 0,
+ *   with ?cached where the agent caches the query (dep_cached(): the
+ *   service list and health). The agent then keeps one query to the
+ *   servers per entry (a streaming view for health, when it streams),
+ *   answers every expiry itself, and its query's own 10 min expiry costs
+ *   the servers no body. An answer whose X-Consul-LastContact is above
+ *   max_stale is dropped and asked again once of the leader (without
+ *   ?stale and ?cached). An index that went backwards resets to 0 (the
+ *   next query returns at once); the same index is no change; decoded
+ *   data equal to the last is no change (records compared field by
+ *   field: json_equal() cannot see their NUL-named mark, trecord.h).
+ * - The wait: block_query_wait (60 s by default) for cached queries;
+ *   WATCH_UNCACHED_WAIT_MS (10 min, Consul's max_query_time) for the
+ *   others (node list, node, KV) unless block_query_wait is set (then it
+ *   applies to all), since each of their expiries makes the servers send
+ *   the whole unchanged answer again. A change answers either at once;
+ *   what a longer wait delays is only noticing a connection that died
+ *   without a FIN or RST (TCP keepalive, 30 s + 9 x 15 s, finds it).
  * - With more blocking deps than long-poll slots the long polls take
  *   turns: each waits max(1 s, block_query_wait * slots / deps), so a
  *   rotation takes about block_query_wait, and a change is seen within
- *   about that (the next query with the old index answers at once).
- *   Entering and leaving that mode is logged once each.
- * - Blocking deps send index=<last X-Consul-Index>&wait=<block_query_wait>ms
- *   once they have an index (never below 1), and ?stale when max_stale > 0;
- *   an answer whose X-Consul-LastContact is above max_stale is dropped and
- *   asked again once without ?stale. An index that went backwards resets to
- *   0 (the next query returns at once); the same index is no change;
- *   decoded data json_equal() to the last is no change.
+ *   about that (the next query with the old index answers at once). The
+ *   uncached deps keep their long wait (and a slot each) while they are
+ *   at most half the slots; the others share the slots left. Entering
+ *   and leaving that mode is logged once each.
+ * - node_join_settle (default 0: off): after an answer that only added
+ *   nodes to the node list, it is not asked again before that much time
+ *   has passed, so a burst of joins costs one more fetch of the whole
+ *   list, not one per join. Consul's node list cannot tell additions
+ *   from removals before it is fetched, so a removal or an address
+ *   change made in that window waits for it too (at most 5 s).
  * - Rate limit per dep (a cell rate algorithm): after a quiet spell up to
  *   WATCH_RATE_BURST fetches start at once, so the second write of a
  *   failover (deregister, then register) is seen as fast as the first;
@@ -128,12 +149,13 @@
 #include "deps.h"
 #include "err.h"
 
-#define WATCH_RATE_MS           100   /* min gap between fetches of a dep */
-#define WATCH_RATE_JITTER_MS    20    /* plus 0..this */
-#define WATCH_RATE_BURST        3     /* fetches at once after a quiet spell */
-#define WATCH_POLL_MS           60000 /* re-poll of non-blocking deps */
-#define WATCH_TIMEOUT_SLACK     5000  /* added to wait * 17/16 */
-#define WATCH_OUTAGE_LOG_MS     30000 /* "unreachable for ..." this often */
+#define WATCH_RATE_MS           100    /* min gap between fetches of a dep */
+#define WATCH_RATE_JITTER_MS    20     /* plus 0..this */
+#define WATCH_RATE_BURST        3      /* fetches at once after a quiet spell */
+#define WATCH_POLL_MS           60000  /* re-poll of non-blocking deps */
+#define WATCH_UNCACHED_WAIT_MS  600000 /* long poll of uncached deps */
+#define WATCH_TIMEOUT_SLACK     5000   /* added to wait * 17/16 */
+#define WATCH_OUTAGE_LOG_MS     30000  /* "unreachable for ..." this often */
 #define WATCH_PROBE_PATH        "/v1/status/leader" /* the outage probe */
 #define WATCH_PROBE_MAX_MS      10000 /* longest gap between probes */
 #define WATCH_RESUME_WINDOW_MS  1000  /* parked deps resume within this */

@@ -15,6 +15,46 @@ Blocking queries (index/wait with Go durations, wait/16 jitter, 10 min cap,
 5 min default), raft-like indexes per endpoint (never 0), consistency
 modes, ACL tokens (403 bodies), faults on demand and snapshot/restore.
 
+The simulator is one agent in front of "the servers".  Its agent cache
+(http_config.use_cache, on by default; --no-cache turns it off) answers
+?cached as Consul's agent/cache does (agent/cache-types, agent/http.go):
+
+  /v1/catalog/services, /v1/catalog/service/<s>, /v1/health/service/<s>
+      background refresh: the first ?cached request fills an entry (one
+      server query, X-Cache: MISS); from then on the entry keeps its own
+      blocking query to the servers (stale, 10 min, AllowNotModified:
+      an expiry costs the servers no body), and every ?cached request is
+      answered from the entry: at once (HIT, Age: 0) when its index is
+      above the request's, else when the entry changes or the request's
+      own wait ends (MISS; no wait: no timeout).  Cache-Control is
+      ignored.  The headers (index, known leader, last contact) are the
+      entry's, as of its last fetch.
+  /v1/health/service/<s> with the streaming backend (on by default;
+      --no-streaming turns it off), when ?cached is given or index > 0
+      and no ?near: a materialized view per request key, filled by one
+      subscription (a snapshot, then one event per changed instance);
+      HIT when it answers at once, MISS after waiting; X-Cache only with
+      use_cache; X-Consul-KnownLeader: false, backend "streaming".
+  /v1/catalog/datacenters
+      simple: the entry is fetched once and served for 3 days; Age on a
+      HIT; Cache-Control max-age=<s>, must-revalidate (max-age=0) force
+      a refetch; a bad number is 400 "Invalid Cache-Control header.".
+  anything else: ?cached is ignored (no X-Cache), as Consul ignores it.
+
+Entries are keyed by endpoint, arguments, datacenter, tags, node-meta and
+the request's ACL token (agent/cache makeEntryKey): daemons that send
+different tokens model different agents.  Simplification: a snapshot
+restore wakes cached and streaming waiters as it wakes blocking queries
+(Consul's cache and views would wait for an index above the request's).
+
+"The servers" are counted (GET /_sim/server-load, and "server" in GET
+/_sim/requests): every query the agent makes to them and the bytes of
+their replies (the JSON body, plus RPC_REPLY_OVERHEAD for the reply's
+QueryMeta and framing), and every streaming event (its instance's JSON,
+plus RPC_EVENT_OVERHEAD).  Requests the agent answers itself (cache hits
+and waits, views, /v1/agent/self) cost the servers nothing.  reset-log
+zeroes these counters too.
+
 Control interface: the same listener serves /_sim/<action> (JSON bodies;
 the keys are the keyword arguments of the ConsulSim method of the same
 name, with '-' for '_'; Consul-style PascalCase keys are accepted too):
@@ -45,7 +85,10 @@ name, with '-' for '_'; Consul-style PascalCase keys are accepted too):
   POST /_sim/restore            {"id"}      (wakes every blocked query;
                                 id 0 is the empty state: a -dev restart)
   POST /_sim/load-catalog       {seed catalog document}
+  POST /_sim/configure          {"streaming","use_cache"} (the agent's
+                                use_streaming_backend, http_config.use_cache)
   GET  /_sim/requests           request log + counters
+  GET  /_sim/server-load        what the servers served (see above)
   POST /_sim/reset-log          {}
   GET  /_sim/state              indexes, blocked queries, faults
   POST /_sim/await-requests     {"path","count","timeout","blocked"}
@@ -66,6 +109,7 @@ cleared), "path" = only requests whose path starts with it.
 CLI:
   consul_sim.py --listen 127.0.0.1:0 --port-file F --seed seed.json
                 [--token-required TOKEN] [--unix PATH] [--quiet]
+                [--no-streaming] [--no-cache]
 The port file is written (atomically) only once the server is listening.
 """
 
@@ -95,6 +139,16 @@ MAX_BODY = 16 << 20
 CHUNKED_ABOVE = 2048
 GZIP_MIN_SIZE = 1400
 REQUEST_LOG_MAX = 100000
+# agent/cache: background-refresh types block on the servers this long
+# (cache-types RegisterOptionsBlockingRefresh.QueryTimeout); simple types
+# live this long after their last use (LastGetTTL's default).
+CACHE_QUERY_TIMEOUT = 600.0
+CACHE_SIMPLE_TTL = 3 * 86400.0
+# What a server reply costs besides its body (QueryMeta and the RPC
+# header, msgpack-encoded), and a streaming event besides its instance:
+# estimates, so a not-modified reply is not counted as free.
+RPC_REPLY_OVERHEAD = 150
+RPC_EVENT_OVERHEAD = 50
 
 STATUS_TEXT = {
     200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -254,13 +308,17 @@ class ConsulSim:
     def __init__(self, listen="127.0.0.1:0", unix_path=None, seed=None,
                  datacenter="dc1", node_name="consul-server-1",
                  token_required=None, quiet=True, jitter=True,
-                 rpc_hold=0.0, streaming=True, max_conns_per_client=200):
+                 rpc_hold=0.0, streaming=True, max_conns_per_client=200,
+                 use_cache=True):
         self.listen = listen
         self.unix_path = unix_path
         self.quiet = quiet
         self.jitter = jitter
         self.rpc_hold = rpc_hold
         self.streaming = streaming
+        self.use_cache = use_cache   # http_config.use_cache
+        self.cache = {}              # the agent cache: key -> _CacheEntry
+        self.served = _server_counters()    # what the servers served
         self.datacenter = datacenter
         self.datacenters = [datacenter]
         self.node_name = node_name
@@ -335,6 +393,7 @@ class ConsulSim:
         included) without an answer, as a dying agent would."""
         with self.cond:
             self.stopping = True
+            self.cache = {}     # the agent's cache dies with it
             self.cond.notify_all()
         self.hang_release.set()
         for srv in self.servers:
@@ -401,6 +460,7 @@ class ConsulSim:
             self._bump_service(svc["Service"], idx, health_only)
 
     def _changed(self):
+        self._cache_refresh()
         self.cond.notify_all()
 
     @property
@@ -438,7 +498,14 @@ class ConsulSim:
             st = self.st
             if node not in st.nodes:
                 raise ApiError(404, "unknown node %r" % node)
-            idx = self._write("nodes", "services", "checks")
+            # The services and checks tables move only when the node
+            # had some (the state store's deleteNodeTxn).
+            tables = ["nodes"]
+            if st.node_svcs.get(node):
+                tables.append("services")
+            if st.node_chks.get(node):
+                tables.append("checks")
+            idx = self._write(*tables)
             self._bump_node_services(node, idx)
             del st.nodes[node]
             for sid in list(st.node_svcs.get(node, ())):
@@ -625,6 +692,17 @@ class ConsulSim:
             self._changed()
         return self.index
 
+    def configure(self, streaming=None, use_cache=None):
+        """The agent's use_streaming_backend and http_config.use_cache
+        (None: unchanged).  Existing cache entries and views stay."""
+        with self.cond:
+            if streaming is not None:
+                self.streaming = bool(streaming)
+            if use_cache is not None:
+                self.use_cache = bool(use_cache)
+            return {"streaming": self.streaming,
+                    "use_cache": self.use_cache}
+
     def acl_require(self, enabled=True, anonymous="reject",
                     denied_style="new"):
         with self.lock:
@@ -747,13 +825,31 @@ class ConsulSim:
                    if path is None or e["path"].startswith(path)]
             return {"requests": log, "counters": copy.deepcopy(
                 dict(self.counters, blocked=len(self.blocked),
-                     connections=self.conn_stats))}
+                     connections=self.conn_stats)),
+                "server": self.server_load()}
+
+    def server_load(self):
+        """What the servers served since the last reset-log: queries
+        ("requests"), streaming events and bytes, in total and by
+        endpoint kind and how it was asked ("direct": a request the
+        agent forwarded; "fill", "refresh", "not-modified": the cache's
+        own queries; "snapshot", "event": streaming)."""
+        with self.lock:
+            now = time.monotonic()
+            for ent in self.cache.values():
+                self._cache_settle(ent, now)
+            out = copy.deepcopy(self.served)
+            out["cache_entries"] = len(self.cache)
+            return out
 
     def reset_log(self):
         with self.lock:
             self.log = []
             self.counters = {"total": 0, "by_status": {}, "by_path": {},
                              "faults_applied": 0}
+            for ent in self.cache.values():
+                self._cache_settle(ent, time.monotonic())
+            self.served = _server_counters()    # what the servers served
         return True
 
     def await_requests(self, path="/v1/", count=1, timeout=10.0,
@@ -807,7 +903,148 @@ class ConsulSim:
                     "generation": self.generation, "leader": self.leader,
                     "blocked": sorted(self.blocked.values()),
                     "faults": [f.describe() for f in self.faults],
-                    "acl": self.acl_enabled}
+                    "acl": self.acl_enabled,
+                    "cache_entries": len(self.cache)}
+
+    # ------------------------------------------------------------ servers
+    def server_count(self, kind, how, nbytes, events=0):
+        """Count one server reply (events=0) or events streamed."""
+        c = self.served
+        by = c["by_kind"].setdefault(kind, {}).setdefault(
+            how, {"n": 0, "bytes": 0})
+        if events:
+            c["events"] += events
+            by["n"] += events
+        else:
+            c["requests"] += 1
+            by["n"] += 1
+            nbytes += RPC_REPLY_OVERHEAD
+        c["bytes"] += nbytes
+        by["bytes"] += nbytes
+
+    def server_read(self, kind, arg, q, how="direct"):
+        """read() as the servers answer it: counted."""
+        idx, body = self.read(kind, arg, q)
+        self.server_count(kind, how, 0 if body is _NOT_FOUND
+                          else len(go_json(body)))
+        return idx, body
+
+    # ------------------------------------------------------------ agent cache
+    def read_mode(self, kind, q, query):
+        """How the agent answers a read: ("direct" | "cache" | "view",
+        whether X-Cache is set).  health_endpoint.go: streaming serves
+        indexed or ?cached health queries without ?near; the cache
+        serves ?cached on background-refresh endpoints."""
+        near = bool((query.get("near") or [""])[0])
+        if kind == "health":
+            streaming = self.streaming and not near
+            use_cache = self.use_cache and (
+                q.cached or (streaming and q.index > 0))
+            if streaming and (use_cache or q.index > 0):
+                return "view", use_cache
+            return ("cache", True) if use_cache else ("direct", False)
+        if kind in ("services", "service") and self.use_cache and q.cached:
+            return "cache", True
+        return "direct", False
+
+    def cache_entry(self, mode, kind, arg, q, token):
+        """(entry, created) for a cached read; a new entry is filled now
+        (one server query, or a subscription's snapshot).  Under the
+        lock."""
+        key = (mode, kind, arg, q.dc, tuple(q.tags), tuple(q.node_meta),
+               token or "")
+        ent = self.cache.get(key)
+        if ent is not None:
+            return ent, False
+        eq = _EntryQuery(q.dc, q.tags, q.node_meta)
+        ent = _CacheEntry(mode, kind, arg, eq)
+        self._cache_fetch(ent, "snapshot" if mode == "view" else "fill")
+        self.cache[key] = ent
+        return ent, True
+
+    def simple_entry(self, kind, token, q):
+        """(value, hit, age) of a simple-type entry (datacenters)."""
+        key = ("simple", kind, None, None, (), (), token or "")
+        now = time.monotonic()
+        ent = self.cache.get(key)
+        fresh = (ent is not None and now - ent.used < CACHE_SIMPLE_TTL and
+                 not q.must_revalidate and
+                 not (q.max_age and now - ent.fetched_at > q.max_age))
+        if not fresh:
+            ent = ent or _CacheEntry("simple", kind, None, None)
+            ent.value = list(self.datacenters)
+            ent.fetched_at = now
+            self.server_count(kind, "fill", len(go_json(ent.value)))
+            self.cache[key] = ent
+        ent.used = now
+        return ent.value, fresh, now - ent.fetched_at
+
+    def _cache_fetch(self, ent, how):
+        """(Re)fill ent from the state, as a server query or a
+        subscription would, and count what it cost the servers."""
+        idx, body = self.read(ent.kind, ent.arg, ent.q)
+        ent.index = max(idx, 1)
+        ent.value = body
+        ent.gen = self.generation
+        ent.known_leader = bool(self.leader)
+        ent.last_contact = 0
+        if not ent.known_leader and self.leader_lost_at is not None:
+            ent.last_contact = int((time.monotonic()
+                                    - self.leader_lost_at) * 1000)
+        ent.fetched_at = ent.since = time.monotonic()
+        ent.period = self._refresh_period()
+        if ent.mode != "view":
+            self.server_count(ent.kind, how, len(go_json(body)))
+            return
+        rows = {}
+        for e in body:
+            rows[(e["Node"]["Node"], e["Service"]["ID"])] = go_json(e)
+        if how == "snapshot":
+            self.server_count(ent.kind, how, len(go_json(body)))
+        else:
+            changed = [v for k, v in rows.items() if ent.rows.get(k) != v]
+            changed += [v for k, v in ent.rows.items() if k not in rows]
+            self.server_count(ent.kind, "event", max(sum(
+                len(v) + RPC_EVENT_OVERHEAD for v in changed),
+                RPC_EVENT_OVERHEAD), events=max(len(changed), 1))
+        ent.rows = rows
+
+    def _refresh_period(self):
+        """The cache's blocking query to the servers: QueryTimeout plus
+        the servers' wait/16 jitter."""
+        t = CACHE_QUERY_TIMEOUT
+        return t + (random.uniform(0, t / JITTER_FRACTION)
+                    if self.jitter else 0.0)
+
+    def _cache_settle(self, ent, now):
+        """Count the background refresh's expiries up to now: each is a
+        not-modified reply (no body)."""
+        if ent.mode != "cache":
+            return
+        while now - ent.since >= ent.period:
+            ent.since += ent.period
+            ent.period = self._refresh_period()
+            self.server_count(ent.kind, "not-modified", 0)
+
+    def _cache_refresh(self):
+        """A write: every entry whose data moved is refreshed now, as
+        its blocking query (or subscription) would return with it; a
+        restore refreshes them all (the servers abandon their queries)."""
+        now = time.monotonic()
+        for ent in self.cache.values():
+            if ent.mode == "simple":
+                continue
+            idx = max(self.index_of(ent.kind, ent.arg, ent.q), 1)
+            if idx == ent.index and ent.gen == self.generation:
+                continue
+            self._cache_settle(ent, now)
+            if ent.mode == "cache":
+                how = "refresh"
+            elif ent.gen == self.generation:
+                how = "event"
+            else:       # the servers closed the subscription: a new one
+                how = "snapshot"
+            self._cache_fetch(ent, how)
 
     # ------------------------------------------------------------ views
     def _node_view(self, n):
@@ -1042,7 +1279,7 @@ class ConsulSim:
             "DebugConfig": {"Datacenter": self.datacenter,
                             "NodeName": self.node_name,
                             "ACLsEnabled": self.acl_enabled,
-                            "HTTPUseCache": False},
+                            "HTTPUseCache": self.use_cache},
             "Coord": {"Vec": [0, 0, 0, 0, 0, 0, 0, 0], "Error": 1.5,
                       "Adjustment": 0, "Height": 0.00001},
             "Member": {"Name": self.node_name, "Addr": self.agent_address,
@@ -1060,6 +1297,44 @@ class ConsulSim:
 
 
 _NOT_FOUND = object()
+
+
+def _server_counters():
+    return {"requests": 0, "events": 0, "bytes": 0, "by_kind": {}}
+
+
+class _EntryQuery:
+    """The part of a read's query that keys a cache entry (?passing is
+    applied by the agent on every answer, after the cache)."""
+
+    def __init__(self, dc, tags, node_meta):
+        self.dc = dc
+        self.tags = list(tags)
+        self.node_meta = list(node_meta)
+        self.passing = False
+        self.recurse = self.keys = False
+        self.separator = ""
+
+
+class _CacheEntry:
+    """One agent cache entry: mode "cache" (background refresh), "view"
+    (streaming) or "simple"."""
+
+    def __init__(self, mode, kind, arg, q):
+        self.mode, self.kind, self.arg, self.q = mode, kind, arg, q
+        self.value = None
+        self.index = 0
+        self.gen = 0
+        self.known_leader = True
+        self.last_contact = 0
+        self.fetched_at = self.since = self.used = 0.0
+        self.period = CACHE_QUERY_TIMEOUT
+        self.rows = {}
+
+
+def _only_passing(body):
+    return [e for e in body
+            if all(c["Status"] == "passing" for c in e["Checks"])]
 
 
 class _DropConnection(Exception):
@@ -1107,7 +1382,7 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
 class _Query:
     """Parsed query options shared by the read endpoints."""
 
-    def __init__(self, sim, query):
+    def __init__(self, sim, query, headers=None):
         self.raw = query
 
         def one(name):
@@ -1160,9 +1435,12 @@ class _Query:
         if self.stale and self.consistent:
             raise ApiError(400, "Cannot specify ?stale with ?consistent, "
                                 "conflicting semantics.")
-        if "cached" in query and self.consistent:
+        # ?cached counts only when the agent has http_config.use_cache
+        self.cached = "cached" in query and sim.use_cache
+        if self.cached and self.consistent:
             raise ApiError(400, "Cannot specify ?cached with ?consistent, "
                                 "conflicting semantics.")
+        self._cache_control((headers or {}).get("Cache-Control") or "")
         if one("ns"):
             raise ApiError(400, 'Invalid query parameter: "ns" - '
                                 "Namespaces are a Consul Enterprise feature")
@@ -1176,6 +1454,29 @@ class _Query:
             self.consistency = "consistent"
         else:
             self.consistency = "leader"
+
+    def _cache_control(self, raw):
+        """parseCacheControl: max-age, must-revalidate, stale-if-error;
+        max-age=0 means must-revalidate; a bad number is a 400."""
+        self.max_age = 0
+        self.must_revalidate = False
+        self.stale_if_error = 0
+        for d in raw.lower().split(","):
+            d = d.strip()
+            if d == "must-revalidate":
+                self.must_revalidate = True
+            for name in ("max-age=", "stale-if-error="):
+                if not d.startswith(name):
+                    continue
+                try:
+                    v = int(d[len(name):])
+                except ValueError:
+                    raise ApiError(400, "Invalid Cache-Control header.")
+                if name == "max-age=":
+                    self.max_age = v
+                    self.must_revalidate |= v == 0
+                else:
+                    self.stale_if_error = v
 
 
 _READ_ROUTES = (
@@ -1457,11 +1758,26 @@ def _make_handler(sim):
                 raise ApiError(405, "method %s not allowed" % self.command,
                                {"Allow": "GET"})
             if path == "/v1/status/leader":
+                with sim.lock:
+                    sim.server_count("leader", "direct",
+                                     len(go_json(sim.leader)))
                 return self._json(200, sim.leader, {}, fault)
             if path == "/v1/catalog/datacenters":
-                return self._json(200, list(sim.datacenters), {}, fault)
+                q = _Query(sim, query, self.headers)
+                with sim.lock:
+                    if not q.cached:
+                        body = list(sim.datacenters)
+                        sim.server_count("datacenters", "direct",
+                                         len(go_json(body)))
+                        return self._json(200, body, {}, fault)
+                    body, hit, age = sim.simple_entry(
+                        "datacenters", self._token(query), q)
+                h = {"X-Cache": "HIT" if hit else "MISS"}
+                if hit:
+                    h["Age"] = "%.0f" % age
+                return self._json(200, body, h, fault)
             if path == "/v1/agent/self":
-                q = _Query(sim, query)
+                q = _Query(sim, query, self.headers)
                 self._acl("agent", sim.node_name)
                 return self._json(200, sim.agent_self(), {}, fault,
                                   pretty=q.pretty)
@@ -1515,62 +1831,41 @@ def _make_handler(sim):
         def _blocking(self, kind, arg, query, fault):
             if kind != "kv" and not arg and arg is not None:
                 raise ApiError(400, _MISSING[kind])
-            q = _Query(sim, query)
+            q = _Query(sim, query, self.headers)
             if kind == "kv" and not arg and not (q.recurse or q.keys):
                 raise ApiError(400, _MISSING["kv"])
             if q.dc not in sim.datacenters:
                 raise ApiError(500, "No path to datacenter")
             policy = self._acl(kind, arg)
-            if not sim.leader and q.consistency != "stale":
+            mode, x_cache = sim.read_mode(kind, q, query)
+            # The cache and the views always read stale: no leader needed.
+            if (mode == "direct" and not sim.leader
+                    and q.consistency != "stale"):
                 if sim.rpc_hold:
                     time.sleep(sim.rpc_hold)
                 raise ApiError(500, BODY_NO_LEADER)
             backwards = fault is not None and fault.mode == "index-backwards"
-            with sim.cond:
-                idx, body = sim.read(kind, arg, q)
-                if q.index > 0 and not backwards:
-                    wait = q.wait if q.wait is not None else 0.0
-                    if wait > MAX_QUERY_TIME:
-                        wait = MAX_QUERY_TIME
-                    elif wait <= 0:
-                        wait = DEFAULT_QUERY_TIME
-                    if sim.jitter:
-                        wait += random.uniform(0, wait / JITTER_FRACTION)
-                    deadline = time.monotonic() + wait
-                    gen = sim.generation
-                    sim.blocked[self.entry["id"]] = self.entry["path"]
-                    sim.cond.notify_all()
-                    try:
-                        while (max(idx, 1) <= q.index
-                               and gen == sim.generation
-                               and not sim.stopping):
-                            left = deadline - time.monotonic()
-                            if left <= 0:
-                                break
-                            sim.cond.wait(left)
-                            idx = sim.index_of(kind, arg, q)
-                        if sim.stopping:
-                            raise _DropConnection()
-                        idx, body = sim.read(kind, arg, q)
-                    finally:
-                        del sim.blocked[self.entry["id"]]
-                        sim.cond.notify_all()
-                known_leader = bool(sim.leader)
-                last_contact = 0
-                if not known_leader and sim.leader_lost_at is not None:
-                    last_contact = int((time.monotonic()
-                                        - sim.leader_lost_at) * 1000)
+            headers = {}
+            if mode == "direct":
+                idx, body, known_leader, last_contact = self._direct(
+                    kind, arg, q, backwards)
+                backend = "blocking-query"
+            else:
+                idx, body, known_leader, last_contact, hit, age = \
+                    self._cached(mode, kind, arg, q, query, backwards)
+                backend = "streaming" if mode == "view" else \
+                    "blocking-query"
+                if x_cache:
+                    headers["X-Cache"] = "HIT" if hit else "MISS"
+                    if hit:
+                        headers["Age"] = "%.0f" % age
+            if kind == "health" and q.passing and body is not _NOT_FOUND:
+                body = _only_passing(body)   # the agent filters, after
             idx = max(idx, 1)
             if backwards:
                 p = fault.params
                 idx = int(p["index"]) if "index" in p else \
                     max(1, idx - int(p.get("by", max(1, idx // 2))))
-            backend = "blocking-query"
-            if (kind == "health" and sim.streaming and q.index > 0
-                    and "near" not in query):
-                backend = "streaming"
-                known_leader = False
-            headers = {}
             if not (fault is not None and fault.mode == "no-index"):
                 headers["X-Consul-Index"] = str(idx)
             headers["X-Consul-Knownleader"] = \
@@ -1592,6 +1887,88 @@ def _make_handler(sim):
                 if had and policy == "filter":
                     headers["X-Consul-Results-Filtered-By-Acls"] = "true"
             return self._json(200, body, headers, fault, pretty=q.pretty)
+
+        def _direct(self, kind, arg, q, backwards):
+            """A read the agent forwards to the servers: they block on
+            it (index > 0), and their answer is counted.  (index, body
+            before ?passing, known leader, last contact)."""
+            sq = copy.copy(q)
+            sq.passing = False      # the agent filters, after the RPC
+            with sim.cond:
+                idx = sim.index_of(kind, arg, sq)
+                if q.index > 0 and not backwards:
+                    wait = q.wait if q.wait is not None else 0.0
+                    if wait > MAX_QUERY_TIME:
+                        wait = MAX_QUERY_TIME
+                    elif wait <= 0:
+                        wait = DEFAULT_QUERY_TIME
+                    if sim.jitter:
+                        wait += random.uniform(0, wait / JITTER_FRACTION)
+                    deadline = time.monotonic() + wait
+                    gen = sim.generation
+                    sim.blocked[self.entry["id"]] = self.entry["path"]
+                    sim.cond.notify_all()
+                    try:
+                        while (max(idx, 1) <= q.index
+                               and gen == sim.generation
+                               and not sim.stopping):
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            sim.cond.wait(left)
+                            idx = sim.index_of(kind, arg, sq)
+                        if sim.stopping:
+                            raise _DropConnection()
+                    finally:
+                        del sim.blocked[self.entry["id"]]
+                        sim.cond.notify_all()
+                idx, body = sim.server_read(kind, arg, sq)
+                known_leader = bool(sim.leader)
+                last_contact = 0
+                if not known_leader and sim.leader_lost_at is not None:
+                    last_contact = int((time.monotonic()
+                                        - sim.leader_lost_at) * 1000)
+            return idx, body, known_leader, last_contact
+
+        def _cached(self, mode, kind, arg, q, query, backwards):
+            """A read the agent answers from its cache or a streaming
+            view (agent/cache Get, submatview getFromView): at once when
+            the entry's index is above the request's (a hit), else when
+            the entry moves or the request's wait ends.  (index, body,
+            known leader, last contact, hit, age)."""
+            token = self._token(query)
+            with sim.cond:
+                ent, created = sim.cache_entry(mode, kind, arg, q, token)
+                hit = not created and (q.index == 0 or q.index < ent.index)
+                if q.index >= ent.index and not backwards:
+                    if mode == "view":   # QueryOptionDefaults
+                        wait = q.wait if q.wait else DEFAULT_QUERY_TIME
+                        wait = min(wait, MAX_QUERY_TIME)
+                    else:                # no wait: no timeout
+                        wait = q.wait if q.wait else None
+                    deadline = None if wait is None else \
+                        time.monotonic() + wait
+                    gen = sim.generation
+                    sim.blocked[self.entry["id"]] = self.entry["path"]
+                    sim.cond.notify_all()
+                    try:
+                        while (ent.index <= q.index
+                               and gen == sim.generation
+                               and not sim.stopping):
+                            left = None if deadline is None else \
+                                deadline - time.monotonic()
+                            if left is not None and left <= 0:
+                                break
+                            sim.cond.wait(left)
+                        if sim.stopping:
+                            raise _DropConnection()
+                    finally:
+                        del sim.blocked[self.entry["id"]]
+                        sim.cond.notify_all()
+                if mode == "view":
+                    return ent.index, ent.value, False, 0, hit, 0.0
+                return (ent.index, ent.value, ent.known_leader,
+                        ent.last_contact, hit, 0.0)
 
         def _json(self, status, obj, headers, fault, pretty=False):
             body = go_json(obj, pretty)
@@ -1765,7 +2142,7 @@ _CONTROL_ACTIONS = {
     "kv_set", "kv_delete", "kv_reap_tombstones", "set_fault",
     "clear_faults", "acl_set_token", "acl_revoke", "acl_restore",
     "acl_require", "set_leader", "snapshot", "restore", "load_catalog",
-    "reset_log", "state", "await_requests",
+    "reset_log", "state", "await_requests", "server_load", "configure",
 }
 
 
@@ -1786,6 +2163,8 @@ def main(argv=None):
                     help="seconds to hold reads when there is no leader")
     ap.add_argument("--no-streaming", action="store_true",
                     help="health queries always say blocking-query")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="http_config.use_cache = false: ?cached ignored")
     ap.add_argument("--max-conns-per-client", type=int, default=200,
                     help="429 past this many TCP connections per client IP"
                     " (0: no limit)")
@@ -1796,7 +2175,8 @@ def main(argv=None):
                     token_required=args.token_required, quiet=args.quiet,
                     jitter=not args.no_jitter, rpc_hold=args.rpc_hold,
                     streaming=not args.no_streaming,
-                    max_conns_per_client=args.max_conns_per_client)
+                    max_conns_per_client=args.max_conns_per_client,
+                    use_cache=not args.no_cache)
     sim.start()
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -813,6 +813,247 @@ class TestBlocking(SimCase):
                          ["foo-db-master"])
 
 
+def served(sim, kind=None, how=None):
+    """(replies, bytes) the servers sent: all, for an endpoint kind, or
+    for one way of asking."""
+    load = sim.server_load()
+    if kind is None:
+        return load["requests"], load["bytes"]
+    by = load["by_kind"].get(kind, {})
+    hows = [how] if how else list(by)
+    return (sum(by.get(h, {}).get("n", 0) for h in hows),
+            sum(by.get(h, {}).get("bytes", 0) for h in hows))
+
+
+class TestAgentCache(SimCase):
+    """?cached as Consul's agent cache answers it (agent/cache,
+    agent/cache-types, agent/http.go setCacheMeta)."""
+
+    def test_background_refresh_hit_miss_and_one_server_query(self):
+        self.sim.reset_log()
+        r = self.get("/v1/catalog/services?cached&stale")
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        self.assertNotIn("age", r.headers)
+        self.assertEqual(served(self.sim, "services"), (1, len(r.body) + (
+            consul_sim.RPC_REPLY_OVERHEAD)))
+        i = r.index
+        r = self.get("/v1/catalog/services?cached")
+        self.assertEqual((r.headers["x-cache"], r.headers["age"]),
+                         ("HIT", "0"))
+        self.assertEqual(r.index, i)
+        # Two clients block on the entry; one write: the entry's own
+        # query returns once, and both are answered from it (MISS).
+        j1 = self.in_thread(lambda: self.get(
+            "/v1/catalog/services?cached&index=%d&wait=30s" % i))
+        j2 = self.in_thread(lambda: self.get(
+            "/v1/catalog/services?cached&stale&index=%d&wait=30s" % i))
+        self.assertTrue(self.sim.await_requests("/v1/catalog/services", 2,
+                                                5, blocked=True))
+        self.sim.register_service("foo-app01", "newsvc")
+        r1, r2 = j1(), j2()
+        for r in (r1, r2):
+            self.assertEqual(r.headers["x-cache"], "MISS")
+            self.assertGreater(r.index, i)
+            self.assertIn("newsvc", r.json())
+        self.assertEqual(r2.headers["x-consul-effective-consistency"],
+                         "stale")
+        self.assertEqual(r1.headers["x-consul-effective-consistency"],
+                         "leader")
+        self.assertEqual(served(self.sim, "services", "fill")[0], 1)
+        self.assertEqual(served(self.sim, "services", "refresh")[0], 1)
+        self.assertEqual(served(self.sim)[0], 2)
+
+    def test_cached_wait_ends_at_its_own_wait_without_the_servers(self):
+        i = self.get("/v1/catalog/services?cached").index
+        self.sim.reset_log()
+        t0 = time.monotonic()
+        r = self.get("/v1/catalog/services?cached&index=%d&wait=500ms" % i)
+        dt = time.monotonic() - t0
+        self.assertEqual((r.index, r.headers["x-cache"]), (i, "MISS"))
+        # The agent's timeout is the wait itself: no wait/16 jitter.
+        self.assertGreaterEqual(dt, 0.5)
+        self.assertLess(dt, 0.5 + 0.5 * load_factor())
+        self.assertEqual(served(self.sim), (0, 0))
+
+    def test_expiry_of_the_background_query_sends_no_body(self):
+        self.get("/v1/catalog/services?cached")
+        self.sim.reset_log()
+        with self.sim.lock:
+            (ent,) = [e for e in self.sim.cache.values()
+                      if e.kind == "services"]
+            ent.since -= 2 * consul_sim.CACHE_QUERY_TIMEOUT * 17 / 16 + 1
+        n, b = served(self.sim, "services", "not-modified")
+        self.assertEqual(n, 2)
+        self.assertEqual(b, 2 * consul_sim.RPC_REPLY_OVERHEAD)
+
+    def test_entries_per_token(self):
+        self.sim.reset_log()
+        for tok in ("a", "b", "a"):
+            self.get("/v1/catalog/services?cached",
+                     headers={"X-Consul-Token": tok})
+        self.assertEqual(served(self.sim, "services", "fill")[0], 2)
+        self.sim.register_service("foo-app01", "other")
+        self.assertEqual(served(self.sim, "services", "refresh")[0], 2)
+
+    def test_ignored_where_consul_ignores_it(self):
+        self.sim.reset_log()
+        for path in ("/v1/catalog/nodes?cached", "/v1/catalog/nodes?cached",
+                     "/v1/kv/consul-hosts/config/header?cached",
+                     "/v1/catalog/node/foo-app01?cached"):
+            r = self.get(path)
+            self.assertEqual(r.status, 200, path)
+            self.assertNotIn("x-cache", r.headers, path)
+        self.assertEqual(served(self.sim, "nodes", "direct")[0], 2)
+        self.assertEqual(served(self.sim)[0], 4)
+
+    def test_use_cache_off_ignores_cached(self):
+        self.sim.use_cache = False
+        r = self.get("/v1/catalog/services?cached")
+        self.assertNotIn("x-cache", r.headers)
+        i = self.get("/v1/health/service/foo-app").index
+        r = self.get("/v1/health/service/foo-app?index=%d&wait=10ms" % (
+            i - 1))
+        # Streaming still serves indexed health queries, without X-Cache.
+        self.assertEqual(r.headers["x-consul-query-backend"], "streaming")
+        self.assertNotIn("x-cache", r.headers)
+        self.assertEqual(self.get("/v1/catalog/services?cached&consistent")
+                         .status, 200)
+
+    def test_configure_via_control_api(self):
+        r = request(self.sim, "/_sim/configure", "POST",
+                    body={"streaming": False, "use_cache": False})
+        self.assertEqual(r.json()["result"],
+                         {"streaming": False, "use_cache": False})
+        i = self.get("/v1/health/service/foo-app").index
+        r = self.get("/v1/health/service/foo-app?cached&index=%d&wait=10ms"
+                     % (i - 1))
+        self.assertEqual(r.headers["x-consul-query-backend"],
+                         "blocking-query")
+        self.assertNotIn("x-cache", r.headers)
+
+    def test_cached_and_consistent_conflict(self):
+        r = self.get("/v1/catalog/services?cached&consistent")
+        self.assertEqual((r.status, r.body), (400, b"Cannot specify ?cached"
+                         b" with ?consistent, conflicting semantics."))
+
+    def test_cached_reads_stale_without_a_leader(self):
+        self.get("/v1/catalog/services?cached")
+        self.sim.set_leader("")
+        self.assertEqual(self.get("/v1/catalog/nodes?cached").status, 500)
+        r = self.get("/v1/catalog/services?cached")
+        self.assertEqual((r.status, r.headers["x-cache"]), (200, "HIT"))
+        # The entry's headers are those of its last fetch.
+        self.assertEqual(r.headers["x-consul-knownleader"], "true")
+        r = self.get("/v1/health/service/foo-db?cached")
+        self.assertEqual(r.status, 200)
+
+    def test_health_streaming_view_costs_events_not_bodies(self):
+        self.sim.reset_log()
+        r = self.get("/v1/health/service/foo-app?cached&passing")
+        self.assertEqual((r.headers["x-cache"],
+                          r.headers["x-consul-query-backend"]),
+                         ("MISS", "streaming"))
+        self.assertEqual(served(self.sim, "health", "snapshot")[0], 1)
+        self.assertEqual(served(self.sim, "health", "direct")[0], 0)
+        i = r.index
+        full = len(self.get("/v1/health/service/foo-app?cached").body)
+        join = self.in_thread(lambda: self.get(
+            "/v1/health/service/foo-app?cached&passing&index=%d&wait=30s"
+            % i))
+        self.assertTrue(self.sim.await_requests("/v1/health/service", 1,
+                                                5, blocked=True))
+        self.sim.set_check("foo-app01", "service:foo-app", "critical",
+                           "foo-app")
+        r = join()
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        self.assertEqual(len(r.json()), 2)
+        n, b = served(self.sim, "health", "event")
+        self.assertEqual(n, 1)
+        # One instance's event, not the service's whole body.
+        self.assertLess(b, full * 2 // 3)
+        self.assertEqual(served(self.sim)[0], 1)
+        r = self.get("/v1/health/service/foo-app?index=%d" % i)
+        self.assertEqual(r.headers["x-cache"], "HIT")
+
+    def test_health_without_streaming_is_a_refreshed_entry(self):
+        self.sim.streaming = False
+        self.sim.reset_log()
+        r = self.get("/v1/health/service/foo-app?cached")
+        self.assertEqual((r.headers["x-cache"],
+                          r.headers["x-consul-query-backend"]),
+                         ("MISS", "blocking-query"))
+        r = self.get("/v1/health/service/foo-app?cached&index=%d"
+                     "&wait=100ms" % r.index)
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        self.assertEqual(served(self.sim, "health"), (1, len(r.body) + (
+            consul_sim.RPC_REPLY_OVERHEAD)))
+        self.sim.set_check("foo-app01", "service:foo-app", "critical",
+                           "foo-app")
+        self.assertEqual(served(self.sim, "health", "refresh")[0], 1)
+        # Without ?cached every expiry is a server query with the body.
+        i = self.get("/v1/health/service/foo-app").index
+        self.sim.reset_log()
+        self.get("/v1/health/service/foo-app?index=%d&wait=100ms" % i)
+        self.assertEqual(served(self.sim, "health", "direct")[0], 1)
+        self.assertGreater(served(self.sim, "health", "direct")[1], 1000)
+
+    def test_datacenters_simple_cache(self):
+        self.sim.reset_log()
+        r = self.get("/v1/catalog/datacenters?cached")
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        with self.sim.lock:
+            for ent in self.sim.cache.values():
+                ent.fetched_at -= 5
+        r = self.get("/v1/catalog/datacenters?cached")
+        self.assertEqual((r.headers["x-cache"], r.headers["age"]),
+                         ("HIT", "5"))
+        r = self.get("/v1/catalog/datacenters?cached",
+                     headers={"Cache-Control": "max-age=2"})
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        r = self.get("/v1/catalog/datacenters?cached",
+                     headers={"Cache-Control": "max-age=0"})
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        self.assertEqual(served(self.sim, "datacenters", "fill")[0], 3)
+        r = self.get("/v1/catalog/datacenters?cached",
+                     headers={"Cache-Control": "max-age=soon"})
+        self.assertEqual((r.status, r.body),
+                         (400, b"Invalid Cache-Control header."))
+        r = self.get("/v1/catalog/nodes",
+                     headers={"Cache-Control": "stale-if-error=x"})
+        self.assertEqual(r.status, 400)
+
+    def test_restore_and_agent_restart(self):
+        i = self.get("/v1/catalog/services?cached").index
+        snap = self.sim.snapshot()
+        self.sim.register_service("foo-app01", "later")
+        i2 = self.get("/v1/catalog/services?cached").index
+        self.assertGreater(i2, i)
+        join = self.in_thread(lambda: self.get(
+            "/v1/catalog/services?cached&index=%d&wait=30s" % i2))
+        self.assertTrue(self.sim.await_requests("/v1/catalog/services", 1,
+                                                5, blocked=True))
+        self.sim.restore(snap)
+        r = join()
+        self.assertEqual(r.index, i)
+        self.assertNotIn("later", r.json())
+        self.sim.stop()
+        self.sim.start()
+        self.sim.reset_log()
+        r = self.get("/v1/catalog/services?cached")
+        self.assertEqual(r.headers["x-cache"], "MISS")
+        self.assertEqual(served(self.sim, "services", "fill")[0], 1)
+
+    def test_direct_blocking_expiry_resends_the_body(self):
+        i = self.get("/v1/catalog/nodes").index
+        self.sim.reset_log()
+        r = self.get("/v1/catalog/nodes?index=%d&wait=100ms" % i)
+        self.assertEqual(served(self.sim, "nodes"),
+                         (1, len(r.body) + consul_sim.RPC_REPLY_OVERHEAD))
+        r = request(self.sim, "/_sim/server-load")
+        self.assertEqual(r.json()["result"]["requests"], 1)
+        self.assertEqual(self.sim.requests()["server"]["requests"], 1)
+
+
 class TestACL(SimCase):
     token = "s3cret-token"
 

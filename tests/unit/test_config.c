@@ -289,6 +289,8 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c->consul.retry.max_backoff_ms, 60000);
 	assert_int_equal(c->max_stale_ms, 2000);
 	assert_int_equal(c->block_query_wait_ms, 60000);
+	assert_false(c->block_query_wait_set); /* per endpoint (watch.h) */
+	assert_int_equal(c->node_join_settle_ms, 0);
 	assert_false(c->wait.enabled);
 	assert_string_equal(c->log_level, "info");
 	assert_null(c->pid_file);
@@ -350,6 +352,7 @@ static void test_config_full_hcl_json_same(void **state)
 	assert_int_equal(h->consul.retry.max_backoff_ms, 120000);
 	assert_int_equal(h->max_stale_ms, 10000);
 	assert_int_equal(h->block_query_wait_ms, 300000);
+	assert_true(h->block_query_wait_set);
 	assert_true(h->wait.enabled);
 	assert_int_equal(h->wait.min_ms, 2000);
 	assert_int_equal(h->wait.max_ms, 10000);
@@ -768,6 +771,16 @@ static void test_config_validation(void **state)
 	text_err("block_query_wait = \"20m\"\n",
 	         "t.hcl:1:20: block_query_wait: must be between 1s and 10m "
 	         "(Consul's limit)");
+	{
+		struct config *c = text_ok("node_join_settle = \"750ms\"\n" T);
+
+		assert_int_equal(c->node_join_settle_ms, 750);
+		assert_false(c->block_query_wait_set);
+		config_free(c);
+	}
+	text_err("node_join_settle = \"6s\"\n",
+	         "t.hcl:1:20: node_join_settle: at most 5s (a removal made "
+	         "meanwhile waits for it too)");
 	text_err("log_level = 3\n",
 	         "t.hcl:1:13: log_level: expected a string, got number");
 	text_err("pid_file = \"\"\n", "t.hcl:1:12: pid_file: must not be "

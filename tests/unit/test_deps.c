@@ -203,6 +203,33 @@ static void test_kv_block(void **state)
 	dep_free(d);
 }
 
+/* Which queries the agent caches (?cached): watch.h asks them so. */
+static void test_cached(void **state)
+{
+	static const struct {
+		enum dep_kind kind;
+		const char *spec;
+		bool cached;
+	} cases[] = {
+	        {DEP_CATALOG_SERVICES, "@dc2", true},
+	        {DEP_HEALTH_SERVICE, "master.web@dc1|passing", true},
+	        {DEP_HEALTH_CONNECT, "web", true},
+	        {DEP_HEALTH_SERVICE, "web~_agent", false},
+	        {DEP_CATALOG_NODES, "", false},
+	        {DEP_CATALOG_NODE, "web-2", false},
+	        {DEP_KV_LIST, "hostsd", false},
+	        {DEP_DATACENTERS, "", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dep *d = mkdep(cases[i].kind, cases[i].spec);
+
+		assert_int_equal(dep_cached(d), cases[i].cached);
+		dep_free(d);
+	}
+}
+
 struct bad_case {
 	enum dep_kind kind;
 	const char *spec;
@@ -1535,6 +1562,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_specs_good),
 	        cmocka_unit_test(test_kv_block),
+	        cmocka_unit_test(test_cached),
 	        cmocka_unit_test(test_specs_bad),
 	        cmocka_unit_test(test_spec_too_long),
 	        cmocka_unit_test(test_health_any),

@@ -85,6 +85,14 @@ char *dep_request_path(const struct dep *d)
 	return xstrdup(d->path);
 }
 
+/* As lib/deps.c: the agent caches the service list and health. */
+bool dep_cached(const struct dep *d)
+{
+	return (d->kind == DEP_CATALOG_SERVICES ||
+	        d->kind == DEP_HEALTH_SERVICE) &&
+	       strstr(d->path, "near=") == NULL;
+}
+
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e)
 {
@@ -99,6 +107,26 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 	j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (j == NULL)
 		return err_msg(e, -EBADMSG, "not JSON");
+	if (d->kind == DEP_CATALOG_NODES && json_is_array(j)) {
+		/* As lib/deps.c: records (trecord.h, a key "\0" holding
+		 * the kind) with what a hosts template reads. */
+		out = json_array();
+		json_array_foreach(j, i, ent)
+		{
+			json_t *rec = json_object();
+
+			json_object_setn_new_nocheck(rec, "\0", 1,
+			                             json_integer(5));
+			json_object_set(rec, "Node",
+			                json_object_get(ent, "Node"));
+			json_object_set(rec, "Address",
+			                json_object_get(ent, "Address"));
+			json_array_append_new(out, rec);
+		}
+		json_decref(j);
+		*ret = out;
+		return 0;
+	}
 	if (d->kind != DEP_KV_GET || !json_is_array(j)) {
 		*ret = j;
 		return 0;
@@ -218,6 +246,7 @@ static void tw_config(struct tw *t)
 	t->cfg.consul.ssl.verify = true;
 	t->cfg.max_stale_ms = 2000;
 	t->cfg.block_query_wait_ms = 1000;
+	t->cfg.block_query_wait_set = true; /* every query waits that */
 }
 
 static struct tw *tw_setup(bool unix_only, const char *const *extra)
@@ -1727,6 +1756,258 @@ static void test_cleartext_token_warning(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The replies the simulator's servers sent (its agent answers cached
+ * queries itself). */
+static long long tw_server_replies(struct tw *t)
+{
+	json_t *r = sim_call(&t->tl.loop, &t->sim, "/_sim/server-load", NULL);
+	long long n;
+
+	assert_non_null(r);
+	n = json_integer_value(
+	        json_object_get(json_object_get(r, "result"), "requests"));
+	json_decref(r);
+	return n;
+}
+
+/* The last request's query parameter name under path, or NULL. */
+static bool tw_last_has(struct tw *t, const char *path, const char *name)
+{
+	json_t *reqs = tw_requests(t, path);
+	size_t n = json_array_size(reqs);
+	bool has;
+
+	assert_true(n > 0);
+	has = req_query(json_array_get(reqs, n - 1), name) != NULL;
+	json_decref(reqs);
+	return has;
+}
+
+/*
+ * Without block_query_wait set: the service list and health are asked
+ * ?cached with that wait, and the agent answers their expiries itself;
+ * the node list and KV (which Consul does not cache) wait 10 minutes,
+ * since each of their expiries makes the servers send the whole answer
+ * again. A change still arrives at once on either.
+ */
+static void test_cached_and_uncached_waits(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	static const char *const cached[] = {"/v1/catalog/services",
+	                                     "/v1/health/service/foo-app"};
+	static const char *const uncached[] = {"/v1/catalog/nodes",
+	                                       "/v1/kv/c/a"};
+	char wait[32];
+	json_t *reqs;
+	long long before;
+	uint64_t t0;
+
+	(void)state;
+	t->cfg.block_query_wait_set = false;
+	t->cfg.block_query_wait_ms = 1000;
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/kv-set",
+	                   "{\"key\":\"c/a\",\"value\":\"one\"}"));
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_SERVICES, cached[0]);
+	tw_add(t, DEP_HEALTH_SERVICE, cached[1]);
+	tw_add(t, DEP_CATALOG_NODES, uncached[0]);
+	tw_add(t, DEP_KV_GET, uncached[1]);
+	tw_wait_data(t, 4, 5000);
+	for (size_t i = 0; i < 2; i++) {
+		tw_await_blocked(t, cached[i], 1);
+		tw_await_blocked(t, uncached[i], 1);
+		assert_true(tw_last_has(t, cached[i], "cached"));
+		assert_true(tw_last_has(t, cached[i], "stale"));
+		tw_last_wait(t, cached[i], wait, sizeof(wait));
+		assert_string_equal(wait, "1000ms");
+		assert_false(tw_last_has(t, uncached[i], "cached"));
+		assert_true(tw_last_has(t, uncached[i], "stale"));
+		tw_last_wait(t, uncached[i], wait, sizeof(wait));
+		assert_string_equal(wait, "600000ms");
+	}
+	/* Idle: the cached long polls end every second; the agent answers
+	 * them from its cache, the servers send nothing. */
+	before = tw_server_replies(t);
+	test_loop_run_until(&t->tl, NULL, NULL, 2500);
+	reqs = tw_requests(t, cached[0]);
+	assert_true(json_array_size(reqs) >= 3);
+	json_decref(reqs);
+	assert_int_equal(tw_server_replies(t), before);
+	assert_int_equal(t->ndata, 4);
+	/* A change answers the 10 min long poll at once. */
+	t0 = uv_hrtime();
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/register-node",
+	                   "{\"node\":\"new-1\",\"address\":\"192.0.2.9\"}"));
+	tw_wait_data(t, 5, 5000);
+	assert_true(uv_hrtime() - t0 < 2000000000ull * (uint64_t)slow_factor());
+	tw_await_blocked(t, uncached[0], 1);
+	reqs = tw_requests(t, uncached[0]);
+	assert_int_equal(json_array_size(reqs), 3); /* first, long, next */
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
+/*
+ * An answer of the cache whose last contact is older than max_stale is
+ * asked again of the leader: without ?stale and without ?cached.
+ */
+static void test_cached_too_stale_asks_the_leader(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs, *last;
+	size_t n;
+
+	(void)state;
+	t->cfg.max_stale_ms = 100;
+	/* The entry is filled while the servers have no leader: its last
+	 * contact grows past max_stale. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/set-leader",
+	                   "{\"leader\":\"\"}"));
+	test_loop_run_until(&t->tl, NULL, NULL, 300);
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_SERVICES, "/v1/catalog/services");
+	test_loop_run_until(&t->tl, NULL, NULL, 800);
+	reqs = tw_requests(t, "/v1/catalog/services");
+	n = json_array_size(reqs);
+	assert_true(n >= 2);
+	assert_non_null(req_query(json_array_get(reqs, 0), "cached"));
+	last = json_array_get(reqs, 1);
+	assert_null(req_query(last, "cached"));
+	assert_null(req_query(last, "stale"));
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
+/*
+ * While rotating, the uncached deps keep their 10 min wait as long as
+ * they hold at most half the long-poll slots (the others share the
+ * rest, so a rotation still takes block_query_wait); beyond that every
+ * dep takes turns with the same share.
+ */
+static void test_rotation_long_waits(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	struct watcher_stats st;
+	char path[64], wait[32];
+
+	(void)state;
+	t->cfg.block_query_wait_set = false;
+	t->cfg.block_query_wait_ms = 5000;
+	tw_add_keys(t, "rl/", 0, 6, true);
+	watch_max_connections = 10; /* 9 long-poll slots */
+	tw_start(t);
+	watch_max_connections = HTTP_MAX_CONNECTIONS;
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(path, sizeof(path), "/v1/health/service/s%02u", i);
+		tw_add(t, DEP_HEALTH_SERVICE, path);
+	}
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.long_slots, 9);
+	/* 16 blocking deps, 1 uncached: 15 share 8 slots. */
+	assert_int_equal(st.wait_ms, 5000 * 8 / 15);
+	tw_wait_data(t, 16, 10000);
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	tw_last_wait(t, "/v1/catalog/nodes", wait, sizeof(wait));
+	assert_string_equal(wait, "600000ms");
+	/* 5 uncached deps more: 6 of 9 slots would be theirs; everyone
+	 * takes turns over the 9 slots. */
+	tw_add_keys(t, "rl/", 1, 6, false);
+	watcher_get_stats(t->w, &st);
+	assert_int_equal(st.wait_ms, 5000 * 9 / 21);
+	tw_wait_data(t, 21, 10000);
+	for (int round = 0; round < 20; round++) {
+		tw_last_wait(t, "/v1/kv/rl/k03", wait, sizeof(wait));
+		if (strcmp(wait, "2142ms") == 0)
+			break;
+		test_loop_run_until(&t->tl, NULL, NULL, 500);
+	}
+	assert_string_equal(wait, "2142ms");
+	tw_teardown(t);
+}
+
+/*
+ * Records (a key "\0", which json_equal() cannot look up): the same
+ * records behind a new index are no change; a changed field is one.
+ */
+static void test_unchanged_records_no_callback(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+
+	(void)state;
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	tw_wait_data(t, 1, 5000);
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	/* The node registers again, as it was: the index moves. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/register-node",
+	                   "{\"node\":\"foo-app01\",\"address\":"
+	                   "\"192.0.2.11\"}"));
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/await-requests",
+	                   "{\"path\":\"/v1/catalog/nodes\",\"count\":2,"
+	                   "\"timeout\":10}"));
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	assert_int_equal(t->ndata, 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/register-node",
+	                   "{\"node\":\"foo-app01\",\"address\":"
+	                   "\"192.0.2.99\"}"));
+	tw_wait_data(t, 2, 5000);
+	tw_teardown(t);
+}
+
+/*
+ * node_join_settle: after the node list only grew, it is asked again
+ * only once the setting has passed (the rest of a burst comes in one
+ * fetch); after any other change (here a removal) at once.
+ */
+static void test_node_join_settle(void **state)
+{
+	struct tw *t = tw_setup(false, NULL);
+	json_t *reqs;
+	double gap_join, gap_removal, slow = slow_factor();
+	size_t n;
+
+	(void)state;
+	t->cfg.node_join_settle_ms = 3000;
+	tw_start(t);
+	tw_add(t, DEP_CATALOG_NODES, "/v1/catalog/nodes");
+	tw_wait_data(t, 1, 5000);
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/register-node",
+	                   "{\"node\":\"join-1\",\"address\":\"192.0.2.1\"}"));
+	tw_wait_data(t, 2, 5000);
+	/* A second join during the settle: not asked for yet. */
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/register-node",
+	                   "{\"node\":\"join-2\",\"address\":\"192.0.2.2\"}"));
+	tw_wait_data(t, 3, (uint64_t)(8000 * slow));
+	assert_int_equal(json_array_size(t->last), 8);
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/deregister-node",
+	                   "{\"node\":\"join-1\"}"));
+	tw_wait_data(t, 4, 5000);
+	tw_await_blocked(t, "/v1/catalog/nodes", 1);
+	reqs = tw_requests(t, "/v1/catalog/nodes");
+	n = json_array_size(reqs);
+	assert_int_equal(n, 5);
+#define START(i) \
+	json_real_value(json_object_get(json_array_get(reqs, i), "time"))
+#define END(i)                                                                 \
+	(START(i) + json_number_value(json_object_get(json_array_get(reqs, i), \
+	                                              "duration")))
+	gap_join = START(2) - END(1);
+	gap_removal = START(4) - END(3);
+#undef START
+#undef END
+	fprintf(stderr,
+	        "settle: next ask %.3f s after a join, %.3f s after "
+	        "a removal\n",
+	        gap_join, gap_removal);
+	assert_true(gap_join > 2.9);
+	assert_true(gap_removal < 1.5 * slow);
+	json_decref(reqs);
+	tw_teardown(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1754,6 +2035,11 @@ int main(void)
 	        cmocka_unit_test(test_outage_probe_rotating),
 	        cmocka_unit_test(test_once_gives_up),
 	        cmocka_unit_test(test_cleartext_token_warning),
+	        cmocka_unit_test(test_cached_and_uncached_waits),
+	        cmocka_unit_test(test_cached_too_stale_asks_the_leader),
+	        cmocka_unit_test(test_rotation_long_waits),
+	        cmocka_unit_test(test_unchanged_records_no_callback),
+	        cmocka_unit_test(test_node_join_settle),
 	};
 
 	log_init(LOG_LVL_INFO, 0);
