@@ -52,6 +52,20 @@ void dep_kv_block(struct dep *d);
  * for kv.block ids. The store keeps no entry for such a value.
  */
 bool dep_id_null_is_missing(const char *id);
+/*
+ * Whether dependency id decodes to a blob of compact records (crec.h):
+ * nodes, services, node, service, connect, ls/tree. Other kinds decode to
+ * plain jansson values (a KV value is a string of Consul's bytes, never a
+ * blob, whatever it holds).
+ */
+bool dep_id_compact(const char *id);
+/*
+ * No template can see a health check's Output, Notes, CreateIndex or
+ * ModifyIndex (tmpl_sees_check_text() is false for every loaded template):
+ * d's decoder leaves them empty, so an agent syncing a check's output
+ * changes nothing d decodes. Not part of d's identity.
+ */
+void dep_drop_check_text(struct dep *d);
 struct dep *dep_dup(const struct dep *d);
 struct dep *dep_free(struct dep *d); /* NULL-safe; returns NULL */
 
@@ -68,13 +82,18 @@ bool dep_blocking(const struct dep *d);
 char *dep_request_path(const struct dep *d);
 
 /*
- * Decode a response body (status 200, or 404 for KV) into the template
- * value for d: a new reference in *ret. Records dropped because they could
- * inject into a hosts file are described, one string each, appended to
- * dropped (may be NULL). Bad JSON or an unexpected shape is -EBADMSG with
- * e filled; nothing is returned then. KV values are bytes, made with
- * json_stringn_nocheck: they may hold NULs or invalid UTF-8. A KV 404 is
- * null (key) or [] (prefix); integers beyond int64 (KV Flags) read as reals.
+ * Decode a response body (status 200, or 404 for KV) into the value for
+ * d: a new reference in *ret. For dep_id_compact() kinds that is a blob
+ * of compact records (crec.h: templates read it through a view, which
+ * the store makes; crec_expand() gives it as plain jansson values), for
+ * the others a plain value. The same answer always gives the same bytes,
+ * so json_equal() of two decoded values is "did the data change".
+ * Records dropped because they could inject into a hosts file are
+ * described, one string each, appended to dropped (may be NULL). Bad JSON
+ * or an unexpected shape is -EBADMSG with e filled; nothing is returned
+ * then. KV values are bytes: they may hold NULs or invalid UTF-8. A KV
+ * 404 is null (key) or [] (prefix); integers beyond int64 (KV Flags) read
+ * as reals.
  */
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e);

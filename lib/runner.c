@@ -14,6 +14,7 @@
 #include "publish.h"
 #include "store.h"
 #include "template.h"
+#include "trecord.h"
 #include "watch.h"
 #include "xmalloc.h"
 
@@ -163,8 +164,7 @@ static void runner_order(void *ctx, const char *key, json_t *list)
 static void runner_weigh(void *ctx, json_t *instance)
 {
 	struct pass *p = ctx;
-	const char *addr =
-	        json_string_value(json_object_get(instance, "Address"));
+	const char *addr = json_string_value(trec_member(instance, "Address"));
 
 	if (addr == NULL || addr[0] == '\0')
 		return;
@@ -494,18 +494,21 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value,
 		runner_gc_deps(r);
 		return;
 	}
+	if (store_put(r->store, id, json_incref(value), suspect) == 0 &&
+	    !(r->need_fleet && !r->fleet_known &&
+	      strcmp(id, dep_id(r->nodes_dep)) == 0))
+		return;
 	if (r->need_fleet && strcmp(id, dep_id(r->nodes_dep)) == 0) {
 		bool first = !r->fleet_known;
 
-		order_set_fleet(r->order, value);
+		/* The node records as templates see them (the store's). */
+		order_set_fleet(r->order, store_get(r->store, id));
 		r->fleet_known = true;
 		/* Balanced mode orders by the fleet: every template. */
 		for (size_t i = 0; i < r->ntmpls; i++)
 			if (first || r->cfg->order == ORDER_BALANCED)
 				rtmpl_mark_dirty(&r->tmpls[i]);
 	}
-	if (store_put(r->store, id, json_incref(value), suspect) == 0)
-		return;
 	log_debug("%s changed", id);
 	for (size_t i = 0; i < r->ntmpls; i++)
 		if (json_object_get(r->tmpls[i].deps, id) != NULL)

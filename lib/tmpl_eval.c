@@ -218,7 +218,7 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 			            "%s has arguments but cannot be invoked as "
 			            "function",
 			            name);
-		v = json_object_get(receiver, name);
+		v = trec_get(receiver, f);
 		*ret = v != NULL ? json_incref(v) : json_null();
 		*ret_ft = f;
 		return 0;

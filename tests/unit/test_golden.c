@@ -42,14 +42,15 @@
 #include "err.h"
 #include "hosts.h"
 #include "order.h"
+#include "store.h"
 #include "template.h"
 
 static bool check_ordering(const char *name, const char *text, size_t len);
 
 struct golden_ctx {
-	json_t *consul;  /* borrowed from the case's json */
-	json_t *cache;   /* dep_id -> decoded value */
-	json_t *missing; /* dep_id -> true */
+	json_t *consul;      /* borrowed from the case's json */
+	struct store *cache; /* dep_id -> decoded value, as the runner's */
+	json_t *missing;     /* dep_id -> true */
 	const char *name;
 	int decode_failures;
 };
@@ -89,7 +90,7 @@ static json_t *golden_lookup(void *ctx, const struct dep *d)
 {
 	struct golden_ctx *g = ctx;
 	const char *id = dep_id(d);
-	json_t *v = json_object_get(g->cache, id), *raw, *dec = NULL;
+	json_t *v = store_get(g->cache, id), *raw, *dec = NULL;
 	char *path, *body;
 	struct err e;
 
@@ -115,8 +116,8 @@ static json_t *golden_lookup(void *ctx, const struct dep *d)
 		return NULL;
 	}
 	free(body);
-	json_object_set_new(g->cache, id, dec);
-	return dec;
+	store_put(g->cache, id, dec, NULL);
+	return store_get(g->cache, id);
 }
 
 static void golden_reverse(void *ctx, const char *key, json_t *list)
@@ -294,7 +295,7 @@ static bool run_case(const char *dir, const char *name)
 		json_decref(shared);
 		g.consul = json_object_get(data, "consul");
 	}
-	g.cache = json_object();
+	g.cache = store_new();
 	g.missing = json_object();
 	g.name = name;
 	snprintf(tname, sizeof(tname), "%s.tmpl", name);
@@ -427,7 +428,7 @@ static bool run_case(const char *dir, const char *name)
 		ok = false;
 	buf_free(&out);
 	tmpl_free(t);
-	json_decref(g.cache);
+	store_free(g.cache);
 	json_decref(g.missing);
 	json_decref(data);
 	free(want);
