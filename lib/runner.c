@@ -63,6 +63,10 @@ struct runner {
 	bool need_fleet;
 	bool fleet_known;
 	bool ready;
+	/* No template sees a check's Output, Notes or indexes: answers are
+	 * decoded without them (tmpl_sees_check_text), so an agent syncing
+	 * a check's output changes nothing. */
+	bool drop_check_text;
 	bool failed;   /* a -once publish failed */
 	bool flushing; /* -once: waiting for the commands to run */
 	bool closing;
@@ -353,6 +357,7 @@ static void rtmpl_render(struct rtmpl *t)
 	        .ctx = &p,
 	        .limits = tmpl_default_limits,
 	        .spans = &spans,
+	        .drop_check_text = r->drop_check_text,
 	};
 	struct publish_input in;
 	struct buf out, suspect;
@@ -652,6 +657,10 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 		if (rc < 0)
 			goto fail;
 	}
+	r->drop_check_text = r->ntmpls > 0;
+	for (size_t i = 0; i < r->ntmpls; i++)
+		if (tmpl_sees_check_text(r->tmpls[i].tmpl))
+			r->drop_check_text = false;
 	rc = dep_new(DEP_AGENT_SELF, "", &r->self_dep, e);
 	if (rc < 0)
 		goto fail;

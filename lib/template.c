@@ -1609,3 +1609,86 @@ struct tmpl *tmpl_free(struct tmpl *t)
 	free(t);
 	return NULL;
 }
+
+/* ---- what a template can see of a health check ---- */
+
+struct sees {
+	bool names_text;   /* .Output, .Notes, .CreateIndex, .ModifyIndex */
+	bool names_checks; /* .Checks */
+	bool encodes;      /* toJSON and its kin: every field of a value */
+	bool formats;      /* printf, print, ...: fmt's %v of a value */
+	bool prints_value; /* an action printing ., a variable, index's ... */
+};
+
+static bool name_in(const char *name, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(name, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the last command of pipe can give a whole record (not a field
+ * of one: no field of any record holds a single check). */
+static bool gives_value(const struct tnode *pipe)
+{
+	static const char *const picks[] = {"index", "and", "or", "call", NULL};
+	const struct tnode *first;
+
+	if (pipe == NULL || pipe->nkids == 0)
+		return false;
+	first = pipe->kids[pipe->nkids - 1]->kids[0];
+	switch (first->type) {
+	case N_DOT:
+		return true;
+	case N_VAR:
+		return first->nidents == 1;
+	case N_PIPE:
+		return gives_value(first);
+	case N_IDENT:
+		return name_in(first->name, picks);
+	default:
+		return false;
+	}
+}
+
+static void sees_scan(const struct tnode *n, struct sees *s)
+{
+	static const char *const text[] = {"Output", "Notes", "CreateIndex",
+	                                   "ModifyIndex", NULL};
+	static const char *const encoders[] = {"toJSON", "toJSONPretty",
+	                                       "toUnescapedJSON",
+	                                       "toUnescapedJSONPretty", NULL};
+	static const char *const formatters[] = {"printf", "print", "println",
+	                                         "html",   "js",    "urlquery",
+	                                         "join",   NULL};
+
+	for (; n != NULL; n = n->elselist) {
+		for (size_t i = n->type == N_VAR ? 1 : 0; i < n->nidents; i++) {
+			s->names_text |= name_in(n->idents[i], text);
+			s->names_checks |= strcmp(n->idents[i], "Checks") == 0;
+		}
+		if (n->type == N_IDENT && n->name != NULL) {
+			s->encodes |= name_in(n->name, encoders);
+			s->formats |= name_in(n->name, formatters);
+		}
+		if (n->type == N_ACTION && n->pipe != NULL &&
+		    n->pipe->ndecl == 0)
+			s->prints_value |= gives_value(n->pipe);
+		for (size_t i = 0; i < n->nkids; i++)
+			sees_scan(n->kids[i], s);
+		sees_scan(n->pipe, s);
+		sees_scan(n->list, s);
+	}
+}
+
+bool tmpl_sees_check_text(const struct tmpl *t)
+{
+	struct sees s = {0};
+
+	sees_scan(t->root, &s);
+	for (size_t i = 0; i < t->ndefs; i++)
+		sees_scan(t->defs[i].list, &s);
+	return s.names_text || s.encodes ||
+	       (s.names_checks && (s.formats || s.prints_value));
+}

@@ -82,6 +82,12 @@ struct tmpl_env {
 	struct tmpl_spans *spans;
 	void *ctx;
 	struct tmpl_limits limits;
+	/*
+	 * No loaded template sees a health check's Output, Notes or
+	 * indexes (tmpl_sees_check_text): the Consul functions ask for
+	 * dependencies that leave them out (dep_drop_check_text).
+	 */
+	bool drop_check_text;
 };
 
 int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
@@ -97,5 +103,17 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_env *env,
 /* The same with dot (borrowed; NULL is Go's nil data) as "." and "$". */
 int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
                     json_t *dot, struct buf *out, struct err *e);
+
+/*
+ * Whether t can show a health check's Output, Notes, CreateIndex or
+ * ModifyIndex, from its parse tree: it names one of them, encodes JSON
+ * (toJSON and its kin print every field), or names Checks and either
+ * formats values (printf, print, println, html, js, urlquery, join) or
+ * prints something other than a field (., a variable, index's, and's or
+ * or's result), which could be a whole check. No field of any record
+ * holds a single check, so printing fields never shows one. When no
+ * loaded template can, the decoders leave them out (tmpl_env).
+ */
+bool tmpl_sees_check_text(const struct tmpl *t);
 
 #endif

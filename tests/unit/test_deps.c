@@ -1551,6 +1551,108 @@ static void test_reserved_names(void **state)
 	json_decref(dropped);
 }
 
+/* A health answer for web on n1 whose service check has output and
+ * modify index as given (an agent syncing its output changes both). */
+static char *health_with_output(const char *output, int modify)
+{
+	json_t *body = json_pack(
+	        "[{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:i}, "
+	        "s:[{s:s, s:s, s:s, s:s, s:s, s:i, s:i}]}]",
+	        "Node", "Node", "n1", "Address", "10.0.0.1", "Datacenter",
+	        "dc1", "Service", "ID", "web", "Service", "web", "Port", 80,
+	        "Checks", "CheckID", "service:web", "Status", "passing",
+	        "Output", output, "Notes", "n", "Name", "c", "CreateIndex", 5,
+	        "ModifyIndex", modify);
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	return text;
+}
+
+static json_t *decode_raw(const char *body, bool drop)
+{
+	struct dep *d = mkdep(DEP_HEALTH_SERVICE, "web");
+	struct err e;
+	json_t *v = NULL;
+
+	if (drop)
+		dep_drop_check_text(d);
+	/* a copy keeps the flag, as the watcher's does */
+	{
+		struct dep *c = dep_dup(d);
+
+		dep_free(d);
+		d = c;
+	}
+	err_clear(&e);
+	if (dep_decode(d, 200, body, strlen(body), &v, NULL, &e) != 0)
+		fail_msg("decode: %s", e.msg);
+	dep_free(d);
+	return v;
+}
+
+/*
+ * With dep_drop_check_text, a check's Output, Notes and indexes are left
+ * empty: an answer that differs only by them decodes to the same bytes
+ * (no change). Without, they are kept and the answers differ.
+ */
+static void test_drop_check_text(void **state)
+{
+	char *a = health_with_output("HTTP 200 OK at 10:00", 100);
+	char *b = health_with_output("HTTP 200 OK at 10:05", 117);
+	json_t *ka = decode_raw(a, false), *kb = decode_raw(b, false);
+	json_t *da = decode_raw(a, true), *db = decode_raw(b, true);
+	json_t *x, *c;
+
+	(void)state;
+	assert_false(json_equal(ka, kb));
+	assert_true(json_equal(da, db));
+	x = crec_expand(ka);
+	c = json_array_get(json_object_get(json_array_get(x, 0), "Checks"), 0);
+	assert_string_equal(sfield(c, "Output"), "HTTP 200 OK at 10:00");
+	assert_string_equal(sfield(c, "Notes"), "n");
+	assert_int_equal(json_integer_value(json_object_get(c, "ModifyIndex")),
+	                 100);
+	json_decref(x);
+	x = crec_expand(da);
+	c = json_array_get(json_object_get(json_array_get(x, 0), "Checks"), 0);
+	assert_string_equal(sfield(c, "Output"), "");
+	assert_string_equal(sfield(c, "Notes"), "");
+	assert_int_equal(json_integer_value(json_object_get(c, "ModifyIndex")),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "CreateIndex")),
+	                 0);
+	/* what a template reads is kept */
+	assert_string_equal(sfield(c, "CheckID"), "service:web");
+	assert_string_equal(sfield(c, "Status"), "passing");
+	assert_string_equal(sfield(c, "Name"), "c");
+	json_decref(x);
+	/* the dependency is the same query either way */
+	{
+		struct dep *d = mkdep(DEP_HEALTH_SERVICE, "web");
+		char *p1 = dep_request_path(d);
+		char id1[200];
+
+		snprintf(id1, sizeof(id1), "%s", dep_id(d));
+		dep_drop_check_text(d);
+		assert_string_equal(dep_id(d), id1);
+		{
+			char *p2 = dep_request_path(d);
+
+			assert_string_equal(p1, p2);
+			free(p2);
+		}
+		free(p1);
+		dep_free(d);
+	}
+	json_decref(ka);
+	json_decref(kb);
+	json_decref(da);
+	json_decref(db);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1581,6 +1683,7 @@ int main(void)
 	        cmocka_unit_test(test_catalog_tags_hostile),
 	        cmocka_unit_test(test_kv_hostile),
 	        cmocka_unit_test(test_agent_self_hostile),
+	        cmocka_unit_test(test_drop_check_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

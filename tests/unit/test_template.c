@@ -419,6 +419,73 @@ static void test_performance_10k(void **state)
 	json_decref(dot);
 }
 
+/* Whether a template can show a check's Output (and Notes, indexes),
+ * decided from its parse tree. */
+static void test_sees_check_text(void **state)
+{
+	static const struct {
+		const char *src;
+		bool sees;
+	} cases[] = {
+	        /* the shipped template: fields only */
+	        {"{{ range services }}{{ range service .Name }}{{ .Address }} "
+	         "{{ .Name }}.service.{{ .NodeDatacenter }}.consul\n"
+	         "{{ end }}{{ end }}",
+	         false},
+	        /* checks read by field, never printed whole */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ .CheckID }}"
+	         " {{ .Status }}{{ end }}{{ end }}",
+	         false},
+	        {"{{ range service \"web\" }}{{ printf \"%s %d\" .Address "
+	         ".Port }}{{ end }}",
+	         false},
+	        {"{{ $x := index (service \"web\") 0 }}{{ $x.Address }}", false},
+	        /* named */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ .Output }}"
+	         "{{ end }}{{ end }}",
+	         true},
+	        {"{{ define \"n\" }}{{ .Notes }}{{ end }}", true},
+	        {"{{ with $c := 1 }}{{ $c.ModifyIndex }}{{ end }}", true},
+	        /* encoded: every field */
+	        {"{{ service \"web\" | toJSON }}", true},
+	        {"{{ toUnescapedJSONPretty (service \"web\") }}", true},
+	        /* a whole check printed or formatted */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ . }}"
+	         "{{ end }}{{ end }}",
+	         true},
+	        {"{{ range service \"web\" }}{{ index .Checks 0 }}{{ end }}",
+	         true},
+	        {"{{ range service \"web\" }}{{ range $c := .Checks }}"
+	         "{{ $c }}{{ end }}{{ end }}",
+	         true},
+	        {"{{ range service \"web\" }}{{ printf \"%v\" .Checks }}"
+	         "{{ end }}",
+	         true},
+	        {"{{ range service \"web\" }}{{ (index .Checks 0) }}{{ end }}",
+	         true},
+	        {"{{ define \"c\" }}{{ . }}{{ end }}{{ range service \"w\" }}"
+	         "{{ range .Checks }}{{ template \"c\" . }}{{ end }}{{ end }}",
+	         true},
+	};
+	struct tmpl_opts opts = {.name = "t"};
+	struct err e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tmpl *t = NULL;
+		char msg[800];
+
+		err_clear(&e);
+		if (tmpl_parse(cases[i].src, strlen(cases[i].src), &opts, &t,
+		               &e) < 0)
+			fail_msg("%s: %s", cases[i].src,
+			         err_format(&e, msg, sizeof(msg)));
+		if (tmpl_sees_check_text(t) != cases[i].sees)
+			fail_msg("%s: sees %d", cases[i].src, !cases[i].sees);
+		tmpl_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +499,7 @@ int main(void)
 	        cmocka_unit_test(test_reuse_and_variables_reset),
 	        cmocka_unit_test(test_go_semantics),
 	        cmocka_unit_test(test_performance_10k),
+	        cmocka_unit_test(test_sees_check_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
