@@ -127,6 +127,11 @@ struct publisher {
 
 	struct hosts_doc new; /* the job's render, checked */
 	struct hosts_doc old; /* what is published (block or whole file) */
+	/* old is the doc of the file whose identity is old_st_kept: while
+	 * the file keeps it, a job does not read it into a doc again (after
+	 * a write with nothing held, the render's doc is what was written). */
+	bool old_kept;
+	struct stat old_st_kept;
 	struct guard_result gr;
 	struct guard_window window; /* removals published lately */
 	struct buf block;           /* what the block (or the file) will hold */
@@ -896,6 +901,16 @@ static void job_swap(struct publisher *p)
 	}
 	publish_log_written(p);
 	publish_settle(p);
+	/* Nothing held: the file holds the render, whose doc is the next
+	 * job's old one. */
+	p->old_kept = p->settled;
+	if (p->settled) {
+		struct hosts_doc was = p->old;
+
+		p->old = p->new;
+		p->new = was;
+		p->old_st_kept = p->settled_st;
+	}
 	if (p->command != NULL) {
 		p->command_due = true;
 		p->cmd_retry = false;
@@ -970,9 +985,16 @@ static void job_write(struct publisher *p)
 			goto fail;
 		}
 	}
-	r = p->format == TMPL_FORMAT_TEXT
-	            ? hosts_doc_lines(&p->old, oldblock, oldlen)
-	            : hosts_doc_check(&p->old, oldblock, oldlen, true, NULL);
+	if (p->old_kept && p->old_st.exists &&
+	    same_stat(&p->old_st.st, &p->old_st_kept))
+		r = 0;
+	else
+		r = p->format == TMPL_FORMAT_TEXT
+		            ? hosts_doc_lines(&p->old, oldblock, oldlen)
+		            : hosts_doc_check(&p->old, oldblock, oldlen, true,
+		                              NULL);
+	p->old_kept = r == 0 && p->old_st.exists;
+	p->old_st_kept = p->old_st.st;
 	if (r == 0)
 		r = job_guard(p);
 	if (r == PUBLISH_HELD) {
