@@ -879,37 +879,47 @@ static bool jstr_at(const struct jdoc *doc, size_t i, struct jstr *ret)
  * The string member key of object o in *ret, "" when absent or null
  * (also when o is no object); false when it has another type.
  */
-static bool str_member(const struct jdoc *doc, size_t o, const char *key,
-                       struct jstr *ret)
+static bool str_value(const struct jdoc *doc, size_t v, struct jstr *ret)
 {
-	size_t v = jd_get(doc, o, key);
-
 	*ret = jstr_empty;
 	if (v == JD_NONE || jd_type(doc, v) == JD_NULL)
 		return true;
 	return jstr_at(doc, v, ret);
 }
 
-static int64_t int_member(const struct jdoc *doc, size_t o, const char *key,
-                          int64_t dflt)
+static bool str_member(const struct jdoc *doc, size_t o, const char *key,
+                       struct jstr *ret)
 {
-	size_t v = jd_get(doc, o, key);
+	return str_value(doc, jd_get(doc, o, key), ret);
+}
 
+/* The integer at node v, dflt when it is absent or another type. */
+static int64_t int_value(const struct jdoc *doc, size_t v, int64_t dflt)
+{
 	return v != JD_NONE && jd_type(doc, v) == JD_INT ? doc->nodes[v].u.i
 	                                                 : dflt;
 }
 
+static int64_t int_member(const struct jdoc *doc, size_t o, const char *key,
+                          int64_t dflt)
+{
+	return int_value(doc, jd_get(doc, o, key), dflt);
+}
+
 /* An index-like number as it came (an integer, or a real after an integer
  * beyond int64), 0 otherwise. */
-static crec_ref number_member(struct dec *dc, size_t o, const char *key)
+static crec_ref number_value(struct dec *dc, size_t v)
 {
-	size_t v = jd_get(dc->doc, o, key);
-
 	if (v != JD_NONE && jd_type(dc->doc, v) == JD_INT)
 		return crec_int(dc->b, dc->doc->nodes[v].u.i);
 	if (v != JD_NONE && jd_type(dc->doc, v) == JD_REAL)
 		return crec_real(dc->b, dc->doc->nodes[v].u.d);
 	return crec_int(dc->b, 0);
+}
+
+static crec_ref number_member(struct dec *dc, size_t o, const char *key)
+{
+	return number_value(dc, jd_get(dc->doc, o, key));
 }
 
 static crec_ref str_ref(struct dec *dc, struct jstr s)
@@ -1322,16 +1332,20 @@ static bool safe_tags(struct dec *dc, size_t t, bool sort, const struct who *w,
 /* consul's api.HealthChecks.AggregatedStatus(). */
 static const char *aggregated_status(const struct jdoc *doc, size_t checks)
 {
+	static const char *const names[] = {"CheckID", "Status", NULL};
+	static struct jd_keys keys = {.names = names};
 	bool passing = false, warning = false, critical = false, maint = false;
 	size_t count = doc->nodes[checks].len, c = checks + 1;
 
 	for (size_t i = 0; i < count; i++, c = jd_next(doc, c)) {
 		struct jstr id = {NULL, 0}, st = {NULL, 0};
+		size_t v[2];
 
 		if (jd_type(doc, c) != JD_OBJECT)
 			continue; /* left out of Checks too */
-		jstr_at(doc, jd_get(doc, c, "CheckID"), &id);
-		jstr_at(doc, jd_get(doc, c, "Status"), &st);
+		jd_members(doc, c, &keys, v);
+		jstr_at(doc, v[0], &id);
+		jstr_at(doc, v[1], &st);
 		if (id.s != NULL &&
 		    (strcmp(id.s, "_node_maintenance") == 0 ||
 		     strncmp(id.s, "_service_maintenance:", 21) == 0)) {
@@ -1402,23 +1416,33 @@ enum {
 static crec_ref health_checks(struct dec *dc, size_t checks,
                               const struct who *owner)
 {
-	static const struct {
-		int field;
-		const char *name;
-	} text[] = {
-	        {HC_NODE, "Node"},
-	        {HC_CHECK_ID, "CheckID"},
-	        {HC_NAME, "Name"},
-	        {HC_STATUS, "Status"},
-	        {HC_NOTES, "Notes"},
-	        {HC_OUTPUT, "Output"},
-	        {HC_SERVICE_ID, "ServiceID"},
-	        {HC_SERVICE_NAME, "ServiceName"},
-	        {HC_TYPE, "Type"},
-	        {HC_NAMESPACE, "Namespace"},
-	        {HC_PARTITION, "Partition"},
-	        {HC_PEER_NAME, "PeerName"},
+	/* Consul's names of the fields read, by HC_ index (the ones not
+	 * read are made apart). */
+	static const char *const names[] = {
+	        [HC_NODE] = "Node",
+	        [HC_CHECK_ID] = "CheckID",
+	        [HC_NAME] = "Name",
+	        [HC_STATUS] = "Status",
+	        [HC_NOTES] = "Notes",
+	        [HC_OUTPUT] = "Output",
+	        [HC_SERVICE_ID] = "ServiceID",
+	        [HC_SERVICE_NAME] = "ServiceName",
+	        [HC_SERVICE_TAGS] = "ServiceTags",
+	        [HC_TYPE] = "Type",
+	        [HC_NAMESPACE] = "Namespace",
+	        [HC_PARTITION] = "Partition",
+	        [HC_EXPOSED_PORT] = "ExposedPort",
+	        [HC_PEER_NAME] = "PeerName",
+	        [HC_DEFINITION] = "Definition",
+	        [HC_CREATE_INDEX] = "CreateIndex",
+	        [HC_MODIFY_INDEX] = "ModifyIndex",
+	        [HC_N] = NULL,
 	};
+	static const int text[] = {
+	        HC_NODE,  HC_CHECK_ID,  HC_NAME,       HC_STATUS,
+	        HC_NOTES, HC_OUTPUT,    HC_SERVICE_ID, HC_SERVICE_NAME,
+	        HC_TYPE,  HC_NAMESPACE, HC_PARTITION,  HC_PEER_NAME};
+	static struct jd_keys keys = {.names = names};
 	const struct jdoc *doc = dc->doc;
 	bool keep = !dc->d->drop_check_text;
 	struct items out;
@@ -1428,6 +1452,7 @@ static crec_ref health_checks(struct dec *dc, size_t checks,
 	items_init(&out);
 	for (size_t i = 0; i < count; i++, c = jd_next(doc, c)) {
 		crec_ref f[HC_N];
+		size_t v[HC_N];
 		struct who w = *owner;
 		char cid[DEP_QUOTE_MAX + 1];
 
@@ -1436,11 +1461,11 @@ static crec_ref health_checks(struct dec *dc, size_t checks,
 			           "check that is not an object left out");
 			continue;
 		}
+		jd_members(doc, c, &keys, v);
 		for (size_t j = 0; j < sizeof(text) / sizeof(text[0]); j++)
-			if (keep || (text[j].field != HC_NOTES &&
-			             text[j].field != HC_OUTPUT))
-				f[text[j].field] = one_line(
-				        dc, jd_get(doc, c, text[j].name));
+			if (keep ||
+			    (text[j] != HC_NOTES && text[j] != HC_OUTPUT))
+				f[text[j]] = one_line(dc, v[text[j]]);
 		/* Messages quote the CheckID as kept (one line), cut as
 		 * quote() cuts: the builder's bytes may move meanwhile. */
 		{
@@ -1453,17 +1478,17 @@ static crec_ref health_checks(struct dec *dc, size_t checks,
 			w.check.s = cid;
 			w.is_check = true;
 		}
-		if (!safe_tags(dc, jd_get(doc, c, "ServiceTags"), false, &w,
+		if (!safe_tags(dc, v[HC_SERVICE_TAGS], false, &w,
 		               &f[HC_SERVICE_TAGS]))
 			f[HC_SERVICE_TAGS] = crec_list(dc->b, NULL, 0);
 		f[HC_EXPOSED_PORT] =
-		        crec_int(dc->b, int_member(doc, c, "ExposedPort", 0));
+		        crec_int(dc->b, int_value(doc, v[HC_EXPOSED_PORT], 0));
 		f[HC_DEFINITION] = crec_null();
 		if (keep) {
 			f[HC_CREATE_INDEX] =
-			        number_member(dc, c, "CreateIndex");
+			        number_value(dc, v[HC_CREATE_INDEX]);
 			f[HC_MODIFY_INDEX] =
-			        number_member(dc, c, "ModifyIndex");
+			        number_value(dc, v[HC_MODIFY_INDEX]);
 		} else {
 			f[HC_NOTES] = f[HC_OUTPUT] = crec_str(dc->b, "", 0);
 			f[HC_CREATE_INDEX] = f[HC_MODIFY_INDEX] =
@@ -1484,6 +1509,34 @@ static int shape_error(struct err *e, const struct dep *d, const char *want)
 	               d->id, want);
 }
 
+/* The members of a health entry, its Node and its Service read. */
+enum { E_NODE, E_SERVICE, E_CHECKS, E_N };
+static const char *const entry_names[] = {"Node", "Service", "Checks", NULL};
+enum { N_NODE, N_ID, N_ADDRESS, N_DATACENTER, N_TAGGED, N_META, N_N };
+static const char *const node_names[] = {
+        "Node", "ID", "Address", "Datacenter", "TaggedAddresses", "Meta", NULL};
+enum {
+	S_ID,
+	S_SERVICE,
+	S_ADDRESS,
+	S_KIND,
+	S_SOCKET,
+	S_NAMESPACE,
+	S_PARTITION,
+	S_PEER,
+	S_TAGS,
+	S_META,
+	S_TAGGED,
+	S_PORT,
+	S_WEIGHTS,
+	S_N,
+};
+static const char *const service_names[] = {
+        "ID",         "Service",   "Address",         "Kind",
+        "SocketPath", "Namespace", "Partition",       "PeerName",
+        "Tags",       "Meta",      "TaggedAddresses", "Port",
+        "Weights",    NULL};
+
 /* dependency.Node's fields, in the schema's order. */
 enum { ND_ID, ND_NODE, ND_ADDRESS, ND_DATACENTER, ND_TAGGED, ND_META, ND_N };
 
@@ -1496,6 +1549,7 @@ enum { ND_ID, ND_NODE, ND_ADDRESS, ND_DATACENTER, ND_TAGGED, ND_META, ND_N };
 static bool node_record(struct dec *dc, size_t n, crec_ref *ret,
                         struct jstr *ret_name, struct jstr *ret_addr)
 {
+	static struct jd_keys nkeys = {.names = node_names};
 	const struct jdoc *doc = dc->doc;
 	struct jstr id, name, addr, dc_name;
 	struct who w = {.kind = WHO_NODE};
@@ -1503,19 +1557,21 @@ static bool node_record(struct dec *dc, size_t n, crec_ref *ret,
 	const char *why = NULL;
 	char reason[200];
 	crec_ref f[ND_N];
+	size_t nv[N_N];
 
 	if (n == JD_NONE || jd_type(doc, n) != JD_OBJECT) {
 		drop(dc, "node record is not an object");
 		return false;
 	}
-	if (!str_member(doc, n, "Node", &name)) {
+	jd_members(doc, n, &nkeys, nv);
+	if (!str_value(doc, nv[N_NODE], &name)) {
 		drop(dc, "node record without a Node name");
 		return false;
 	}
 	w.node = name;
-	id_ok = str_member(doc, n, "ID", &id);
-	addr_str = str_member(doc, n, "Address", &addr);
-	dc_ok = str_member(doc, n, "Datacenter", &dc_name);
+	id_ok = str_value(doc, nv[N_ID], &id);
+	addr_str = str_value(doc, nv[N_ADDRESS], &addr);
+	dc_ok = str_value(doc, nv[N_DATACENTER], &dc_name);
 	if (!name_ok(name))
 		why = "invalid node name";
 	else if (!addr_str)
@@ -1542,9 +1598,8 @@ static bool node_record(struct dec *dc, size_t n, crec_ref *ret,
 	f[ND_NODE] = str_ref(dc, name);
 	f[ND_ADDRESS] = str_ref(dc, addr);
 	f[ND_DATACENTER] = str_ref(dc, dc_name);
-	f[ND_TAGGED] =
-	        tagged_addresses(dc, jd_get(doc, n, "TaggedAddresses"), &w);
-	f[ND_META] = string_map(dc, jd_get(doc, n, "Meta"), &w);
+	f[ND_TAGGED] = tagged_addresses(dc, nv[N_TAGGED], &w);
+	f[ND_META] = string_map(dc, nv[N_META], &w);
 	*ret = crec_record(dc->b, TREC_NODE, f);
 	if (ret_name != NULL)
 		*ret_name = name;
@@ -1657,8 +1712,11 @@ enum {
 static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
                           struct jstr *ret_node, struct jstr *ret_id)
 {
+	static struct jd_keys ekeys = {.names = entry_names};
+	static struct jd_keys nkeys = {.names = node_names};
+	static struct jd_keys skeys = {.names = service_names};
 	const struct jdoc *doc = dc->doc;
-	size_t node, svc, checks, wn;
+	size_t node, svc, checks, wn, e[E_N], nv[N_N], sv[S_N];
 	struct jstr nname, nid, naddr, ndc, id, name, addr, kind, socket, ns,
 	        part, peer;
 	struct who w = {.kind = WHO_INSTANCE};
@@ -1666,9 +1724,10 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 	char reason[200];
 	crec_ref f[HS_N], weights[2];
 
-	node = jd_get(doc, entry, "Node");
-	svc = jd_get(doc, entry, "Service");
-	checks = jd_get(doc, entry, "Checks");
+	jd_members(doc, entry, &ekeys, e);
+	node = e[E_NODE];
+	svc = e[E_SERVICE];
+	checks = e[E_CHECKS];
 	if (node == JD_NONE || svc == JD_NONE ||
 	    jd_type(doc, node) != JD_OBJECT || jd_type(doc, svc) != JD_OBJECT) {
 		drop(dc, "health entry without a Node and a Service object");
@@ -1679,18 +1738,20 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 	status = checks != JD_NONE ? aggregated_status(doc, checks) : "passing";
 	if (!status_accepted(dc->d->filters, status))
 		return false;
-	if (!str_member(doc, node, "Node", &nname) ||
-	    !str_member(doc, node, "ID", &nid) ||
-	    !str_member(doc, node, "Address", &naddr) ||
-	    !str_member(doc, node, "Datacenter", &ndc) ||
-	    !str_member(doc, svc, "ID", &id) ||
-	    !str_member(doc, svc, "Service", &name) ||
-	    !str_member(doc, svc, "Address", &addr) ||
-	    !str_member(doc, svc, "Kind", &kind) ||
-	    !str_member(doc, svc, "SocketPath", &socket) ||
-	    !str_member(doc, svc, "Namespace", &ns) ||
-	    !str_member(doc, svc, "Partition", &part) ||
-	    !str_member(doc, svc, "PeerName", &peer)) {
+	jd_members(doc, node, &nkeys, nv);
+	jd_members(doc, svc, &skeys, sv);
+	if (!str_value(doc, nv[N_NODE], &nname) ||
+	    !str_value(doc, nv[N_ID], &nid) ||
+	    !str_value(doc, nv[N_ADDRESS], &naddr) ||
+	    !str_value(doc, nv[N_DATACENTER], &ndc) ||
+	    !str_value(doc, sv[S_ID], &id) ||
+	    !str_value(doc, sv[S_SERVICE], &name) ||
+	    !str_value(doc, sv[S_ADDRESS], &addr) ||
+	    !str_value(doc, sv[S_KIND], &kind) ||
+	    !str_value(doc, sv[S_SOCKET], &socket) ||
+	    !str_value(doc, sv[S_NAMESPACE], &ns) ||
+	    !str_value(doc, sv[S_PARTITION], &part) ||
+	    !str_value(doc, sv[S_PEER], &peer)) {
 		drop(dc, "health entry with a non-string field");
 		return false;
 	}
@@ -1719,8 +1780,7 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 	else if (name_reserved(dc, name, &addr, reason, sizeof(reason)) ||
 	         name_reserved(dc, nname, &naddr, reason, sizeof(reason)))
 		why = reason;
-	else if (!safe_tags(dc, jd_get(doc, svc, "Tags"), true, &w,
-	                    &f[HS_TAGS]))
+	else if (!safe_tags(dc, sv[S_TAGS], true, &w, &f[HS_TAGS]))
 		why = "invalid tags";
 	if (why != NULL) {
 		drop_about(dc, &w, "%s", why);
@@ -1729,20 +1789,18 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 	f[HS_NODE] = str_ref(dc, nname);
 	f[HS_NODE_ID] = str_ref(dc, nid);
 	f[HS_NODE_ADDRESS] = str_ref(dc, naddr);
-	f[HS_NODE_TAGGED] =
-	        tagged_addresses(dc, jd_get(doc, node, "TaggedAddresses"), &w);
-	f[HS_NODE_META] = string_map(dc, jd_get(doc, node, "Meta"), &w);
-	f[HS_SERVICE_META] = string_map(dc, jd_get(doc, svc, "Meta"), &w);
+	f[HS_NODE_TAGGED] = tagged_addresses(dc, nv[N_TAGGED], &w);
+	f[HS_NODE_META] = string_map(dc, nv[N_META], &w);
+	f[HS_SERVICE_META] = string_map(dc, sv[S_META], &w);
 	f[HS_ADDRESS] = str_ref(dc, addr);
-	f[HS_SERVICE_TAGGED] =
-	        tagged_addresses(dc, jd_get(doc, svc, "TaggedAddresses"), &w);
+	f[HS_SERVICE_TAGGED] = tagged_addresses(dc, sv[S_TAGGED], &w);
 	f[HS_ID] = str_ref(dc, id);
 	f[HS_NAME] = str_ref(dc, name);
 	f[HS_CHECKS] = checks != JD_NONE ? health_checks(dc, checks, &w)
 	                                 : crec_list(dc->b, NULL, 0);
 	f[HS_STATUS] = crec_str(dc->b, status, strlen(status));
-	f[HS_PORT] = crec_int(dc->b, int_member(doc, svc, "Port", 0));
-	wn = jd_get(doc, svc, "Weights");
+	f[HS_PORT] = crec_int(dc->b, int_value(doc, sv[S_PORT], 0));
+	wn = sv[S_WEIGHTS];
 	weights[0] = crec_int(dc->b, int_member(doc, wn, "Passing", 1));
 	weights[1] = crec_int(dc->b, int_member(doc, wn, "Warning", 1));
 	f[HS_WEIGHTS] = crec_record(dc->b, TREC_AGENT_WEIGHTS, weights);

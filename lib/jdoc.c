@@ -50,7 +50,7 @@ static int jp_fail(struct jp *j, size_t off, const char *what)
 	               what);
 }
 
-static size_t jp_node(struct jp *j, enum jd_type type)
+static inline size_t jp_node(struct jp *j, enum jd_type type)
 {
 	struct jdoc *d = j->d;
 
@@ -64,13 +64,19 @@ static size_t jp_node(struct jp *j, enum jd_type type)
 	return d->n++;
 }
 
-static void jp_ws(struct jp *j)
+static inline bool jp_blank(char c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline void jp_ws(struct jp *j)
 {
 	const char *s = j->s;
 	size_t p = j->p, n = j->n;
 
-	while (p < n &&
-	       (s[p] == ' ' || s[p] == '\n' || s[p] == '\r' || s[p] == '\t'))
+	if (p < n && !jp_blank(s[p]))
+		return; /* compact JSON: the common case */
+	while (p < n && jp_blank(s[p]))
 		p++;
 	j->p = p;
 }
@@ -80,6 +86,48 @@ static void jp_ws(struct jp *j)
 static inline bool jp_special(unsigned char c)
 {
 	return (unsigned char)(c - 0x20) >= 0x60 || c == '"' || c == '\\';
+}
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes of x is special (jp_special), without a
+ * branch per byte: a '"' or '\\' byte (zero after the xor), a byte below
+ * 0x20, or one with its high bit set. */
+static inline bool jp_special8(uint64_t x)
+{
+	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+
+	return ((((q - ONES) & ~q) | ((b - ONES) & ~b) |
+	         ((x - ONES * 0x20) & ~x) | x) &
+	        HIGHS) != 0;
+}
+
+/*
+ * Copy the plain bytes of s[p..n) to *o, up to the first special byte;
+ * returns its offset (or n). 8 bytes at a time: a whole word is stored
+ * before it is tested, which never passes the end of the output (it is
+ * always at least one byte behind the input, and as long).
+ */
+static inline size_t jp_plain_run(const unsigned char *s, size_t p, size_t n,
+                                  char **o)
+{
+	char *out = *o;
+
+	while (p + 8 <= n) {
+		uint64_t x;
+
+		memcpy(&x, s + p, 8);
+		memcpy(out, &x, 8);
+		if (jp_special8(x))
+			break;
+		p += 8;
+		out += 8;
+	}
+	while (p < n && !jp_special(s[p]))
+		*out++ = (char)s[p++];
+	*o = out;
+	return p;
 }
 
 static int hexval(char c)
@@ -171,14 +219,9 @@ static int jp_string(struct jp *j)
 	char *out = d->strs + d->slen, *o = out;
 
 	for (;;) {
-		size_t run = p;
 		unsigned char c;
 
-		while (run < n && !jp_special(s[run]))
-			run++;
-		memcpy(o, s + p, run - p);
-		o += run - p;
-		p = run;
+		p = jp_plain_run(s, p, n, &o);
 		if (p >= n)
 			return jp_fail(j, p,
 			               "premature end of input in a string");
@@ -500,4 +543,61 @@ size_t jd_get(const struct jdoc *d, size_t i, const char *key)
 		m = jd_next(d, m + 1);
 	}
 	return found;
+}
+
+static unsigned jd_key_hash(const char *s, size_t n)
+{
+	return (unsigned)(n * 7 + (unsigned char)s[0] * 3 +
+	                  (unsigned char)s[n - 1]) &
+	       127;
+}
+
+static void jd_keys_make(struct jd_keys *k)
+{
+	memset(k->table, 0, sizeof(k->table));
+	for (k->n = 0; k->names[k->n] != NULL; k->n++) {
+		size_t n = strlen(k->names[k->n]);
+		unsigned h;
+
+		if (k->n == JD_MAX_KEYS || n == 0 || n > 255)
+			abort(); /* a programming error in a static table */
+		k->len[k->n] = (uint8_t)n;
+		for (h = jd_key_hash(k->names[k->n], n); k->table[h] != 0;
+		     h = (h + 1) & 127)
+			;
+		k->table[h] = (uint8_t)(k->n + 1);
+	}
+	k->ready = true;
+}
+
+void jd_members(const struct jdoc *d, size_t i, struct jd_keys *k, size_t *out)
+{
+	size_t count, m;
+
+	if (!k->ready)
+		jd_keys_make(k);
+	for (size_t x = 0; x < k->n; x++)
+		out[x] = JD_NONE;
+	if (i == JD_NONE || d->nodes[i].type != JD_OBJECT)
+		return;
+	count = d->nodes[i].len;
+	m = i + 1;
+	for (size_t x = 0; x < count; x++, m = jd_next(d, m + 1)) {
+		const struct jd_node *kn = &d->nodes[m];
+		const char *key = d->strs + kn->u.c.off;
+		unsigned h;
+
+		if (kn->len == 0 || kn->len > 255)
+			continue;
+		for (h = jd_key_hash(key, kn->len); k->table[h] != 0;
+		     h = (h + 1) & 127) {
+			size_t idx = k->table[h] - 1u;
+
+			if (k->len[idx] == kn->len &&
+			    memcmp(k->names[idx], key, kn->len) == 0) {
+				out[idx] = m + 1; /* the last one wins */
+				break;
+			}
+		}
+	}
 }

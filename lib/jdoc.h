@@ -101,4 +101,25 @@ static inline const char *jd_str(const struct jdoc *d, size_t i, size_t *len)
  * when i is JD_NONE or not an object). */
 size_t jd_get(const struct jdoc *d, size_t i, const char *key);
 
+/*
+ * Member names looked up together in one pass over an object (a record's
+ * fields), for jd_members(): names is NULL-terminated, at most
+ * JD_MAX_KEYS; the rest is a table made at the first use. Declare one
+ * static per set: static struct jd_keys k = {.names = names};
+ */
+#define JD_MAX_KEYS 32
+
+struct jd_keys {
+	const char *const *names;
+	size_t n;
+	bool ready;
+	uint8_t len[JD_MAX_KEYS];
+	uint8_t table[128]; /* by a hash of the name: index + 1, 0 empty */
+};
+
+/* For each name of k, the value of object i's last member of that name
+ * in out[...], JD_NONE when it has none (every one when i is JD_NONE or
+ * not an object). As jd_get() for each, in one pass. */
+void jd_members(const struct jdoc *d, size_t i, struct jd_keys *k, size_t *out);
+
 #endif
