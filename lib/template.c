@@ -802,6 +802,7 @@ static void node_free(struct tnode *n)
 		for (i = 0; i < n->nidents; i++)
 			free(n->idents[i]);
 		free(n->idents);
+		free(n->memo);
 		for (i = 0; i < n->ndecl; i++)
 			free(n->decl[i]);
 		free(n->decl);
@@ -823,6 +824,8 @@ static void node_add_ident(struct tnode *n, const char *s, size_t len)
 {
 	n->idents =
 	        xreallocarray(n->idents, n->nidents + 1, sizeof(*n->idents));
+	n->memo = xreallocarray(n->memo, n->nidents + 1, sizeof(*n->memo));
+	memset(&n->memo[n->nidents], 0, sizeof(*n->memo));
 	n->idents[n->nidents++] = xstrndup(s, len);
 }
 

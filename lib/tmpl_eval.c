@@ -179,7 +179,7 @@ static json_t *missing_key_zero(json_t *map, const struct trec_field *ft)
  * *ret_ft gets the result's.
  */
 static int eval_field(struct state *s, const struct tnode *n, const char *name,
-                      bool has_args, json_t *receiver,
+                      struct tfield_memo *memo, bool has_args, json_t *receiver,
                       const struct trec_field *ft, json_t **ret,
                       const struct trec_field **ret_ft)
 {
@@ -202,7 +202,13 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 		            name);
 	if ((rs = trec_schema_of(receiver)) != NULL) {
 		/* a Go struct: only its fields exist */
-		f = trec_field(rs, name);
+		if (memo->schema == rs) {
+			f = memo->field;
+		} else {
+			f = trec_field(rs, name);
+			memo->schema = rs;
+			memo->field = f;
+		}
 		if (f == NULL)
 			return serr(s, n, -EINVAL,
 			            "can't evaluate field %s in type %s", name,
@@ -245,7 +251,8 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 /* receiver.idents[0].idents[1]...; the last one gets the arguments. */
 static int eval_field_chain(struct state *s, const struct tnode *n,
                             json_t *receiver, char *const *idents,
-                            size_t nidents, bool has_args, json_t **ret)
+                            struct tfield_memo *memo, size_t nidents,
+                            bool has_args, json_t **ret)
 {
 	json_t *cur = json_incref(receiver), *next;
 	const struct trec_field *ft = NULL;
@@ -253,8 +260,9 @@ static int eval_field_chain(struct state *s, const struct tnode *n,
 	int r;
 
 	for (i = 0; i < nidents; i++) {
-		r = eval_field(s, n, idents[i], i + 1 == nidents && has_args,
-		               cur, ft, &next, &ft);
+		r = eval_field(s, n, idents[i], &memo[i],
+		               i + 1 == nidents && has_args, cur, ft, &next,
+		               &ft);
 		json_decref(cur);
 		if (r < 0)
 			return r;
@@ -281,8 +289,8 @@ static int eval_variable(struct state *s, const struct tnode *n, bool has_args,
 		*ret = json_incref(v->val);
 		return 0;
 	}
-	return eval_field_chain(s, n, v->val, n->idents + 1, n->nidents - 1,
-	                        has_args, ret);
+	return eval_field_chain(s, n, v->val, n->idents + 1, n->memo + 1,
+	                        n->nidents - 1, has_args, ret);
 }
 
 static int eval_chain(struct state *s, json_t *dot, const struct tnode *n,
@@ -296,7 +304,8 @@ static int eval_chain(struct state *s, json_t *dot, const struct tnode *n,
 	r = eval_arg(s, dot, n->pipe, &v);
 	if (r < 0)
 		return r;
-	r = eval_field_chain(s, n, v, n->idents, n->nidents, has_args, ret);
+	r = eval_field_chain(s, n, v, n->idents, n->memo, n->nidents, has_args,
+	                     ret);
 	json_decref(v);
 	return r;
 }
@@ -458,8 +467,8 @@ static int eval_arg(struct state *s, json_t *dot, const struct tnode *n,
 		*ret = json_incref(n->value);
 		return 0;
 	case N_FIELD:
-		return eval_field_chain(s, n, dot, n->idents, n->nidents, false,
-		                        ret);
+		return eval_field_chain(s, n, dot, n->idents, n->memo,
+		                        n->nidents, false, ret);
 	case N_VAR:
 		return eval_variable(s, n, false, ret);
 	case N_PIPE:
@@ -483,7 +492,8 @@ static int eval_command(struct state *s, json_t *dot, const struct tnode *cmd,
 	switch (first->type) {
 	case N_FIELD:
 		return eval_field_chain(s, first, dot, first->idents,
-		                        first->nidents, has_args, ret);
+		                        first->memo, first->nidents, has_args,
+		                        ret);
 	case N_CHAIN:
 		return eval_chain(s, dot, first, has_args, ret);
 	case N_IDENT:
