@@ -391,16 +391,18 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
                                 const struct strmap *held, char sign,
                                 struct buf *out)
 {
+	long *in_b =
+	        xreallocarray(NULL, a->nlines ? a->nlines : 1, sizeof(*in_b));
 	size_t n = 0;
 
+	hosts_doc_match(a, b, in_b);
 	for (size_t i = 0; i < a->nlines; i++) {
 		const struct hosts_line *l = &a->lines[i];
 		int len = l->key_len < PUBLISH_LOG_KEY_MAX
 		                  ? (int)l->key_len
 		                  : PUBLISH_LOG_KEY_MAX;
 
-		if (!l->entry ||
-		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0 ||
+		if (!l->entry || in_b[i] >= 0 ||
 		    (held != NULL &&
 		     strmap_get(held, a->text.data + l->off, l->len, NULL)))
 			continue;
@@ -408,6 +410,7 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
 			buf_printf(out, "%s%c%.*s", out->len > 0 ? ", " : "",
 			           sign, len, a->keys + l->key);
 	}
+	free(in_b);
 	return n;
 }
 
