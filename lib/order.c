@@ -987,18 +987,36 @@ int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
 		lines[nl++] = l;
 	}
 	if (r == 0) {
+		bool kept_all = nl == d->nlines;
+
 		buf_free(&d->text);
 		d->text = text;
 		free(d->lines);
 		d->lines = lines;
 		d->nlines = nl;
 		d->cap = d->nlines > 0 ? d->nlines : 1;
-		strmap_clear(&d->index);
-		for (size_t i = 0; i < d->nlines; i++)
-			if (d->lines[i].entry)
-				(void)strmap_put(
-				        &d->index, d->keys + d->lines[i].key,
-				        d->lines[i].key_len, (uint32_t)i, NULL);
+		if (kept_all) {
+			/* The same keys at new places: renumber the index
+			 * where it is instead of hashing every key again. */
+			size_t *to = xreallocarray(NULL, nl, sizeof(*to));
+
+			for (size_t i = 0; i < nl; i++)
+				to[from[i]] = i;
+			for (size_t k = 0; k < d->index.cap; k++)
+				if (d->index.slots[k].key != NULL)
+					d->index.slots[k].value = (uint32_t)
+					        to[d->index.slots[k].value];
+			free(to);
+		} else {
+			strmap_clear(&d->index);
+			for (size_t i = 0; i < d->nlines; i++)
+				if (d->lines[i].entry)
+					(void)strmap_put(
+					        &d->index,
+					        d->keys + d->lines[i].key,
+					        d->lines[i].key_len,
+					        (uint32_t)i, NULL);
+		}
 	} else {
 		buf_free(&text);
 		free(lines);
