@@ -74,7 +74,7 @@ struct dep {
 	char *dc;      /* NULL when none */
 	char *near;    /* NULL when none */
 	unsigned filters;
-	bool drop_check_text; /* no template sees a check's Output, ... */
+	enum dep_checks checks; /* what of checks a template can see */
 	char *id;
 };
 
@@ -500,9 +500,9 @@ bool dep_id_null_is_missing(const char *id)
 	return id != NULL && strncmp(id, "kv.block(", 9) == 0;
 }
 
-void dep_drop_check_text(struct dep *d)
+void dep_set_checks(struct dep *d, enum dep_checks keep)
 {
-	d->drop_check_text = true;
+	d->checks = keep;
 }
 
 bool dep_id_compact(const char *id)
@@ -539,7 +539,7 @@ struct dep *dep_dup(const struct dep *d)
 	c->dc = dup_or_null(d->dc);
 	c->near = dup_or_null(d->near);
 	c->filters = d->filters;
-	c->drop_check_text = d->drop_check_text;
+	c->checks = d->checks;
 	c->id = xstrdup(d->id);
 	return c;
 }
@@ -1409,7 +1409,7 @@ enum {
  * fields, nothing else (no Definition): free text made one line, hostile
  * ServiceTags left out. A check whose Output is a service's own answer
  * stays, so a healthy instance is never dropped for what it printed.
- * With dep_drop_check_text, Output, Notes and the indexes are left empty
+ * With DEP_CHECKS_NO_TEXT, Output, Notes and the indexes are left empty
  * (no template can see them), so an agent's periodic sync of a check's
  * output decodes to the same bytes: no change at all.
  */
@@ -1444,7 +1444,7 @@ static crec_ref health_checks(struct dec *dc, size_t checks,
 	        HC_TYPE,  HC_NAMESPACE, HC_PARTITION,  HC_PEER_NAME};
 	static struct jd_keys keys = {.names = names};
 	const struct jdoc *doc = dc->doc;
-	bool keep = !dc->d->drop_check_text;
+	bool keep = dc->d->checks == DEP_CHECKS_ALL;
 	struct items out;
 	size_t count = doc->nodes[checks].len, c = checks + 1;
 	crec_ref r;
@@ -1796,8 +1796,9 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 	f[HS_SERVICE_TAGGED] = tagged_addresses(dc, sv[S_TAGGED], &w);
 	f[HS_ID] = str_ref(dc, id);
 	f[HS_NAME] = str_ref(dc, name);
-	f[HS_CHECKS] = checks != JD_NONE ? health_checks(dc, checks, &w)
-	                                 : crec_list(dc->b, NULL, 0);
+	f[HS_CHECKS] = checks != JD_NONE && dc->d->checks != DEP_CHECKS_NONE
+	                       ? health_checks(dc, checks, &w)
+	                       : crec_list(dc->b, NULL, 0);
 	f[HS_STATUS] = crec_str(dc->b, status, strlen(status));
 	f[HS_PORT] = crec_int(dc->b, int_value(doc, sv[S_PORT], 0));
 	wn = sv[S_WEIGHTS];
@@ -2262,6 +2263,18 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 	return dep_decode_names(d, NULL, status, body, len, ret, dropped, e);
 }
 
+/*
+ * The parse of the answer being decoded, kept from one decode to the next
+ * (answers are decoded one at a time): a large answer's parse then reuses
+ * the memory the last one had instead of asking for fresh pages (which a
+ * malloc_trim between answers gives back) every time. Up to
+ * DEP_SCRATCH_KEEP bytes stay (the parse of a 1.2 MB answer: 1,000
+ * instances); more is freed after the decode, so a large answer's memory
+ * is given back.
+ */
+#define DEP_SCRATCH_KEEP (4u << 20)
+static struct jdoc scratch;
+
 int dep_decode_names(const struct dep *d, const struct dep_names *names,
                      long status, const char *body, size_t len, json_t **ret,
                      json_t *dropped, struct err *e)
@@ -2295,9 +2308,9 @@ int dep_decode_names(const struct dep *d, const struct dep_names *names,
 	if (status != 200)
 		return err_msg(e, -EBADMSG, "%s: unexpected HTTP status %ld",
 		               d->id, status);
-	jd_init(&doc);
+	doc = scratch;
 	if ((r = jd_parse(&doc, body != NULL ? body : "", len, e)) < 0) {
-		jd_free(&doc);
+		scratch = doc;
 		return r;
 	}
 	buf_init(&dc.scratch, 0);
@@ -2337,8 +2350,10 @@ int dep_decode_names(const struct dep *d, const struct dep_names *names,
 		r = err_msg(e, -EINVAL, "unknown dependency kind");
 		break;
 	}
-	/* The parse tree goes at once: only the records stay. */
-	jd_free(&doc);
+	/* The parse is over: only the records stay. */
+	if (doc.cap * sizeof(*doc.nodes) + doc.scap > DEP_SCRATCH_KEEP)
+		jd_free(&doc);
+	scratch = doc;
 	buf_free(&dc.scratch);
 	if (r == 0 && compact) {
 		out = crec_finish(dc.b, root);

@@ -60,12 +60,21 @@ bool dep_id_null_is_missing(const char *id);
  */
 bool dep_id_compact(const char *id);
 /*
- * No template can see a health check's Output, Notes, CreateIndex or
- * ModifyIndex (tmpl_sees_check_text() is false for every loaded template):
- * d's decoder leaves them empty, so an agent syncing a check's output
- * changes nothing d decodes. Not part of d's identity.
+ * What of a health instance's checks (HealthService.Checks) the decoder
+ * keeps, from what the loaded templates can see (tmpl_checks_seen()):
+ * DEP_CHECKS_NO_TEXT leaves every check's Output, Notes, CreateIndex and
+ * ModifyIndex empty, so an agent syncing a check's output changes nothing
+ * d decodes; DEP_CHECKS_NONE leaves Checks an empty list (the instance's
+ * Status, and the filter, still come from all of them). Not part of d's
+ * identity. The default keeps everything.
  */
-void dep_drop_check_text(struct dep *d);
+enum dep_checks {
+	DEP_CHECKS_ALL,
+	DEP_CHECKS_NO_TEXT,
+	DEP_CHECKS_NONE,
+};
+
+void dep_set_checks(struct dep *d, enum dep_checks keep);
 struct dep *dep_dup(const struct dep *d);
 struct dep *dep_free(struct dep *d); /* NULL-safe; returns NULL */
 

@@ -91,8 +91,7 @@ static int fetch(struct fcall *c, enum dep_kind kind, const char *spec,
 		return r;
 	if (kv_block)
 		dep_kv_block(d);
-	if (c->env->drop_check_text)
-		dep_drop_check_text(d);
+	dep_set_checks(d, c->env->checks);
 	*ret_data = c->env->lookup(c->env->ctx, d);
 	dep_free(d);
 	return 0;

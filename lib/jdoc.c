@@ -407,10 +407,13 @@ int jd_parse(struct jdoc *d, const char *text, size_t len, struct err *e)
 
 	d->n = 0;
 	d->slen = 0;
-	free(d->strs);
 	/* Unescaped strings, each with its NUL, never outgrow the text
 	 * (every string has two quotes that are not copied). */
-	d->strs = xmalloc(len + 1);
+	if (d->scap < len + 1) {
+		free(d->strs);
+		d->scap = len + 1;
+		d->strs = xmalloc(d->scap);
+	}
 	if (d->cap == 0) {
 		d->cap = len / 8 + 16;
 		d->nodes = xreallocarray(d->nodes, d->cap, sizeof(*d->nodes));

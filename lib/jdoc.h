@@ -61,15 +61,15 @@ struct jdoc {
 	struct jd_node *nodes;
 	size_t n, cap;
 	char *strs; /* every string, unescaped, NUL after each */
-	size_t slen;
+	size_t slen, scap;
 };
 
 void jd_init(struct jdoc *d);
 void jd_free(struct jdoc *d);
 /*
- * Parse text[0..len) into d (its previous content is dropped). 0, or
- * -EBADMSG with e set ("invalid JSON: ...", line and column of the
- * problem); d then holds nothing.
+ * Parse text[0..len) into d (its previous content is dropped, its memory
+ * kept for this parse). 0, or -EBADMSG with e set ("invalid JSON: ...",
+ * line and column of the problem); d then holds nothing.
  */
 int jd_parse(struct jdoc *d, const char *text, size_t len, struct err *e);
 

@@ -63,10 +63,10 @@ struct runner {
 	bool need_fleet;
 	bool fleet_known;
 	bool ready;
-	/* No template sees a check's Output, Notes or indexes: answers are
-	 * decoded without them (tmpl_sees_check_text), so an agent syncing
-	 * a check's output changes nothing. */
-	bool drop_check_text;
+	/* What the templates can see of health checks: answers are decoded
+	 * without the rest (tmpl_checks_seen), so an agent syncing a check's
+	 * output changes nothing a template cannot show. */
+	enum dep_checks checks;
 	bool failed;   /* a -once publish failed */
 	bool flushing; /* -once: waiting for the commands to run */
 	bool closing;
@@ -357,7 +357,7 @@ static void rtmpl_render(struct rtmpl *t)
 	        .ctx = &p,
 	        .limits = tmpl_default_limits,
 	        .spans = &spans,
-	        .drop_check_text = r->drop_check_text,
+	        .checks = r->checks,
 	};
 	struct publish_input in;
 	struct buf out, suspect;
@@ -657,10 +657,13 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 		if (rc < 0)
 			goto fail;
 	}
-	r->drop_check_text = r->ntmpls > 0;
-	for (size_t i = 0; i < r->ntmpls; i++)
-		if (tmpl_sees_check_text(r->tmpls[i].tmpl))
-			r->drop_check_text = false;
+	r->checks = DEP_CHECKS_NONE;
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		enum dep_checks seen = tmpl_checks_seen(r->tmpls[i].tmpl);
+
+		if (seen < r->checks)
+			r->checks = seen; /* the most any template sees */
+	}
 	rc = dep_new(DEP_AGENT_SELF, "", &r->self_dep, e);
 	if (rc < 0)
 		goto fail;

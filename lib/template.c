@@ -1685,13 +1685,17 @@ static void sees_scan(const struct tnode *n, struct sees *s)
 	}
 }
 
-bool tmpl_sees_check_text(const struct tmpl *t)
+enum dep_checks tmpl_checks_seen(const struct tmpl *t)
 {
 	struct sees s = {0};
 
 	sees_scan(t->root, &s);
 	for (size_t i = 0; i < t->ndefs; i++)
 		sees_scan(t->defs[i].list, &s);
-	return s.names_text || s.encodes ||
-	       (s.names_checks && (s.formats || s.prints_value));
+	if (s.names_text || s.encodes ||
+	    (s.names_checks && (s.formats || s.prints_value)))
+		return DEP_CHECKS_ALL;
+	if (s.names_checks || s.formats || s.prints_value)
+		return DEP_CHECKS_NO_TEXT;
+	return DEP_CHECKS_NONE;
 }

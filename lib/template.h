@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "deps.h"
 #include "err.h"
 
 struct dep;
@@ -83,11 +84,12 @@ struct tmpl_env {
 	void *ctx;
 	struct tmpl_limits limits;
 	/*
-	 * No loaded template sees a health check's Output, Notes or
-	 * indexes (tmpl_sees_check_text): the Consul functions ask for
-	 * dependencies that leave them out (dep_drop_check_text).
+	 * What the loaded templates can see of health checks (the least
+	 * tmpl_checks_seen() of them): the Consul functions ask for
+	 * dependencies that leave the rest out (dep_set_checks). Zero keeps
+	 * everything.
 	 */
-	bool drop_check_text;
+	enum dep_checks checks;
 };
 
 int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
@@ -105,15 +107,20 @@ int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
                     json_t *dot, struct buf *out, struct err *e);
 
 /*
- * Whether t can show a health check's Output, Notes, CreateIndex or
- * ModifyIndex, from its parse tree: it names one of them, encodes JSON
- * (toJSON and its kin print every field), or names Checks and either
- * formats values (printf, print, println, html, js, urlquery, join) or
- * prints something other than a field (., a variable, index's, and's or
- * or's result), which could be a whole check. No field of any record
- * holds a single check, so printing fields never shows one. When no
- * loaded template can, the decoders leave them out (tmpl_env).
+ * What t can show of health checks, from its parse tree:
+ *  - DEP_CHECKS_ALL when it can show a check's Output, Notes,
+ *    CreateIndex or ModifyIndex: it names one of them, encodes JSON
+ *    (toJSON and its kin print every field), or names Checks and either
+ *    formats values (printf, print, println, html, js, urlquery, join)
+ *    or prints something other than a field (., a variable, index's,
+ *    and's or or's result), which could be a whole check (no field of
+ *    any record holds a single check, so printing fields never shows
+ *    one);
+ *  - else DEP_CHECKS_NO_TEXT when it names Checks, or formats or prints
+ *    something other than a field (a whole instance prints its Checks);
+ *  - else DEP_CHECKS_NONE: no check is ever seen.
+ * The decoders leave out what no loaded template sees (tmpl_env).
  */
-bool tmpl_sees_check_text(const struct tmpl *t);
+enum dep_checks tmpl_checks_seen(const struct tmpl *t);
 
 #endif

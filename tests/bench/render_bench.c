@@ -83,7 +83,7 @@ struct bench {
 	long rss_store_kib;
 	size_t body_bytes;
 	size_t bodies;
-	bool drop_check_text; /* as the daemon: no template sees it */
+	enum dep_checks checks; /* as the daemon: what the template sees */
 };
 
 static uint64_t now_ns(void)
@@ -292,8 +292,7 @@ static int bench_fetch(struct bench *b)
 		json_decref(v);
 		v = NULL;
 		err_clear(&e);
-		if (b->drop_check_text)
-			dep_drop_check_text(d);
+		dep_set_checks(d, b->checks);
 		t0 = now_ns();
 		rc = dep_decode(d, 200, body, strlen(body), &v, NULL, &e);
 		b->decode_ns += (double)(now_ns() - t0);
@@ -322,7 +321,7 @@ static int render_spans(struct bench *b, const struct tmpl *t, struct buf *out,
 	        .ctx = b,
 	        .limits = tmpl_default_limits,
 	        .spans = spans,
-	        .drop_check_text = b->drop_check_text,
+	        .checks = b->checks,
 	};
 	struct err e;
 	uint64_t t0;
@@ -409,8 +408,7 @@ static char *first_body(struct bench *b, struct dep **ret)
 
 	if (dep_new(DEP_HEALTH_SERVICE, "svc-00000", ret, &e) < 0)
 		abort();
-	if (b->drop_check_text)
-		dep_drop_check_text(*ret);
+	dep_set_checks(*ret, b->checks);
 	return body_for(&b->cat, *ret);
 }
 
@@ -510,10 +508,12 @@ static void changes_bench(struct bench *b, const struct tmpl *t, long n)
 	       "\"change_cpu_ms\": %.3f, \"decode_change_ms\": %.3f, "
 	       "\"render_change_ms\": %.3f, \"publish_change_ms\": %.3f, "
 	       "\"output_write_cpu_ms\": %.3f, \"output_write_renders\": %ld, "
-	       "\"drop_check_text\": %s",
+	       "\"checks_kept\": \"%s\"",
 	       n, written, median(cpu, n), median(dec, n), median(ren, n),
 	       median(pubms, n), median(out_cpu, n), renders,
-	       b->drop_check_text ? "true" : "false");
+	       b->checks == DEP_CHECKS_ALL       ? "all"
+	       : b->checks == DEP_CHECKS_NO_TEXT ? "no text"
+	                                         : "none");
 	publisher_close(pub, pub_closed, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
@@ -663,7 +663,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(text);
-	b.drop_check_text = !tmpl_sees_check_text(t);
+	b.checks = tmpl_checks_seen(t);
 
 	b.store = store_new();
 	b.order = order_new((enum order_mode)mode, seed);

@@ -1553,30 +1553,36 @@ static void test_reserved_names(void **state)
 
 /* A health answer for web on n1 whose service check has output and
  * modify index as given (an agent syncing its output changes both). */
-static char *health_with_output(const char *output, int modify)
+static char *health_status_output(const char *status, const char *output,
+                                  int modify)
 {
-	json_t *body = json_pack(
-	        "[{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:i}, "
-	        "s:[{s:s, s:s, s:s, s:s, s:s, s:i, s:i}]}]",
-	        "Node", "Node", "n1", "Address", "10.0.0.1", "Datacenter",
-	        "dc1", "Service", "ID", "web", "Service", "web", "Port", 80,
-	        "Checks", "CheckID", "service:web", "Status", "passing",
-	        "Output", output, "Notes", "n", "Name", "c", "CreateIndex", 5,
-	        "ModifyIndex", modify);
+	json_t *body = json_pack("[{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:i}, "
+	                         "s:[{s:s, s:s, s:s, s:s, s:s, s:i, s:i}]}]",
+	                         "Node", "Node", "n1", "Address", "10.0.0.1",
+	                         "Datacenter", "dc1", "Service", "ID", "web",
+	                         "Service", "web", "Port", 80, "Checks",
+	                         "CheckID", "service:web", "Status", status,
+	                         "Output", output, "Notes", "n", "Name", "c",
+	                         "CreateIndex", 5, "ModifyIndex", modify);
 	char *text = json_dumps(body, JSON_COMPACT);
 
 	json_decref(body);
 	return text;
 }
 
-static json_t *decode_raw(const char *body, bool drop)
+static char *health_with_output(const char *output, int modify)
 {
-	struct dep *d = mkdep(DEP_HEALTH_SERVICE, "web");
+	return health_status_output("passing", output, modify);
+}
+
+static json_t *decode_raw(const char *spec, const char *body,
+                          enum dep_checks keep)
+{
+	struct dep *d = mkdep(DEP_HEALTH_SERVICE, spec);
 	struct err e;
 	json_t *v = NULL;
 
-	if (drop)
-		dep_drop_check_text(d);
+	dep_set_checks(d, keep);
 	/* a copy keeps the flag, as the watcher's does */
 	{
 		struct dep *c = dep_dup(d);
@@ -1592,7 +1598,7 @@ static json_t *decode_raw(const char *body, bool drop)
 }
 
 /*
- * With dep_drop_check_text, a check's Output, Notes and indexes are left
+ * With DEP_CHECKS_NO_TEXT, a check's Output, Notes and indexes are left
  * empty: an answer that differs only by them decodes to the same bytes
  * (no change). Without, they are kept and the answers differ.
  */
@@ -1600,8 +1606,10 @@ static void test_drop_check_text(void **state)
 {
 	char *a = health_with_output("HTTP 200 OK at 10:00", 100);
 	char *b = health_with_output("HTTP 200 OK at 10:05", 117);
-	json_t *ka = decode_raw(a, false), *kb = decode_raw(b, false);
-	json_t *da = decode_raw(a, true), *db = decode_raw(b, true);
+	json_t *ka = decode_raw("web", a, DEP_CHECKS_ALL);
+	json_t *kb = decode_raw("web", b, DEP_CHECKS_ALL);
+	json_t *da = decode_raw("web", a, DEP_CHECKS_NO_TEXT);
+	json_t *db = decode_raw("web", b, DEP_CHECKS_NO_TEXT);
 	json_t *x, *c;
 
 	(void)state;
@@ -1627,6 +1635,29 @@ static void test_drop_check_text(void **state)
 	assert_string_equal(sfield(c, "Status"), "passing");
 	assert_string_equal(sfield(c, "Name"), "c");
 	json_decref(x);
+	/* No check seen at all: an empty list, the status still theirs
+	 * (and the filter: passing only leaves the instance out). */
+	{
+		char *crit = health_status_output("critical", "down", 3);
+		json_t *n, *y;
+
+		n = decode_raw("web|any", crit, DEP_CHECKS_NONE);
+		y = crec_expand(n);
+		assert_int_equal(json_array_size(y), 1);
+		assert_int_equal(json_array_size(json_object_get(
+		                         json_array_get(y, 0), "Checks")),
+		                 0);
+		assert_string_equal(sfield(json_array_get(y, 0), "Status"),
+		                    "critical");
+		json_decref(y);
+		json_decref(n);
+		n = decode_raw("web", crit, DEP_CHECKS_NONE);
+		y = crec_expand(n);
+		assert_int_equal(json_array_size(y), 0);
+		json_decref(y);
+		json_decref(n);
+		free(crit);
+	}
 	/* the dependency is the same query either way */
 	{
 		struct dep *d = mkdep(DEP_HEALTH_SERVICE, "web");
@@ -1634,7 +1665,7 @@ static void test_drop_check_text(void **state)
 		char id1[200];
 
 		snprintf(id1, sizeof(id1), "%s", dep_id(d));
-		dep_drop_check_text(d);
+		dep_set_checks(d, DEP_CHECKS_NONE);
 		assert_string_equal(dep_id(d), id1);
 		{
 			char *p2 = dep_request_path(d);
