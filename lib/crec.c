@@ -430,6 +430,7 @@ struct chunk {
 };
 
 struct crec_view {
+	uint64_t serial;
 	json_t *blob;
 	const char *base;
 	uint32_t ns, nn, nnodes;
@@ -446,8 +447,11 @@ struct crec_view *crec_view_new(json_t *blob)
 
 	if (!crec_is_blob(blob))
 		return NULL;
+	static uint64_t serials;
+
 	s = json_string_value(blob);
 	v = xcalloc(1, sizeof(*v));
+	v->serial = ++serials;
 	v->blob = json_incref(blob);
 	v->base = s;
 	v->ns = rd32(s + H_NSTR * 4);
@@ -599,6 +603,11 @@ json_t *crec_view_root(struct crec_view *v)
 enum trec_kind crec_handle_kind(const json_t *h)
 {
 	return (enum trec_kind)((const struct crec_handle *)h)->kind;
+}
+
+uint64_t crec_handle_serial(const json_t *h)
+{
+	return ((const struct crec_handle *)h)->view->serial;
 }
 
 json_t *crec_handle_field(const json_t *j, size_t i)

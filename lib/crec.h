@@ -99,6 +99,9 @@ static inline bool crec_is_handle(const json_t *v)
 
 /* The kind of handle h. */
 enum trec_kind crec_handle_kind(const json_t *h);
+/* A number for h's view that no other view had or will have: a handle is
+ * the same record as another when both its address and this are. */
+uint64_t crec_handle_serial(const json_t *h);
 /* Field i (schema order) of handle h: borrowed, valid while its view
  * lives; never NULL. */
 json_t *crec_handle_field(const json_t *h, size_t i);

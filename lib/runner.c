@@ -24,6 +24,7 @@ struct rtmpl {
 	const struct tmpl_conf *tc;
 	char *name; /* for log lines: source path or "inline" */
 	struct tmpl *tmpl;
+	struct tmpl_cache *cache; /* its iterations kept between renders */
 	struct publisher *pub;
 	json_t *deps;         /* dep_id -> true: what the last pass used */
 	char *last_error;     /* last render error logged, to log once */
@@ -127,6 +128,14 @@ static json_t *runner_lookup(void *ctx, const struct dep *d)
 		runner_watch(p->r, d);
 	}
 	return v;
+}
+
+/* The version of d's data, for the render cache. */
+static uint64_t runner_version(void *ctx, const struct dep *d)
+{
+	struct pass *p = ctx;
+
+	return store_version(p->r->store, dep_id(d));
 }
 
 /* The seed is final: log it and render everything again. */
@@ -358,6 +367,8 @@ static void rtmpl_render(struct rtmpl *t)
 	        .limits = tmpl_default_limits,
 	        .spans = &spans,
 	        .checks = r->checks,
+	        .cache = t->cache,
+	        .version = runner_version,
 	};
 	struct publish_input in;
 	struct buf out, suspect;
@@ -599,6 +610,7 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	t->tc = tc;
 	t->name = xstrdup(opts.name);
 	t->deps = json_object();
+	t->cache = tmpl_cache_new();
 	if (tc->restart_min_interval_set)
 		log_warnx(
 		        "%s: restart_min_interval is deprecated: it allows "
@@ -689,6 +701,7 @@ fail:
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		struct rtmpl *t = &r->tmpls[i];
 		t->tmpl = tmpl_free(t->tmpl);
+		t->cache = tmpl_cache_free(t->cache);
 		if (t->pub != NULL)
 			publisher_close(t->pub, NULL, NULL);
 		json_decref(t->deps);
@@ -730,6 +743,7 @@ static void runner_free(struct runner *r)
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		struct rtmpl *t = &r->tmpls[i];
 		tmpl_free(t->tmpl);
+		tmpl_cache_free(t->cache);
 		json_decref(t->deps);
 		free(t->name);
 		free(t->last_error);

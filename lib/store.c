@@ -23,6 +23,7 @@ struct entry {
 	json_t *value;          /* as decoded: a blob or a plain value */
 	struct crec_view *view; /* of a blob, once read */
 	char *suspect;          /* why value is suspect, or NULL */
+	uint64_t version;       /* store_version() */
 	bool live;              /* false: forgotten (a free slot) */
 };
 
@@ -30,6 +31,7 @@ struct store {
 	struct entry *v; /* entries; forgotten ones are reused */
 	size_t n, cap;
 	struct strmap index; /* id -> entry index (ids owned by entries) */
+	uint64_t clock;      /* the last version given */
 };
 
 struct store *store_new(void)
@@ -109,6 +111,13 @@ json_t *store_get(const struct store *s, const char *id)
 	return en->view != NULL ? crec_view_root(en->view) : en->value;
 }
 
+uint64_t store_version(const struct store *s, const char *id)
+{
+	struct entry *en = store_find(s, id);
+
+	return en != NULL ? en->version : 0;
+}
+
 const char *store_suspect(const struct store *s, const char *id)
 {
 	struct entry *en = store_find(s, id);
@@ -156,6 +165,7 @@ int store_put(struct store *s, const char *id, json_t *value,
 		en = store_slot(s, id);
 	entry_clear(en);
 	en->value = value;
+	en->version = ++s->clock;
 	en->live = true;
 	(void)store_set_suspect(en, suspect);
 	return 1;

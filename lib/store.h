@@ -14,6 +14,8 @@
 #ifndef CH_STORE_H
 #define CH_STORE_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct store;
@@ -36,6 +38,13 @@ json_t *store_get(const struct store *s, const char *id);
  */
 int store_put(struct store *s, const char *id, json_t *value,
               const char *suspect);
+/*
+ * The version of id's data: a number no other data of the store had or
+ * will have (it changes when store_put changes the data, and is never
+ * reused), 0 when id has none. Two reads with the same version saw the
+ * same value.
+ */
+uint64_t store_version(const struct store *s, const char *id);
 /* Why id's data is suspect (borrowed, valid until the next put), or NULL. */
 const char *store_suspect(const struct store *s, const char *id);
 void store_forget(struct store *s, const char *id);

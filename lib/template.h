@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -26,6 +27,7 @@
 
 struct dep;
 struct tmpl;
+struct tmpl_cache;
 
 struct tmpl_opts {
 	const char *name;       /* for error messages: file name or "inline" */
@@ -90,10 +92,29 @@ struct tmpl_env {
 	 * everything.
 	 */
 	enum dep_checks checks;
+	/*
+	 * Iterations kept between renders of one template (tmpl_cache_new),
+	 * with version: an iteration of a range over records from Consul
+	 * whose body asks for data of its own (a service per service of the
+	 * catalog) is replayed, output, data spans and steps, when its record
+	 * is the same and every dependency it read has the same version;
+	 * only the others are rendered again. A range qualifies when its
+	 * body reads no variable from outside but $, calls no file, shuffle
+	 * or template, and declares at most the element. NULL: none.
+	 */
+	struct tmpl_cache *cache;
+	/* The version of d's data (store_version), for cache. */
+	uint64_t (*version)(void *ctx, const struct dep *d);
 };
 
 int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
                struct tmpl **ret, struct err *e);
+
+struct tmpl_cache *tmpl_cache_new(void);
+struct tmpl_cache *tmpl_cache_free(struct tmpl_cache *c); /* NULL-safe */
+/* Iterations c keeps, and how many the last render replayed. */
+void tmpl_cache_stats(const struct tmpl_cache *c, size_t *ret_kept,
+                      size_t *ret_replayed);
 struct tmpl *tmpl_free(struct tmpl *t); /* NULL-safe; returns NULL */
 
 /*

@@ -75,6 +75,10 @@ struct tnode {
 	char *name;
 	const struct func_def *fn;
 	bool denied; /* N_IDENT: in the template's function_denylist */
+	/* N_RANGE: an iteration's output depends only on its element, the
+	 * data its Consul functions ask for, and $ (tmpl_frag_ok): it may be
+	 * replayed from env->cache. */
+	bool frag_ok;
 };
 
 struct tmpl_define {

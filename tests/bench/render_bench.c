@@ -17,8 +17,9 @@
  *
  * With -P, it then does what the daemon does for a change, in process
  * (no HTTP), changes times: instance 0 of svc-00000 leaves or comes back
- * (its body generated, decoded, stored), the template is rendered and the
- * render published by a real publisher (publish.h: check, order, guards,
+ * (its body generated, decoded, stored), the template is rendered (with a
+ * render cache, as the runner renders) and the render published by a real
+ * publisher (publish.h: check, order, guards,
  * write, fsync, rename) into a temporary directory. change_cpu_ms is the
  * process CPU time per change (median; decode_change_ms, render_change_ms
  * and publish_change_ms its parts). Then the same instance's check gets a
@@ -83,7 +84,8 @@ struct bench {
 	long rss_store_kib;
 	size_t body_bytes;
 	size_t bodies;
-	enum dep_checks checks; /* as the daemon: what the template sees */
+	enum dep_checks checks;   /* as the daemon: what the template sees */
+	struct tmpl_cache *cache; /* -P: as the daemon renders */
 };
 
 static uint64_t now_ns(void)
@@ -313,6 +315,13 @@ static int bench_fetch(struct bench *b)
 	return 0;
 }
 
+static uint64_t bench_version(void *ctx, const struct dep *d)
+{
+	struct bench *b = ctx;
+
+	return store_version(b->store, dep_id(d));
+}
+
 static int render_spans(struct bench *b, const struct tmpl *t, struct buf *out,
                         struct tmpl_spans *spans, double *ret_ms)
 {
@@ -322,6 +331,8 @@ static int render_spans(struct bench *b, const struct tmpl *t, struct buf *out,
 	        .limits = tmpl_default_limits,
 	        .spans = spans,
 	        .checks = b->checks,
+	        .cache = b->cache,
+	        .version = b->cache != NULL ? bench_version : NULL,
 	};
 	struct err e;
 	uint64_t t0;
@@ -472,6 +483,7 @@ static void changes_bench(struct bench *b, const struct tmpl *t, long n)
 	tc.command_max_runs = 4;
 	tc.command_window_ms = 10000;
 	buf_init(&out, tmpl_default_limits.max_output);
+	b->cache = tmpl_cache_new();
 	if (uv_loop_init(&loop) < 0 ||
 	    publisher_new(&loop, &tc, &po, &pub, &e) < 0)
 		abort();
@@ -514,6 +526,7 @@ static void changes_bench(struct bench *b, const struct tmpl *t, long n)
 	       b->checks == DEP_CHECKS_ALL       ? "all"
 	       : b->checks == DEP_CHECKS_NO_TEXT ? "no text"
 	                                         : "none");
+	b->cache = tmpl_cache_free(b->cache);
 	publisher_close(pub, pub_closed, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
