@@ -94,20 +94,22 @@ static inline bool jp_special(unsigned char c)
 /* Whether any of the 8 bytes of x is special (jp_special), without a
  * branch per byte: a '"' or '\\' byte (zero after the xor), a byte below
  * 0x20, or one with its high bit set. */
-static inline bool jp_special8(uint64_t x)
+static inline uint64_t jp_special8(uint64_t x)
 {
 	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
 
-	return ((((q - ONES) & ~q) | ((b - ONES) & ~b) |
-	         ((x - ONES * 0x20) & ~x) | x) &
-	        HIGHS) != 0;
+	return (((q - ONES) & ~q) | ((b - ONES) & ~b) |
+	        ((x - ONES * 0x20) & ~x) | x) &
+	       HIGHS;
 }
 
 /*
  * Copy the plain bytes of s[p..n) to *o, up to the first special byte;
  * returns its offset (or n). 8 bytes at a time: a whole word is stored
  * before it is tested, which never passes the end of the output (it is
- * always at least one byte behind the input, and as long).
+ * always at least one byte behind the input, and as long). On a little
+ * endian machine the first special byte of a word is its lowest flag
+ * (the flags' false positives only come above a true one).
  */
 static inline size_t jp_plain_run(const unsigned char *s, size_t p, size_t n,
                                   char **o)
@@ -115,12 +117,21 @@ static inline size_t jp_plain_run(const unsigned char *s, size_t p, size_t n,
 	char *out = *o;
 
 	while (p + 8 <= n) {
-		uint64_t x;
+		uint64_t x, m;
 
 		memcpy(&x, s + p, 8);
 		memcpy(out, &x, 8);
-		if (jp_special8(x))
+		m = jp_special8(x);
+		if (m != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			size_t k = (size_t)__builtin_ctzll(m) / 8;
+
+			*o = out + k;
+			return p + k;
+#else
 			break;
+#endif
+		}
 		p += 8;
 		out += 8;
 	}
