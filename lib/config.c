@@ -906,6 +906,48 @@ static int apply_order(struct vctx *v, json_t *obj, void *target)
 	return ret;
 }
 
+/* metrics { textfile }: node_exporter's textfile collector reads *.prom
+ * files of one directory; a file of another name would never be read. */
+static int apply_metrics(struct vctx *v, json_t *obj, void *target)
+{
+	static const char *const keys[] = {"textfile", NULL};
+	struct config *c = target;
+	const char *key, *f;
+	json_t *val;
+	int ret = 0, r;
+	size_t n;
+
+	json_object_foreach(obj, key, val)
+	{
+		if (strcmp(key, "textfile") == 0) {
+			r = want_nonempty(v, obj, key, val,
+			                  &c->metrics_textfile);
+			f = r == 0 ? c->metrics_textfile : NULL;
+			n = f != NULL ? strlen(f) : 0;
+			if (f != NULL && f[0] != '/')
+				r = fail_value(v, obj, key,
+				               "%s: expected an absolute path, "
+				               "got \"%.200s\"",
+				               name_of(v, key), f);
+			else if (f != NULL &&
+			         (n < 6 || strcmp(f + n - 5, ".prom") != 0 ||
+			          f[n - 6] == '/'))
+				r = fail_value(v, obj, key,
+				               "%s: \"%.200s\" does not end in "
+				               "\".prom\" (node_exporter's "
+				               "textfile collector reads only "
+				               "*.prom files)",
+				               name_of(v, key), f);
+		} else {
+			r = unknown_key(v, obj, key, "in metrics block", keys,
+			                NULL);
+		}
+		if (r < 0)
+			ret = r;
+	}
+	return ret;
+}
+
 static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
 {
 	static const char *const keys[] = {"left", "right", NULL};
@@ -1424,6 +1466,7 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 	                                   "default_delimiters",
 	                                   "max_response_size",
 	                                   "reserved_names",
+	                                   "metrics",
 	                                   NULL};
 	static const char *const unsupported[] = {"vault",
 	                                          "dedup",
@@ -1498,6 +1541,8 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 			r = want_line(v, obj, key, val, &c->order_seed);
 		} else if (strcmp(key, "default_delimiters") == 0) {
 			r = want_blocks(v, obj, key, val, apply_delimiters, ld);
+		} else if (strcmp(key, "metrics") == 0) {
+			r = want_blocks(v, obj, key, val, apply_metrics, c);
 		} else if (strcmp(key, "max_response_size") == 0) {
 			r = want_size(v, obj, key, val, CONFIG_MIN_RESPONSE,
 			              CONFIG_MAX_RESPONSE,
@@ -1918,6 +1963,7 @@ enum flag_special {
 	FS_TEMPLATE,
 	FS_ONCE,
 	FS_DRY,
+	FS_DIFF,
 	FS_PARSE_ONLY,
 	FS_EXPLAIN,
 	FS_EMIT,
@@ -1961,6 +2007,8 @@ static const struct flag_def flag_defs[] = {
         {"wait", FLAG_STRING, FS_PATH, "wait"},
         {"once", FLAG_BOOL, FS_ONCE, NULL},
         {"dry", FLAG_BOOL, FS_DRY, NULL},
+        {"diff", FLAG_BOOL, FS_DIFF, NULL},
+        {"metrics-textfile", FLAG_STRING, FS_PATH, "metrics.textfile"},
         {"config", FLAG_STRING, FS_CONFIG, NULL},
         {"log-level", FLAG_STRING, FS_PATH, "log_level"},
         {"pid-file", FLAG_STRING, FS_PATH, "pid_file"},
@@ -2267,6 +2315,9 @@ static int flags_apply(struct load *ld, const struct flag_use *uses, size_t n)
 		case FS_DRY:
 			c->dry = u->on;
 			break;
+		case FS_DIFF:
+			c->diff = u->on;
+			break;
 		case FS_PARSE_ONLY:
 			c->parse_only = u->on;
 			break;
@@ -2408,6 +2459,10 @@ static int finalize(struct load *ld)
 		tc->contents = xstrdup(config_default_template);
 		tc->origin = xstrdup("the default template");
 	}
+	/* -diff prints what would change: a dry run against each
+	 * destination, so each needs one. */
+	if (c->diff)
+		c->dry = true;
 	if (clean && c->ntemplates == 0 && c->explain == NULL)
 		ret = lmsg(ld, -EINVAL,
 		           "no templates: give -template "
@@ -2431,7 +2486,13 @@ static int finalize(struct load *ld)
 			tc->managed_block = ld->managed;
 		if (ts->failed)
 			continue;
-		if (tc->destination == NULL && !c->dry && ts->file[0] == '\0')
+		if (tc->destination == NULL && c->diff)
+			ret = lmsg(ld, -EINVAL,
+			           "-diff: %s \"%.200s\" has no destination "
+			           "to compare the render with",
+			           tc->origin, tc->source ? tc->source : "");
+		else if (tc->destination == NULL && !c->dry &&
+		         ts->file[0] == '\0')
 			ret = lmsg(ld, -EINVAL,
 			           "%s \"%.200s\": needs a destination "
 			           "(\"source:destination\"); only -dry, "
@@ -2603,6 +2664,7 @@ struct config *config_free(struct config *c)
 	free(c->log_level);
 	free(c->pid_file);
 	free(c->order_seed);
+	free(c->metrics_textfile);
 	for (size_t i = 0; i < c->nreserved_names; i++)
 		free(c->reserved_names[i]);
 	free(c->reserved_names);
@@ -2640,6 +2702,14 @@ const char *config_usage(void)
 	       "  -once                    render once, then exit\n"
 	       "  -dry                     write renders to stdout, run no "
 	       "command\n"
+	       "  -diff                    print a unified diff of each "
+	       "destination against\n"
+	       "                           what would be written (implies "
+	       "-dry; "
+	       "with -once:\n"
+	       "                           exit 0 same, 1 different, 2 "
+	       "trouble, "
+	       "as diff(1))\n"
 	       "  -parse-only, -check-config, -n\n"
 	       "                           check config and templates, then "
 	       "exit\n"
@@ -2702,6 +2772,10 @@ const char *config_usage(void)
 	       "                           stop: exit 0, pid file removed)\n"
 	       "  -reload-signal SIG       re-read config (SIGHUP; \"\": none, "
 	       "SIGHUP is ignored)\n"
+	       "  -metrics-textfile PATH   write Prometheus metrics there "
+	       "(*.prom, for\n"
+	       "                           node_exporter's textfile "
+	       "collector)\n"
 	       "  -v, -version             print the version\n"
 	       "  -h, -help                print this help\n"
 	       "\n"

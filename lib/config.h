@@ -138,6 +138,9 @@ struct config {
 	                      never SIGTERM or SIGINT */
 	enum order_mode order;
 	char *order_seed; /* NULL: agent node name, then hostname */
+	/* metrics { textfile }: where the Prometheus metrics go (an absolute
+	 * *.prom path), or NULL. */
+	char *metrics_textfile;
 	/* The largest Consul answer accepted, in bytes (default
 	 * CONFIG_DEFAULT_MAX_RESPONSE; CONFIG_MIN/MAX_RESPONSE). */
 	size_t max_response_size;
@@ -155,6 +158,7 @@ struct config {
 	/* Command-line only. */
 	bool once;
 	bool dry;
+	bool diff; /* -diff: a unified diff instead of the render (sets dry) */
 	bool parse_only;
 	char *explain;       /* service name for -explain, or NULL */
 	char **config_paths; /* -config arguments, for SIGHUP */

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <wctype.h>
 
-#include "regex.h"
+#include "regexp.h"
 #include "trecord.h"
 #include "utf8.h"
 #include "tvalue.h"

@@ -418,6 +418,8 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 	struct strmap names;
 	struct buf one;
 	bool anomaly, mass;
+	const char *drop = NULL; /* a name service_drop holds the last of */
+	size_t drop_len = 0, drops = 0;
 
 	guard_result_reset(res);
 	guard_match_make(&m, old, new, false);
@@ -472,6 +474,10 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 				res->confirmed++;
 			continue;
 		}
+		if (!held && name != NULL && !anomaly && drops++ == 0) {
+			drop = name;
+			drop_len = name_len;
+		}
 		if (!held) {
 			buf_reset(&one);
 			buf_append(&one, res->why.data, res->why.len);
@@ -493,6 +499,17 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 	else if (win != NULL)
 		guard_window_note(win, old, &m, res);
 	buf_free(&one);
+	/* res->why says why this render holds: service_drop alone too. */
+	if (drops == 1)
+		buf_printf(&res->why,
+		           "%.*s would have no entry left (guard { "
+		           "service_drop })",
+		           (int)drop_len, drop);
+	else if (drops > 1)
+		buf_printf(&res->why,
+		           "%zu removals would leave a name with no entry, "
+		           "%.*s first (guard { service_drop })",
+		           drops, (int)drop_len, drop);
 	strmap_free(&names);
 	guard_match_free(&m);
 }

@@ -243,23 +243,51 @@ static struct hosts_line *hosts_doc_add(struct hosts_doc *d)
 	return l;
 }
 
+/* The line of text[0..len) at pos: *ret_body bytes, then its '\n' if
+ * any (*ret_whole counts it). */
+static const char *line_at(const char *text, size_t len, size_t pos,
+                           size_t *ret_body, size_t *ret_whole)
+{
+	const char *line = text + pos;
+	const char *nl = memchr(line, '\n', len - pos);
+
+	*ret_body = nl != NULL ? (size_t)(nl - line) : len - pos;
+	*ret_whole = nl != NULL ? *ret_body + 1 : *ret_body;
+	return line;
+}
+
+/* Keep line (whole bytes, from src in the input) as d's next line; an
+ * entry's key is keys[key..key+klen), its address the first alen. */
+static int hosts_doc_keep(struct hosts_doc *d, const char *line, size_t body,
+                          size_t whole, size_t src, bool entry, size_t key,
+                          size_t klen, size_t alen)
+{
+	struct hosts_line *l = hosts_doc_add(d);
+
+	l->off = d->text.len;
+	l->len = body;
+	l->src = src;
+	l->lineno = d->st.lines;
+	l->entry = entry;
+	l->key = key;
+	l->key_len = (uint32_t)klen;
+	l->addr_len = (uint32_t)alen;
+	return buf_append(&d->text, line, whole);
+}
+
 int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
                     bool allow_zone, json_t *problems)
 {
-	size_t pos = 0;
+	size_t pos = 0, body, whole;
 	int r = 0;
 
 	hosts_doc_reset(d, len);
 	while (pos < len && r == 0) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
-		size_t whole = nl != NULL ? body + 1 : body;
+		const char *line = line_at(text, len, pos, &body, &whole);
 		const char *why = bad_bytes(line, body);
 		char *key = d->keys + d->keys_len;
 		size_t i = 0, klen = 0, alen = 0, src = pos;
 		struct strmap_slot *slot;
-		struct hosts_line *l;
 		bool entry = false, fresh;
 
 		pos += whole;
@@ -294,16 +322,8 @@ int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
 			d->keys_len += klen;
 			d->st.entries++;
 		}
-		l = hosts_doc_add(d);
-		l->off = d->text.len;
-		l->len = body;
-		l->src = src;
-		l->lineno = d->st.lines;
-		l->entry = entry;
-		l->key = (size_t)(key - d->keys);
-		l->key_len = (uint32_t)klen;
-		l->addr_len = (uint32_t)alen;
-		r = buf_append(&d->text, line, whole);
+		r = hosts_doc_keep(d, line, body, whole, src, entry,
+		                   (size_t)(key - d->keys), klen, alen);
 	}
 	if (r < 0)
 		d->nlines = 0;
@@ -312,38 +332,31 @@ int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
 
 int hosts_doc_lines(struct hosts_doc *d, const char *text, size_t len)
 {
-	size_t pos = 0;
+	size_t pos = 0, body, whole;
 	int r = 0;
 
 	hosts_doc_reset(d, len);
 	while (pos < len && r == 0) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
-		size_t whole = nl != NULL ? body + 1 : body, i = 0;
-		struct hosts_line *l = hosts_doc_add(d);
+		const char *line = line_at(text, len, pos, &body, &whole);
+		char *key = d->keys + d->keys_len;
+		size_t i = 0;
+		bool entry;
 
 		while (i < body && blank(line[i]))
 			i++;
+		entry = i < body && line[i] != '#';
 		d->st.lines++;
-		l->off = d->text.len;
-		l->len = body;
-		l->src = pos;
-		l->lineno = d->st.lines;
-		l->entry = i < body && line[i] != '#';
-		if (l->entry) {
-			char *key = d->keys + d->keys_len;
-
+		if (entry) {
 			memcpy(key, line, body);
-			l->key = d->keys_len;
-			l->key_len = (uint32_t)body;
-			d->keys_len += body;
 			(void)strmap_put(&d->index, key, body,
-			                 (uint32_t)(d->nlines - 1), NULL);
+			                 (uint32_t)d->nlines, NULL);
+			d->keys_len += body;
 			d->st.entries++;
 		}
+		r = hosts_doc_keep(d, line, body, whole, pos, entry,
+		                   (size_t)(key - d->keys), entry ? body : 0,
+		                   0);
 		pos += whole;
-		r = buf_append(&d->text, line, whole);
 	}
 	if (r < 0)
 		d->nlines = 0;
@@ -448,15 +461,13 @@ int hosts_block_find(const char *text, size_t len, size_t *ret_start,
 	if (why == NULL)
 		why = &dummy;
 	while (pos < len) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t body = nl != NULL ? (size_t)(nl - line) : len - pos;
-		size_t whole = nl != NULL ? body + 1 : body;
+		size_t body, whole;
+		const char *line = line_at(text, len, pos, &body, &whole);
 
 		if (is_marker(line, body, HOSTS_BLOCK_BEGIN)) {
 			nbegin++;
 			start = pos + whole;
-			if (nl == NULL) {
+			if (whole == body) { /* no '\n': the last line */
 				*why = "\"" HOSTS_BLOCK_BEGIN
 				       "\" is the last line, with no "
 				       "\"" HOSTS_BLOCK_END "\" after it";

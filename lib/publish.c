@@ -23,6 +23,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "command.h"
+#include "diff.h"
 #include "guard.h"
 #include "hosts.h"
 #include "log.h"
@@ -86,6 +87,9 @@ struct publish_sink {
 	const char *name;
 	/* Publish p->job (checked in p->new); ends with publish_finish. */
 	void (*start)(struct publisher *p);
+	/* Instead of staging what the destination would hold (p->final,
+	 * against p->file_old): -diff. NULL: stage it. */
+	void (*compare)(struct publisher *p);
 };
 
 struct publisher {
@@ -166,11 +170,17 @@ struct publisher {
 
 	struct flusher *flushers;
 	size_t nflushers;
+
+	struct publish_stats stats;
+	void (*observer)(void *data);
+	void *observer_data;
 };
 
 static void publish_kick(struct publisher *p);
 static void cmd_kick(struct publisher *p);
 static void job_write(struct publisher *p);
+static void publish_count(struct publisher *p, enum publish_result res);
+static void publish_count_command(struct publisher *p, bool ok);
 
 const char *publish_result_name(enum publish_result res)
 {
@@ -279,6 +289,7 @@ static void publish_finish(struct publisher *p, enum publish_result res,
 	p->staged = destfile_discard(p->staged);
 	if (j != NULL) {
 		log_debug("%s: %s", p->dest, publish_result_name(res));
+		publish_count(p, res);
 		job_notify(j, res, e);
 		free(j->waiters);
 		j->waiters = NULL;
@@ -508,6 +519,7 @@ static void cmd_done(struct command *c, void *data)
 	/* A reload that could not signal dnsmasq did not happen, whatever
 	 * its exit status (pkill exits 0 then). */
 	p->last_cmd_ok = command_succeeded(c) && denied == NULL;
+	publish_count_command(p, p->last_cmd_ok);
 	if (p->last_cmd_ok) {
 		log_debug("%s: command done in %llu ms", p->dest,
 		          (unsigned long long)command_duration_ms(c));
@@ -576,6 +588,7 @@ static void cmd_run(struct publisher *p)
 	p->ring = (p->ring + 1) % p->max_runs;
 	if (p->nstarts < p->max_runs)
 		p->nstarts++;
+	p->stats.command_runs++;
 	cmd_set_state(p, CMD_RUNNING);
 	r = command_run(p->loop, p->command, NULL, p->command_timeout_ms,
 	                cmd_done, p, &p->cmd, &e);
@@ -583,6 +596,7 @@ static void cmd_run(struct publisher *p)
 		return;
 	cmd_set_state(p, CMD_IDLE);
 	p->last_cmd_ok = false;
+	publish_count_command(p, false);
 	log_warnx("%s: command: %s", p->dest, e.msg);
 	publish_kick(p);
 }
@@ -1025,6 +1039,10 @@ static void job_write(struct publisher *p)
 		        PUBLISH_MAX_FILE);
 		goto fail;
 	}
+	if (p->sink->compare != NULL) {
+		p->sink->compare(p);
+		return;
+	}
 	if (p->old_st.exists && p->file_old.len == p->final.len &&
 	    memcmp(buf_str(&p->file_old), buf_str(&p->final), p->final.len) ==
 	            0 &&
@@ -1126,9 +1144,50 @@ static void explain_sink_start(struct publisher *p)
 	publish_finish(p, PUBLISH_WRITTEN, NULL);
 }
 
-static const struct publish_sink file_sink = {"file", file_sink_start};
-static const struct publish_sink dry_sink = {"stdout", dry_sink_start};
-static const struct publish_sink explain_sink = {"explain", explain_sink_start};
+/* -diff: the destination against what the file sink would write there,
+ * after splice and guards; nothing written, nothing run. */
+static void diff_sink_compare(struct publisher *p)
+{
+	bool same = p->old_st.exists && p->file_old.len == p->final.len &&
+	            memcmp(buf_str(&p->file_old), buf_str(&p->final),
+	                   p->final.len) == 0;
+	char *label = xasprintf("%s (new)", p->dest);
+	struct buf out;
+	struct err e;
+	int r = 0;
+
+	err_clear(&e);
+	buf_init(&out, 0);
+	if (!same)
+		r = diff_unified(buf_str(&p->file_old), p->file_old.len,
+		                 buf_str(&p->final), p->final.len,
+		                 p->old_st.exists ? p->dest : "/dev/null",
+		                 label, &out, &e);
+	free(label);
+	if (r == 0 && out.len > 0 &&
+	    (fwrite(out.data, 1, out.len, stdout) != out.len ||
+	     fflush(stdout) != 0))
+		r = err_msg(&e, -EIO, "cannot write to stdout: %s",
+		            strerror(errno));
+	buf_free(&out);
+	if (r < 0) {
+		publish_fail(p, &e);
+		return;
+	}
+	if (same && !destfile_attrs_ok(p->file, &p->old_st)) {
+		log_info("%s: same content; its mode or owner would be set",
+		         p->dest);
+		same = false;
+	}
+	publish_finish(p, same ? PUBLISH_UNCHANGED : PUBLISH_WRITTEN, NULL);
+}
+
+static const struct publish_sink file_sink = {"file", file_sink_start, NULL};
+static const struct publish_sink dry_sink = {"stdout", dry_sink_start, NULL};
+static const struct publish_sink explain_sink = {"explain", explain_sink_start,
+                                                 NULL};
+static const struct publish_sink diff_sink = {"diff", file_sink_start,
+                                              diff_sink_compare};
 
 /* ---- the queue -------------------------------------------------------- */
 
@@ -1292,10 +1351,13 @@ int publisher_new(uv_loop_t *loop, const struct tmpl_conf *tc,
 		return r;
 	}
 	p->loop = loop;
-	p->sink = opts->explain != NULL ? &explain_sink
-	          : dry                 ? &dry_sink
-	                                : &file_sink;
+	p->sink = opts->diff              ? &diff_sink
+	          : opts->explain != NULL ? &explain_sink
+	          : dry                   ? &dry_sink
+	                                  : &file_sink;
 	p->explain = opts->explain != NULL ? xstrdup(opts->explain) : NULL;
+	/* -diff leaves the destination's directory alone. */
+	p->stale_checked = opts->diff;
 	p->order = opts->order;
 	p->emit = tc->emit;
 	p->dest = xstrdup(dest);
@@ -1353,4 +1415,50 @@ void publisher_close(struct publisher *p, void (*closed)(void *), void *data)
 		p->pending = job_free(p->pending);
 	}
 	publish_kick(p);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+static void publish_count(struct publisher *p, enum publish_result res)
+{
+	struct publish_stats *st = &p->stats;
+	int64_t now = wall_ms();
+
+	st->results[res]++;
+	st->failing = res == PUBLISH_FAILED;
+	st->holding = res == PUBLISH_HELD;
+	if (res == PUBLISH_FAILED && st->failing_since_ms == 0)
+		st->failing_since_ms = now;
+	else if (res != PUBLISH_FAILED)
+		st->failing_since_ms = 0;
+	if (res == PUBLISH_WRITTEN || res == PUBLISH_UNCHANGED) {
+		st->last_ok_ms = now;
+		st->entries = p->new.st.entries + p->gr.nheld;
+		st->held = p->gr.nheld;
+	}
+	if (res == PUBLISH_WRITTEN)
+		st->last_write_ms = now;
+	if (p->observer != NULL)
+		p->observer(p->observer_data);
+}
+
+static void publish_count_command(struct publisher *p, bool ok)
+{
+	p->stats.command_failing = !ok;
+	if (!ok)
+		p->stats.command_failures++;
+	if (p->observer != NULL)
+		p->observer(p->observer_data);
+}
+
+void publisher_get_stats(const struct publisher *p, struct publish_stats *ret)
+{
+	*ret = p->stats;
+}
+
+void publisher_set_observer(struct publisher *p, void (*cb)(void *data),
+                            void *data)
+{
+	p->observer = cb;
+	p->observer_data = data;
 }

@@ -8,7 +8,11 @@
  * result to stdout (no managed-block splice, no guards, no commands), so
  * "-once -dry > file" gives a usable hosts file; the explain sink
  * (-explain NAME) checks the render and prints, for the lines that carry
- * NAME, each fleet node's first choice (order_explain_lines).
+ * NAME, each fleet node's first choice (order_explain_lines); the diff
+ * sink (-diff) goes through steps 1-3 as the file sink does, then prints
+ * a unified diff (diff.h) of the destination against what the file sink
+ * would write, and writes and runs nothing (result: PUBLISH_WRITTEN when
+ * they differ, PUBLISH_UNCHANGED when not).
  *
  * Failover first: an ordinary change is in place as soon as it is
  * rendered, and the command runs at once. Nothing waits for a command,
@@ -99,6 +103,7 @@ struct publish_input {
 /* How a publisher publishes. */
 struct publish_opts {
 	bool dry;            /* the stdout sink (-dry) */
+	bool diff;           /* the diff sink (-diff; wins over dry) */
 	const char *explain; /* the explain sink (-explain NAME), or NULL */
 	/* The per-node order of each name's lines (order.h), borrowed: it
 	 * must outlive the publisher. NULL: the template's order. */
@@ -138,5 +143,26 @@ void publisher_flush(struct publisher *p, void (*cb)(void *data, bool ok),
 void publisher_close(struct publisher *p, void (*closed)(void *), void *data);
 
 const char *publish_result_name(enum publish_result res);
+
+/* What a publisher has done, for the metrics and STATUS=. */
+struct publish_stats {
+	uint64_t results[4];       /* finished jobs, by enum publish_result */
+	uint64_t command_runs;     /* command starts */
+	uint64_t command_failures; /* runs that failed or could not signal */
+	bool command_failing;      /* the last run failed */
+	bool failing;              /* the last publish failed */
+	bool holding;              /* the last render was held whole */
+	size_t entries;            /* address lines published, held included */
+	size_t held;               /* removals held back (kept, marked) */
+	int64_t last_ok_ms;        /* wall clock, ms: the destination last found
+	                              current (written or unchanged); 0: never */
+	int64_t last_write_ms;     /* wall clock, ms: the last swap; 0: never */
+	int64_t failing_since_ms;  /* the first failure in a row; 0: none */
+};
+
+void publisher_get_stats(const struct publisher *p, struct publish_stats *ret);
+/* cb(data) whenever the stats change (a job or a command finished). */
+void publisher_set_observer(struct publisher *p, void (*cb)(void *data),
+                            void *data);
 
 #endif

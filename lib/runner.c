@@ -35,8 +35,10 @@ struct rtmpl {
 	bool flushed;         /* -once: its command, if any, has run */
 	uint64_t burst_start; /* loop time of the first change of a burst */
 	uv_timer_t wait_timer;
-	uv_timer_t retry_timer; /* re-publish after a failed publish */
-	unsigned failures;      /* failed publishes in a row */
+	uv_timer_t retry_timer;       /* re-publish after a failed publish */
+	unsigned failures;            /* failed publishes in a row */
+	struct runner_tmpl_stats *st; /* in r->stats */
+	uint64_t changed_ns;          /* first change since the last publish */
 };
 
 struct runner {
@@ -74,6 +76,7 @@ struct runner {
 	unsigned open_handles; /* handles and modules still closing */
 	void (*closed)(void *data);
 	void *closed_data;
+	struct runner_tmpl_stats *stats; /* one per template */
 };
 
 /* What one render pass of one template saw. */
@@ -93,6 +96,7 @@ struct pass {
 
 static void runner_schedule_pass(struct runner *r);
 static void rtmpl_retry_cb(uv_timer_t *timer);
+static void runner_changed(struct runner *r);
 
 static const struct wait_conf *rtmpl_wait(const struct rtmpl *t)
 {
@@ -291,6 +295,11 @@ static void rtmpl_published(void *data, enum publish_result res,
 	                                        : "(no destination)";
 	char msg[1100];
 
+	if (res == PUBLISH_WRITTEN && t->changed_ns != 0)
+		metrics_observe(&t->st->change_seconds,
+		                (double)(uv_hrtime() - t->changed_ns) / 1e9);
+	if (res != PUBLISH_FAILED)
+		t->changed_ns = 0;
 	switch (res) {
 	case PUBLISH_WRITTEN:
 		if (r->cfg->dry)
@@ -374,11 +383,20 @@ static void rtmpl_render(struct rtmpl *t)
 	struct buf out, suspect;
 	struct err e;
 	char msg[1100];
+	uint64_t t0 = uv_hrtime();
 	int rc;
 
 	err_clear(&e);
 	buf_init(&out, env.limits.max_output);
 	rc = tmpl_render(t->tmpl, &env, &out, &e);
+	if (p.missing == 0 && rc == 0) {
+		t->st->renders++;
+		metrics_observe(&t->st->render_seconds,
+		                (double)(uv_hrtime() - t0) / 1e9);
+	} else if (p.missing == 0) {
+		t->st->render_errors++;
+		runner_changed(r);
+	}
 	json_decref(t->deps);
 	t->deps = p.used;
 	runner_gc_deps(r);
@@ -475,6 +493,8 @@ static void rtmpl_mark_dirty(struct rtmpl *t)
 	const struct wait_conf *w = rtmpl_wait(t);
 	uint64_t now = uv_now(r->loop), due;
 
+	if (t->published && t->changed_ns == 0)
+		t->changed_ns = uv_hrtime();
 	if (!t->complete || !w->enabled || r->cfg->once) {
 		t->dirty = true;
 		runner_schedule_pass(r);
@@ -529,6 +549,7 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value,
 	for (size_t i = 0; i < r->ntmpls; i++)
 		if (json_object_get(r->tmpls[i].deps, id) != NULL)
 			rtmpl_mark_dirty(&r->tmpls[i]);
+	runner_changed(r);
 }
 
 static void runner_on_event(void *data, const struct dep *d, int status,
@@ -558,6 +579,7 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 	}
 	if (r->cbs.on_status != NULL && what != NULL)
 		r->cbs.on_status(r->cbs.data, what);
+	runner_changed(r);
 }
 
 static char *read_file(const char *path, size_t max, size_t *ret_len,
@@ -590,6 +612,13 @@ static char *read_file(const char *path, size_t max, size_t *ret_len,
 	}
 	fclose(f);
 	return buf_take(&b, ret_len);
+}
+
+static void rtmpl_observed(void *data)
+{
+	struct rtmpl *t = data;
+
+	runner_changed(t->r);
 }
 
 static int rtmpl_init(struct runner *r, struct rtmpl *t,
@@ -634,11 +663,17 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	{
 		struct publish_opts po = {
 		        .dry = r->cfg->dry,
+		        .diff = r->cfg->diff,
 		        .explain = r->cfg->explain,
 		        .order = r->order,
 		};
 
-		return publisher_new(r->loop, tc, &po, &t->pub, e);
+		t->st->name = t->name;
+		t->st->destination = tc->destination;
+		rc = publisher_new(r->loop, tc, &po, &t->pub, e);
+		if (rc == 0)
+			publisher_set_observer(t->pub, rtmpl_observed, t);
+		return rc;
 	}
 }
 
@@ -661,6 +696,10 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 	r->need_fleet = cfg->order == ORDER_BALANCED || cfg->explain != NULL;
 	r->tmpls = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
 	                   sizeof(*r->tmpls));
+	r->stats = xcalloc(cfg->ntemplates ? cfg->ntemplates : 1,
+	                   sizeof(*r->stats));
+	for (size_t i = 0; i < cfg->ntemplates; i++)
+		r->tmpls[i].st = &r->stats[i];
 	/* Parse everything before touching the loop: a bad template is a
 	 * config error and nothing has started yet. */
 	for (size_t i = 0; i < cfg->ntemplates; i++) {
@@ -713,6 +752,7 @@ fail:
 	order_free(r->order);
 	store_free(r->store);
 	free(r->tmpls);
+	free(r->stats);
 	free(r);
 	return rc;
 }
@@ -749,6 +789,7 @@ static void runner_free(struct runner *r)
 		free(t->last_error);
 	}
 	free(r->tmpls);
+	free(r->stats);
 	dep_free(r->self_dep);
 	dep_free(r->nodes_dep);
 	order_free(r->order);
@@ -805,4 +846,22 @@ void runner_close(struct runner *r, void (*closed)(void *data), void *data)
 	r->open_handles++;
 	uv_close((uv_handle_t *)&r->pass_timer, runner_pass_timer_closed);
 	runner_closed_one(r);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+static void runner_changed(struct runner *r)
+{
+	if (!r->closing && r->cbs.on_change != NULL)
+		r->cbs.on_change(r->cbs.data);
+}
+
+void runner_get_stats(struct runner *r, struct runner_stats *ret)
+{
+	watcher_get_stats(r->watcher, &ret->watch);
+	for (size_t i = 0; i < r->ntmpls; i++)
+		publisher_get_stats(r->tmpls[i].pub, &r->stats[i].pub);
+	ret->tmpls = r->stats;
+	ret->ntmpls = r->ntmpls;
+	ret->ready = r->ready;
 }

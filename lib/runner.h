@@ -25,6 +25,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
+#include "publish.h"
+#include "watch.h"
 
 struct runner;
 
@@ -32,14 +35,39 @@ struct runner_cbs {
 	void (*on_ready)(void *data);
 	void (*on_exit)(void *data, int code);
 	void (*on_status)(void *data, const char *status); /* STATUS= */
+	/* The stats changed: data, a render, a publish, a command, Consul's
+	 * reachability. Never while closing. May be NULL. */
+	void (*on_change)(void *data);
 	void *data;
+};
+
+/* One template's share of runner_get_stats(). */
+struct runner_tmpl_stats {
+	const char *name;        /* source path or "inline" (borrowed) */
+	const char *destination; /* NULL when it has none (-dry) */
+	struct publish_stats pub;
+	uint64_t renders;       /* complete renders handed to the publisher */
+	uint64_t render_errors; /* renders that failed (template errors) */
+	/* tmpl_render's time for complete renders. */
+	struct metrics_histogram render_seconds;
+	/* From the first Consul change after a publish to the next file
+	 * written (renamed into place), retries included. */
+	struct metrics_histogram change_seconds;
+};
+
+struct runner_stats {
+	struct watcher_stats watch;
+	const struct runner_tmpl_stats *tmpls; /* valid until the next call */
+	size_t ntmpls;
+	bool ready; /* every template has had its first publish */
 };
 
 /* cfg is borrowed and must outlive the runner. */
 int runner_new(uv_loop_t *loop, const struct config *cfg,
-	       const struct runner_cbs *cbs, struct runner **ret,
-	       struct err *e);
+               const struct runner_cbs *cbs, struct runner **ret,
+               struct err *e);
 int runner_start(struct runner *r);
+void runner_get_stats(struct runner *r, struct runner_stats *ret);
 /* Stop watching, wait for publishers (bounded), free; closed() then. */
 void runner_close(struct runner *r, void (*closed)(void *data), void *data);
 

@@ -133,6 +133,7 @@ struct watcher {
 	char **own_addrs;      /* this node's interface addresses */
 	uint64_t changes;
 	uint64_t timer_fires;
+	uint64_t kind_requests[WATCH_KINDS], kind_errors[WATCH_KINDS];
 	unsigned max_conns;  /* requests in flight at most */
 	unsigned long_slots; /* of which long polls */
 	unsigned in_flight, in_flight_long, max_in_flight;
@@ -144,6 +145,8 @@ struct watcher {
 	void (*closed)(void *data);
 	void *closed_data;
 };
+
+_Static_assert(DEP_HEALTH_CONNECT < WATCH_KINDS, "WATCH_KINDS too small");
 
 static void watch_fetch(struct watch_dep *wd);
 static void watch_admit(struct watcher *w);
@@ -489,6 +492,7 @@ static bool watch_count_failure(struct watch_dep *wd, const char *what)
 {
 	uint64_t now = uv_now(wd->w->loop);
 
+	wd->w->kind_errors[dep_kind(wd->dep)]++;
 	/* As consul-template: after an error, try ?stale again first; if
 	 * the leader was asked because a stale answer was too old, take the
 	 * next such answer (marked suspect) rather than none at all. */
@@ -921,6 +925,7 @@ static void watch_start(struct watch_dep *wd, bool block)
 		watch_after(wd, WATCH_BACKOFF, delay);
 		return;
 	}
+	w->kind_requests[dep_kind(wd->dep)]++;
 	wd->holds_slot = true;
 	wd->long_poll = block;
 	w->in_flight++;
@@ -1296,6 +1301,13 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *ret)
 	ret->max_connections = w->max_conns;
 	ret->long_slots = w->long_slots;
 	ret->wait_ms = watch_long_wait(w);
+	memcpy(ret->kind_requests, w->kind_requests, sizeof(w->kind_requests));
+	memcpy(ret->kind_errors, w->kind_errors, sizeof(w->kind_errors));
+	ret->reachable = !w->down;
+	ret->down_ms = w->down ? uv_now(w->loop) - w->down_since : 0;
+	ret->refused = 0;
+	for (const struct watch_dep *wd = w->deps; wd != NULL; wd = wd->next)
+		ret->refused += wd->reported != 0;
 }
 
 static void watch_http_closed(void *data)

@@ -155,6 +155,9 @@ typedef void (*watcher_data_cb)(void *data, const struct dep *d, json_t *value,
 typedef void (*watcher_event_cb)(void *data, const struct dep *d, int status,
                                  const char *what);
 
+/* Room for every enum dep_kind, the index of the per-endpoint counters. */
+#define WATCH_KINDS 16
+
 struct watcher_stats {
 	uint64_t requests;        /* HTTP requests started */
 	uint64_t timer_fires;     /* curl timeout + watch timers fired */
@@ -168,6 +171,13 @@ struct watcher_stats {
 	unsigned max_connections; /* the cap on in_flight */
 	unsigned long_slots;      /* of which long polls may use */
 	uint64_t wait_ms;         /* the wait a long poll would ask now */
+	/* Per endpoint (indexed by enum dep_kind): requests started, and
+	 * failures (transport errors, 5xx/429/4xx, undecodable answers). */
+	uint64_t kind_requests[WATCH_KINDS];
+	uint64_t kind_errors[WATCH_KINDS];
+	bool reachable;   /* false while Consul is unreachable */
+	uint64_t down_ms; /* how long it has been unreachable; 0 if it is not */
+	unsigned refused; /* deps whose last answer was a 4xx (ACL, ...) */
 };
 
 /*

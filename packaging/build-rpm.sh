@@ -19,6 +19,11 @@
 #               reinstall keeping an edited config, erase saving .rpmsave)
 #   docs        every /etc/consul-hosts/... and /usr/share/doc/consul-hosts/...
 #               path the man page and README name is in the payload
+#   selinux     the hostsdir directory's file context (packaging/selinux/
+#               consul-hosts.cil) is in the payload, compiles with secilc
+#               against tests/packaging/selinux-base-stub.cil, and labels
+#               hosts.d and its files, and nothing else, dnsmasq_etc_t;
+#               %post loads it with semodule, %postun removes it
 #   unit        systemd-analyze verify prints nothing (unit alone and with
 #               each drop-in: hostsdir.conf and examples/*.conf); security
 #               --offline below 2.0 for each; the EL8 unit
@@ -118,7 +123,7 @@ src_cat() {
 
 check_inputs() {
 	local missing=() t tools_hint=""
-	for t in rpm rpmbuild rpmspec rpmlint rpm2cpio systemd-analyze git cmake; do
+	for t in rpm rpmbuild rpmspec rpmlint rpm2cpio cpio secilc systemd-analyze git cmake; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("tool:$t")
 	done
 	[ ${#missing[@]} -eq 0 ] || tools_hint=" (packaging/install-deps.sh installs the tools)"
@@ -128,10 +133,13 @@ check_inputs() {
 		packaging/$NAME.hcl packaging/install.cmake \
 		packaging/systemd/$NAME.service packaging/systemd/$NAME.sysconfig \
 		packaging/systemd/hostsdir.conf packaging/systemd/unit-el8.cmake \
-		packaging/systemd/examples/remote-consul.conf \
-		packaging/systemd/examples/dnsmasq-systemctl.conf \
-		packaging/systemd/examples/dnsmasq-pidfile.conf \
-		packaging/systemd/examples/dnsmasq-pkill.conf \
+		packaging/examples/remote-consul.conf \
+		packaging/examples/dnsmasq-systemctl.conf \
+		packaging/examples/dnsmasq-pidfile.conf \
+		packaging/examples/dnsmasq-pkill.conf \
+		packaging/examples/node-exporter-textfile.conf \
+		packaging/CHANGELOG.md packaging/selinux/$NAME.cil \
+		tests/packaging/selinux-base-stub.cil \
 		tests/packaging/el8-systemd-directives.txt; do
 		src_has "$t" || missing+=("$t")
 	done
@@ -225,6 +233,53 @@ check_docs() {
 		}
 	done
 	[ "$bad" = 1 ] || pass "docs ($(wc -w <<<"$names") packaged paths named in the man page and README all ship)"
+}
+
+# ---- SELinux ------------------------------------------------------------------
+check_selinux() {
+	local d=$WORK/selinux cil out fc want bad=0 p s
+	cil=./usr/share/selinux/packages/$NAME.cil
+	want='/var/lib/consul-hosts/hosts\.d(/.*)?	system_u:object_r:dnsmasq_etc_t:s0'
+	mkdir -p "$d/root"
+	(cd "$d/root" && rpm2cpio "$RPM" | cpio -idm --quiet "$cil") || true
+	if [ ! -s "$d/root/$cil" ]; then
+		fail selinux "${cil#.} is not in the payload"
+		return 1
+	fi
+	src_cat tests/packaging/selinux-base-stub.cil >"$d/base.cil"
+	if ! out=$(cd "$d" && secilc -o policy.bin -f file_contexts base.cil \
+		"root/$cil" 2>&1); then
+		printf '%s\n' "$out"
+		fail selinux "secilc does not compile ${cil#.}"
+		return 1
+	fi
+	fc=$(cat "$d/file_contexts")
+	if [ "$fc" != "$want" ]; then
+		fail selinux "file contexts: '$fc', want '$want'"
+		bad=1
+	fi
+	# The regular expression, anchored as file_contexts are.
+	for p in /var/lib/consul-hosts/hosts.d /var/lib/consul-hosts/hosts.d/consul.hosts \
+		/var/lib/consul-hosts/hosts.d/.consul.hosts.consul-hosts.AbC123; do
+		grep -Eqx -- "${fc%%	*}" <<<"$p" || {
+			fail selinux "the file context does not match $p"
+			bad=1
+		}
+	done
+	for p in /var/lib/consul-hosts /var/lib/consul-hosts/other /var/lib/consul-hosts/hosts.dx; do
+		if grep -Eqx -- "${fc%%	*}" <<<"$p"; then
+			fail selinux "the file context matches $p"
+			bad=1
+		fi
+	done
+	s=$(rpm -qp --scripts "$RPM")
+	grep -q "semodule -i /usr/share/selinux/packages/$NAME.cil" <<<"$s" &&
+		grep -q "semodule -r $NAME" <<<"$s" &&
+		grep -q "restorecon -R /var/lib/$NAME" <<<"$s" || {
+		fail selinux "the scriptlets do not load (semodule -i), apply (restorecon) and remove (semodule -r) the module"
+		bad=1
+	}
+	[ "$bad" = 1 ] || pass "selinux (${cil#.} compiles with secilc; hosts.d and its files dnsmasq_etc_t, nothing else; loaded by %post, removed by %postun)"
 }
 
 check_scriptlets() {
@@ -489,6 +544,7 @@ check_inputs || finish
 build || finish
 check_payload || :
 check_docs || :
+check_selinux || :
 check_scriptlets || :
 check_rpmlint || :
 if check_install; then

@@ -82,8 +82,4 @@ template {
 #   source      = "/etc/consul-hosts/hosts.ctmpl"
 #   destination = "/var/lib/consul-hosts/hosts.d/consul.hosts"
 #   perms       = "0644"
-#   wait {
-#     min = "2s"
-#     max = "10s"
-#   }
 # }

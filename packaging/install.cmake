@@ -58,10 +58,16 @@ install(DIRECTORY DESTINATION
 
 set(CH_DOCS "${PROJECT_SOURCE_DIR}/LICENSE"
     "${CH_PKG_DIR}/systemd/hostsdir.conf")
-# Drop-ins for the usual dnsmasq commands and a remote Consul agent.
-file(GLOB CH_DROPIN_EXAMPLES "${CH_PKG_DIR}/systemd/examples/*.conf")
-install(FILES ${CH_DROPIN_EXAMPLES}
+# Examples: unit drop-ins (*.conf: the usual dnsmasq commands, a remote
+# Consul agent, node_exporter's textfile directory) and configs, one
+# directory each (config.hcl, and dnsmasq.conf where dnsmasq needs one).
+install(DIRECTORY "${CH_PKG_DIR}/examples/"
         DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples")
+install(FILES "${CH_PKG_DIR}/CHANGELOG.md" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+# The SELinux file context of the hostsdir directory (a CIL module the
+# RPM's %post loads with semodule).
+install(FILES "${CH_PKG_DIR}/selinux/consul-hosts.cil"
+        DESTINATION "${CMAKE_INSTALL_DATADIR}/selinux/packages")
 if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")
   list(APPEND CH_DOCS "${PROJECT_SOURCE_DIR}/README.md")
 endif()

@@ -8,13 +8,22 @@
  * when the new ones parse. SIGHUP, SIGUSR1 and SIGUSR2 are ignored (with
  * a log line) when they are neither, as consul-template ignores them:
  * with reload_signal = "" a SIGHUP must not kill the daemon.
- * Exit codes: 0 done, 1 runtime failure, 2 usage or config error.
+ * Exit codes: 0 done, 1 runtime failure, 2 usage or config error; with
+ * -once -diff, diff(1)'s: 0 no difference, 1 differences, 2 trouble.
+ *
+ * Reporting: the runner's on_change marks STATUS= (under systemd) and the
+ * metrics textfile (metrics { textfile }) as due; one timer sends STATUS=
+ * at most every REPORT_STATUS_MS and writes the metrics at most every
+ * REPORT_METRICS_MS, only after a change, so an idle daemon reports
+ * nothing and no timer fires. The watchdog ping, which fires anyway,
+ * refreshes STATUS='s ages. The metrics are written once more at exit.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -23,11 +32,16 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "runner.h"
 #include "sdnotify.h"
+#include "strmap.h"
 #include "xmalloc.h"
 
 #define DAEMON_MAX_SIGNALS 8
+#define REPORT_STATUS_MS   1000 /* STATUS= at most this often */
+#define REPORT_METRICS_MS  5000 /* the metrics file at most this often */
+#define REPORT_STATUS_MAX  200  /* STATUS= text, bytes */
 
 /* A caught signal; what it does is decided from the config in force. */
 struct daemon_signal {
@@ -48,22 +62,162 @@ struct daemon {
 	int exit_code;
 	bool stopping;
 	bool reload_pending; /* a reload signal came while one settled */
+
+	/* Reporting: STATUS= and the metrics textfile. */
+	uv_timer_t report_timer;
+	bool notify;      /* $NOTIFY_SOCKET is set */
+	int64_t start_ms; /* wall clock at start */
+	bool status_due, metrics_due;
+	uint64_t status_at;  /* loop time of the last STATUS= (0: none) */
+	uint64_t metrics_at; /* and of the last metrics write */
+	uint64_t metrics_hash;
+	bool metrics_written;
+	int metrics_error; /* the error last logged; 0: none */
+	char note[160];    /* the last thing Consul said (on_status) */
+	char status[REPORT_STATUS_MAX + 1];
 };
 
 static void daemon_shutdown(struct daemon *d, int code);
+static void report_schedule(struct daemon *d);
 
+static int64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The STATUS= text of now, in d->status; false when it is unchanged. */
+static bool report_status_text(struct daemon *d)
+{
+	struct runner_stats st;
+	char text[sizeof(d->status)];
+
+	runner_get_stats(d->runner, &st);
+	metrics_status(&st, wall_now_ms(), d->note[0] ? d->note : NULL, text,
+	               sizeof(text));
+	if (strcmp(text, d->status) == 0)
+		return false;
+	memcpy(d->status, text, sizeof(text));
+	return true;
+}
+
+static void report_status(struct daemon *d)
+{
+	d->status_due = false;
+	d->status_at = uv_now(d->loop);
+	if (d->runner != NULL && report_status_text(d))
+		/* sdnotify_status drops newlines: the text may quote Consul. */
+		sdnotify_status("%s", d->status);
+}
+
+/* Write the metrics textfile if its text changed; log a failure once. */
+static void report_metrics(struct daemon *d)
+{
+	const char *path = d->cfg->metrics_textfile;
+	struct runner_stats st;
+	struct buf text;
+	struct err e;
+	uint64_t hash;
+	char msg[700];
+	int r;
+
+	d->metrics_due = false;
+	d->metrics_at = uv_now(d->loop);
+	if (path == NULL || d->runner == NULL)
+		return;
+	runner_get_stats(d->runner, &st);
+	buf_init(&text, 0);
+	r = metrics_format(&st, d->start_ms, &text);
+	hash = strmap_fnv1a(STRMAP_FNV_OFFSET, buf_str(&text), text.len);
+	if (r == 0 && hash == d->metrics_hash && d->metrics_error == 0) {
+		buf_free(&text);
+		return;
+	}
+	err_clear(&e);
+	if (r == 0)
+		r = metrics_write(path, buf_str(&text), text.len,
+		                  !d->metrics_written, &e);
+	buf_free(&text);
+	if (r < 0 && r != d->metrics_error)
+		log_warnx("metrics: %s; retrying at the next change",
+		          err_format(&e, msg, sizeof(msg)));
+	else if (r == 0 && d->metrics_error != 0)
+		log_info("metrics: %s written again", path);
+	d->metrics_error = r;
+	if (r == 0) {
+		d->metrics_hash = hash;
+		d->metrics_written = true;
+	}
+}
+
+/* What is due and allowed now is done; the rest is timed. */
+static void on_report_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_now(d->loop);
+
+	if (d->status_due &&
+	    (d->status_at == 0 || now >= d->status_at + REPORT_STATUS_MS))
+		report_status(d);
+	if (d->metrics_due &&
+	    (d->metrics_at == 0 || now >= d->metrics_at + REPORT_METRICS_MS))
+		report_metrics(d);
+	report_schedule(d);
+}
+
+/* Start the timer for the earliest report due, unless it runs. */
+static void report_schedule(struct daemon *d)
+{
+	uint64_t now = uv_now(d->loop), due = UINT64_MAX;
+
+	if (d->stopping || d->report_timer.loop == NULL ||
+	    uv_is_active((uv_handle_t *)&d->report_timer))
+		return;
+	if (d->status_due)
+		due = d->status_at == 0 ? now : d->status_at + REPORT_STATUS_MS;
+	if (d->metrics_due) {
+		uint64_t m = d->metrics_at == 0
+		                     ? now
+		                     : d->metrics_at + REPORT_METRICS_MS;
+		due = m < due ? m : due;
+	}
+	if (due != UINT64_MAX)
+		uv_timer_start(&d->report_timer, on_report_timer,
+		               due > now ? due - now : 0, 0);
+}
+
+static void on_change(void *data)
+{
+	struct daemon *d = data;
+
+	d->status_due = d->notify;
+	d->metrics_due = d->cfg->metrics_textfile != NULL && !d->cfg->dry;
+	report_schedule(d);
+}
+
+/* A Consul event (an outage, a refusal, a recovery): kept for STATUS=. */
 static void on_status(void *data, const char *status)
 {
-	(void)data;
-	/* sdnotify_status drops newlines: the text may quote Consul. */
-	sdnotify_status("%.200s", status);
+	struct daemon *d = data;
+
+	snprintf(d->note, sizeof(d->note), "%s", status);
+	on_change(d);
 }
 
 static void on_ready(void *data)
 {
-	(void)data;
+	struct daemon *d = data;
+	char msg[sizeof(d->status) + 32];
+
 	log_info("first complete render published; ready");
-	sdnotify_send("READY=1\nSTATUS=watching Consul");
+	if (d->notify) {
+		(void)report_status_text(d);
+		d->status_at = uv_now(d->loop);
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", d->status);
+		sdnotify_send(msg);
+	}
 }
 
 static void on_exit_timer(uv_timer_t *t)
@@ -80,6 +234,16 @@ static void on_exit_cb(void *data, int code)
 
 	if (d->stopping || uv_is_active((uv_handle_t *)&d->exit_timer))
 		return;
+	if (d->cfg->diff && d->cfg->once) {
+		/* diff(1)'s codes: 0 the same, 1 different, 2 trouble. */
+		struct runner_stats st;
+		uint64_t differ = 0;
+
+		runner_get_stats(d->runner, &st);
+		for (size_t i = 0; i < st.ntmpls; i++)
+			differ += st.tmpls[i].pub.results[PUBLISH_WRITTEN];
+		code = code != 0 ? 2 : differ > 0 ? 1 : 0;
+	}
 	d->exit_code = code;
 	uv_timer_start(&d->exit_timer, on_exit_timer, 0, 0);
 }
@@ -91,6 +255,7 @@ static const struct runner_cbs *daemon_cbs(struct daemon *d)
 	cbs.on_ready = on_ready;
 	cbs.on_exit = on_exit_cb;
 	cbs.on_status = on_status;
+	cbs.on_change = on_change;
 	cbs.data = d;
 	return &cbs;
 }
@@ -115,14 +280,22 @@ static void runner_closed(void *data)
 	}
 	close_handle((uv_handle_t *)&d->watchdog);
 	close_handle((uv_handle_t *)&d->exit_timer);
+	close_handle((uv_handle_t *)&d->report_timer);
 }
 
 static void daemon_shutdown(struct daemon *d, int code)
 {
 	if (d->stopping)
 		return;
-	d->stopping = true;
 	d->exit_code = code;
+	/* The last word of this run, for the collector (-once from cron). */
+	if (d->cfg->metrics_textfile != NULL && !d->cfg->dry) {
+		d->metrics_hash = 0;
+		report_metrics(d);
+	}
+	d->stopping = true;
+	if (d->report_timer.loop != NULL)
+		uv_timer_stop(&d->report_timer);
 	sdnotify_send("STOPPING=1");
 	if (d->runner != NULL)
 		runner_close(d->runner, runner_closed, d);
@@ -229,7 +402,9 @@ static void old_runner_closed(void *data)
 	if (d->stopping)
 		return;
 	runner_start(d->runner);
+	d->status[0] = '\0';
 	sdnotify_send("READY=1\nSTATUS=reloaded");
+	on_change(d);
 	if (d->reload_pending) {
 		d->reload_pending = false;
 		daemon_reload(d);
@@ -290,10 +465,16 @@ static void daemon_reload(struct daemon *d)
 	runner_close(old, old_runner_closed, d);
 }
 
+/* The ping also refreshes STATUS='s ages ("last write 11:02:33 (4m
+ * ago)"): the timer fires anyway. */
 static void on_watchdog(uv_timer_t *t)
 {
-	(void)t;
+	struct daemon *d = t->data;
+
 	sdnotify_send("WATCHDOG=1");
+	if (d->runner != NULL && !d->stopping && d->old_cfg == NULL &&
+	    report_status_text(d))
+		sdnotify_status("%s", d->status);
 }
 
 static int write_pid_file(const char *path)
@@ -323,8 +504,13 @@ static int run_daemon(struct daemon *d)
 	}
 	daemon_catch_signals(d);
 	uv_timer_init(d->loop, &d->watchdog);
+	d->watchdog.data = d;
 	uv_timer_init(d->loop, &d->exit_timer);
 	d->exit_timer.data = d;
+	uv_timer_init(d->loop, &d->report_timer);
+	d->report_timer.data = d;
+	d->notify = getenv("NOTIFY_SOCKET") != NULL;
+	d->start_ms = wall_now_ms();
 	/* 1 when the watchdog is on for us: ping at half its interval. */
 	wd_on = sdnotify_watchdog_usec(&wd_usec);
 	if (wd_on < 0)

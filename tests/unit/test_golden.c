@@ -577,8 +577,9 @@ static bool check_ordering(const char *name, const char *text, size_t len)
 			     only_permuted(name, &orig, &d);
 			if (ok && modes[m] == ORDER_NONE &&
 			    (d.text.len != orig.text.len ||
-			     memcmp(d.text.data, orig.text.data, d.text.len) !=
-			             0)) {
+			     (d.text.len > 0 &&
+			      memcmp(d.text.data, orig.text.data, d.text.len) !=
+			              0))) {
 				fprintf(stderr,
 				        "%s: order none changed the "
 				        "output\n",

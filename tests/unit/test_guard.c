@@ -296,6 +296,11 @@ static void test_service_drop(void **state)
 	assert_memory_equal(d->res.lines.data + d->res.held[0].text,
 	                    "10.0.0.3 api", d->res.held[0].len);
 	assert_non_null(strstr(d->res.reasons.data, "api would have no entry"));
+	/* why says it too (the publisher logs why): it once was empty when
+	 * service_drop alone held. */
+	assert_string_equal(buf_str(&d->res.why),
+	                    "api would have no entry left (guard { "
+	                    "service_drop })");
 }
 
 /* Marks that do not parse are plain comments; a time in the future (the

@@ -1196,6 +1196,107 @@ static void test_guard_service_drop(void **state)
 	assert_false(file_has("10.0.0.2 web")); /* web keeps an entry */
 	assert_true(file_has("10.0.0.3 api"));  /* api would have none */
 	assert_int_equal(held_marks(), 1);
+	/* The mark names the setting as an operator writes it. */
+	{
+		char *text = read_file(dest);
+
+		assert_non_null(strstr(text, "api would have no entry left "
+		                             "(guard { service_drop })"));
+		assert_null(strstr(text, "guard_service_drop"));
+		free(text);
+	}
+	close_and_check(&loop, p);
+}
+
+static void on_observed(void *data)
+{
+	(*(int *)data)++;
+}
+
+/* publisher_get_stats: every result, the entries and holds of what is
+ * published, command runs and failures, the times; the observer fires. */
+static void test_stats(void **state)
+{
+	struct tmpl_conf tc = guard_conf(60000);
+	struct publish_stats st;
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+	int seen = 0, before;
+	int64_t now = (int64_t)time(NULL) * 1000, written;
+
+	(void)state;
+	tc.command = (char *)(uintptr_t) "exit 3";
+	p = make(&loop, &tc);
+	publisher_set_observer(p, on_observed, &seen);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 0);
+	assert_int_equal(st.last_ok_ms, 0);
+	assert_int_equal(publish(&loop, p,
+	                         "127.0.0.1 localhost\n10.0.0.1 web\n"
+	                         "10.0.0.2 web\n10.0.0.3 web\n",
+	                         &d),
+	                 PUBLISH_WRITTEN);
+	assert_false(settle(&loop, p)); /* the command failed */
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 1);
+	assert_int_equal(st.entries, 4);
+	assert_int_equal(st.held, 0);
+	assert_int_equal(st.command_runs, 1);
+	assert_int_equal(st.command_failures, 1);
+	assert_true(st.command_failing);
+	assert_false(st.failing);
+	assert_false(st.holding);
+	assert_true(st.last_write_ms >= now - 1000);
+	assert_true(st.last_write_ms <= now + 5000);
+	assert_int_equal(st.last_ok_ms, st.last_write_ms);
+	assert_true(seen >= 2);
+	written = st.last_write_ms;
+
+	before = seen;
+	assert_int_equal(publish(&loop, p,
+	                         "127.0.0.1 localhost\n10.0.0.1 web\n"
+	                         "10.0.0.2 web\n10.0.0.3 web\n",
+	                         &d),
+	                 PUBLISH_UNCHANGED);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.results[PUBLISH_UNCHANGED], 1);
+	assert_int_equal(st.last_write_ms, written);
+	assert_true(st.last_ok_ms >= written);
+	assert_true(seen > before);
+
+	/* Three of four removed at once: held, kept in the file. */
+	assert_int_equal(publish(&loop, p, "127.0.0.1 localhost\n", &d),
+	                 PUBLISH_WRITTEN);
+	publisher_get_stats(p, &st);
+	assert_int_equal(st.held, 3);
+	assert_int_equal(st.entries, 4);
+
+	/* No entry at all: the render is held whole. */
+	assert_int_equal(publish(&loop, p, "# nothing\n", &d), PUBLISH_HELD);
+	publisher_get_stats(p, &st);
+	assert_true(st.holding);
+	assert_int_equal(st.results[PUBLISH_HELD], 1);
+
+	/* A failure, then a success that ends it. */
+	assert_int_equal(unlink(dest), 0);
+	assert_int_equal(mkdir(dest, 0755), 0);
+	assert_int_equal(publish(&loop, p, "10.0.0.9 db\n", &d),
+	                 PUBLISH_FAILED);
+	publisher_get_stats(p, &st);
+	assert_true(st.failing);
+	assert_false(st.holding);
+	assert_true(st.failing_since_ms >= written);
+	assert_int_equal(rmdir(dest), 0);
+	assert_int_equal(publish(&loop, p, "10.0.0.9 db\n", &d),
+	                 PUBLISH_WRITTEN);
+	publisher_get_stats(p, &st);
+	assert_false(st.failing);
+	assert_int_equal(st.failing_since_ms, 0);
+	assert_int_equal(st.results[PUBLISH_FAILED], 1);
+	assert_int_equal(st.results[PUBLISH_WRITTEN], 3);
+	/* No settle() here: the 60 s hold timer would keep one loop turn
+	 * waiting (close_and_check runs the due command). */
 	close_and_check(&loop, p);
 }
 
@@ -1348,6 +1449,90 @@ static void test_dry_sink(void **state)
 	close(saved);
 	assert_file(out, HOSTS_A);
 	assert_null(read_file(dest)); /* nothing written there */
+	close_and_check(&loop, p);
+}
+
+/* The diff sink: what the file sink would write (splice and guards
+ * applied) against the destination, as a unified diff; nothing written,
+ * no command, no temp file touched. */
+static void test_diff_sink(void **state)
+{
+	struct tmpl_conf tc = guard_conf(60000);
+	const char *before = "127.0.0.1 localhost\n# BEGIN consul-hosts\n"
+	                     "10.0.0.1 web\n10.0.0.2 web\n10.0.0.3 web\n"
+	                     "10.0.0.4 api\n# END consul-hosts\n"
+	                     "192.168.1.1 router\n";
+	struct publisher *p = NULL;
+	struct stat st1, st2;
+	uv_loop_t loop;
+	struct done d;
+	char out[320], stale[320], *got;
+	int saved, fd;
+
+	(void)state;
+	write_file(dest, before);
+	assert_int_equal(stat(dest, &st1), 0);
+	snprintf(stale, sizeof(stale), "%s/.hosts.consul-hosts.AbC123", dir);
+	write_file(stale, "left by a killed process");
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+	tc.command = (char *)(uintptr_t) "exit 1"; /* never run */
+	tc.managed_block = true;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(publisher_new(&loop, &tc,
+	                               &(struct publish_opts){.diff = true}, &p,
+	                               NULL),
+	                 0);
+	/* One address changed: a removal and an addition. */
+	assert_int_equal(publish(&loop, p,
+	                         "10.0.0.1 web\n10.0.0.2 web\n10.0.0.9 web\n"
+	                         "10.0.0.4 api\n",
+	                         &d),
+	                 PUBLISH_WRITTEN);
+	/* The same block: nothing to show. */
+	assert_int_equal(publish(&loop, p,
+	                         "10.0.0.1 web\n10.0.0.2 web\n10.0.0.3 web\n"
+	                         "10.0.0.4 api\n",
+	                         &d),
+	                 PUBLISH_UNCHANGED);
+	/* Three of four gone: held, so the diff shows them kept, marked. */
+	assert_int_equal(publish(&loop, p, "10.0.0.4 api\n", &d),
+	                 PUBLISH_WRITTEN);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	got = read_file(out);
+	assert_non_null(got);
+	{
+		char head[2200];
+
+		snprintf(head, sizeof(head),
+		         "--- %s\n+++ %s (new)\n"
+		         "@@ -2,7 +2,7 @@\n"
+		         " # BEGIN consul-hosts\n 10.0.0.1 web\n 10.0.0.2 web\n"
+		         "-10.0.0.3 web\n+10.0.0.9 web\n 10.0.0.4 api\n"
+		         " # END consul-hosts\n 192.168.1.1 router\n"
+		         "--- %s\n+++ %s (new)\n",
+		         dest, dest, dest, dest);
+		assert_int_equal(strncmp(got, head, strlen(head)), 0);
+		/* The held entries stay (context), under added marks. */
+		assert_non_null(strstr(got, "+# consul-hosts: held since "));
+		assert_null(strstr(got + strlen(head), "-10.0.0.3 web\n"));
+		assert_null(strstr(got + strlen(head), "-10.0.0.1 web\n"));
+		assert_null(strstr(got, "-192.168.1.1 router"));
+	}
+	free(got);
+	/* Nothing written, nothing removed. */
+	assert_file(dest, before);
+	assert_int_equal(stat(dest, &st2), 0);
+	assert_int_equal(st1.st_ino, st2.st_ino);
+	assert_int_equal(access(stale, F_OK), 0);
+	assert_int_equal(unlink(stale), 0);
 	close_and_check(&loop, p);
 }
 
@@ -1702,11 +1887,13 @@ int main(void)
 	        T(test_guard_no_entries),
 	        T(test_guard_suspect),
 	        T(test_guard_service_drop),
+	        T(test_stats),
 	        T(test_format_text),
 	        T(test_refuse_non_hosts),
 	        T(test_symlink_destination),
 	        T(test_selinux_label),
 	        T(test_dry_sink),
+	        T(test_diff_sink),
 	        T(test_close_runs_deferred_command),
 	        T(test_readonly_dir),
 	        T(test_full_disk),

@@ -565,12 +565,31 @@ static void test_backoff_bounds(void **state)
 	assert_true(first < 0.200 * slow);
 	assert_true(later > first); /* it grew */
 	json_decref(reqs);
+	{
+		/* The outage, as the metrics and STATUS= see it. */
+		struct watcher_stats st;
+
+		watcher_get_stats(t->w, &st);
+		assert_false(st.reachable);
+		assert_true(st.down_ms >= 3000);
+		assert_true(st.kind_errors[DEP_KV_GET] >= 10);
+		assert_true(st.kind_errors[DEP_KV_GET] <=
+		            st.kind_requests[DEP_KV_GET]);
+		assert_int_equal(st.kind_requests[DEP_KV_LIST], 0);
+	}
 
 	/* Consul comes back: data, and a recovery event. */
 	assert_true(sim_ok(&t->tl.loop, &t->sim, "/_sim/clear-faults", "{}"));
 	tw_wait_data(t, 1, 3000);
 	assert_int_equal(t->nevents_status[status_slot(0)], 1);
 	assert_non_null(strstr(t->last_what, "reachable again"));
+	{
+		struct watcher_stats st;
+
+		watcher_get_stats(t->w, &st);
+		assert_true(st.reachable);
+		assert_int_equal(st.down_ms, 0);
+	}
 	tw_teardown(t);
 }
 
@@ -633,6 +652,23 @@ static void test_faults_recover(void **state)
 	                json_object_get(r, "counters"), "faults_applied")),
 	        (json_int_t)(sizeof(faults) / sizeof(faults[0])));
 	json_decref(r);
+	{
+		/* Every request of a dependency counted for its endpoint
+		 * (the outage probe's are not a dependency's); the faults that
+		 * fail a request (500 "No cluster leader", 429, 503, garbage,
+		 * truncated, reset, hang) counted as errors (one of them now
+		 * and then lands on a request that is answered anyway), the
+		 * others (no index, index backwards) not. */
+		struct watcher_stats st;
+
+		watcher_get_stats(t->w, &st);
+		assert_true(st.kind_requests[DEP_KV_GET] <= st.requests);
+		assert_true(st.kind_requests[DEP_KV_GET] >= 2 * 9);
+		assert_true(st.kind_errors[DEP_KV_GET] >= 6);
+		assert_true(st.kind_errors[DEP_KV_GET] <= 7);
+		assert_true(st.reachable);
+		assert_int_equal(st.refused, 0);
+	}
 	tw_teardown(t);
 }
 
@@ -698,6 +734,16 @@ static void test_acl(void **state)
 	assert_int_equal(bad->ndata, 0);
 	assert_non_null(strstr(bad->last_what, "ACL"));
 	assert_non_null(strstr(bad->last_what, "ACL not found"));
+	{
+		struct watcher_stats st;
+
+		watcher_get_stats(bad->w, &st);
+		assert_int_equal(st.refused, 1);
+		assert_true(st.reachable); /* a 403 is an answer */
+		assert_true(st.kind_errors[DEP_CATALOG_SERVICES] + 1 >=
+		            st.kind_requests[DEP_CATALOG_SERVICES]);
+		assert_true(st.kind_errors[DEP_CATALOG_SERVICES] >= 3);
+	}
 	watcher_close(bad->w, tw_closed, bad);
 	while (!bad->closed)
 		uv_run(&t->tl.loop, UV_RUN_ONCE);

@@ -5,7 +5,7 @@
  * Go's match, ReplaceAll and Expand over pcre2_match.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "regex.h"
+#include "regexp.h"
 
 #include <errno.h>
 #include <pcre2.h>

@@ -30,8 +30,8 @@
  * cache (templates apply the same literal to every instance of a loop).
  * Not thread-safe: the daemon runs one loop.
  */
-#ifndef CH_REGEX_H
-#define CH_REGEX_H
+#ifndef CH_REGEXP_H
+#define CH_REGEXP_H
 
 #include <stdbool.h>
 #include <stddef.h>
