@@ -136,6 +136,7 @@ struct publisher {
 	 * a write with nothing held, the render's doc is what was written). */
 	bool old_kept;
 	struct stat old_st_kept;
+	bool render_in_old; /* the last checked render's doc is old's now */
 	struct guard_result gr;
 	struct guard_window window; /* removals published lately */
 	struct buf block;           /* what the block (or the file) will hold */
@@ -694,6 +695,7 @@ static int job_check(struct publisher *p)
 	size_t lines;
 	int r;
 
+	p->render_in_old = false; /* p->new gets this render */
 	if (p->format == TMPL_FORMAT_TEXT) {
 		r = hosts_doc_lines(&p->new, j->text, j->len);
 	} else {
@@ -927,6 +929,7 @@ static void job_swap(struct publisher *p)
 		p->old = p->new;
 		p->new = was;
 		p->old_st_kept = p->settled_st;
+		p->render_in_old = true;
 	}
 	if (p->command != NULL) {
 		p->command_due = true;
@@ -1433,7 +1436,9 @@ static void publish_count(struct publisher *p, enum publish_result res)
 		st->failing_since_ms = 0;
 	if (res == PUBLISH_WRITTEN || res == PUBLISH_UNCHANGED) {
 		st->last_ok_ms = now;
-		st->entries = p->new.st.entries + p->gr.nheld;
+		st->entries =
+		        (p->render_in_old ? &p->old : &p->new)->st.entries +
+		        p->gr.nheld;
 		st->held = p->gr.nheld;
 	}
 	if (res == PUBLISH_WRITTEN)
