@@ -1773,9 +1773,9 @@ static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
 		free(qa);
 		return false;
 	} else if (str_has_control(id) || str_has_control(nid) ||
-	           str_has_control(ndc) || str_has_control(kind) ||
-	           str_has_control(ns) || str_has_control(part) ||
-	           str_has_control(peer))
+	           str_has_control(naddr) || str_has_control(ndc) ||
+	           str_has_control(kind) || str_has_control(ns) ||
+	           str_has_control(part) || str_has_control(peer))
 		why = "control character in a field";
 	else if (name_reserved(dc, name, &addr, reason, sizeof(reason)) ||
 	         name_reserved(dc, nname, &naddr, reason, sizeof(reason)))

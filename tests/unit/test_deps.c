@@ -1684,6 +1684,35 @@ static void test_drop_check_text(void **state)
 	free(b);
 }
 
+/* A node address with a line break is dropped with its instance even when
+ * the service has an address of its own (found by fuzz_decode): no string
+ * a decoder returns holds a control byte. A node address that is a name
+ * stays (only .Address is printed into hosts lines). */
+static void test_health_node_address_hostile(void **state)
+{
+	static const char body[] =
+	        "[{\"Node\":{\"Node\":\"n1\",\"Address\":"
+	        "\"10.0.0.1\\n10.6.6.6 victim\",\"Datacenter\":\"dc1\"},"
+	        "\"Service\":{\"ID\":\"a\",\"Service\":\"web\","
+	        "\"Address\":\"10.0.0.9\"}},"
+	        "{\"Node\":{\"Node\":\"n2\",\"Address\":\"ext.example\","
+	        "\"Datacenter\":\"dc1\"},\"Service\":{\"ID\":\"b\","
+	        "\"Service\":\"web\",\"Address\":\"10.0.0.8\"}}]";
+	json_t *dropped = json_array();
+	json_t *v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, body,
+	                        strlen(body), dropped);
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(sfield(json_array_get(v, 0), "NodeAddress"),
+	                    "ext.example");
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"a\" on node "
+	                        "\"n1\": control character in a field"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1695,6 +1724,7 @@ int main(void)
 	        cmocka_unit_test(test_health_filters),
 	        cmocka_unit_test(test_health_maintenance),
 	        cmocka_unit_test(test_health_hostile),
+	        cmocka_unit_test(test_health_node_address_hostile),
 	        cmocka_unit_test(test_nodes),
 	        cmocka_unit_test(test_nodes_hostile),
 	        cmocka_unit_test(test_nodes_nul),
