@@ -57,7 +57,8 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 		uint64_t x;
 
 		memcpy(&x, s, 8);
-		h = (h ^ mix(x)) * 0x9e3779b97f4a7c15ull;
+		h = (h ^ x) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 		s += 8;
 		n -= 8;
 	}
@@ -65,7 +66,7 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 		uint64_t x = 0;
 
 		memcpy(&x, s, n);
-		h = (h ^ mix(x)) * 0x9e3779b97f4a7c15ull;
+		h = (h ^ x) * 0x9e3779b97f4a7c15ull;
 	}
 	return mix(h);
 }
