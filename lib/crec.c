@@ -370,7 +370,7 @@ json_t *crec_finish(struct crec_builder *b, crec_ref root)
 		crec_builder_free(b);
 		return NULL;
 	}
-	out = xcalloc(1, len);
+	out = xmalloc(len ? len : 1); /* every byte is written below */
 	hdr[H_MAGIC] = CREC_MAGIC;
 	hdr[H_LEN] = (uint32_t)len;
 	hdr[H_ROOT] = root;
