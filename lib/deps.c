@@ -9,9 +9,11 @@
  * The node function resolves an empty name through /v1/agent/self itself;
  * dep_new() refuses a node dep without a name.
  *
- * Decoders produce consul-template's structs as jansson objects (every
- * field present, zero values where Consul sent nothing) and drop records
- * that could inject into a hosts file, one message per record in dropped.
+ * Decoders read the answer with jdoc.h (a flat parse, freed at once) and
+ * build consul-template's structs as compact records (crec.h: every
+ * field present, zero values where Consul sent nothing), dropping
+ * records that could inject into a hosts file, one message per record in
+ * dropped.
  * No string they return holds a control byte (no line break, no NUL), KV
  * values excepted (operator-written bytes, left to the hosts check):
  * identifying fields (names, IDs, addresses, KV keys) with one drop their
@@ -24,8 +26,9 @@
  * reported, and the record stays. Records whose names are reserved
  * (struct dep_names) are dropped.
  *
- * Records are consul-template's structs (trecord.h): made by trec_new(),
- * with every field of the Go struct set.
+ * Records are consul-template's structs (trecord.h), each field of the Go
+ * struct set, in the schema's order (the HS_, HC_, ... enums below,
+ * checked against trecord.c once).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,8 +40,10 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "crec.h"
 #include "deps.h"
 #include "hosts.h"
+#include "jdoc.h"
 #include "trecord.h"
 #include "xmalloc.h"
 
@@ -69,6 +74,7 @@ struct dep {
 	char *dc;      /* NULL when none */
 	char *near;    /* NULL when none */
 	unsigned filters;
+	enum dep_checks checks; /* what of checks a template can see */
 	char *id;
 };
 
@@ -105,11 +111,6 @@ static char *quote(const char *s, size_t n)
 		buf_puts(&b, "...");
 	buf_putc(&b, '"');
 	return buf_take(&b, NULL);
-}
-
-static char *quote_json(json_t *s)
-{
-	return quote(json_string_value(s), json_string_length(s));
 }
 
 static bool has_control(const char *s, size_t n)
@@ -149,12 +150,6 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 	if (c != 0)
 		return c;
 	return an < bn ? -1 : an > bn;
-}
-
-static int cmp_json_str(json_t *a, json_t *b)
-{
-	return cmp_bytes(json_string_value(a), json_string_length(a),
-	                 json_string_value(b), json_string_length(b));
 }
 
 /* --- specs ------------------------------------------------------------- */
@@ -505,6 +500,26 @@ bool dep_id_null_is_missing(const char *id)
 	return id != NULL && strncmp(id, "kv.block(", 9) == 0;
 }
 
+void dep_set_checks(struct dep *d, enum dep_checks keep)
+{
+	d->checks = keep;
+}
+
+bool dep_id_compact(const char *id)
+{
+	static const char *const prefixes[] = {
+	        "catalog.nodes",   "catalog.services", "catalog.node(",
+	        "health.service(", "health.connect(",  "kv.list(",
+	};
+
+	if (id == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(id, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
@@ -524,6 +539,7 @@ struct dep *dep_dup(const struct dep *d)
 	c->dc = dup_or_null(d->dc);
 	c->near = dup_or_null(d->near);
 	c->filters = d->filters;
+	c->checks = d->checks;
 	c->id = xstrdup(d->id);
 	return c;
 }
@@ -665,127 +681,6 @@ char *dep_request_path(const struct dep *d)
 	return buf_take(&b, NULL);
 }
 
-/* --- parsing bodies ---------------------------------------------------- */
-
-/* The digits of an integer token overflow int64 (sign excluded). */
-static bool int_overflows(const char *digits, size_t n, bool negative)
-{
-	const char *max =
-	        negative ? "9223372036854775808" : "9223372036854775807";
-
-	while (n > 1 && *digits == '0') {
-		digits++;
-		n--;
-	}
-	if (n != 19)
-		return n > 19;
-	return memcmp(digits, max, 19) > 0;
-}
-
-/*
- * Copy body to out with every integer that jansson cannot hold (KV Flags
- * are uint64: 18446744073709551615) turned into a real ("...0.0"), so the
- * document still parses; such a value then reads as a lossy real.
- */
-static void widen_big_integers(const char *body, size_t len, struct buf *out)
-{
-	size_t i = 0;
-	bool in_string = false;
-
-	while (i < len) {
-		char c = body[i];
-
-		if (in_string) {
-			size_t start = i;
-
-			while (i < len && body[i] != '"' && body[i] != '\\')
-				i++;
-			if (i < len && body[i] == '\\')
-				i = i + 2 <= len ? i + 2 : len;
-			else if (i < len) {
-				in_string = false;
-				i++;
-			}
-			buf_append(out, body + start, i - start);
-			continue;
-		}
-		if (c == '"') {
-			in_string = true;
-			buf_putc(out, c);
-			i++;
-			continue;
-		}
-		if (c == '-' || (c >= '0' && c <= '9')) {
-			size_t start = i, digits;
-			bool integer = true;
-
-			while (i < len && strchr("0123456789+-.eE", body[i]) &&
-			       body[i] != '\0') {
-				if (strchr(".eE+", body[i]) ||
-				    (body[i] == '-' && i > start))
-					integer = false;
-				i++;
-			}
-			buf_append(out, body + start, i - start);
-			digits = i - start - (c == '-');
-			if (integer && digits > 0 &&
-			    int_overflows(body + start + (c == '-'), digits,
-			                  c == '-'))
-				buf_puts(out, ".0");
-			continue;
-		}
-		buf_putc(out, c);
-		i++;
-	}
-}
-
-static int parse_body(const char *body, size_t len, json_t **ret, struct err *e)
-{
-	const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
-	json_error_t je;
-	json_t *root = json_loadb(body, len, flags, &je);
-
-	if (root == NULL && strstr(je.text, "too big") != NULL) {
-		struct buf wide;
-
-		buf_init(&wide, 0);
-		widen_big_integers(body, len, &wide);
-		root = json_loadb(wide.data != NULL ? wide.data : "", wide.len,
-		                  flags, &je);
-		buf_free(&wide);
-	}
-	if (root == NULL)
-		return err_set(e, -EBADMSG, NULL, je.line, je.column,
-		               "invalid JSON: %s", je.text);
-	*ret = root;
-	return 0;
-}
-
-/* --- record helpers ---------------------------------------------------- */
-
-struct dropper {
-	json_t *dropped;
-	size_t count;
-	const struct dep_names *names; /* may be NULL */
-};
-
-static void drop(struct dropper *dr, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void drop(struct dropper *dr, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (dr->dropped == NULL || dr->count >= DEP_MAX_DROPPED)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_array_append_new(dr->dropped, json_string(msg));
-	dr->count++;
-}
-
 /* --- reserved names ---------------------------------------------------- */
 
 const char *const dep_loopback_names[] = {
@@ -874,64 +769,180 @@ static bool entry_of(const char *const *list, const char *entry)
 	return false;
 }
 
-/*
- * Whether a record with name s (a node or service name) at address addr
- * (or NULL) may not be kept; why (size bytes) then says which entry.
- */
-static bool name_reserved(const struct dropper *dr, json_t *s, json_t *addr,
-                          char *why, size_t size)
-{
-	const char *entry = dep_name_reserved(
-	        dr->names, json_string_value(s), json_string_length(s),
-	        addr != NULL ? json_string_value(addr) : NULL);
+/* --- decoding: what every decoder shares -------------------------------- */
 
-	if (entry == NULL)
+/* A string of the parsed answer (NUL-terminated, may hold NULs). */
+struct jstr {
+	const char *s;
+	size_t n;
+};
+
+static const struct jstr jstr_empty = {"", 0};
+
+/* One decode: the parsed answer, the records being built, the drops. */
+struct dec {
+	const struct dep *d;
+	const struct jdoc *doc;
+	struct crec_builder *b;
+	json_t *dropped; /* may be NULL */
+	size_t ndropped;
+	const struct dep_names *names; /* may be NULL */
+	struct buf scratch;
+};
+
+/*
+ * Whose record a message is about, formatted only when something is
+ * dropped: node "n"; service "s"; service "s" instance "i" on node "n";
+ * then, for a check, ": check "c"".
+ */
+enum who_kind { WHO_NODE, WHO_SERVICE, WHO_INSTANCE };
+
+struct who {
+	enum who_kind kind;
+	struct jstr name, id, node, check;
+	bool is_check;
+};
+
+static void who_put(struct buf *b, const struct who *w)
+{
+	char *q1 = NULL, *q2 = NULL, *q3 = NULL;
+
+	switch (w->kind) {
+	case WHO_NODE:
+		q1 = quote(w->node.s, w->node.n);
+		buf_printf(b, "node %s", q1);
+		break;
+	case WHO_SERVICE:
+		q1 = quote(w->name.s, w->name.n);
+		buf_printf(b, "service %s", q1);
+		break;
+	case WHO_INSTANCE:
+		q1 = quote(w->name.s, w->name.n);
+		q2 = quote(w->id.s, w->id.n);
+		q3 = quote(w->node.s, w->node.n);
+		buf_printf(b, "service %s instance %s on node %s", q1, q2, q3);
+		break;
+	}
+	free(q1);
+	free(q2);
+	free(q3);
+	if (w->is_check) {
+		q1 = quote(w->check.s, w->check.n);
+		buf_printf(b, ": check %s", q1);
+		free(q1);
+	}
+}
+
+static void drop_msg(struct dec *dc, const char *msg)
+{
+	if (dc->dropped == NULL || dc->ndropped >= DEP_MAX_DROPPED)
+		return;
+	json_array_append_new(dc->dropped, json_string(msg));
+	dc->ndropped++;
+}
+
+static void drop(struct dec *dc, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void drop(struct dec *dc, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (dc->dropped == NULL || dc->ndropped >= DEP_MAX_DROPPED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	drop_msg(dc, msg);
+}
+
+/* "<who>: <fmt...>" */
+static void drop_about(struct dec *dc, const struct who *w, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+static void drop_about(struct dec *dc, const struct who *w, const char *fmt,
+                       ...)
+{
+	struct buf b;
+	va_list ap;
+
+	if (dc->dropped == NULL || dc->ndropped >= DEP_MAX_DROPPED)
+		return;
+	buf_init(&b, 511);
+	who_put(&b, w);
+	buf_puts(&b, ": ");
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	drop_msg(dc, buf_str(&b));
+	buf_free(&b);
+}
+
+/* The string at node i, or NULL when i is absent or no string. */
+static bool jstr_at(const struct jdoc *doc, size_t i, struct jstr *ret)
+{
+	if (i == JD_NONE || jd_type(doc, i) != JD_STRING)
 		return false;
-	snprintf(why, size, "reserved name (matches \"%.100s\"%s)", entry,
-	         entry_of(dr->names->own, entry)
-	                 ? ", this node's name, at another address"
-	                 : "");
+	ret->s = jd_str(doc, i, &ret->n);
 	return true;
 }
 
 /*
- * The string field key of o, "" when absent or null (a new reference).
- * NULL when it has another type.
+ * The string member key of object o in *ret, "" when absent or null
+ * (also when o is no object); false when it has another type.
  */
-static json_t *str_field(json_t *o, const char *key)
+static bool str_value(const struct jdoc *doc, size_t v, struct jstr *ret)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (v == NULL || json_is_null(v))
-		return json_string("");
-	if (!json_is_string(v))
-		return NULL;
-	return json_incref(v);
+	*ret = jstr_empty;
+	if (v == JD_NONE || jd_type(doc, v) == JD_NULL)
+		return true;
+	return jstr_at(doc, v, ret);
 }
 
-static json_int_t int_field(json_t *o, const char *key, json_int_t dflt)
+static bool str_member(const struct jdoc *doc, size_t o, const char *key,
+                       struct jstr *ret)
 {
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : dflt;
+	return str_value(doc, jd_get(doc, o, key), ret);
 }
 
-/* A copy of an index-like number (integer, or real after widening). */
-static json_t *number_field(json_t *o, const char *key)
+/* The integer at node v, dflt when it is absent or another type. */
+static int64_t int_value(const struct jdoc *doc, size_t v, int64_t dflt)
 {
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_incref(v) : json_integer(0);
+	return v != JD_NONE && jd_type(doc, v) == JD_INT ? doc->nodes[v].u.i
+	                                                 : dflt;
 }
 
-static bool str_is_empty(json_t *s)
+static int64_t int_member(const struct jdoc *doc, size_t o, const char *key,
+                          int64_t dflt)
 {
-	return json_string_length(s) == 0;
+	return int_value(doc, jd_get(doc, o, key), dflt);
 }
 
-static bool str_has_control(json_t *s)
+/* An index-like number as it came (an integer, or a real after an integer
+ * beyond int64), 0 otherwise. */
+static crec_ref number_value(struct dec *dc, size_t v)
 {
-	return has_control(json_string_value(s), json_string_length(s));
+	if (v != JD_NONE && jd_type(dc->doc, v) == JD_INT)
+		return crec_int(dc->b, dc->doc->nodes[v].u.i);
+	if (v != JD_NONE && jd_type(dc->doc, v) == JD_REAL)
+		return crec_real(dc->b, dc->doc->nodes[v].u.d);
+	return crec_int(dc->b, 0);
+}
+
+static crec_ref number_member(struct dec *dc, size_t o, const char *key)
+{
+	return number_value(dc, jd_get(dc->doc, o, key));
+}
+
+static crec_ref str_ref(struct dec *dc, struct jstr s)
+{
+	return crec_str(dc->b, s.s, s.n);
+}
+
+static bool str_has_control(struct jstr s)
+{
+	return has_control(s.s, s.n);
 }
 
 /*
@@ -940,14 +951,14 @@ static bool str_has_control(json_t *s)
  * unspecified address (0.0.0.0, ::), which Consul itself refuses for
  * services and which no client can connect to.
  */
-static bool addr_ok(json_t *s)
+static bool addr_ok(struct jstr s)
 {
 	unsigned char raw[sizeof(struct in6_addr)] = {0};
-	const char *a = json_string_value(s);
 
-	if (!hosts_addr_ok(a, json_string_length(s), false))
+	if (!hosts_addr_ok(s.s, s.n, false))
 		return false;
-	if (inet_pton(AF_INET, a, raw) != 1 && inet_pton(AF_INET6, a, raw) != 1)
+	if (inet_pton(AF_INET, s.s, raw) != 1 &&
+	    inet_pton(AF_INET6, s.s, raw) != 1)
 		return false;
 	for (size_t i = 0; i < sizeof(raw); i++)
 		if (raw[i] != 0)
@@ -955,93 +966,316 @@ static bool addr_ok(json_t *s)
 	return false;
 }
 
-static bool name_ok(json_t *s)
+static bool name_ok(struct jstr s)
 {
-	return hosts_name_ok(json_string_value(s), json_string_length(s));
+	return hosts_name_ok(s.s, s.n);
 }
 
-static json_t *one_line(json_t *s);
+/*
+ * Whether a record with name s (a node or service name) at address addr
+ * (or NULL) may not be kept; why (size bytes) then says which entry.
+ */
+static bool name_reserved(const struct dec *dc, struct jstr s,
+                          const struct jstr *addr, char *why, size_t size)
+{
+	const char *entry = dep_name_reserved(dc->names, s.s, s.n,
+	                                      addr != NULL ? addr->s : NULL);
+
+	if (entry == NULL)
+		return false;
+	snprintf(why, size, "reserved name (matches \"%.100s\"%s)", entry,
+	         entry_of(dc->names->own, entry)
+	                 ? ", this node's name, at another address"
+	                 : "");
+	return true;
+}
 
 /*
- * A copy of the string map o (Meta), {} when absent or null. Values are
- * free text: control bytes become spaces (Consul accepts a tab or a
- * newline in them). An entry whose key holds a control byte, or whose
- * value is not a string, is left out and reported as "<who>: Meta key
- * "..." left out: why"; the record stays.
+ * Free text (a check's Output, Notes, Name; a Meta value) with every
+ * control byte (NUL, CR, LF, tab, ...) turned into a space: it may be
+ * printed, but never start a line of its own.
  */
-static json_t *string_map(json_t *o, struct dropper *dr, const char *who)
+static crec_ref one_line_str(struct dec *dc, struct jstr s)
 {
-	json_t *out = json_object(), *v;
-	const char *k;
-	size_t klen;
+	if (!has_control(s.s, s.n))
+		return str_ref(dc, s);
+	buf_reset(&dc->scratch);
+	for (size_t i = 0; i < s.n; i++) {
+		unsigned char c = (unsigned char)s.s[i];
 
-	if (o == NULL || json_is_null(o))
-		return out;
-	if (!json_is_object(o)) {
-		drop(dr, "%s: Meta is not a map; left out", who);
-		return out;
+		buf_putc(&dc->scratch, c < 0x20 || c == 0x7f ? ' ' : (char)c);
 	}
-	json_object_keylen_foreach(o, k, klen, v)
-	{
+	/* Only ASCII bytes changed: still valid UTF-8. */
+	return crec_str(dc->b, buf_str(&dc->scratch), dc->scratch.len);
+}
+
+/* one_line_str of the string at node i; "" when it is no string. */
+static crec_ref one_line(struct dec *dc, size_t i)
+{
+	struct jstr s;
+
+	if (!jstr_at(dc->doc, i, &s))
+		s = jstr_empty;
+	return one_line_str(dc, s);
+}
+
+/* --- sorting ----------------------------------------------------------- */
+
+struct item {
+	crec_ref ref;
+	size_t pos; /* input position, for a stable sort */
+	struct jstr k1, k2;
+	size_t node; /* a map's value, or a member's value node */
+	bool gone;   /* superseded by a later duplicate key */
+};
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int c = cmp_bytes(x->k1.s, x->k1.n, y->k1.s, y->k1.n);
+
+	if (c == 0)
+		c = cmp_bytes(x->k2.s, x->k2.n, y->k2.s, y->k2.n);
+	if (c == 0)
+		c = x->pos < y->pos ? -1 : x->pos > y->pos;
+	return c;
+}
+
+/* Stable sort by k1, then k2; insertion sort for short lists. */
+static void items_sort(struct item *v, size_t n)
+{
+	if (n > 16) {
+		qsort(v, n, sizeof(*v), item_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct item x = v[i];
+		size_t j = i;
+
+		while (j > 0 && item_cmp(&v[j - 1], &x) > 0) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+}
+
+/* A growable array of items. */
+struct items {
+	struct item *v;
+	size_t n, cap;
+	struct item small[16];
+};
+
+static void items_init(struct items *it)
+{
+	it->v = it->small;
+	it->n = 0;
+	it->cap = sizeof(it->small) / sizeof(it->small[0]);
+}
+
+static struct item *items_add(struct items *it)
+{
+	if (it->n == it->cap) {
+		size_t cap = it->cap * 2;
+
+		if (it->v == it->small) {
+			it->v = xreallocarray(NULL, cap, sizeof(*it->v));
+			memcpy(it->v, it->small, it->n * sizeof(*it->v));
+		} else {
+			it->v = xreallocarray(it->v, cap, sizeof(*it->v));
+		}
+		it->cap = cap;
+	}
+	memset(&it->v[it->n], 0, sizeof(it->v[0]));
+	it->v[it->n].pos = it->n;
+	return &it->v[it->n++];
+}
+
+static void items_free(struct items *it)
+{
+	if (it->v != it->small)
+		free(it->v);
+	items_init(it);
+}
+
+/* The list of the items' refs, in their order. */
+static crec_ref items_list(struct dec *dc, const struct items *it)
+{
+	crec_ref small[64], *refs;
+	crec_ref r;
+
+	if (it->n == 0)
+		return crec_list(dc->b, NULL, 0);
+	refs = it->n <= 64 ? small : xreallocarray(NULL, it->n, sizeof(*refs));
+	for (size_t i = 0; i < it->n; i++)
+		refs[i] = it->v[i].ref;
+	r = crec_list(dc->b, refs, it->n);
+	if (refs != small)
+		free(refs);
+	return r;
+}
+
+/*
+ * The members of object o as items (k1 the key, node the value), a later
+ * duplicate key superseding an earlier one as in jansson: the superseded
+ * are marked gone, the order is the input's.
+ */
+static void members(const struct jdoc *doc, size_t o, struct items *it)
+{
+	size_t count = doc->nodes[o].len, m = o + 1;
+	struct item *sorted;
+
+	for (size_t k = 0; k < count; k++) {
+		struct item *x = items_add(it);
+
+		jstr_at(doc, m, &x->k1);
+		x->node = m + 1;
+		m = jd_next(doc, m + 1);
+	}
+	if (it->n <= 16) {
+		for (size_t i = 0; i < it->n; i++)
+			for (size_t j = i + 1; j < it->n && !it->v[i].gone; j++)
+				it->v[i].gone =
+				        cmp_bytes(it->v[i].k1.s, it->v[i].k1.n,
+				                  it->v[j].k1.s,
+				                  it->v[j].k1.n) == 0;
+		return;
+	}
+	sorted = xreallocarray(NULL, it->n, sizeof(*sorted));
+	memcpy(sorted, it->v, it->n * sizeof(*sorted));
+	items_sort(sorted, it->n);
+	for (size_t i = 0; i + 1 < it->n; i++)
+		if (cmp_bytes(sorted[i].k1.s, sorted[i].k1.n,
+		              sorted[i + 1].k1.s, sorted[i + 1].k1.n) == 0)
+			it->v[sorted[i].pos].gone = true;
+	free(sorted);
+}
+
+/* The map of items (key k1, value ref), sorted by key. */
+static crec_ref items_map(struct dec *dc, struct items *it)
+{
+	crec_ref ksmall[32], vsmall[32], *keys, *vals, r;
+	size_t n = 0;
+
+	items_sort(it->v, it->n);
+	keys = it->n <= 32 ? ksmall : xreallocarray(NULL, it->n, sizeof(*keys));
+	vals = it->n <= 32 ? vsmall : xreallocarray(NULL, it->n, sizeof(*vals));
+	for (size_t i = 0; i < it->n; i++) {
+		keys[n] = str_ref(dc, it->v[i].k1);
+		vals[n++] = it->v[i].ref;
+	}
+	r = crec_map(dc->b, keys, vals, n);
+	if (keys != ksmall) {
+		free(keys);
+		free(vals);
+	}
+	return r;
+}
+
+/* --- maps, tags, checks ------------------------------------------------- */
+
+/*
+ * The string map o (Meta), {} when absent or null. Values are free text:
+ * control bytes become spaces (Consul accepts a tab or a newline in
+ * them). An entry whose key holds a control byte, or whose value is not
+ * a string, is left out and reported as "<who>: Meta key "..." left out:
+ * why"; the record stays.
+ */
+static crec_ref string_map(struct dec *dc, size_t o, const struct who *w)
+{
+	struct items all, keep;
+	crec_ref r;
+
+	items_init(&all);
+	items_init(&keep);
+	if (o != JD_NONE && jd_type(dc->doc, o) != JD_NULL &&
+	    jd_type(dc->doc, o) != JD_OBJECT)
+		drop_about(dc, w, "Meta is not a map; left out");
+	if (o != JD_NONE && jd_type(dc->doc, o) == JD_OBJECT)
+		members(dc->doc, o, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		const struct item *x = &all.v[i];
+		bool str = jd_type(dc->doc, x->node) == JD_STRING;
 		char *q;
 
-		if (json_is_string(v) && !has_control(k, klen)) {
-			json_object_setn_new_nocheck(out, k, klen, one_line(v));
+		if (x->gone)
+			continue;
+		if (str && !has_control(x->k1.s, x->k1.n)) {
+			struct item *k = items_add(&keep);
+
+			k->k1 = x->k1;
+			k->ref = one_line(dc, x->node);
 			continue;
 		}
-		q = quote(k, klen);
-		drop(dr, "%s: Meta key %s left out: %s", who, q,
-		     json_is_string(v) ? "control character in the key"
-		                       : "the value is not a string");
+		q = quote(x->k1.s, x->k1.n);
+		drop_about(dc, w, "Meta key %s left out: %s", q,
+		           str ? "control character in the key"
+		               : "the value is not a string");
 		free(q);
 	}
-	return out;
+	r = items_map(dc, &keep);
+	items_free(&all);
+	items_free(&keep);
+	return r;
 }
 
 /*
- * A copy of tagged addresses o ({"lan": "10.0.0.1"} for nodes, {"lan_ipv4":
+ * Tagged addresses o ({"lan": "10.0.0.1"} for nodes, {"lan_ipv4":
  * {"Address": ..., "Port": ...}} for services), {} when absent or null.
  * Entries whose address is not an IP literal are left out, each reported.
  */
-static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
+static crec_ref tagged_addresses(struct dec *dc, size_t o, const struct who *w)
 {
-	json_t *out = json_object(), *v;
-	const char *k;
-	size_t klen;
+	struct items all, keep;
+	crec_ref r;
 
-	if (!json_is_object(o))
-		return out;
-	json_object_keylen_foreach(o, k, klen, v)
-	{
-		json_t *a =
-		        json_is_object(v) ? json_object_get(v, "Address") : v;
+	items_init(&all);
+	items_init(&keep);
+	if (o != JD_NONE && jd_type(dc->doc, o) == JD_OBJECT)
+		members(dc->doc, o, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		const struct item *x = &all.v[i];
+		bool obj = jd_type(dc->doc, x->node) == JD_OBJECT;
+		size_t an = obj ? jd_get(dc->doc, x->node, "Address") : x->node;
+		struct jstr a;
 		char *qk, *qa;
 
-		if (json_is_string(a) && addr_ok(a) && !has_control(k, klen)) {
-			json_t *sa = NULL;
+		if (x->gone)
+			continue;
+		if (jstr_at(dc->doc, an, &a) && addr_ok(a) &&
+		    !has_control(x->k1.s, x->k1.n)) {
+			struct item *k = items_add(&keep);
 
-			if (json_is_object(v)) {
-				sa = trec_new(TREC_SERVICE_ADDRESS);
-				json_object_set(sa, "Address", a);
-				json_object_set_new(
-				        sa, "Port",
-				        json_integer(int_field(v, "Port", 0)));
+			k->k1 = x->k1;
+			if (obj) {
+				crec_ref f[2] = {
+				        str_ref(dc, a),
+				        crec_int(dc->b,
+				                 int_member(dc->doc, x->node,
+				                            "Port", 0))};
+
+				k->ref = crec_record(dc->b,
+				                     TREC_SERVICE_ADDRESS, f);
+			} else {
+				k->ref = str_ref(dc, a);
 			}
-			json_object_setn_new_nocheck(
-			        out, k, klen, sa != NULL ? sa : json_incref(a));
 			continue;
 		}
-		qk = quote(k, klen);
-		qa = json_is_string(a) ? quote_json(a)
-		                       : xstrdup("(not a string)");
-		drop(dr,
-		     "%s: tagged address %s %s is not a usable IP address; "
-		     "left out",
-		     who, qk, qa);
+		qk = quote(x->k1.s, x->k1.n);
+		qa = jstr_at(dc->doc, an, &a) ? quote(a.s, a.n)
+		                              : xstrdup("(not a string)");
+		drop_about(dc, w,
+		           "tagged address %s %s is not a usable IP address; "
+		           "left out",
+		           qk, qa);
 		free(qk);
 		free(qa);
 	}
-	return out;
+	r = items_map(dc, &keep);
+	items_free(&all);
+	items_free(&keep);
+	return r;
 }
 
 /*
@@ -1052,373 +1286,90 @@ static json_t *tagged_addresses(json_t *o, struct dropper *dr, const char *who)
  * with that line. Only a control byte (a line break, a NUL) drops a tag:
  * printed, it would end the line it is in.
  */
-static const char *tag_problem(json_t *t)
+static const char *tag_problem(const struct jdoc *doc, size_t t)
 {
-	const char *s = json_string_value(t);
-	size_t n = json_string_length(t);
+	struct jstr s;
 
-	if (!json_is_string(t))
+	if (!jstr_at(doc, t, &s))
 		return "not a string";
-	if (has_control(s, n))
+	if (has_control(s.s, s.n))
 		return "control character in a tag";
 	return NULL;
 }
 
 /*
- * A copy of the tag list t ([] when absent), sorted when sort is set; NULL
- * when t is not a list. A tag with a control byte is left out, reported as
- * "<who>: tag "..." dropped: why"; the record stays.
+ * The tag list t ([] when absent) in *ret, sorted when sort is set; false
+ * when t is not a list. A tag with a control byte is left out, reported
+ * as "<who>: tag "..." dropped: why"; the record stays.
  */
-static json_t *safe_tags(json_t *t, bool sort, struct dropper *dr,
-                         const char *who)
+static bool safe_tags(struct dec *dc, size_t t, bool sort, const struct who *w,
+                      crec_ref *ret)
 {
-	json_t *out = json_array(), *v;
-	size_t i, n;
+	const struct jdoc *doc = dc->doc;
+	struct items tags;
+	size_t count, e;
 
-	if (t == NULL || json_is_null(t))
-		return out;
-	if (!json_is_array(t)) {
-		json_decref(out);
-		return NULL;
+	if (t == JD_NONE || jd_type(doc, t) == JD_NULL) {
+		*ret = crec_list(dc->b, NULL, 0);
+		return true;
 	}
-	json_array_foreach(t, i, v)
-	{
-		const char *why = tag_problem(v);
+	if (jd_type(doc, t) != JD_ARRAY)
+		return false;
+	items_init(&tags);
+	count = doc->nodes[t].len;
+	e = t + 1;
+	for (size_t i = 0; i < count; i++, e = jd_next(doc, e)) {
+		const char *why = tag_problem(doc, e);
+		struct item *x;
+		struct jstr s;
 		char *q;
 
 		if (why == NULL) {
-			json_array_append(out, v);
+			x = items_add(&tags);
+			jstr_at(doc, e, &x->k1);
+			x->ref = str_ref(dc, x->k1);
 			continue;
 		}
-		q = json_is_string(v) ? quote_json(v)
-		                      : xstrdup("(not a string)");
-		drop(dr, "%s: tag %s dropped: %s", who, q, why);
+		q = jstr_at(doc, e, &s) ? quote(s.s, s.n)
+		                        : xstrdup("(not a string)");
+		drop_about(dc, w, "tag %s dropped: %s", q, why);
 		free(q);
 	}
-	n = json_array_size(out);
-	if (!sort || n < 2)
-		return out;
-	{
-		json_t **items = xreallocarray(NULL, n, sizeof(*items));
-
-		for (i = 0; i < n; i++)
-			items[i] = json_incref(json_array_get(out, i));
-		/* insertion sort: tag lists are short */
-		for (i = 1; i < n; i++) {
-			json_t *x = items[i];
-			size_t j = i;
-
-			while (j > 0 && cmp_json_str(items[j - 1], x) > 0) {
-				items[j] = items[j - 1];
-				j--;
-			}
-			items[j] = x;
-		}
-		json_array_clear(out);
-		for (i = 0; i < n; i++)
-			json_array_append_new(out, items[i]);
-		free(items);
-	}
-	return out;
-}
-
-/*
- * Free text (a check's Output or Notes) as a new string with every control
- * byte (NUL, CR, LF, tab, ...) turned into a space: it may be printed, but
- * never start a line of its own. Not a string: "".
- */
-static json_t *one_line(json_t *s)
-{
-	const char *v = json_string_value(s);
-	size_t n = json_string_length(s);
-	char *copy;
-	json_t *out;
-
-	if (!json_is_string(s))
-		return json_string("");
-	if (!has_control(v, n))
-		return json_incref(s);
-	copy = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		copy[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-	}
-	copy[n] = '\0';
-	/* Only ASCII bytes changed: still valid UTF-8. */
-	out = json_stringn_nocheck(copy, n);
-	free(copy);
-	return out;
-}
-
-/* --- sorting ----------------------------------------------------------- */
-
-struct sort_item {
-	json_t *v;
-	size_t pos; /* input position, for a stable sort */
-	const char *k1;
-	size_t k1len;
-	const char *k2;
-	size_t k2len;
-};
-
-static int sort_item_cmp(const void *a, const void *b)
-{
-	const struct sort_item *x = a, *y = b;
-	int c = cmp_bytes(x->k1, x->k1len, y->k1, y->k1len);
-
-	if (c == 0 && x->k2 != NULL)
-		c = cmp_bytes(x->k2, x->k2len, y->k2, y->k2len);
-	if (c == 0)
-		c = x->pos < y->pos ? -1 : x->pos > y->pos;
-	return c;
-}
-
-/* Stable-sort array a of objects by string field f1, then f2 (or NULL). */
-static void sort_objects(json_t *a, const char *f1, const char *f2)
-{
-	size_t n = json_array_size(a);
-	struct sort_item *items;
-
-	if (n < 2)
-		return;
-	items = xreallocarray(NULL, n, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_array_get(a, i);
-		json_t *s1 = json_object_get(v, f1);
-		json_t *s2 = f2 != NULL ? json_object_get(v, f2) : NULL;
-
-		items[i].v = json_incref(v);
-		items[i].pos = i;
-		items[i].k1 = json_is_string(s1) ? json_string_value(s1) : "";
-		items[i].k1len =
-		        json_is_string(s1) ? json_string_length(s1) : 0;
-		items[i].k2 = f2 == NULL           ? NULL
-		              : json_is_string(s2) ? json_string_value(s2)
-		                                   : "";
-		items[i].k2len =
-		        json_is_string(s2) ? json_string_length(s2) : 0;
-	}
-	qsort(items, n, sizeof(*items), sort_item_cmp);
-	json_array_clear(a);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, items[i].v);
-	free(items);
-}
-
-static void sort_strings(json_t *a)
-{
-	size_t n = json_array_size(a);
-	struct sort_item *items;
-
-	if (n < 2)
-		return;
-	items = xreallocarray(NULL, n, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_array_get(a, i);
-
-		items[i].v = json_incref(v);
-		items[i].pos = i;
-		items[i].k1 = json_string_value(v);
-		items[i].k1len = json_string_length(v);
-		items[i].k2 = NULL;
-		items[i].k2len = 0;
-	}
-	qsort(items, n, sizeof(*items), sort_item_cmp);
-	json_array_clear(a);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, items[i].v);
-	free(items);
-}
-
-/* --- decoders ---------------------------------------------------------- */
-
-static int shape_error(struct err *e, const struct dep *d, const char *want)
-{
-	return err_msg(e, -EBADMSG, "%s: unexpected response: expected %s",
-	               d->id, want);
-}
-
-/*
- * The fields every node record shares ({ID, Node, Address, Datacenter,
- * TaggedAddresses, Meta}); NULL and a message in dr when it is hostile
- * or takes a reserved name.
- */
-static json_t *node_record(json_t *n, struct dropper *dr)
-{
-	json_t *id = NULL, *name = NULL, *addr = NULL, *dc = NULL;
-	json_t *meta = NULL, *out = NULL;
-	char *qn = NULL, *qa = NULL, *who = NULL;
-	const char *why = NULL;
-	char reason[200];
-
-	if (!json_is_object(n)) {
-		drop(dr, "node record is not an object");
-		return NULL;
-	}
-	name = str_field(n, "Node");
-	if (name == NULL) {
-		drop(dr, "node record without a Node name");
-		return NULL;
-	}
-	qn = quote_json(name);
-	who = xasprintf("node %s", qn);
-	id = str_field(n, "ID");
-	addr = str_field(n, "Address");
-	dc = str_field(n, "Datacenter");
-	if (!name_ok(name))
-		why = "invalid node name";
-	else if (addr == NULL)
-		why = "Address is not a string";
-	else if (!addr_ok(addr)) {
-		/* A hosts file maps IP addresses to names; a hostname here
-		 * (external nodes) would need resolving, which is not ours
-		 * to do, and anything else could inject lines. */
-		qa = quote_json(addr);
-		drop(dr, "node %s: address %s is not a usable IP address", qn,
-		     qa);
-		goto out;
-	} else if (id == NULL || dc == NULL || str_has_control(id) ||
-	           str_has_control(dc))
-		why = "invalid ID or Datacenter";
-	else if (name_reserved(dr, name, addr, reason, sizeof(reason)))
-		why = reason;
-	if (why != NULL) {
-		drop(dr, "%s: %s", who, why);
-		goto out;
-	}
-	meta = string_map(json_object_get(n, "Meta"), dr, who);
-	out = trec_new(TREC_NODE);
-	json_object_set(out, "ID", id);
-	json_object_set(out, "Node", name);
-	json_object_set(out, "Address", addr);
-	json_object_set(out, "Datacenter", dc);
-	json_object_set_new(
-	        out, "TaggedAddresses",
-	        tagged_addresses(json_object_get(n, "TaggedAddresses"), dr,
-	                         who));
-	json_object_set(out, "Meta", meta);
-out:
-	json_decref(id);
-	json_decref(name);
-	json_decref(addr);
-	json_decref(dc);
-	json_decref(meta);
-	free(qn);
-	free(qa);
-	free(who);
-	return out;
-}
-
-static int decode_nodes(const struct dep *d, json_t *root, json_t **ret,
-                        struct dropper *dr, struct err *e)
-{
-	json_t *out, *v;
-	size_t i;
-
-	if (!json_is_array(root))
-		return shape_error(e, d, "an array of nodes");
-	out = json_array();
-	json_array_foreach(root, i, v)
-	{
-		json_t *rec = node_record(v, dr);
-
-		if (rec != NULL)
-			json_array_append_new(out, rec);
-	}
-	if (d->near == NULL)
-		sort_objects(out, "Node", NULL);
-	*ret = out;
-	return 0;
-}
-
-static int decode_services(const struct dep *d, json_t *root, json_t **ret,
-                           struct dropper *dr, struct err *e)
-{
-	json_t *out, *v;
-	const char *k;
-	size_t klen;
-
-	if (!json_is_object(root))
-		return shape_error(e, d, "an object of service names");
-	out = json_array();
-	json_object_keylen_foreach(root, k, klen, v)
-	{
-		json_t *tags;
-		char *q = quote(k, klen), *who;
-
-		const char *entry;
-
-		if (!hosts_name_ok(k, klen)) {
-			drop(dr, "service %s: invalid service name", q);
-			free(q);
-			continue;
-		}
-		/* No address to tell this node's own from another's. */
-		entry = dr->names != NULL ? dep_name_reserved(
-		                                    &(struct dep_names){
-		                                            dr->names->reserved,
-		                                            NULL, NULL},
-		                                    k, klen, NULL)
-		                          : NULL;
-		if (entry != NULL) {
-			drop(dr,
-			     "service %s: reserved name (matches \"%.100s\")",
-			     q, entry);
-			free(q);
-			continue;
-		}
-		who = xasprintf("service %s", q);
-		tags = safe_tags(v, true, dr, who);
-		free(who);
-		if (tags == NULL) {
-			drop(dr, "service %s: invalid tags", q);
-			free(q);
-			continue;
-		}
-		free(q);
-		{
-			json_t *rec = trec_new(TREC_CATALOG_SNIPPET);
-
-			json_object_set_new(rec, "Name",
-			                    json_stringn_nocheck(k, klen));
-			json_object_set_new(rec, "Tags", tags);
-			json_array_append_new(out, rec);
-		}
-	}
-	sort_objects(out, "Name", NULL);
-	*ret = out;
-	return 0;
+	if (sort)
+		items_sort(tags.v, tags.n);
+	*ret = items_list(dc, &tags);
+	items_free(&tags);
+	return true;
 }
 
 /* consul's api.HealthChecks.AggregatedStatus(). */
-static const char *aggregated_status(json_t *checks)
+static const char *aggregated_status(const struct jdoc *doc, size_t checks)
 {
+	static const char *const names[] = {"CheckID", "Status", NULL};
+	static struct jd_keys keys = {.names = names};
 	bool passing = false, warning = false, critical = false, maint = false;
-	json_t *c;
-	size_t i;
+	size_t count = doc->nodes[checks].len, c = checks + 1;
 
-	json_array_foreach(checks, i, c)
-	{
-		const char *id =
-		        json_string_value(json_object_get(c, "CheckID"));
-		const char *st =
-		        json_string_value(json_object_get(c, "Status"));
+	for (size_t i = 0; i < count; i++, c = jd_next(doc, c)) {
+		struct jstr id = {NULL, 0}, st = {NULL, 0};
+		size_t v[2];
 
-		if (!json_is_object(c))
+		if (jd_type(doc, c) != JD_OBJECT)
 			continue; /* left out of Checks too */
-
-		if (id != NULL &&
-		    (strcmp(id, "_node_maintenance") == 0 ||
-		     strncmp(id, "_service_maintenance:", 21) == 0)) {
+		jd_members(doc, c, &keys, v);
+		jstr_at(doc, v[0], &id);
+		jstr_at(doc, v[1], &st);
+		if (id.s != NULL &&
+		    (strcmp(id.s, "_node_maintenance") == 0 ||
+		     strncmp(id.s, "_service_maintenance:", 21) == 0)) {
 			maint = true;
 			continue;
 		}
-		if (st != NULL && strcmp(st, "passing") == 0)
+		if (st.s != NULL && strcmp(st.s, "passing") == 0)
 			passing = true;
-		else if (st != NULL && strcmp(st, "warning") == 0)
+		else if (st.s != NULL && strcmp(st.s, "warning") == 0)
 			warning = true;
-		else if (st != NULL && strcmp(st, "critical") == 0)
+		else if (st.s != NULL && strcmp(st.s, "critical") == 0)
 			critical = true;
 		else
 			return "";
@@ -1444,360 +1395,616 @@ static bool status_accepted(unsigned filters, const char *status)
 	return false;
 }
 
+/* api.HealthCheck's fields, in the schema's order (trecord.c). */
+enum {
+	HC_NODE,
+	HC_CHECK_ID,
+	HC_NAME,
+	HC_STATUS,
+	HC_NOTES,
+	HC_OUTPUT,
+	HC_SERVICE_ID,
+	HC_SERVICE_NAME,
+	HC_SERVICE_TAGS,
+	HC_TYPE,
+	HC_NAMESPACE,
+	HC_PARTITION,
+	HC_EXPOSED_PORT,
+	HC_PEER_NAME,
+	HC_DEFINITION,
+	HC_CREATE_INDEX,
+	HC_MODIFY_INDEX,
+	HC_N,
+};
+
 /*
  * The checks of a health entry as consul-template's api.HealthCheck
  * fields, nothing else (no Definition): free text made one line, hostile
  * ServiceTags left out. A check whose Output is a service's own answer
  * stays, so a healthy instance is never dropped for what it printed.
+ * With DEP_CHECKS_NO_TEXT, Output, Notes and the indexes are left empty
+ * (no template can see them), so an agent's periodic sync of a check's
+ * output decodes to the same bytes: no change at all.
  */
-static json_t *health_checks(json_t *checks, struct dropper *dr,
-                             const char *who)
+static crec_ref health_checks(struct dec *dc, size_t checks,
+                              const struct who *owner)
 {
-	static const char *const text[] = {
-	        "Node",  "CheckID",   "Name",      "Status",
-	        "Notes", "Output",    "ServiceID", "ServiceName",
-	        "Type",  "Namespace", "Partition", "PeerName"};
-	json_t *out = json_array(), *c;
-	size_t i;
+	/* Consul's names of the fields read, by HC_ index (the ones not
+	 * read are made apart). */
+	static const char *const names[] = {
+	        [HC_NODE] = "Node",
+	        [HC_CHECK_ID] = "CheckID",
+	        [HC_NAME] = "Name",
+	        [HC_STATUS] = "Status",
+	        [HC_NOTES] = "Notes",
+	        [HC_OUTPUT] = "Output",
+	        [HC_SERVICE_ID] = "ServiceID",
+	        [HC_SERVICE_NAME] = "ServiceName",
+	        [HC_SERVICE_TAGS] = "ServiceTags",
+	        [HC_TYPE] = "Type",
+	        [HC_NAMESPACE] = "Namespace",
+	        [HC_PARTITION] = "Partition",
+	        [HC_EXPOSED_PORT] = "ExposedPort",
+	        [HC_PEER_NAME] = "PeerName",
+	        [HC_DEFINITION] = "Definition",
+	        [HC_CREATE_INDEX] = "CreateIndex",
+	        [HC_MODIFY_INDEX] = "ModifyIndex",
+	        [HC_N] = NULL,
+	};
+	static const int text[] = {
+	        HC_NODE,  HC_CHECK_ID,  HC_NAME,       HC_STATUS,
+	        HC_NOTES, HC_OUTPUT,    HC_SERVICE_ID, HC_SERVICE_NAME,
+	        HC_TYPE,  HC_NAMESPACE, HC_PARTITION,  HC_PEER_NAME};
+	static struct jd_keys keys = {.names = names};
+	const struct jdoc *doc = dc->doc;
+	bool keep = dc->d->checks == DEP_CHECKS_ALL;
+	struct items out;
+	size_t count = doc->nodes[checks].len, c = checks + 1;
+	crec_ref r;
 
-	json_array_foreach(checks, i, c)
-	{
-		json_t *rec, *tags;
-		char *q, *cwho;
+	items_init(&out);
+	for (size_t i = 0; i < count; i++, c = jd_next(doc, c)) {
+		crec_ref f[HC_N];
+		size_t v[HC_N];
+		struct who w = *owner;
+		char cid[DEP_QUOTE_MAX + 1];
 
-		if (!json_is_object(c)) {
-			drop(dr, "%s: check that is not an object left out",
-			     who);
+		if (jd_type(doc, c) != JD_OBJECT) {
+			drop_about(dc, owner,
+			           "check that is not an object left out");
 			continue;
 		}
-		rec = trec_new(TREC_HEALTH_CHECK);
+		jd_members(doc, c, &keys, v);
 		for (size_t j = 0; j < sizeof(text) / sizeof(text[0]); j++)
-			json_object_set_new(
-			        rec, text[j],
-			        one_line(json_object_get(c, text[j])));
-		q = quote_json(json_object_get(rec, "CheckID"));
-		cwho = xasprintf("%s: check %s", who, q);
-		tags = safe_tags(json_object_get(c, "ServiceTags"), false, dr,
-		                 cwho);
-		json_object_set_new(rec, "ServiceTags",
-		                    tags != NULL ? tags : json_array());
-		json_object_set_new(
-		        rec, "ExposedPort",
-		        json_integer(int_field(c, "ExposedPort", 0)));
-		json_object_set_new(rec, "CreateIndex",
-		                    number_field(c, "CreateIndex"));
-		json_object_set_new(rec, "ModifyIndex",
-		                    number_field(c, "ModifyIndex"));
-		json_array_append_new(out, rec);
-		free(q);
-		free(cwho);
+			if (keep ||
+			    (text[j] != HC_NOTES && text[j] != HC_OUTPUT))
+				f[text[j]] = one_line(dc, v[text[j]]);
+		/* Messages quote the CheckID as kept (one line), cut as
+		 * quote() cuts: the builder's bytes may move meanwhile. */
+		{
+			size_t len;
+			const char *id =
+			        crec_builder_str(dc->b, f[HC_CHECK_ID], &len);
+
+			w.check.n = len < sizeof(cid) ? len : sizeof(cid);
+			memcpy(cid, id, w.check.n);
+			w.check.s = cid;
+			w.is_check = true;
+		}
+		if (!safe_tags(dc, v[HC_SERVICE_TAGS], false, &w,
+		               &f[HC_SERVICE_TAGS]))
+			f[HC_SERVICE_TAGS] = crec_list(dc->b, NULL, 0);
+		f[HC_EXPOSED_PORT] =
+		        crec_int(dc->b, int_value(doc, v[HC_EXPOSED_PORT], 0));
+		f[HC_DEFINITION] = crec_null();
+		if (keep) {
+			f[HC_CREATE_INDEX] =
+			        number_value(dc, v[HC_CREATE_INDEX]);
+			f[HC_MODIFY_INDEX] =
+			        number_value(dc, v[HC_MODIFY_INDEX]);
+		} else {
+			f[HC_NOTES] = f[HC_OUTPUT] = crec_str(dc->b, "", 0);
+			f[HC_CREATE_INDEX] = f[HC_MODIFY_INDEX] =
+			        crec_int(dc->b, 0);
+		}
+		items_add(&out)->ref = crec_record(dc->b, TREC_HEALTH_CHECK, f);
 	}
-	return out;
+	r = items_list(dc, &out);
+	items_free(&out);
+	return r;
 }
 
-struct health_fields {
-	json_t *node, *node_id, *node_addr, *node_dc, *id, *name, *addr, *kind,
-	        *socket, *ns, *partition, *peer;
+/* --- records ------------------------------------------------------------ */
+
+static int shape_error(struct err *e, const struct dep *d, const char *want)
+{
+	return err_msg(e, -EBADMSG, "%s: unexpected response: expected %s",
+	               d->id, want);
+}
+
+/* The members of a health entry, its Node and its Service read. */
+enum { E_NODE, E_SERVICE, E_CHECKS, E_N };
+static const char *const entry_names[] = {"Node", "Service", "Checks", NULL};
+enum { N_NODE, N_ID, N_ADDRESS, N_DATACENTER, N_TAGGED, N_META, N_N };
+static const char *const node_names[] = {
+        "Node", "ID", "Address", "Datacenter", "TaggedAddresses", "Meta", NULL};
+enum {
+	S_ID,
+	S_SERVICE,
+	S_ADDRESS,
+	S_KIND,
+	S_SOCKET,
+	S_NAMESPACE,
+	S_PARTITION,
+	S_PEER,
+	S_TAGS,
+	S_META,
+	S_TAGGED,
+	S_PORT,
+	S_WEIGHTS,
+	S_N,
 };
+static const char *const service_names[] = {
+        "ID",         "Service",   "Address",         "Kind",
+        "SocketPath", "Namespace", "Partition",       "PeerName",
+        "Tags",       "Meta",      "TaggedAddresses", "Port",
+        "Weights",    NULL};
 
-static void health_fields_free(struct health_fields *f)
+/* dependency.Node's fields, in the schema's order. */
+enum { ND_ID, ND_NODE, ND_ADDRESS, ND_DATACENTER, ND_TAGGED, ND_META, ND_N };
+
+/*
+ * The fields every node record shares ({ID, Node, Address, Datacenter,
+ * TaggedAddresses, Meta}): false, and a message in dropped, when it is
+ * hostile or takes a reserved name. *ret_name and *ret_addr (may be NULL)
+ * get the node's name and address.
+ */
+static bool node_record(struct dec *dc, size_t n, crec_ref *ret,
+                        struct jstr *ret_name, struct jstr *ret_addr)
 {
-	json_t **all[] = {&f->node,   &f->node_id, &f->node_addr, &f->node_dc,
-	                  &f->id,     &f->name,    &f->addr,      &f->kind,
-	                  &f->socket, &f->ns,      &f->partition, &f->peer};
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		json_decref(*all[i]);
-		*all[i] = NULL;
-	}
-}
-
-static json_t *health_record(const struct dep *d, json_t *entry,
-                             struct dropper *dr)
-{
-	struct health_fields f = {0};
-	json_t *node, *svc, *checks, *out = NULL;
-	json_t *tags = NULL, *nmeta = NULL, *smeta = NULL, *w;
-	const char *status, *why = NULL;
-	char *qs = NULL, *qi = NULL, *qn = NULL, *qa = NULL, *who = NULL;
+	static struct jd_keys nkeys = {.names = node_names};
+	const struct jdoc *doc = dc->doc;
+	struct jstr id, name, addr, dc_name;
+	struct who w = {.kind = WHO_NODE};
+	bool id_ok, addr_str, dc_ok;
+	const char *why = NULL;
 	char reason[200];
+	crec_ref f[ND_N];
+	size_t nv[N_N];
 
-	node = json_object_get(entry, "Node");
-	svc = json_object_get(entry, "Service");
-	checks = json_object_get(entry, "Checks");
-	if (!json_is_object(node) || !json_is_object(svc)) {
-		drop(dr, "health entry without a Node and a Service object");
-		return NULL;
+	if (n == JD_NONE || jd_type(doc, n) != JD_OBJECT) {
+		drop(dc, "node record is not an object");
+		return false;
 	}
-	if (!json_is_array(checks))
-		checks = NULL;
-	status = checks != NULL ? aggregated_status(checks) : "passing";
-	if (!status_accepted(d->filters, status))
-		return NULL;
-
-	f.node = str_field(node, "Node");
-	f.node_id = str_field(node, "ID");
-	f.node_addr = str_field(node, "Address");
-	f.node_dc = str_field(node, "Datacenter");
-	f.id = str_field(svc, "ID");
-	f.name = str_field(svc, "Service");
-	f.addr = str_field(svc, "Address");
-	f.kind = str_field(svc, "Kind");
-	f.socket = str_field(svc, "SocketPath");
-	f.ns = str_field(svc, "Namespace");
-	f.partition = str_field(svc, "Partition");
-	f.peer = str_field(svc, "PeerName");
-	if (!f.node || !f.node_id || !f.node_addr || !f.node_dc || !f.id ||
-	    !f.name || !f.addr || !f.kind || !f.socket || !f.ns ||
-	    !f.partition || !f.peer) {
-		drop(dr, "health entry with a non-string field");
-		goto out;
+	jd_members(doc, n, &nkeys, nv);
+	if (!str_value(doc, nv[N_NODE], &name)) {
+		drop(dc, "node record without a Node name");
+		return false;
 	}
-	if (str_is_empty(f.addr)) {
-		json_decref(f.addr);
-		f.addr = json_incref(f.node_addr);
-	}
-	qs = quote_json(f.name);
-	qi = quote_json(f.id);
-	qn = quote_json(f.node);
-	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
-	if (!name_ok(f.name))
-		why = "invalid service name";
-	else if (!name_ok(f.node))
+	w.node = name;
+	id_ok = str_value(doc, nv[N_ID], &id);
+	addr_str = str_value(doc, nv[N_ADDRESS], &addr);
+	dc_ok = str_value(doc, nv[N_DATACENTER], &dc_name);
+	if (!name_ok(name))
 		why = "invalid node name";
-	else if (!str_is_empty(f.socket) && f.addr == f.node_addr)
-		why = "listens on a unix socket and has no address";
-	else if (!addr_ok(f.addr)) {
-		qa = quote_json(f.addr);
-		drop(dr, "%s: address %s is not a usable IP address", who, qa);
-		goto out;
-	} else if (str_has_control(f.id) || str_has_control(f.node_id) ||
-	           str_has_control(f.node_dc) || str_has_control(f.kind) ||
-	           str_has_control(f.ns) || str_has_control(f.partition) ||
-	           str_has_control(f.peer))
-		why = "control character in a field";
-	else if (name_reserved(dr, f.name, f.addr, reason, sizeof(reason)) ||
-	         name_reserved(dr, f.node, f.node_addr, reason, sizeof(reason)))
+	else if (!addr_str)
+		why = "Address is not a string";
+	else if (!addr_ok(addr)) {
+		/* A hosts file maps IP addresses to names; a hostname here
+		 * (external nodes) would need resolving, which is not ours
+		 * to do, and anything else could inject lines. */
+		char *qa = quote(addr.s, addr.n);
+
+		drop_about(dc, &w, "address %s is not a usable IP address", qa);
+		free(qa);
+		return false;
+	} else if (!id_ok || !dc_ok || str_has_control(id) ||
+	           str_has_control(dc_name))
+		why = "invalid ID or Datacenter";
+	else if (name_reserved(dc, name, &addr, reason, sizeof(reason)))
 		why = reason;
-	else if ((tags = safe_tags(json_object_get(svc, "Tags"), true, dr,
-	                           who)) == NULL)
-		why = "invalid tags";
 	if (why != NULL) {
-		drop(dr, "%s: %s", who, why);
-		goto out;
+		drop_about(dc, &w, "%s", why);
+		return false;
 	}
-	nmeta = string_map(json_object_get(node, "Meta"), dr, who);
-	smeta = string_map(json_object_get(svc, "Meta"), dr, who);
-
-	out = trec_new(TREC_HEALTH_SERVICE);
-	json_object_set(out, "Node", f.node);
-	json_object_set(out, "NodeID", f.node_id);
-	json_object_set(out, "Kind", f.kind);
-	json_object_set(out, "NodeAddress", f.node_addr);
-	json_object_set(out, "NodeDatacenter", f.node_dc);
-	json_object_set_new(
-	        out, "NodeTaggedAddresses",
-	        tagged_addresses(json_object_get(node, "TaggedAddresses"), dr,
-	                         who));
-	json_object_set(out, "NodeMeta", nmeta);
-	json_object_set(out, "ServiceMeta", smeta);
-	json_object_set(out, "Address", f.addr);
-	json_object_set_new(
-	        out, "ServiceTaggedAddresses",
-	        tagged_addresses(json_object_get(svc, "TaggedAddresses"), dr,
-	                         who));
-	json_object_set(out, "ID", f.id);
-	json_object_set(out, "Name", f.name);
-	json_object_set(out, "Tags", tags);
-	json_object_set_new(out, "Checks",
-	                    checks != NULL ? health_checks(checks, dr, who)
-	                                   : json_array());
-	json_object_set_new(out, "Status", json_string(status));
-	json_object_set_new(out, "Port",
-	                    json_integer(int_field(svc, "Port", 0)));
-	w = json_object_get(svc, "Weights");
-	{
-		json_t *weights = trec_new(TREC_AGENT_WEIGHTS);
-
-		json_object_set_new(weights, "Passing",
-		                    json_integer(int_field(w, "Passing", 1)));
-		json_object_set_new(weights, "Warning",
-		                    json_integer(int_field(w, "Warning", 1)));
-		json_object_set_new(out, "Weights", weights);
-	}
-	json_object_set(out, "Namespace", f.ns);
-	json_object_set(out, "Partition", f.partition);
-	json_object_set(out, "Peer", f.peer);
-out:
-	health_fields_free(&f);
-	json_decref(tags);
-	json_decref(nmeta);
-	json_decref(smeta);
-	free(qs);
-	free(qi);
-	free(qn);
-	free(qa);
-	free(who);
-	return out;
+	f[ND_ID] = str_ref(dc, id);
+	f[ND_NODE] = str_ref(dc, name);
+	f[ND_ADDRESS] = str_ref(dc, addr);
+	f[ND_DATACENTER] = str_ref(dc, dc_name);
+	f[ND_TAGGED] = tagged_addresses(dc, nv[N_TAGGED], &w);
+	f[ND_META] = string_map(dc, nv[N_META], &w);
+	*ret = crec_record(dc->b, TREC_NODE, f);
+	if (ret_name != NULL)
+		*ret_name = name;
+	if (ret_addr != NULL)
+		*ret_addr = addr;
+	return true;
 }
 
-static int decode_health(const struct dep *d, json_t *root, json_t **ret,
-                         struct dropper *dr, struct err *e)
+static int decode_nodes(struct dec *dc, crec_ref *ret, struct err *e)
 {
-	json_t *out, *v;
-	size_t i;
+	const struct jdoc *doc = dc->doc;
+	struct items out;
+	size_t count, v;
 
-	if (!json_is_array(root))
-		return shape_error(e, d, "an array of health entries");
-	out = json_array();
-	json_array_foreach(root, i, v)
-	{
-		json_t *rec = health_record(d, v, dr);
+	if (jd_type(doc, 0) != JD_ARRAY)
+		return shape_error(e, dc->d, "an array of nodes");
+	items_init(&out);
+	count = doc->nodes[0].len;
+	v = 1;
+	for (size_t i = 0; i < count; i++, v = jd_next(doc, v)) {
+		crec_ref r;
+		struct jstr name;
 
-		if (rec != NULL)
-			json_array_append_new(out, rec);
+		if (node_record(dc, v, &r, &name, NULL)) {
+			struct item *x = items_add(&out);
+
+			x->ref = r;
+			x->k1 = name;
+		}
 	}
-	if (d->near == NULL)
-		sort_objects(out, "Node", "ID");
-	*ret = out;
+	if (dc->d->near == NULL)
+		items_sort(out.v, out.n);
+	*ret = items_list(dc, &out);
+	items_free(&out);
 	return 0;
 }
 
-static json_t *node_service(json_t *s, const char *node, json_t *node_addr,
-                            struct dropper *dr)
+static int decode_services(struct dec *dc, crec_ref *ret, struct err *e)
 {
-	json_t *id, *name, *addr, *tags = NULL, *meta = NULL, *out = NULL;
+	const struct jdoc *doc = dc->doc;
+	struct items all, out;
+
+	if (jd_type(doc, 0) != JD_OBJECT)
+		return shape_error(e, dc->d, "an object of service names");
+	items_init(&all);
+	items_init(&out);
+	members(doc, 0, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		const struct item *x = &all.v[i];
+		struct who w = {.kind = WHO_SERVICE, .name = x->k1};
+		const char *entry;
+		crec_ref f[2];
+		struct item *o;
+
+		if (x->gone)
+			continue;
+		if (!hosts_name_ok(x->k1.s, x->k1.n)) {
+			drop_about(dc, &w, "invalid service name");
+			continue;
+		}
+		/* No address to tell this node's own from another's. */
+		entry = dc->names != NULL ? dep_name_reserved(
+		                                    &(struct dep_names){
+		                                            dc->names->reserved,
+		                                            NULL, NULL},
+		                                    x->k1.s, x->k1.n, NULL)
+		                          : NULL;
+		if (entry != NULL) {
+			drop_about(dc, &w, "reserved name (matches \"%.100s\")",
+			           entry);
+			continue;
+		}
+		if (!safe_tags(dc, x->node, true, &w, &f[1])) {
+			drop_about(dc, &w, "invalid tags");
+			continue;
+		}
+		f[0] = str_ref(dc, x->k1);
+		o = items_add(&out);
+		o->k1 = x->k1;
+		o->ref = crec_record(dc->b, TREC_CATALOG_SNIPPET, f);
+	}
+	items_sort(out.v, out.n);
+	*ret = items_list(dc, &out);
+	items_free(&all);
+	items_free(&out);
+	return 0;
+}
+
+/* dependency.HealthService's fields, in the schema's order. */
+enum {
+	HS_NODE,
+	HS_NODE_ID,
+	HS_NODE_ADDRESS,
+	HS_NODE_TAGGED,
+	HS_NODE_META,
+	HS_SERVICE_META,
+	HS_ADDRESS,
+	HS_SERVICE_TAGGED,
+	HS_ID,
+	HS_NAME,
+	HS_TAGS,
+	HS_CHECKS,
+	HS_STATUS,
+	HS_PORT,
+	HS_WEIGHTS,
+	HS_NODE_DATACENTER,
+	HS_N,
+};
+
+static bool health_record(struct dec *dc, size_t entry, crec_ref *ret,
+                          struct jstr *ret_node, struct jstr *ret_id)
+{
+	static struct jd_keys ekeys = {.names = entry_names};
+	static struct jd_keys nkeys = {.names = node_names};
+	static struct jd_keys skeys = {.names = service_names};
+	const struct jdoc *doc = dc->doc;
+	size_t node, svc, checks, wn, e[E_N], nv[N_N], sv[S_N];
+	struct jstr nname, nid, naddr, ndc, id, name, addr, kind, socket, ns,
+	        part, peer;
+	struct who w = {.kind = WHO_INSTANCE};
+	const char *status, *why = NULL;
+	char reason[200];
+	crec_ref f[HS_N], weights[2];
+
+	jd_members(doc, entry, &ekeys, e);
+	node = e[E_NODE];
+	svc = e[E_SERVICE];
+	checks = e[E_CHECKS];
+	if (node == JD_NONE || svc == JD_NONE ||
+	    jd_type(doc, node) != JD_OBJECT || jd_type(doc, svc) != JD_OBJECT) {
+		drop(dc, "health entry without a Node and a Service object");
+		return false;
+	}
+	if (checks != JD_NONE && jd_type(doc, checks) != JD_ARRAY)
+		checks = JD_NONE;
+	status = checks != JD_NONE ? aggregated_status(doc, checks) : "passing";
+	if (!status_accepted(dc->d->filters, status))
+		return false;
+	jd_members(doc, node, &nkeys, nv);
+	jd_members(doc, svc, &skeys, sv);
+	if (!str_value(doc, nv[N_NODE], &nname) ||
+	    !str_value(doc, nv[N_ID], &nid) ||
+	    !str_value(doc, nv[N_ADDRESS], &naddr) ||
+	    !str_value(doc, nv[N_DATACENTER], &ndc) ||
+	    !str_value(doc, sv[S_ID], &id) ||
+	    !str_value(doc, sv[S_SERVICE], &name) ||
+	    !str_value(doc, sv[S_ADDRESS], &addr) ||
+	    !str_value(doc, sv[S_KIND], &kind) ||
+	    !str_value(doc, sv[S_SOCKET], &socket) ||
+	    !str_value(doc, sv[S_NAMESPACE], &ns) ||
+	    !str_value(doc, sv[S_PARTITION], &part) ||
+	    !str_value(doc, sv[S_PEER], &peer)) {
+		drop(dc, "health entry with a non-string field");
+		return false;
+	}
+	if (addr.n == 0)
+		addr = naddr;
+	w.name = name;
+	w.id = id;
+	w.node = nname;
+	if (!name_ok(name))
+		why = "invalid service name";
+	else if (!name_ok(nname))
+		why = "invalid node name";
+	else if (socket.n > 0 && addr.s == naddr.s)
+		why = "listens on a unix socket and has no address";
+	else if (!addr_ok(addr)) {
+		char *qa = quote(addr.s, addr.n);
+
+		drop_about(dc, &w, "address %s is not a usable IP address", qa);
+		free(qa);
+		return false;
+	} else if (str_has_control(id) || str_has_control(nid) ||
+	           str_has_control(naddr) || str_has_control(ndc) ||
+	           str_has_control(kind) || str_has_control(ns) ||
+	           str_has_control(part) || str_has_control(peer))
+		why = "control character in a field";
+	else if (name_reserved(dc, name, &addr, reason, sizeof(reason)) ||
+	         name_reserved(dc, nname, &naddr, reason, sizeof(reason)))
+		why = reason;
+	else if (!safe_tags(dc, sv[S_TAGS], true, &w, &f[HS_TAGS]))
+		why = "invalid tags";
+	if (why != NULL) {
+		drop_about(dc, &w, "%s", why);
+		return false;
+	}
+	f[HS_NODE] = str_ref(dc, nname);
+	f[HS_NODE_ID] = str_ref(dc, nid);
+	f[HS_NODE_ADDRESS] = str_ref(dc, naddr);
+	f[HS_NODE_TAGGED] = tagged_addresses(dc, nv[N_TAGGED], &w);
+	f[HS_NODE_META] = string_map(dc, nv[N_META], &w);
+	f[HS_SERVICE_META] = string_map(dc, sv[S_META], &w);
+	f[HS_ADDRESS] = str_ref(dc, addr);
+	f[HS_SERVICE_TAGGED] = tagged_addresses(dc, sv[S_TAGGED], &w);
+	f[HS_ID] = str_ref(dc, id);
+	f[HS_NAME] = str_ref(dc, name);
+	f[HS_CHECKS] = checks != JD_NONE && dc->d->checks != DEP_CHECKS_NONE
+	                       ? health_checks(dc, checks, &w)
+	                       : crec_list(dc->b, NULL, 0);
+	f[HS_STATUS] = crec_str(dc->b, status, strlen(status));
+	f[HS_PORT] = crec_int(dc->b, int_value(doc, sv[S_PORT], 0));
+	wn = sv[S_WEIGHTS];
+	weights[0] = crec_int(dc->b, int_member(doc, wn, "Passing", 1));
+	weights[1] = crec_int(dc->b, int_member(doc, wn, "Warning", 1));
+	f[HS_WEIGHTS] = crec_record(dc->b, TREC_AGENT_WEIGHTS, weights);
+	f[HS_NODE_DATACENTER] = str_ref(dc, ndc);
+	*ret = crec_record(dc->b, TREC_HEALTH_SERVICE, f);
+	*ret_node = nname;
+	*ret_id = id;
+	return true;
+}
+
+static int decode_health(struct dec *dc, crec_ref *ret, struct err *e)
+{
+	const struct jdoc *doc = dc->doc;
+	struct items out;
+	size_t count, v;
+
+	if (jd_type(doc, 0) != JD_ARRAY)
+		return shape_error(e, dc->d, "an array of health entries");
+	items_init(&out);
+	count = doc->nodes[0].len;
+	v = 1;
+	for (size_t i = 0; i < count; i++, v = jd_next(doc, v)) {
+		struct jstr node, id;
+		crec_ref r;
+
+		if (health_record(dc, v, &r, &node, &id)) {
+			struct item *x = items_add(&out);
+
+			x->ref = r;
+			x->k1 = node;
+			x->k2 = id;
+		}
+	}
+	if (dc->d->near == NULL)
+		items_sort(out.v, out.n);
+	*ret = items_list(dc, &out);
+	items_free(&out);
+	return 0;
+}
+
+/* dependency.CatalogNodeService's fields, in the schema's order. */
+enum { NS_ID, NS_SERVICE, NS_TAGS, NS_META, NS_PORT, NS_ADDRESS, NS_ETO, NS_N };
+
+static bool node_service(struct dec *dc, size_t s, struct jstr node,
+                         struct jstr node_addr, crec_ref *ret,
+                         struct jstr *ret_name, struct jstr *ret_id)
+{
+	const struct jdoc *doc = dc->doc;
+	struct jstr id, name, addr;
+	struct who w = {.kind = WHO_INSTANCE, .node = node};
 	const char *why = NULL;
 	char reason[200];
-	char *qn = quote(node, strlen(node)), *qs = NULL, *qi = NULL;
-	char *who = NULL;
+	crec_ref f[NS_N];
+	size_t eto;
 
-	id = str_field(s, "ID");
-	name = str_field(s, "Service");
-	addr = str_field(s, "Address");
-	if (!json_is_object(s) || id == NULL || name == NULL || addr == NULL) {
-		drop(dr, "node %s: service record with a non-string field", qn);
-		goto out;
+	if (jd_type(doc, s) != JD_OBJECT || !str_member(doc, s, "ID", &id) ||
+	    !str_member(doc, s, "Service", &name) ||
+	    !str_member(doc, s, "Address", &addr)) {
+		char *qn = quote(node.s, node.n);
+
+		drop(dc, "node %s: service record with a non-string field", qn);
+		free(qn);
+		return false;
 	}
-	qs = quote_json(name);
-	qi = quote_json(id);
-	who = xasprintf("service %s instance %s on node %s", qs, qi, qn);
+	w.name = name;
+	w.id = id;
 	if (!name_ok(name))
 		why = "invalid service name";
 	else if (str_has_control(id))
 		why = "control character in ID";
-	else if (!str_is_empty(addr) && !addr_ok(addr))
+	else if (addr.n > 0 && !addr_ok(addr))
 		why = "address is not a usable IP address";
-	else if (name_reserved(dr, name, str_is_empty(addr) ? node_addr : addr,
+	else if (name_reserved(dc, name, addr.n == 0 ? &node_addr : &addr,
 	                       reason, sizeof(reason)))
 		why = reason;
-	else if ((tags = safe_tags(json_object_get(s, "Tags"), true, dr,
-	                           who)) == NULL)
+	else if (!safe_tags(dc, jd_get(doc, s, "Tags"), true, &w, &f[NS_TAGS]))
 		why = "invalid tags";
 	if (why != NULL) {
-		drop(dr, "%s: %s", who, why);
-		goto out;
+		drop_about(dc, &w, "%s", why);
+		return false;
 	}
-	meta = string_map(json_object_get(s, "Meta"), dr, who);
-	out = trec_new(TREC_CATALOG_NODE_SERVICE);
-	json_object_set(out, "ID", id);
-	json_object_set(out, "Service", name);
-	json_object_set(out, "Tags", tags);
-	json_object_set(out, "Meta", meta);
-	json_object_set_new(out, "Port", json_integer(int_field(s, "Port", 0)));
-	json_object_set(out, "Address", addr);
-	json_object_set_new(out, "EnableTagOverride",
-	                    json_boolean(json_is_true(
-	                            json_object_get(s, "EnableTagOverride"))));
-out:
-	json_decref(id);
-	json_decref(name);
-	json_decref(addr);
-	json_decref(tags);
-	json_decref(meta);
-	free(qn);
-	free(qs);
-	free(qi);
-	free(who);
-	return out;
+	f[NS_ID] = str_ref(dc, id);
+	f[NS_SERVICE] = str_ref(dc, name);
+	f[NS_META] = string_map(dc, jd_get(doc, s, "Meta"), &w);
+	f[NS_PORT] = crec_int(dc->b, int_member(doc, s, "Port", 0));
+	f[NS_ADDRESS] = str_ref(dc, addr);
+	eto = jd_get(doc, s, "EnableTagOverride");
+	f[NS_ETO] = crec_bool(eto != JD_NONE && jd_type(doc, eto) == JD_TRUE);
+	*ret = crec_record(dc->b, TREC_CATALOG_NODE_SERVICE, f);
+	*ret_name = name;
+	*ret_id = id;
+	return true;
 }
 
-static int decode_node(const struct dep *d, json_t *root, json_t **ret,
-                       struct dropper *dr, struct err *e)
+static crec_ref zero_catalog_node(struct dec *dc)
 {
-	json_t *node, *services, *list, *v, *naddr;
-	const char *name;
+	crec_ref f[2] = {crec_null(), crec_list(dc->b, NULL, 0)};
+
+	return crec_record(dc->b, TREC_CATALOG_NODE, f);
+}
+
+static int decode_node(struct dec *dc, crec_ref *ret, struct err *e)
+{
+	const struct jdoc *doc = dc->doc;
+	struct jstr name, addr;
+	struct items list, all;
+	crec_ref f[2];
+	size_t services;
 
 	/* No such node: consul-template's empty &CatalogNode{} (a record
 	 * whose Node is nil), which templates see as true. */
-	if (json_is_null(root)) {
-		*ret = trec_zero(TREC_CATALOG_NODE);
+	if (jd_type(doc, 0) == JD_NULL) {
+		*ret = zero_catalog_node(dc);
 		return 0;
 	}
-	if (!json_is_object(root))
-		return shape_error(e, d, "a node object or null");
-	node = node_record(json_object_get(root, "Node"), dr);
-	if (node == NULL) {
+	if (jd_type(doc, 0) != JD_OBJECT)
+		return shape_error(e, dc->d, "a node object or null");
+	if (!node_record(dc, jd_get(doc, 0, "Node"), &f[0], &name, &addr)) {
 		/* The node itself is hostile: as if it did not exist. */
-		*ret = trec_zero(TREC_CATALOG_NODE);
+		*ret = zero_catalog_node(dc);
 		return 0;
 	}
-	name = json_string_value(json_object_get(node, "Node"));
-	naddr = json_object_get(node, "Address");
-	list = json_array();
-	services = json_object_get(root, "Services");
-	if (json_is_object(services)) {
-		const char *k;
+	items_init(&list);
+	items_init(&all);
+	services = jd_get(doc, 0, "Services");
+	if (services != JD_NONE && jd_type(doc, services) == JD_OBJECT) {
+		members(doc, services, &all);
+	} else if (services != JD_NONE && jd_type(doc, services) == JD_ARRAY) {
+		size_t count = doc->nodes[services].len, v = services + 1;
 
-		json_object_foreach(services, k, v)
+		for (size_t i = 0; i < count; i++, v = jd_next(doc, v))
+			items_add(&all)->node = v;
+	}
+	for (size_t i = 0; i < all.n; i++) {
+		struct jstr sname, sid;
+		crec_ref r;
+
+		if (all.v[i].gone || !node_service(dc, all.v[i].node, name,
+		                                   addr, &r, &sname, &sid))
+			continue;
 		{
-			json_t *s = node_service(v, name, naddr, dr);
+			struct item *x = items_add(&list);
 
-			if (s != NULL)
-				json_array_append_new(list, s);
-		}
-	} else if (json_is_array(services)) {
-		size_t i;
-
-		json_array_foreach(services, i, v)
-		{
-			json_t *s = node_service(v, name, naddr, dr);
-
-			if (s != NULL)
-				json_array_append_new(list, s);
+			x->ref = r;
+			x->k1 = sname;
+			x->k2 = sid;
 		}
 	}
-	sort_objects(list, "Service", "ID");
-	*ret = trec_new(TREC_CATALOG_NODE);
-	json_object_set_new(*ret, "Node", node);
-	json_object_set_new(*ret, "Services", list);
+	items_sort(list.v, list.n);
+	f[1] = items_list(dc, &list);
+	items_free(&list);
+	items_free(&all);
+	*ret = crec_record(dc->b, TREC_CATALOG_NODE, f);
 	return 0;
 }
 
-static int decode_datacenters(const struct dep *d, json_t *root, json_t **ret,
-                              struct dropper *dr, struct err *e)
+/* The datacenters: plain strings, sorted (not records). */
+static int decode_datacenters(struct dec *dc, json_t **ret, struct err *e)
 {
-	json_t *out, *v;
-	size_t i;
+	const struct jdoc *doc = dc->doc;
+	struct items out;
+	size_t count, v;
+	json_t *list;
 
-	if (!json_is_array(root))
-		return shape_error(e, d, "an array of datacenter names");
-	out = json_array();
-	json_array_foreach(root, i, v)
-	{
+	if (jd_type(doc, 0) != JD_ARRAY)
+		return shape_error(e, dc->d, "an array of datacenter names");
+	items_init(&out);
+	count = doc->nodes[0].len;
+	v = 1;
+	for (size_t i = 0; i < count; i++, v = jd_next(doc, v)) {
+		struct jstr s;
 		char *q;
 
-		if (json_is_string(v) && name_ok(v)) {
-			json_array_append(out, v);
+		if (jstr_at(doc, v, &s) && name_ok(s)) {
+			items_add(&out)->k1 = s;
 			continue;
 		}
-		q = json_is_string(v) ? quote_json(v)
-		                      : xstrdup("(not a string)");
-		drop(dr, "datacenter %s: invalid name", q);
+		q = jstr_at(doc, v, &s) ? quote(s.s, s.n)
+		                        : xstrdup("(not a string)");
+		drop(dc, "datacenter %s: invalid name", q);
 		free(q);
 	}
-	sort_strings(out);
-	*ret = out;
+	items_sort(out.v, out.n);
+	list = json_array();
+	for (size_t i = 0; i < out.n; i++)
+		json_array_append_new(
+		        list,
+		        json_stringn_nocheck(out.v[i].k1.s, out.v[i].k1.n));
+	items_free(&out);
+	*ret = list;
 	return 0;
 }
 
@@ -1841,85 +2048,104 @@ static int b64_decode(const char *s, size_t n, struct buf *out)
 }
 
 /*
- * The decoded Value of KV entry kv as a string (new reference). Values are
- * bytes, not text: they are made with json_stringn_nocheck, so they may
- * hold NULs or invalid UTF-8 (printing them is the template's business).
+ * The decoded Value of KV entry kv into out (bytes, not text: they may
+ * hold NULs or invalid UTF-8; printing them is the template's business).
  */
-static json_t *kv_value(json_t *kv, const char *key, struct err *e)
+static int kv_value(struct dec *dc, size_t kv, const char *key, size_t keylen,
+                    struct buf *out, struct err *e)
 {
-	json_t *v = json_object_get(kv, "Value");
-	struct buf b;
-	json_t *out;
+	size_t v = jd_get(dc->doc, kv, "Value");
+	struct jstr s;
 
-	if (v == NULL || json_is_null(v))
-		return json_string("");
-	buf_init(&b, 0);
-	if (!json_is_string(v) ||
-	    b64_decode(json_string_value(v), json_string_length(v), &b) < 0) {
-		char *q = quote(key, strlen(key));
+	buf_reset(out);
+	if (v == JD_NONE || jd_type(dc->doc, v) == JD_NULL)
+		return 0;
+	if (!jstr_at(dc->doc, v, &s) || b64_decode(s.s, s.n, out) < 0) {
+		char *q = quote(key, keylen);
 
 		err_msg(e, -EBADMSG, "key %s: Value is not base64", q);
 		free(q);
-		buf_free(&b);
-		return NULL;
-	}
-	out = json_stringn_nocheck(b.data != NULL ? b.data : "", b.len);
-	buf_free(&b);
-	return out;
-}
-
-static int decode_kv_get(const struct dep *d, json_t *root, json_t **ret,
-                         struct err *e)
-{
-	json_t *kv = json_array_get(root, 0), *v;
-
-	if (json_is_null(root)) {
-		*ret = json_null();
-		return 0;
-	}
-	if (!json_is_array(root) ||
-	    (json_array_size(root) > 0 && !json_is_object(kv)))
-		return shape_error(e, d, "an array of KV entries");
-	if (kv == NULL) {
-		*ret = json_null();
-		return 0;
-	}
-	if ((v = kv_value(kv, d->name, e)) == NULL)
 		return -EBADMSG;
-	*ret = v;
+	}
 	return 0;
 }
 
-static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
-                          struct dropper *dr, struct err *e)
+static int decode_kv_get(struct dec *dc, json_t **ret, struct err *e)
 {
-	size_t plen = strlen(d->name), i;
-	json_t *out, *kv;
+	const struct jdoc *doc = dc->doc;
+	struct buf b;
+	int r;
 
-	if (json_is_null(root)) {
-		*ret = json_array();
+	if (jd_type(doc, 0) == JD_NULL) {
+		*ret = json_null();
 		return 0;
 	}
-	if (!json_is_array(root))
-		return shape_error(e, d, "an array of KV entries");
-	out = json_array();
-	json_array_foreach(root, i, kv)
-	{
-		json_t *path = json_object_get(kv, "Key"), *value, *sess, *rec;
+	if (jd_type(doc, 0) != JD_ARRAY ||
+	    (doc->nodes[0].len > 0 && jd_type(doc, 1) != JD_OBJECT))
+		return shape_error(e, dc->d, "an array of KV entries");
+	if (doc->nodes[0].len == 0) {
+		*ret = json_null();
+		return 0;
+	}
+	buf_init(&b, 0);
+	r = kv_value(dc, 1, dc->d->name, strlen(dc->d->name), &b, e);
+	if (r == 0)
+		*ret = json_stringn_nocheck(b.data != NULL ? b.data : "",
+		                            b.len);
+	buf_free(&b);
+	return r;
+}
+
+/* dependency.KeyPair's fields, in the schema's order. */
+enum {
+	KP_PATH,
+	KP_KEY,
+	KP_VALUE,
+	KP_CREATE,
+	KP_MODIFY,
+	KP_LOCK,
+	KP_FLAGS,
+	KP_SESSION,
+	KP_N
+};
+
+static int decode_kv_list(struct dec *dc, crec_ref *ret, struct err *e)
+{
+	const struct jdoc *doc = dc->doc;
+	size_t plen = strlen(dc->d->name), count, kv;
+	struct items out;
+	struct buf value;
+	int r = 0;
+
+	if (jd_type(doc, 0) == JD_NULL) {
+		*ret = crec_list(dc->b, NULL, 0);
+		return 0;
+	}
+	if (jd_type(doc, 0) != JD_ARRAY)
+		return shape_error(e, dc->d, "an array of KV entries");
+	items_init(&out);
+	buf_init(&value, 0);
+	count = doc->nodes[0].len;
+	kv = 1;
+	for (size_t i = 0; i < count; i++, kv = jd_next(doc, kv)) {
+		struct jstr path, sess = jstr_empty;
 		const char *p, *rel;
+		bool has_sess;
+		crec_ref f[KP_N];
+		struct item *x;
 		size_t n;
 
-		if (!json_is_string(path)) {
-			json_decref(out);
-			return shape_error(e, d, "KV entries with a Key");
+		if (!jstr_at(doc, jd_get(doc, kv, "Key"), &path)) {
+			r = shape_error(e, dc->d, "KV entries with a Key");
+			break;
 		}
-		p = json_string_value(path);
-		n = json_string_length(path);
+		p = path.s;
+		n = path.n;
 		/* Folders ("a/b/") are not keys, as in consul-template. */
 		if (n == 0 || p[n - 1] == '/')
 			continue;
 		rel = p;
-		if (n >= plen && memcmp(p, d->name, plen) == 0)
+		if (n >= plen && memcmp(p, dc->d->name, plen) == 0)
 			rel = p + plen;
 		while (rel < p + n && *rel == '/')
 			rel++;
@@ -1927,69 +2153,121 @@ static int decode_kv_list(const struct dep *d, json_t *root, json_t **ret,
 		 * ls and tree both leave out an empty relative Key. */
 		if (rel == p + n)
 			continue;
-		sess = json_object_get(kv, "Session");
-		if (!json_is_string(sess))
-			sess = NULL;
-		if (has_control(p, n) ||
-		    (sess != NULL && str_has_control(sess))) {
+		has_sess = jstr_at(doc, jd_get(doc, kv, "Session"), &sess);
+		if (has_control(p, n) || (has_sess && str_has_control(sess))) {
 			char *q = quote(p, n);
 
-			drop(dr, "key %s: control character in %s; left out", q,
+			drop(dc, "key %s: control character in %s; left out", q,
 			     has_control(p, n) ? "the key" : "Session");
 			free(q);
 			continue;
 		}
-		if ((value = kv_value(kv, p, e)) == NULL) {
-			json_decref(out);
-			return -EBADMSG;
-		}
-		rec = trec_new(TREC_KEY_PAIR);
-		json_object_set(rec, "Path", path);
-		json_object_set_new(
-		        rec, "Key",
-		        json_stringn_nocheck(rel, n - (size_t)(rel - p)));
-		json_object_set_new(rec, "Value", value);
-		json_object_set_new(rec, "CreateIndex",
-		                    number_field(kv, "CreateIndex"));
-		json_object_set_new(rec, "ModifyIndex",
-		                    number_field(kv, "ModifyIndex"));
-		json_object_set_new(rec, "LockIndex",
-		                    number_field(kv, "LockIndex"));
-		json_object_set_new(rec, "Flags", number_field(kv, "Flags"));
-		json_object_set_new(rec, "Session",
-		                    sess != NULL ? json_incref(sess)
-		                                 : json_string(""));
-		json_array_append_new(out, rec);
+		if ((r = kv_value(dc, kv, p, n, &value, e)) < 0)
+			break;
+		f[KP_PATH] = str_ref(dc, path);
+		f[KP_KEY] = crec_str(dc->b, rel, n - (size_t)(rel - p));
+		f[KP_VALUE] = crec_str(
+		        dc->b, value.data != NULL ? value.data : "", value.len);
+		f[KP_CREATE] = number_member(dc, kv, "CreateIndex");
+		f[KP_MODIFY] = number_member(dc, kv, "ModifyIndex");
+		f[KP_LOCK] = number_member(dc, kv, "LockIndex");
+		f[KP_FLAGS] = number_member(dc, kv, "Flags");
+		f[KP_SESSION] =
+		        has_sess ? str_ref(dc, sess) : crec_str(dc->b, "", 0);
+		x = items_add(&out);
+		x->ref = crec_record(dc->b, TREC_KEY_PAIR, f);
+		x->k1 = path;
 	}
-	sort_objects(out, "Path", NULL);
+	if (r == 0) {
+		items_sort(out.v, out.n);
+		*ret = items_list(dc, &out);
+	}
+	items_free(&out);
+	buf_free(&value);
+	return r;
+}
+
+static int decode_agent_self(struct dec *dc, json_t **ret, struct err *e)
+{
+	const struct jdoc *doc = dc->doc;
+	size_t cfg = jd_get(doc, 0, "Config");
+	struct jstr name, dcn = jstr_empty;
+	bool has_dc;
+	json_t *out;
+
+	if (cfg == JD_NONE || jd_type(doc, cfg) != JD_OBJECT ||
+	    !jstr_at(doc, jd_get(doc, cfg, "NodeName"), &name))
+		return shape_error(e, dc->d, "an object with Config.NodeName");
+	has_dc = jstr_at(doc, jd_get(doc, cfg, "Datacenter"), &dcn);
+	/* The node's own name and datacenter identify it: a control byte
+	 * there is no name to render or to look up. */
+	if (str_has_control(name) || (has_dc && str_has_control(dcn)))
+		return shape_error(e, dc->d,
+		                   "a NodeName and Datacenter without control "
+		                   "characters");
+	out = json_object();
+	json_object_set_new(out, "Node", json_stringn_nocheck(name.s, name.n));
+	json_object_set_new(out, "Datacenter",
+	                    json_stringn_nocheck(dcn.s, dcn.n));
 	*ret = out;
 	return 0;
 }
 
-static int decode_agent_self(const struct dep *d, json_t *root, json_t **ret,
-                             struct err *e)
-{
-	json_t *cfg = json_object_get(root, "Config");
-	json_t *name = json_object_get(cfg, "NodeName");
-	json_t *dc = json_object_get(cfg, "Datacenter");
-	json_t *out;
+/* The field enums above are the schemas' orders: checked once. */
+static const char *const hs_names[] = {
+        "Node",     "NodeID",      "NodeAddress", "NodeTaggedAddresses",
+        "NodeMeta", "ServiceMeta", "Address",     "ServiceTaggedAddresses",
+        "ID",       "Name",        "Tags",        "Checks",
+        "Status",   "Port",        "Weights",     "NodeDatacenter"};
+static const char *const hc_names[] = {
+        "Node",        "CheckID",    "Name",        "Status",      "Notes",
+        "Output",      "ServiceID",  "ServiceName", "ServiceTags", "Type",
+        "Namespace",   "Partition",  "ExposedPort", "PeerName",    "Definition",
+        "CreateIndex", "ModifyIndex"};
+static const char *const nd_names[] = {
+        "ID", "Node", "Address", "Datacenter", "TaggedAddresses", "Meta"};
+static const char *const ns_names[] = {
+        "ID",      "Service",          "Tags", "Meta", "Port",
+        "Address", "EnableTagOverride"};
+static const char *const kp_names[] = {
+        "Path",        "Key",       "Value", "CreateIndex",
+        "ModifyIndex", "LockIndex", "Flags", "Session"};
+static const char *const sa_names[] = {"Address", "Port"};
+static const char *const aw_names[] = {"Passing", "Warning"};
+static const char *const cs_names[] = {"Name", "Tags"};
+static const char *const cn_names[] = {"Node", "Services"};
 
-	if (!json_is_object(cfg) || !json_is_string(name))
-		return shape_error(e, d, "an object with Config.NodeName");
-	/* The node's own name and datacenter identify it: a control byte
-	 * there is no name to render or to look up. */
-	if (str_has_control(name) ||
-	    (json_is_string(dc) && str_has_control(dc)))
-		return shape_error(e, d,
-		                   "a NodeName and Datacenter without control "
-		                   "characters");
-	out = json_object();
-	json_object_set(out, "Node", name);
-	json_object_set_new(out, "Datacenter",
-	                    json_is_string(dc) ? json_incref(dc)
-	                                       : json_string(""));
-	*ret = out;
-	return 0;
+static void check_field_orders(void)
+{
+	static bool checked;
+	static const struct {
+		enum trec_kind kind;
+		size_t n;
+		const char *const *names;
+	} tables[] = {
+	        {TREC_HEALTH_SERVICE, HS_N, hs_names},
+	        {TREC_HEALTH_CHECK, HC_N, hc_names},
+	        {TREC_NODE, ND_N, nd_names},
+	        {TREC_CATALOG_NODE_SERVICE, NS_N, ns_names},
+	        {TREC_KEY_PAIR, KP_N, kp_names},
+	        {TREC_SERVICE_ADDRESS, 2, sa_names},
+	        {TREC_AGENT_WEIGHTS, 2, aw_names},
+	        {TREC_CATALOG_SNIPPET, 2, cs_names},
+	        {TREC_CATALOG_NODE, 2, cn_names},
+	};
+
+	if (checked)
+		return;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		const struct trec_schema *s = trec_schema(tables[t].kind);
+
+		if (s->nfields != tables[t].n)
+			abort();
+		for (size_t i = 0; i < s->nfields; i++)
+			if (strcmp(s->fields[i].name, tables[t].names[i]) != 0)
+				abort();
+	}
+	checked = true;
 }
 
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
@@ -1998,62 +2276,109 @@ int dep_decode(const struct dep *d, long status, const char *body, size_t len,
 	return dep_decode_names(d, NULL, status, body, len, ret, dropped, e);
 }
 
+/*
+ * The parse of the answer being decoded, kept from one decode to the next
+ * (answers are decoded one at a time): a large answer's parse then reuses
+ * the memory the last one had instead of asking for fresh pages (which a
+ * malloc_trim between answers gives back) every time. Up to
+ * DEP_SCRATCH_KEEP bytes stay (the parse of a 1.2 MB answer: 1,000
+ * instances); more is freed after the decode, so a large answer's memory
+ * is given back.
+ */
+#define DEP_SCRATCH_KEEP (4u << 20)
+static struct jdoc scratch;
+
 int dep_decode_names(const struct dep *d, const struct dep_names *names,
                      long status, const char *body, size_t len, json_t **ret,
                      json_t *dropped, struct err *e)
 {
-	struct dropper dr = {dropped, 0, names};
-	json_t *root = NULL, *out = NULL;
-	bool kv = d->kind == DEP_KV_GET || d->kind == DEP_KV_LIST;
+	struct jdoc doc;
+	struct dec dc = {
+	        .d = d, .doc = &doc, .dropped = dropped, .names = names};
+	json_t *out = NULL;
+	crec_ref root = crec_null();
+	bool compact = false;
 	int r;
 
+	check_field_orders();
 	if (len > DEP_MAX_BODY)
 		return err_msg(e, -EBADMSG,
 		               "%s: response of %zu bytes is larger than %u",
 		               d->id, len, DEP_MAX_BODY);
-	if (kv && status == 404) {
+	if ((d->kind == DEP_KV_GET || d->kind == DEP_KV_LIST) &&
+	    status == 404) {
 		/* A missing key or prefix: Consul answers 404 with an empty
 		 * body (and an index to block on). */
-		*ret = d->kind == DEP_KV_GET ? json_null() : json_array();
+		if (d->kind == DEP_KV_GET) {
+			*ret = json_null();
+		} else {
+			struct crec_builder *b = crec_builder_new();
+
+			*ret = crec_finish(b, crec_list(b, NULL, 0));
+		}
 		return 0;
 	}
 	if (status != 200)
 		return err_msg(e, -EBADMSG, "%s: unexpected HTTP status %ld",
 		               d->id, status);
-	if ((r = parse_body(body != NULL ? body : "", len, &root, e)) < 0)
+	doc = scratch;
+	if ((r = jd_parse(&doc, body != NULL ? body : "", len, e)) < 0) {
+		scratch = doc;
 		return r;
+	}
+	buf_init(&dc.scratch, 0);
+	dc.b = crec_builder_new();
 	switch (d->kind) {
 	case DEP_CATALOG_NODES:
-		r = decode_nodes(d, root, &out, &dr, e);
+		r = decode_nodes(&dc, &root, e);
+		compact = true;
 		break;
 	case DEP_CATALOG_SERVICES:
-		r = decode_services(d, root, &out, &dr, e);
+		r = decode_services(&dc, &root, e);
+		compact = true;
 		break;
 	case DEP_CATALOG_NODE:
-		r = decode_node(d, root, &out, &dr, e);
+		r = decode_node(&dc, &root, e);
+		compact = true;
 		break;
 	case DEP_HEALTH_SERVICE:
 	case DEP_HEALTH_CONNECT:
-		r = decode_health(d, root, &out, &dr, e);
-		break;
-	case DEP_DATACENTERS:
-		r = decode_datacenters(d, root, &out, &dr, e);
-		break;
-	case DEP_KV_GET:
-		r = decode_kv_get(d, root, &out, e);
+		r = decode_health(&dc, &root, e);
+		compact = true;
 		break;
 	case DEP_KV_LIST:
-		r = decode_kv_list(d, root, &out, &dr, e);
+		r = decode_kv_list(&dc, &root, e);
+		compact = true;
+		break;
+	case DEP_DATACENTERS:
+		r = decode_datacenters(&dc, &out, e);
+		break;
+	case DEP_KV_GET:
+		r = decode_kv_get(&dc, &out, e);
 		break;
 	case DEP_AGENT_SELF:
-		r = decode_agent_self(d, root, &out, e);
+		r = decode_agent_self(&dc, &out, e);
 		break;
 	default:
 		r = err_msg(e, -EINVAL, "unknown dependency kind");
 		break;
 	}
-	json_decref(root);
+	/* The parse is over: only the records stay. */
+	if (doc.cap * sizeof(*doc.nodes) + doc.scap > DEP_SCRATCH_KEEP)
+		jd_free(&doc);
+	scratch = doc;
+	buf_free(&dc.scratch);
+	if (r == 0 && compact) {
+		out = crec_finish(dc.b, root);
+		dc.b = NULL;
+		if (out == NULL)
+			r = err_msg(e, -EBADMSG,
+			            "%s: response too large to keep", d->id);
+	}
+	crec_builder_free(dc.b);
 	if (r == 0)
 		*ret = out;
+	else
+		json_decref(out);
 	return r;
 }

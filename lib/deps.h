@@ -52,6 +52,29 @@ void dep_kv_block(struct dep *d);
  * for kv.block ids. The store keeps no entry for such a value.
  */
 bool dep_id_null_is_missing(const char *id);
+/*
+ * Whether dependency id decodes to a blob of compact records (crec.h):
+ * nodes, services, node, service, connect, ls/tree. Other kinds decode to
+ * plain jansson values (a KV value is a string of Consul's bytes, never a
+ * blob, whatever it holds).
+ */
+bool dep_id_compact(const char *id);
+/*
+ * What of a health instance's checks (HealthService.Checks) the decoder
+ * keeps, from what the loaded templates can see (tmpl_checks_seen()):
+ * DEP_CHECKS_NO_TEXT leaves every check's Output, Notes, CreateIndex and
+ * ModifyIndex empty, so an agent syncing a check's output changes nothing
+ * d decodes; DEP_CHECKS_NONE leaves Checks an empty list (the instance's
+ * Status, and the filter, still come from all of them). Not part of d's
+ * identity. The default keeps everything.
+ */
+enum dep_checks {
+	DEP_CHECKS_ALL,
+	DEP_CHECKS_NO_TEXT,
+	DEP_CHECKS_NONE,
+};
+
+void dep_set_checks(struct dep *d, enum dep_checks keep);
 struct dep *dep_dup(const struct dep *d);
 struct dep *dep_free(struct dep *d); /* NULL-safe; returns NULL */
 
@@ -78,13 +101,18 @@ bool dep_cached(const struct dep *d);
 char *dep_request_path(const struct dep *d);
 
 /*
- * Decode a response body (status 200, or 404 for KV) into the template
- * value for d: a new reference in *ret. Records dropped because they could
- * inject into a hosts file are described, one string each, appended to
- * dropped (may be NULL). Bad JSON or an unexpected shape is -EBADMSG with
- * e filled; nothing is returned then. KV values are bytes, made with
- * json_stringn_nocheck: they may hold NULs or invalid UTF-8. A KV 404 is
- * null (key) or [] (prefix); integers beyond int64 (KV Flags) read as reals.
+ * Decode a response body (status 200, or 404 for KV) into the value for
+ * d: a new reference in *ret. For dep_id_compact() kinds that is a blob
+ * of compact records (crec.h: templates read it through a view, which
+ * the store makes; crec_expand() gives it as plain jansson values), for
+ * the others a plain value. The same answer always gives the same bytes,
+ * so json_equal() of two decoded values is "did the data change".
+ * Records dropped because they could inject into a hosts file are
+ * described, one string each, appended to dropped (may be NULL). Bad JSON
+ * or an unexpected shape is -EBADMSG with e filled; nothing is returned
+ * then. KV values are bytes: they may hold NULs or invalid UTF-8. A KV
+ * 404 is null (key) or [] (prefix); integers beyond int64 (KV Flags) read
+ * as reals.
  */
 int dep_decode(const struct dep *d, long status, const char *body, size_t len,
                json_t **ret, json_t *dropped, struct err *e);

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "deps.h"
 #include "funcs.h"
+#include "trecord.h"
 #include "xmalloc.h"
 
 #define BYMETA_MAX_KEYS 16 /* comma-separated meta keys of one byMeta */
@@ -90,6 +91,7 @@ static int fetch(struct fcall *c, enum dep_kind kind, const char *spec,
 		return r;
 	if (kv_block)
 		dep_kv_block(d);
+	dep_set_checks(d, c->env->checks);
 	*ret_data = c->env->lookup(c->env->ctx, d);
 	dep_free(d);
 	return 0;
@@ -292,7 +294,7 @@ static int kv_list(struct fcall *c, json_t *const *args, bool top_level,
 	out = json_array();
 	json_array_foreach(data, i, kv)
 	{
-		json_t *key = json_object_get(kv, "Key");
+		json_t *key = trec_member(kv, "Key");
 
 		if (top_level && (json_string_length(key) == 0 ||
 		                  memchr(json_string_value(key), '/',
@@ -400,14 +402,20 @@ static int fn_by_tag(struct fcall *c, json_t *const *args, size_t nargs,
 		               "expected a list of services, got %s",
 		               type_name(args[0]));
 	groups = json_object();
-	json_array_foreach(args[0], i, s){
-	        json_array_foreach(json_object_get(s, "Tags"), j,
-	                           t){if (json_is_string(t)) group_add(
-	                groups, json_string_value(t), json_string_length(t), s);
-}
-}
-*ret = sorted_object(groups);
-return 0;
+	for (i = 0; i < json_array_size(args[0]); i++) {
+		json_t *tags;
+
+		s = json_array_get(args[0], i);
+		tags = trec_member(s, "Tags");
+		for (j = 0; j < json_array_size(tags); j++) {
+			t = json_array_get(tags, j);
+			if (json_is_string(t))
+				group_add(groups, json_string_value(t),
+				          json_string_length(t), s);
+		}
+	}
+	*ret = sorted_object(groups);
+	return 0;
 }
 
 /* consul-template's normalize: [^a-zA-Z0-9_-] becomes '_'. */
@@ -430,7 +438,7 @@ static void put_normalized(struct buf *b, const char *s, size_t n)
 static int meta_group_key(struct fcall *c, json_t *s, const char *spec,
                           struct buf *key)
 {
-	json_t *meta = json_object_get(s, "ServiceMeta");
+	json_t *meta = trec_member(s, "ServiceMeta");
 	const char *p = spec;
 	int nkeys = 0;
 

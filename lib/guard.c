@@ -155,42 +155,70 @@ static const char *guard_key(const struct hosts_doc *d,
 	return d->keys + l->key;
 }
 
-/* Where old line l is in new, or -1; *ret_static when it is a static
- * line of new (it never counts). */
-static long guard_in_new(const struct hosts_doc *new,
-                         const struct hosts_doc *old,
-                         const struct hosts_line *l, bool *ret_static)
-{
-	long j = hosts_doc_find(new, guard_key(old, l), l->key_len);
+/*
+ * Where each line of old is in new (in_new) and each line of new in old
+ * (in_old), -1 for none: computed once per decision. exact: by looking
+ * every key up, so a key repeated in a text doc finds its first line, as
+ * hosts_doc_find() does; else hosts_doc_match() (hosts docs: one line per
+ * key), which compares a render with the last one where they line up.
+ */
+struct guard_match {
+	long *in_new, *in_old;
+};
 
-	*ret_static = j >= 0 && !new->lines[j].dynamic;
-	return j;
+static void guard_match_make(struct guard_match *m, const struct hosts_doc *old,
+                             const struct hosts_doc *new, bool exact)
+{
+	m->in_new = xreallocarray(NULL, old->nlines ? old->nlines : 1,
+	                          sizeof(*m->in_new));
+	m->in_old = xreallocarray(NULL, new->nlines ? new->nlines : 1,
+	                          sizeof(*m->in_old));
+	if (!exact) {
+		hosts_doc_match(old, new, m->in_new);
+		hosts_doc_match(new, old, m->in_old);
+		return;
+	}
+	for (size_t i = 0; i < old->nlines; i++) {
+		const struct hosts_line *l = &old->lines[i];
+
+		m->in_new[i] = l->entry ? hosts_doc_find(new, guard_key(old, l),
+		                                         l->key_len)
+		                        : -1;
+	}
+	for (size_t i = 0; i < new->nlines; i++) {
+		const struct hosts_line *l = &new->lines[i];
+
+		m->in_old[i] = l->entry ? hosts_doc_find(old, guard_key(new, l),
+		                                         l->key_len)
+		                        : -1;
+	}
+}
+
+static void guard_match_free(struct guard_match *m)
+{
+	free(m->in_new);
+	free(m->in_old);
 }
 
 /* Count the entries the guard weighs: res->old_entries, new_entries,
- * added, removed. */
+ * added, removed. A static line of new never counts. */
 static void guard_count(const struct hosts_doc *old,
-                        const struct hosts_doc *new, struct guard_result *res)
+                        const struct hosts_doc *new,
+                        const struct guard_match *m, struct guard_result *res)
 {
-	bool stat;
-
 	for (size_t i = 0; i < new->nlines; i++) {
 		const struct hosts_line *l = &new->lines[i];
 
 		if (!l->entry || !l->dynamic)
 			continue;
 		res->new_entries++;
-		if (hosts_doc_find(old, guard_key(new, l), l->key_len) < 0)
+		if (m->in_old[i] < 0)
 			res->added++;
 	}
 	for (size_t i = 0; i < old->nlines; i++) {
-		const struct hosts_line *l = &old->lines[i];
-		long j;
+		long j = m->in_new[i];
 
-		if (!l->entry)
-			continue;
-		j = guard_in_new(new, old, l, &stat);
-		if (stat)
+		if (!old->lines[i].entry || (j >= 0 && !new->lines[j].dynamic))
 			continue;
 		res->old_entries++;
 		if (j < 0)
@@ -328,11 +356,9 @@ static void guard_hold(struct guard_result *res, const char *line, size_t len,
  * same event (GUARD_WINDOW_KEEP bounds what is remembered). */
 static void guard_window_note(struct guard_window *win,
                               const struct hosts_doc *old,
-                              const struct hosts_doc *new,
+                              const struct guard_match *m,
                               const struct guard_result *res)
 {
-	bool stat;
-
 	win->removed += res->removed - res->nheld;
 	for (size_t i = 0; i < old->nlines; i++) {
 		const struct hosts_line *l = &old->lines[i];
@@ -340,7 +366,7 @@ static void guard_window_note(struct guard_window *win,
 		const char *why;
 		size_t why_len;
 
-		if (!l->entry || guard_in_new(new, old, l, &stat) >= 0 ||
+		if (!l->entry || m->in_new[i] >= 0 ||
 		    guard_old_held(old, i, &since, &why, &why_len))
 			continue;
 		if (buf_append(&win->lines, old->text.data + l->off, l->len) <
@@ -388,6 +414,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
                   const struct hosts_doc *old, const struct hosts_doc *new,
                   const char *suspect, int64_t now_ms, struct guard_result *res)
 {
+	struct guard_match m;
 	struct strmap names;
 	struct buf one;
 	bool anomaly, mass;
@@ -395,9 +422,12 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 	size_t drop_len = 0, drops = 0;
 
 	guard_result_reset(res);
-	guard_count(old, new, res);
-	if (!gc->enabled)
+	guard_match_make(&m, old, new, false);
+	guard_count(old, new, &m, res);
+	if (!gc->enabled) {
+		guard_match_free(&m);
 		return;
+	}
 	if (res->new_entries == 0) {
 		res->hold_all = true;
 		buf_printf(
@@ -407,6 +437,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 		        "state?); such a render is never published while "
 		        "guards are on (guard { enabled = false } turns them "
 		        "off)");
+		guard_match_free(&m);
 		return;
 	}
 	if (win != NULL)
@@ -425,9 +456,9 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 		const char *why = NULL, *name = NULL;
 		size_t why_len = 0, name_len = 0;
 		int64_t since = now_ms;
-		bool stat, held;
+		bool held;
 
-		if (!l->entry || guard_in_new(new, old, l, &stat) >= 0)
+		if (!l->entry || m.in_new[i] >= 0)
 			continue;
 		held = guard_old_held(old, i, &since, &why, &why_len);
 		if (since > now_ms)
@@ -466,7 +497,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 	if (mass && win != NULL)
 		guard_window_restore(win, old, new, now_ms, gc->hold_ms, res);
 	else if (win != NULL)
-		guard_window_note(win, old, new, res);
+		guard_window_note(win, old, &m, res);
 	buf_free(&one);
 	/* res->why says why this render holds: service_drop alone too. */
 	if (drops == 1)
@@ -480,6 +511,7 @@ void guard_decide(const struct guard_conf *gc, struct guard_window *win,
 		           "%.*s first (guard { service_drop })",
 		           drops, (int)drop_len, drop);
 	strmap_free(&names);
+	guard_match_free(&m);
 }
 
 /* Append s[0..len) with anything but printable ASCII made a blank. */
@@ -526,10 +558,13 @@ bool guard_text(const struct guard_conf *gc, const struct hosts_doc *old,
                 struct guard_result *res)
 {
 	int64_t since = held_since_ms != 0 ? held_since_ms : now_ms;
+	struct guard_match m;
 	bool anomaly;
 
 	guard_result_reset(res);
-	guard_count(old, new, res);
+	guard_match_make(&m, old, new, true);
+	guard_count(old, new, &m, res);
+	guard_match_free(&m);
 	*ret_since = 0;
 	if (!gc->enabled)
 		return false;

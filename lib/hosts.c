@@ -371,6 +371,40 @@ long hosts_doc_find(const struct hosts_doc *d, const char *key, size_t len)
 	return strmap_get(&d->index, key, len, &v) ? (long)v : -1;
 }
 
+static bool same_key(const struct hosts_doc *a, const struct hosts_line *x,
+                     const struct hosts_doc *b, const struct hosts_line *y)
+{
+	return x->key_len == y->key_len &&
+	       memcmp(a->keys + x->key, b->keys + y->key, x->key_len) == 0;
+}
+
+void hosts_doc_match(const struct hosts_doc *a, const struct hosts_doc *b,
+                     long *at)
+{
+	size_t j = 0; /* where b is expected to go on */
+
+	for (size_t i = 0; i < a->nlines; i++) {
+		const struct hosts_line *x = &a->lines[i];
+		long k;
+
+		at[i] = -1;
+		if (!x->entry)
+			continue;
+		while (j < b->nlines && !b->lines[j].entry)
+			j++;
+		if (j < b->nlines && same_key(a, x, b, &b->lines[j])) {
+			at[i] = (long)j++;
+			continue;
+		}
+		k = hosts_doc_find(b, a->keys + x->key, x->key_len);
+		at[i] = k;
+		/* Found further on: what b has in between is not in a here
+		 * (removed, or moved); go on after it. */
+		if (k >= 0 && (size_t)k >= j)
+			j = (size_t)k + 1;
+	}
+}
+
 int hosts_check(const char *text, size_t len, bool allow_zone, struct buf *out,
                 json_t *problems, json_t *names, struct hosts_stats *ret_stats)
 {

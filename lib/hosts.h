@@ -99,6 +99,15 @@ int hosts_doc_check(struct hosts_doc *d, const char *text, size_t len,
 int hosts_doc_lines(struct hosts_doc *d, const char *text, size_t len);
 /* The index in d->lines of the entry with key[0..len), or -1. */
 long hosts_doc_find(const struct hosts_doc *d, const char *key, size_t len);
+/*
+ * For every line i of a, at[i] = the index in b->lines of b's entry with
+ * the same key, or -1 (also for a line of a that is no entry): as
+ * hosts_doc_find() for each, but entries at the same place in both docs
+ * (a render and the one before it differ by a few lines) are matched by
+ * comparing them where they are, and only the others are looked up.
+ */
+void hosts_doc_match(const struct hosts_doc *a, const struct hosts_doc *b,
+                     long *at);
 
 /*
  * Check text[0..len) line by line. Valid lines (blank, comment, entry) are

@@ -17,9 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crec.h"
 #include "hosts.h"
 #include "sha256.h"
 #include "strmap.h"
+#include "trecord.h"
 #include "xmalloc.h"
 
 /* Weights Consul accepts (ValidateWeights): 0..65535. */
@@ -55,9 +57,15 @@ struct item {
 	size_t index; /* position in the input */
 };
 
-static const char *json_string_of(json_t *obj, const char *field, size_t *len)
+/* Field name of a record (trecord.h) or a map, NULL when absent. */
+static json_t *field(json_t *v, const char *name)
 {
-	json_t *v = json_object_get(obj, field);
+	return trec_member(v, name);
+}
+
+static const char *json_string_of(json_t *obj, const char *name, size_t *len)
+{
+	json_t *v = field(obj, name);
 
 	if (!json_is_string(v))
 		return NULL;
@@ -67,19 +75,19 @@ static const char *json_string_of(json_t *obj, const char *field, size_t *len)
 
 static uint32_t weight_of(json_t *weights, const char *status)
 {
-	const char *field = "Passing";
+	const char *name = "Passing";
 	json_t *w;
 	json_int_t n;
 
 	if (status != NULL && strcmp(status, "warning") == 0)
-		field = "Warning";
+		name = "Warning";
 	else if (status != NULL && (strcmp(status, "critical") == 0 ||
 	                            strcmp(status, "maintenance") == 0))
 		return 0;
 	else if (status != NULL && status[0] != '\0' &&
 	         strcmp(status, "passing") != 0)
 		return 1; /* as Consul's findWeight for an unknown status */
-	w = json_object_get(weights, field);
+	w = field(weights, name);
 	if (!json_is_integer(w))
 		return 1; /* Consul's default weights are {1, 1} */
 	n = json_integer_value(w);
@@ -98,10 +106,8 @@ static const char *checks_status(json_t *checks)
 
 	json_array_foreach(checks, i, c)
 	{
-		const char *st =
-		        json_string_value(json_object_get(c, "Status"));
-		const char *cid =
-		        json_string_value(json_object_get(c, "CheckID"));
+		const char *st = json_string_value(field(c, "Status"));
+		const char *cid = json_string_value(field(c, "CheckID"));
 		size_t r = 0;
 
 		if (cid != NULL &&
@@ -133,13 +139,13 @@ static void item_describe(struct item *it, json_t *v, size_t index)
 		it->id_len = json_string_length(v);
 		return;
 	}
-	if (json_is_object(v)) {
-		svc = json_object_get(v, "Service");
+	if (json_is_object(v) || crec_is_handle(v)) {
+		svc = field(v, "Service");
 		if (!json_is_object(svc))
 			svc = NULL;
-		node = json_object_get(v, "Node");
-		if (json_is_object(node))
-			node = json_object_get(node, "Node");
+		node = field(v, "Node");
+		if (json_is_object(node) || crec_is_handle(node))
+			node = field(node, "Node");
 		if (json_is_string(node)) {
 			it->node = json_string_value(node);
 			it->node_len = json_string_length(node);
@@ -154,23 +160,25 @@ static void item_describe(struct item *it, json_t *v, size_t index)
 				it->node = "";
 			if (it->id == NULL)
 				it->id = "";
-			weights = json_object_get(v, "Weights");
+			weights = field(v, "Weights");
 			if (weights == NULL)
-				weights = json_object_get(v, "ServiceWeights");
+				weights = field(v, "ServiceWeights");
 			if (weights == NULL && svc != NULL)
-				weights = json_object_get(svc, "Weights");
-			status =
-			        json_string_value(json_object_get(v, "Status"));
-			if (status == NULL &&
-			    json_is_array(json_object_get(v, "Checks")))
-				status = checks_status(
-				        json_object_get(v, "Checks"));
+				weights = field(svc, "Weights");
+			status = json_string_value(field(v, "Status"));
+			if (status == NULL && json_is_array(field(v, "Checks")))
+				status = checks_status(field(v, "Checks"));
 			it->weight = weight_of(weights, status);
 			return;
 		}
 	}
-	it->owned =
-	        json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	{
+		json_t *plain = crec_expand(v); /* records as objects */
+
+		it->owned = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS |
+		                                      JSON_ENCODE_ANY);
+		json_decref(plain);
+	}
 	it->id = it->owned != NULL ? it->owned : "";
 	it->id_len = strlen(it->id);
 }
@@ -645,7 +653,7 @@ static char **fleet_copy(json_t *nodes, size_t *ret_n)
 		if (n == ORDER_MAX_FLEET)
 			break;
 		if (name == NULL)
-			name = json_string_value(json_object_get(v, "Node"));
+			name = json_string_value(field(v, "Node"));
 		if (name != NULL)
 			names[n++] = xstrdup(name);
 	}
@@ -979,18 +987,36 @@ int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
 		lines[nl++] = l;
 	}
 	if (r == 0) {
+		bool kept_all = nl == d->nlines;
+
 		buf_free(&d->text);
 		d->text = text;
 		free(d->lines);
 		d->lines = lines;
 		d->nlines = nl;
 		d->cap = d->nlines > 0 ? d->nlines : 1;
-		strmap_clear(&d->index);
-		for (size_t i = 0; i < d->nlines; i++)
-			if (d->lines[i].entry)
-				(void)strmap_put(
-				        &d->index, d->keys + d->lines[i].key,
-				        d->lines[i].key_len, (uint32_t)i, NULL);
+		if (kept_all) {
+			/* The same keys at new places: renumber the index
+			 * where it is instead of hashing every key again. */
+			size_t *to = xreallocarray(NULL, nl, sizeof(*to));
+
+			for (size_t i = 0; i < nl; i++)
+				to[from[i]] = i;
+			for (size_t k = 0; k < d->index.cap; k++)
+				if (d->index.slots[k].key != NULL)
+					d->index.slots[k].value = (uint32_t)
+					        to[d->index.slots[k].value];
+			free(to);
+		} else {
+			strmap_clear(&d->index);
+			for (size_t i = 0; i < d->nlines; i++)
+				if (d->lines[i].entry)
+					(void)strmap_put(
+					        &d->index,
+					        d->keys + d->lines[i].key,
+					        d->lines[i].key_len,
+					        (uint32_t)i, NULL);
+		}
 	} else {
 		buf_free(&text);
 		free(lines);

@@ -131,6 +131,12 @@ struct publisher {
 
 	struct hosts_doc new; /* the job's render, checked */
 	struct hosts_doc old; /* what is published (block or whole file) */
+	/* old is the doc of the file whose identity is old_st_kept: while
+	 * the file keeps it, a job does not read it into a doc again (after
+	 * a write with nothing held, the render's doc is what was written). */
+	bool old_kept;
+	struct stat old_st_kept;
+	bool render_in_old; /* the last checked render's doc is old's now */
 	struct guard_result gr;
 	struct guard_window window; /* removals published lately */
 	struct buf block;           /* what the block (or the file) will hold */
@@ -397,16 +403,18 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
                                 const struct strmap *held, char sign,
                                 struct buf *out)
 {
+	long *in_b =
+	        xreallocarray(NULL, a->nlines ? a->nlines : 1, sizeof(*in_b));
 	size_t n = 0;
 
+	hosts_doc_match(a, b, in_b);
 	for (size_t i = 0; i < a->nlines; i++) {
 		const struct hosts_line *l = &a->lines[i];
 		int len = l->key_len < PUBLISH_LOG_KEY_MAX
 		                  ? (int)l->key_len
 		                  : PUBLISH_LOG_KEY_MAX;
 
-		if (!l->entry ||
-		    hosts_doc_find(b, a->keys + l->key, l->key_len) >= 0 ||
+		if (!l->entry || in_b[i] >= 0 ||
 		    (held != NULL &&
 		     strmap_get(held, a->text.data + l->off, l->len, NULL)))
 			continue;
@@ -414,6 +422,7 @@ static size_t publish_diff_keys(const struct hosts_doc *a,
 			buf_printf(out, "%s%c%.*s", out->len > 0 ? ", " : "",
 			           sign, len, a->keys + l->key);
 	}
+	free(in_b);
 	return n;
 }
 
@@ -686,6 +695,7 @@ static int job_check(struct publisher *p)
 	size_t lines;
 	int r;
 
+	p->render_in_old = false; /* p->new gets this render */
 	if (p->format == TMPL_FORMAT_TEXT) {
 		r = hosts_doc_lines(&p->new, j->text, j->len);
 	} else {
@@ -910,6 +920,17 @@ static void job_swap(struct publisher *p)
 	}
 	publish_log_written(p);
 	publish_settle(p);
+	/* Nothing held: the file holds the render, whose doc is the next
+	 * job's old one. */
+	p->old_kept = p->settled;
+	if (p->settled) {
+		struct hosts_doc was = p->old;
+
+		p->old = p->new;
+		p->new = was;
+		p->old_st_kept = p->settled_st;
+		p->render_in_old = true;
+	}
 	if (p->command != NULL) {
 		p->command_due = true;
 		p->cmd_retry = false;
@@ -984,9 +1005,16 @@ static void job_write(struct publisher *p)
 			goto fail;
 		}
 	}
-	r = p->format == TMPL_FORMAT_TEXT
-	            ? hosts_doc_lines(&p->old, oldblock, oldlen)
-	            : hosts_doc_check(&p->old, oldblock, oldlen, true, NULL);
+	if (p->old_kept && p->old_st.exists &&
+	    same_stat(&p->old_st.st, &p->old_st_kept))
+		r = 0;
+	else
+		r = p->format == TMPL_FORMAT_TEXT
+		            ? hosts_doc_lines(&p->old, oldblock, oldlen)
+		            : hosts_doc_check(&p->old, oldblock, oldlen, true,
+		                              NULL);
+	p->old_kept = r == 0 && p->old_st.exists;
+	p->old_st_kept = p->old_st.st;
 	if (r == 0)
 		r = job_guard(p);
 	if (r == PUBLISH_HELD) {
@@ -1408,7 +1436,9 @@ static void publish_count(struct publisher *p, enum publish_result res)
 		st->failing_since_ms = 0;
 	if (res == PUBLISH_WRITTEN || res == PUBLISH_UNCHANGED) {
 		st->last_ok_ms = now;
-		st->entries = p->new.st.entries + p->gr.nheld;
+		st->entries =
+		        (p->render_in_old ? &p->old : &p->new)->st.entries +
+		        p->gr.nheld;
 		st->held = p->gr.nheld;
 	}
 	if (res == PUBLISH_WRITTEN)

@@ -14,6 +14,7 @@
 #include "publish.h"
 #include "store.h"
 #include "template.h"
+#include "trecord.h"
 #include "watch.h"
 #include "xmalloc.h"
 
@@ -23,6 +24,7 @@ struct rtmpl {
 	const struct tmpl_conf *tc;
 	char *name; /* for log lines: source path or "inline" */
 	struct tmpl *tmpl;
+	struct tmpl_cache *cache; /* its iterations kept between renders */
 	struct publisher *pub;
 	json_t *deps;         /* dep_id -> true: what the last pass used */
 	char *last_error;     /* last render error logged, to log once */
@@ -64,6 +66,10 @@ struct runner {
 	bool need_fleet;
 	bool fleet_known;
 	bool ready;
+	/* What the templates can see of health checks: answers are decoded
+	 * without the rest (tmpl_checks_seen), so an agent syncing a check's
+	 * output changes nothing a template cannot show. */
+	enum dep_checks checks;
 	bool failed;   /* a -once publish failed */
 	bool flushing; /* -once: waiting for the commands to run */
 	bool closing;
@@ -128,6 +134,14 @@ static json_t *runner_lookup(void *ctx, const struct dep *d)
 	return v;
 }
 
+/* The version of d's data, for the render cache. */
+static uint64_t runner_version(void *ctx, const struct dep *d)
+{
+	struct pass *p = ctx;
+
+	return store_version(p->r->store, dep_id(d));
+}
+
 /* The seed is final: log it and render everything again. */
 static void runner_seed_known(struct runner *r, const char *seed)
 {
@@ -167,8 +181,7 @@ static void runner_order(void *ctx, const char *key, json_t *list)
 static void runner_weigh(void *ctx, json_t *instance)
 {
 	struct pass *p = ctx;
-	const char *addr =
-	        json_string_value(json_object_get(instance, "Address"));
+	const char *addr = json_string_value(trec_member(instance, "Address"));
 
 	if (addr == NULL || addr[0] == '\0')
 		return;
@@ -362,6 +375,9 @@ static void rtmpl_render(struct rtmpl *t)
 	        .ctx = &p,
 	        .limits = tmpl_default_limits,
 	        .spans = &spans,
+	        .checks = r->checks,
+	        .cache = t->cache,
+	        .version = runner_version,
 	};
 	struct publish_input in;
 	struct buf out, suspect;
@@ -514,18 +530,21 @@ static void runner_on_data(void *data, const struct dep *d, json_t *value,
 		runner_gc_deps(r);
 		return;
 	}
+	if (store_put(r->store, id, json_incref(value), suspect) == 0 &&
+	    !(r->need_fleet && !r->fleet_known &&
+	      strcmp(id, dep_id(r->nodes_dep)) == 0))
+		return;
 	if (r->need_fleet && strcmp(id, dep_id(r->nodes_dep)) == 0) {
 		bool first = !r->fleet_known;
 
-		order_set_fleet(r->order, value);
+		/* The node records as templates see them (the store's). */
+		order_set_fleet(r->order, store_get(r->store, id));
 		r->fleet_known = true;
 		/* Balanced mode orders by the fleet: every template. */
 		for (size_t i = 0; i < r->ntmpls; i++)
 			if (first || r->cfg->order == ORDER_BALANCED)
 				rtmpl_mark_dirty(&r->tmpls[i]);
 	}
-	if (store_put(r->store, id, json_incref(value), suspect) == 0)
-		return;
 	log_debug("%s changed", id);
 	for (size_t i = 0; i < r->ntmpls; i++)
 		if (json_object_get(r->tmpls[i].deps, id) != NULL)
@@ -620,6 +639,7 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 	t->tc = tc;
 	t->name = xstrdup(opts.name);
 	t->deps = json_object();
+	t->cache = tmpl_cache_new();
 	if (tc->restart_min_interval_set)
 		log_warnx(
 		        "%s: restart_min_interval is deprecated: it allows "
@@ -688,6 +708,13 @@ int runner_new(uv_loop_t *loop, const struct config *cfg,
 		if (rc < 0)
 			goto fail;
 	}
+	r->checks = DEP_CHECKS_NONE;
+	for (size_t i = 0; i < r->ntmpls; i++) {
+		enum dep_checks seen = tmpl_checks_seen(r->tmpls[i].tmpl);
+
+		if (seen < r->checks)
+			r->checks = seen; /* the most any template sees */
+	}
 	rc = dep_new(DEP_AGENT_SELF, "", &r->self_dep, e);
 	if (rc < 0)
 		goto fail;
@@ -713,6 +740,7 @@ fail:
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		struct rtmpl *t = &r->tmpls[i];
 		t->tmpl = tmpl_free(t->tmpl);
+		t->cache = tmpl_cache_free(t->cache);
 		if (t->pub != NULL)
 			publisher_close(t->pub, NULL, NULL);
 		json_decref(t->deps);
@@ -755,6 +783,7 @@ static void runner_free(struct runner *r)
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		struct rtmpl *t = &r->tmpls[i];
 		tmpl_free(t->tmpl);
+		tmpl_cache_free(t->cache);
 		json_decref(t->deps);
 		free(t->name);
 		free(t->last_error);

@@ -1,7 +1,8 @@
 /*
  * A hash map from byte strings to 32-bit values, for sets and indexes
  * built per render (hosts entries by key, names by group): open
- * addressing with linear probing, FNV-1a hashes, grown at 1/2 load.
+ * addressing with linear probing, keys hashed 8 bytes at a time, grown
+ * at 1/2 load. strmap_fnv1a() is for callers' own tags.
  *
  * Keys are borrowed: the caller keeps them alive and unchanged while the
  * map holds them (typically they point into a buffer that outlives the

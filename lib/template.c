@@ -802,6 +802,7 @@ static void node_free(struct tnode *n)
 		for (i = 0; i < n->nidents; i++)
 			free(n->idents[i]);
 		free(n->idents);
+		free(n->memo);
 		for (i = 0; i < n->ndecl; i++)
 			free(n->decl[i]);
 		free(n->decl);
@@ -823,6 +824,8 @@ static void node_add_ident(struct tnode *n, const char *s, size_t len)
 {
 	n->idents =
 	        xreallocarray(n->idents, n->nidents + 1, sizeof(*n->idents));
+	n->memo = xreallocarray(n->memo, n->nidents + 1, sizeof(*n->memo));
+	memset(&n->memo[n->nidents], 0, sizeof(*n->memo));
 	n->idents[n->nidents++] = xstrndup(s, len);
 }
 
@@ -1238,6 +1241,126 @@ fail:
 	return NULL;
 }
 
+/* ---- ranges whose iterations may be replayed (tmpl_env.cache) ---- */
+
+/* Variable names, with how often each is declared. */
+struct names {
+	struct {
+		const char *name;
+		unsigned decls;
+		bool used;
+	} * v;
+	size_t n;
+};
+
+static size_t names_at(struct names *ns, const char *name)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (strcmp(ns->v[i].name, name) == 0)
+			return i;
+	ns->v = xreallocarray(ns->v, ns->n + 1, sizeof(*ns->v));
+	ns->v[ns->n].name = name;
+	ns->v[ns->n].decls = 0;
+	ns->v[ns->n].used = false;
+	return ns->n++;
+}
+
+/*
+ * Collect n's variable declarations and uses (every node, defines not
+ * followed) into ns; *bad when n does what a replayed iteration could
+ * not: call a template, or a function whose answer is not the same for
+ * the same data (file, shuffle).
+ */
+static void frag_scan(const struct tnode *n, struct names *ns, bool *bad)
+{
+	for (; n != NULL; n = n->elselist) {
+		if (n->type == N_TEMPLATE ||
+		    (n->type == N_IDENT && n->name != NULL &&
+		     (strcmp(n->name, "file") == 0 ||
+		      strcmp(n->name, "shuffle") == 0)))
+			*bad = true;
+		if (n->type == N_VAR && n->nidents > 0) {
+			size_t k = names_at(ns, n->idents[0]);
+
+			ns->v[k].used = true;
+		}
+		for (size_t i = 0; i < n->ndecl; i++) {
+			size_t k = names_at(ns, n->decl[i]);
+
+			if (n->is_assign)
+				ns->v[k].used = true;
+			else
+				ns->v[k].decls++;
+		}
+		for (size_t i = 0; i < n->nkids; i++)
+			frag_scan(n->kids[i], ns, bad);
+		frag_scan(n->pipe, ns, bad);
+		frag_scan(n->list, ns, bad);
+	}
+}
+
+/*
+ * Whether range n's body (and its else) depends on nothing but its
+ * element, its functions' data and $: every variable it uses is declared
+ * in it and nowhere else in the template (no outer value, no shadowing),
+ * and at most the element is declared by the range.
+ */
+static bool frag_ok(const struct tnode *n, const struct names *all)
+{
+	struct names in = {0};
+	bool bad = n->pipe == NULL || n->pipe->ndecl > 1;
+
+	if (!bad) {
+		for (size_t i = 0; i < n->pipe->ndecl; i++) {
+			size_t k = names_at(&in, n->pipe->decl[i]);
+
+			in.v[k].decls++;
+		}
+		frag_scan(n->list, &in, &bad);
+		frag_scan(n->elselist, &in, &bad);
+	}
+	for (size_t i = 0; !bad && i < in.n; i++) {
+		size_t k;
+
+		if (!in.v[i].used || strcmp(in.v[i].name, "$") == 0)
+			continue;
+		for (k = 0; k < all->n; k++)
+			if (strcmp(all->v[k].name, in.v[i].name) == 0)
+				break;
+		bad = in.v[i].decls == 0 || k == all->n ||
+		      all->v[k].decls != in.v[i].decls;
+	}
+	free(in.v);
+	return !bad;
+}
+
+static void frag_mark_node(struct tnode *n, const struct names *all)
+{
+	for (; n != NULL; n = n->elselist) {
+		if (n->type == N_RANGE)
+			n->frag_ok = frag_ok(n, all);
+		for (size_t i = 0; i < n->nkids; i++)
+			frag_mark_node(n->kids[i], all);
+		frag_mark_node(n->pipe, all);
+		frag_mark_node(n->list, all);
+	}
+}
+
+/* Mark every range of t whose iterations may be replayed. */
+static void frag_mark(struct tmpl *t)
+{
+	struct names all = {0};
+	bool bad = false;
+
+	frag_scan(t->root, &all, &bad);
+	for (size_t i = 0; i < t->ndefs; i++)
+		frag_scan(t->defs[i].list, &all, &bad);
+	frag_mark_node(t->root, &all);
+	for (size_t i = 0; i < t->ndefs; i++)
+		frag_mark_node(t->defs[i].list, &all);
+	free(all.v);
+}
+
 static int expect_right(struct parser *p, const char *context)
 {
 	const struct tok *t = next_nonspace(p);
@@ -1588,6 +1711,7 @@ int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
 		tmpl_free(t);
 		return p.rc < 0 ? p.rc : -EINVAL;
 	}
+	frag_mark(t);
 	*ret = t;
 	return 0;
 }
@@ -1608,4 +1732,91 @@ struct tmpl *tmpl_free(struct tmpl *t)
 	free(t->name);
 	free(t);
 	return NULL;
+}
+
+/* ---- what a template can see of a health check ---- */
+
+struct sees {
+	bool names_text;   /* .Output, .Notes, .CreateIndex, .ModifyIndex */
+	bool names_checks; /* .Checks */
+	bool encodes;      /* toJSON and its kin: every field of a value */
+	bool formats;      /* printf, print, ...: fmt's %v of a value */
+	bool prints_value; /* an action printing ., a variable, index's ... */
+};
+
+static bool name_in(const char *name, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(name, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the last command of pipe can give a whole record (not a field
+ * of one: no field of any record holds a single check). */
+static bool gives_value(const struct tnode *pipe)
+{
+	static const char *const picks[] = {"index", "and", "or", "call", NULL};
+	const struct tnode *first;
+
+	if (pipe == NULL || pipe->nkids == 0)
+		return false;
+	first = pipe->kids[pipe->nkids - 1]->kids[0];
+	switch (first->type) {
+	case N_DOT:
+		return true;
+	case N_VAR:
+		return first->nidents == 1;
+	case N_PIPE:
+		return gives_value(first);
+	case N_IDENT:
+		return name_in(first->name, picks);
+	default:
+		return false;
+	}
+}
+
+static void sees_scan(const struct tnode *n, struct sees *s)
+{
+	static const char *const text[] = {"Output", "Notes", "CreateIndex",
+	                                   "ModifyIndex", NULL};
+	static const char *const encoders[] = {"toJSON", "toJSONPretty",
+	                                       "toUnescapedJSON",
+	                                       "toUnescapedJSONPretty", NULL};
+	static const char *const formatters[] = {"printf", "print", "println",
+	                                         "html",   "js",    "urlquery",
+	                                         "join",   NULL};
+
+	for (; n != NULL; n = n->elselist) {
+		for (size_t i = n->type == N_VAR ? 1 : 0; i < n->nidents; i++) {
+			s->names_text |= name_in(n->idents[i], text);
+			s->names_checks |= strcmp(n->idents[i], "Checks") == 0;
+		}
+		if (n->type == N_IDENT && n->name != NULL) {
+			s->encodes |= name_in(n->name, encoders);
+			s->formats |= name_in(n->name, formatters);
+		}
+		if (n->type == N_ACTION && n->pipe != NULL &&
+		    n->pipe->ndecl == 0)
+			s->prints_value |= gives_value(n->pipe);
+		for (size_t i = 0; i < n->nkids; i++)
+			sees_scan(n->kids[i], s);
+		sees_scan(n->pipe, s);
+		sees_scan(n->list, s);
+	}
+}
+
+enum dep_checks tmpl_checks_seen(const struct tmpl *t)
+{
+	struct sees s = {0};
+
+	sees_scan(t->root, &s);
+	for (size_t i = 0; i < t->ndefs; i++)
+		sees_scan(t->defs[i].list, &s);
+	if (s.names_text || s.encodes ||
+	    (s.names_checks && (s.formats || s.prints_value)))
+		return DEP_CHECKS_ALL;
+	if (s.names_checks || s.formats || s.prints_value)
+		return DEP_CHECKS_NO_TEXT;
+	return DEP_CHECKS_NONE;
 }

@@ -17,14 +17,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "buf.h"
+#include "deps.h"
 #include "err.h"
 
 struct dep;
 struct tmpl;
+struct tmpl_cache;
 
 struct tmpl_opts {
 	const char *name;       /* for error messages: file name or "inline" */
@@ -82,10 +85,36 @@ struct tmpl_env {
 	struct tmpl_spans *spans;
 	void *ctx;
 	struct tmpl_limits limits;
+	/*
+	 * What the loaded templates can see of health checks (the least
+	 * tmpl_checks_seen() of them): the Consul functions ask for
+	 * dependencies that leave the rest out (dep_set_checks). Zero keeps
+	 * everything.
+	 */
+	enum dep_checks checks;
+	/*
+	 * Iterations kept between renders of one template (tmpl_cache_new),
+	 * with version: an iteration of a range over records from Consul
+	 * whose body asks for data of its own (a service per service of the
+	 * catalog) is replayed, output, data spans and steps, when its record
+	 * is the same and every dependency it read has the same version;
+	 * only the others are rendered again. A range qualifies when its
+	 * body reads no variable from outside but $, calls no file, shuffle
+	 * or template, and declares at most the element. NULL: none.
+	 */
+	struct tmpl_cache *cache;
+	/* The version of d's data (store_version), for cache. */
+	uint64_t (*version)(void *ctx, const struct dep *d);
 };
 
 int tmpl_parse(const char *text, size_t len, const struct tmpl_opts *opts,
                struct tmpl **ret, struct err *e);
+
+struct tmpl_cache *tmpl_cache_new(void);
+struct tmpl_cache *tmpl_cache_free(struct tmpl_cache *c); /* NULL-safe */
+/* Iterations c keeps, and how many the last render replayed. */
+void tmpl_cache_stats(const struct tmpl_cache *c, size_t *ret_kept,
+                      size_t *ret_replayed);
 struct tmpl *tmpl_free(struct tmpl *t); /* NULL-safe; returns NULL */
 
 /*
@@ -97,5 +126,22 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_env *env,
 /* The same with dot (borrowed; NULL is Go's nil data) as "." and "$". */
 int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
                     json_t *dot, struct buf *out, struct err *e);
+
+/*
+ * What t can show of health checks, from its parse tree:
+ *  - DEP_CHECKS_ALL when it can show a check's Output, Notes,
+ *    CreateIndex or ModifyIndex: it names one of them, encodes JSON
+ *    (toJSON and its kin print every field), or names Checks and either
+ *    formats values (printf, print, println, html, js, urlquery, join)
+ *    or prints something other than a field (., a variable, index's,
+ *    and's or or's result), which could be a whole check (no field of
+ *    any record holds a single check, so printing fields never shows
+ *    one);
+ *  - else DEP_CHECKS_NO_TEXT when it names Checks, or formats or prints
+ *    something other than a field (a whole instance prints its Checks);
+ *  - else DEP_CHECKS_NONE: no check is ever seen.
+ * The decoders leave out what no loaded template sees (tmpl_env).
+ */
+enum dep_checks tmpl_checks_seen(const struct tmpl *t);
 
 #endif

@@ -17,11 +17,62 @@
 #include <string.h>
 
 #include "tmpl_internal.h"
+#include "crec.h"
+#include "deps.h"
 #include "trecord.h"
 #include "tvalue.h"
 #include "xmalloc.h"
 
 enum { CTL_BREAK = 1, CTL_CONTINUE = 2 };
+
+/* An iteration kept for a replay (tmpl_env.cache): a dependency it read. */
+struct frag_dep {
+	struct dep *dep;
+	uint64_t version;
+};
+
+/* An iteration of range node over elem (a record, with its view's
+ * serial), as the render that made it left it. */
+struct frag {
+	struct frag *next; /* its hash chain */
+	const struct tnode *node;
+	const json_t *elem;
+	uint64_t serial;
+	uint64_t gen; /* the last render that made or replayed it */
+	char *out;
+	size_t len;
+	size_t *spans; /* data spans, [start, end) pairs from 0 */
+	size_t nspans;
+	unsigned long steps;
+	unsigned depth; /* how deep it went below its start */
+	int rc;         /* range_once's: 0, CTL_BREAK or CTL_CONTINUE */
+	struct frag_dep *deps;
+	size_t ndeps;
+};
+
+struct tmpl_cache {
+	struct frag **slots;
+	size_t cap, count;
+	uint64_t gen;
+	size_t replayed; /* by the last render */
+};
+
+/* Iterations worth keeping: those that asked for data of their own, or
+ * made this much output. */
+#define FRAG_MIN_BYTES 4096
+
+/* The iteration being recorded for the cache (one at a time). */
+struct rec {
+	bool on;
+	bool spoiled; /* it did what a replay could not repeat */
+	size_t start; /* out->len when it began */
+	unsigned depth0, maxdepth;
+	unsigned long steps0;
+	struct frag_dep *deps;
+	size_t ndeps, capdeps;
+	size_t *spans;
+	size_t nspans, capspans;
+};
 
 struct var {
 	const char *name;
@@ -41,15 +92,41 @@ struct state {
 	/* the last field chain ended on a nil record pointer (Go's typed
 	 * nil, printed "<nil>"), not an interface nil ("<no value>") */
 	bool typed_nil;
+	/* With a cache: the caller's env (its callbacks' ctx), and the
+	 * iteration being recorded. */
+	const struct tmpl_env *user;
+	bool cache_on;
+	struct rec rec;
 };
 
-/* out[start..out->len) depends on data: note it in env->spans. */
-static void mark_dynamic(struct state *s, size_t start)
+static void rec_span(struct rec *rec, size_t start, size_t end)
+{
+	start -= rec->start;
+	end -= rec->start;
+	if (rec->nspans > 0 && rec->spans[2 * rec->nspans - 1] == start) {
+		rec->spans[2 * rec->nspans - 1] = end;
+		return;
+	}
+	if (rec->nspans == rec->capspans) {
+		rec->capspans = rec->capspans ? rec->capspans * 2 : 8;
+		rec->spans = xreallocarray(rec->spans, rec->capspans,
+		                           2 * sizeof(*rec->spans));
+	}
+	rec->spans[2 * rec->nspans] = start;
+	rec->spans[2 * rec->nspans + 1] = end;
+	rec->nspans++;
+}
+
+/* out[start..end) depends on data: note it in env->spans. */
+static void add_span(struct state *s, size_t start, size_t end)
 {
 	struct tmpl_spans *sp = s->env->spans;
-	size_t end = s->out->len;
 
-	if (sp == NULL || end == start)
+	if (end == start)
+		return;
+	if (s->rec.on)
+		rec_span(&s->rec, start, end);
+	if (sp == NULL)
 		return;
 	if (sp->n > 0 && sp->v[sp->n - 1].end == start) {
 		sp->v[sp->n - 1].end = end;
@@ -62,6 +139,12 @@ static void mark_dynamic(struct state *s, size_t start)
 	sp->v[sp->n].start = start;
 	sp->v[sp->n].end = end;
 	sp->n++;
+}
+
+/* out[start..out->len) depends on data. */
+static void mark_dynamic(struct state *s, size_t start)
+{
+	add_span(s, start, s->out->len);
 }
 
 static int serr(struct state *s, const struct tnode *n, int code,
@@ -102,6 +185,8 @@ static int enter(struct state *s, const struct tnode *n)
 		return serr(s, n, -ELOOP,
 		            "exceeded maximum template depth (%u)",
 		            s->env->limits.max_depth);
+	if (s->rec.on && s->depth > s->rec.maxdepth)
+		s->rec.maxdepth = s->depth;
 	return 0;
 }
 
@@ -179,7 +264,7 @@ static json_t *missing_key_zero(json_t *map, const struct trec_field *ft)
  * *ret_ft gets the result's.
  */
 static int eval_field(struct state *s, const struct tnode *n, const char *name,
-                      bool has_args, json_t *receiver,
+                      struct tfield_memo *memo, bool has_args, json_t *receiver,
                       const struct trec_field *ft, json_t **ret,
                       const struct trec_field **ret_ft)
 {
@@ -202,7 +287,13 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 		            name);
 	if ((rs = trec_schema_of(receiver)) != NULL) {
 		/* a Go struct: only its fields exist */
-		f = trec_field(rs, name);
+		if (memo->schema == rs) {
+			f = memo->field;
+		} else {
+			f = trec_field(rs, name);
+			memo->schema = rs;
+			memo->field = f;
+		}
 		if (f == NULL)
 			return serr(s, n, -EINVAL,
 			            "can't evaluate field %s in type %s", name,
@@ -218,7 +309,7 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 			            "%s has arguments but cannot be invoked as "
 			            "function",
 			            name);
-		v = json_object_get(receiver, name);
+		v = trec_get(receiver, f);
 		*ret = v != NULL ? json_incref(v) : json_null();
 		*ret_ft = f;
 		return 0;
@@ -245,7 +336,8 @@ static int eval_field(struct state *s, const struct tnode *n, const char *name,
 /* receiver.idents[0].idents[1]...; the last one gets the arguments. */
 static int eval_field_chain(struct state *s, const struct tnode *n,
                             json_t *receiver, char *const *idents,
-                            size_t nidents, bool has_args, json_t **ret)
+                            struct tfield_memo *memo, size_t nidents,
+                            bool has_args, json_t **ret)
 {
 	json_t *cur = json_incref(receiver), *next;
 	const struct trec_field *ft = NULL;
@@ -253,8 +345,9 @@ static int eval_field_chain(struct state *s, const struct tnode *n,
 	int r;
 
 	for (i = 0; i < nidents; i++) {
-		r = eval_field(s, n, idents[i], i + 1 == nidents && has_args,
-		               cur, ft, &next, &ft);
+		r = eval_field(s, n, idents[i], &memo[i],
+		               i + 1 == nidents && has_args, cur, ft, &next,
+		               &ft);
 		json_decref(cur);
 		if (r < 0)
 			return r;
@@ -281,8 +374,8 @@ static int eval_variable(struct state *s, const struct tnode *n, bool has_args,
 		*ret = json_incref(v->val);
 		return 0;
 	}
-	return eval_field_chain(s, n, v->val, n->idents + 1, n->nidents - 1,
-	                        has_args, ret);
+	return eval_field_chain(s, n, v->val, n->idents + 1, n->memo + 1,
+	                        n->nidents - 1, has_args, ret);
 }
 
 static int eval_chain(struct state *s, json_t *dot, const struct tnode *n,
@@ -296,7 +389,8 @@ static int eval_chain(struct state *s, json_t *dot, const struct tnode *n,
 	r = eval_arg(s, dot, n->pipe, &v);
 	if (r < 0)
 		return r;
-	r = eval_field_chain(s, n, v, n->idents, n->nidents, has_args, ret);
+	r = eval_field_chain(s, n, v, n->idents, n->memo, n->nidents, has_args,
+	                     ret);
 	json_decref(v);
 	return r;
 }
@@ -458,8 +552,8 @@ static int eval_arg(struct state *s, json_t *dot, const struct tnode *n,
 		*ret = json_incref(n->value);
 		return 0;
 	case N_FIELD:
-		return eval_field_chain(s, n, dot, n->idents, n->nidents, false,
-		                        ret);
+		return eval_field_chain(s, n, dot, n->idents, n->memo,
+		                        n->nidents, false, ret);
 	case N_VAR:
 		return eval_variable(s, n, false, ret);
 	case N_PIPE:
@@ -483,7 +577,8 @@ static int eval_command(struct state *s, json_t *dot, const struct tnode *cmd,
 	switch (first->type) {
 	case N_FIELD:
 		return eval_field_chain(s, first, dot, first->idents,
-		                        first->nidents, has_args, ret);
+		                        first->memo, first->nidents, has_args,
+		                        ret);
 	case N_CHAIN:
 		return eval_chain(s, dot, first, has_args, ret);
 	case N_IDENT:
@@ -627,6 +722,281 @@ static int range_once(struct state *s, const struct tnode *n, json_t *key,
 	return r;
 }
 
+/* ---- iterations replayed from env->cache ---- */
+
+struct tmpl_cache *tmpl_cache_new(void)
+{
+	return xcalloc(1, sizeof(struct tmpl_cache));
+}
+
+void tmpl_cache_stats(const struct tmpl_cache *c, size_t *ret_kept,
+                      size_t *ret_replayed)
+{
+	*ret_kept = c->count;
+	*ret_replayed = c->replayed;
+}
+
+static void frag_free(struct frag *f)
+{
+	for (size_t i = 0; i < f->ndeps; i++)
+		dep_free(f->deps[i].dep);
+	free(f->deps);
+	free(f->spans);
+	free(f->out);
+	free(f);
+}
+
+struct tmpl_cache *tmpl_cache_free(struct tmpl_cache *c)
+{
+	if (c == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->cap; i++)
+		while (c->slots[i] != NULL) {
+			struct frag *f = c->slots[i];
+
+			c->slots[i] = f->next;
+			frag_free(f);
+		}
+	free(c->slots);
+	free(c);
+	return NULL;
+}
+
+static size_t frag_hash(const struct tmpl_cache *c, const struct tnode *n,
+                        const json_t *elem, uint64_t serial)
+{
+	uint64_t h = (uint64_t)(uintptr_t)n * 0x9e3779b97f4a7c15ull;
+
+	h ^= (uint64_t)(uintptr_t)elem + serial * 0xc2b2ae3d27d4eb4full;
+	h *= 0xd6e8feb86659fd93ull;
+	return (size_t)(h ^ (h >> 32)) & (c->cap - 1);
+}
+
+/* Where n's iteration over elem is, or would go, in its chain. */
+static struct frag **frag_at(struct tmpl_cache *c, const struct tnode *n,
+                             const json_t *elem, uint64_t serial)
+{
+	struct frag **pf;
+
+	if (c->cap == 0 || c->count >= c->cap) {
+		struct frag **old = c->slots;
+		size_t oldcap = c->cap;
+
+		c->cap = oldcap ? oldcap * 2 : 64;
+		c->slots = xcalloc(c->cap, sizeof(*c->slots));
+		for (size_t i = 0; i < oldcap; i++)
+			while (old[i] != NULL) {
+				struct frag *f = old[i];
+				size_t k = frag_hash(c, f->node, f->elem,
+				                     f->serial);
+
+				old[i] = f->next;
+				f->next = c->slots[k];
+				c->slots[k] = f;
+			}
+		free(old);
+	}
+	for (pf = &c->slots[frag_hash(c, n, elem, serial)]; *pf != NULL;
+	     pf = &(*pf)->next)
+		if ((*pf)->node == n && (*pf)->elem == elem &&
+		    (*pf)->serial == serial)
+			break;
+	return pf;
+}
+
+/* Drop what the last render neither made nor replayed. */
+static void frag_sweep(struct tmpl_cache *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		struct frag **pf = &c->slots[i];
+
+		while (*pf != NULL) {
+			struct frag *f = *pf;
+
+			if (f->gen == c->gen) {
+				pf = &f->next;
+				continue;
+			}
+			*pf = f->next;
+			frag_free(f);
+			c->count--;
+		}
+	}
+}
+
+/* Whether f can stand for the iteration now: every dependency it read has
+ * the data it had (each is asked again: the caller learns what this
+ * render used), and replaying it stays within the limits (else the
+ * iteration is rendered, to fail where it fails). */
+static bool frag_valid(struct state *s, const struct frag *f)
+{
+	const struct tmpl_env *u = s->user;
+	const struct tmpl_limits *lim = &s->env->limits;
+	bool ok = true;
+
+	for (size_t i = 0; i < f->ndeps; i++) {
+		if (u->lookup(u->ctx, f->deps[i].dep) == NULL ||
+		    u->version(u->ctx, f->deps[i].dep) != f->deps[i].version)
+			ok = false;
+	}
+	return ok && s->steps + f->steps <= lim->max_steps &&
+	       s->depth + f->depth <= lim->max_depth &&
+	       (s->out->max == 0 || s->out->len + f->len <= s->out->max);
+}
+
+static int frag_replay(struct state *s, const struct tnode *n,
+                       const struct frag *f, json_t *elem)
+{
+	size_t base = s->out->len;
+
+	if (n->pipe->ndecl >= 1)
+		set_var(&s->vars[s->nvars - 1], elem);
+	if (buf_append(s->out, f->out, f->len) < 0)
+		return output_error(s, n);
+	for (size_t i = 0; i < f->nspans; i++)
+		add_span(s, base + f->spans[2 * i], base + f->spans[2 * i + 1]);
+	s->steps += f->steps;
+	return f->rc;
+}
+
+static void rec_begin(struct state *s)
+{
+	struct rec *rec = &s->rec;
+
+	rec->on = true;
+	rec->spoiled = false;
+	rec->start = s->out->len;
+	rec->depth0 = rec->maxdepth = s->depth;
+	rec->steps0 = s->steps;
+	rec->ndeps = 0;
+	rec->nspans = 0;
+}
+
+/* The recording is over: keep it as n's iteration over elem when it can
+ * be replayed and is worth it. */
+static void rec_end(struct state *s, const struct tnode *n, json_t *elem,
+                    uint64_t serial, int r)
+{
+	struct rec *rec = &s->rec;
+	struct tmpl_cache *c = s->env->cache;
+	size_t len = s->out->len - rec->start;
+	struct frag *f, **pf;
+
+	rec->on = false;
+	if (r < 0 || rec->spoiled ||
+	    (rec->ndeps == 0 && len < FRAG_MIN_BYTES)) {
+		for (size_t i = 0; i < rec->ndeps; i++)
+			dep_free(rec->deps[i].dep);
+		rec->ndeps = 0;
+		return;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->node = n;
+	f->elem = elem;
+	f->serial = serial;
+	f->gen = c->gen;
+	f->out = xmalloc(len ? len : 1);
+	memcpy(f->out, s->out->data + rec->start, len);
+	f->len = len;
+	f->nspans = rec->nspans;
+	if (rec->nspans > 0) {
+		f->spans =
+		        xreallocarray(NULL, rec->nspans, 2 * sizeof(*f->spans));
+		memcpy(f->spans, rec->spans,
+		       rec->nspans * 2 * sizeof(*f->spans));
+	}
+	f->steps = s->steps - rec->steps0;
+	f->depth = rec->maxdepth - rec->depth0;
+	f->rc = r;
+	f->ndeps = rec->ndeps;
+	f->deps = xreallocarray(NULL, rec->ndeps ? rec->ndeps : 1,
+	                        sizeof(*f->deps));
+	memcpy(f->deps, rec->deps, rec->ndeps * sizeof(*f->deps));
+	rec->ndeps = 0;
+	pf = frag_at(c, n, elem, serial);
+	f->next = *pf;
+	*pf = f;
+	c->count++;
+}
+
+/* One iteration of range n over a record: replayed, or rendered (and
+ * recorded). */
+static int range_cached(struct state *s, const struct tnode *n, json_t *key,
+                        json_t *elem, size_t mark)
+{
+	struct tmpl_cache *c = s->env->cache;
+	uint64_t serial = crec_handle_serial(elem);
+	struct frag **pf = frag_at(c, n, elem, serial);
+	int r;
+
+	if (*pf != NULL) {
+		struct frag *f = *pf;
+
+		if (frag_valid(s, f)) {
+			f->gen = c->gen;
+			c->replayed++;
+			return frag_replay(s, n, f, elem);
+		}
+		*pf = f->next;
+		frag_free(f);
+		c->count--;
+	}
+	rec_begin(s);
+	r = range_once(s, n, key, elem, mark);
+	rec_end(s, n, elem, serial, r);
+	return r;
+}
+
+/* The caller's callbacks, seen through the state while recording. */
+static json_t *rec_lookup(void *ctx, const struct dep *d)
+{
+	struct state *s = ctx;
+	const struct tmpl_env *u = s->user;
+	json_t *v = u->lookup(u->ctx, d);
+	struct rec *rec = &s->rec;
+
+	if (!rec->on)
+		return v;
+	if (v == NULL) {
+		rec->spoiled = true; /* the render is incomplete anyway */
+		return v;
+	}
+	for (size_t i = 0; i < rec->ndeps; i++)
+		if (strcmp(dep_id(rec->deps[i].dep), dep_id(d)) == 0)
+			return v;
+	if (rec->ndeps == rec->capdeps) {
+		rec->capdeps = rec->capdeps ? rec->capdeps * 2 : 4;
+		rec->deps = xreallocarray(rec->deps, rec->capdeps,
+		                          sizeof(*rec->deps));
+	}
+	rec->deps[rec->ndeps].dep = dep_dup(d);
+	rec->deps[rec->ndeps].version = u->version(u->ctx, d);
+	rec->ndeps++;
+	return v;
+}
+
+static void rec_order(void *ctx, const char *key, json_t *list)
+{
+	struct state *s = ctx;
+
+	s->user->order(s->user->ctx, key, list);
+}
+
+static void rec_weigh(void *ctx, json_t *instance)
+{
+	struct state *s = ctx;
+
+	s->user->weigh(s->user->ctx, instance);
+}
+
+static void rec_warn(void *ctx, const char *msg)
+{
+	struct state *s = ctx;
+
+	s->rec.spoiled = true; /* a replay would not warn again */
+	s->user->warn(s->user->ctx, msg);
+}
+
 static int cmp_key(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -650,7 +1020,13 @@ static int walk_range(struct state *s, json_t *dot, const struct tnode *n)
 			                      ? json_integer((json_int_t)i)
 			                      : NULL;
 
-			r = range_once(s, n, key, json_array_get(v, i), mark);
+			json_t *elem = json_array_get(v, i);
+
+			if (s->cache_on && n->frag_ok && !s->rec.on &&
+			    crec_is_handle(elem))
+				r = range_cached(s, n, key, elem, mark);
+			else
+				r = range_once(s, n, key, elem, mark);
 			json_decref(key);
 			if (r < 0 || r == CTL_BREAK)
 				break;
@@ -848,6 +1224,25 @@ int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
 	s.env = &local;
 	s.out = out;
 	s.e = e;
+	/*
+	 * Replays need the data's versions, the same $ every time (the
+	 * runner's nil), and nothing to learn from each instance (weighted
+	 * ordering weighs every instance a render gives): the callbacks then
+	 * go through the state, which records what an iteration reads.
+	 */
+	s.cache_on = env->cache != NULL && env->version != NULL &&
+	             env->lookup != NULL && dot == NULL && env->weigh == NULL;
+	if (s.cache_on) {
+		s.user = env;
+		local.ctx = &s;
+		local.lookup = rec_lookup;
+		local.order = env->order != NULL ? rec_order : NULL;
+		local.weigh = env->weigh != NULL ? rec_weigh : NULL;
+		local.warn = env->warn != NULL ? rec_warn : NULL;
+		local.version = NULL;
+		env->cache->gen++;
+		env->cache->replayed = 0;
+	}
 	/* the output limit counts from what the caller already had */
 	if (out->len < max && max - out->len > local.limits.max_output)
 		out->max = out->len + local.limits.max_output;
@@ -856,5 +1251,15 @@ int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
 	pop_vars(&s, 0);
 	free(s.vars);
 	out->max = max;
+	if (s.cache_on) {
+		for (size_t i = 0; i < s.rec.ndeps; i++)
+			dep_free(s.rec.deps[i].dep);
+		free(s.rec.deps);
+		free(s.rec.spans);
+		/* A failed render may have stopped before iterations that
+		 * are still good: keep them for the next one. */
+		if (r >= 0)
+			frag_sweep(env->cache);
+	}
 	return r < 0 ? r : 0;
 }

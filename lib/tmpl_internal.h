@@ -19,6 +19,19 @@
 #include "template.h"
 
 /* Parser nesting bound (parentheses and blocks): no stack overflow. */
+
+struct trec_schema;
+struct trec_field;
+
+/*
+ * The field an identifier of a field chain resolved to in the record type
+ * it last met: a render reads the same fields of thousands of records of
+ * one type, so the evaluator looks each name up once per type.
+ */
+struct tfield_memo {
+	const struct trec_schema *schema;
+	const struct trec_field *field;
+};
 #define TMPL_MAX_PARSE_DEPTH 500
 
 enum tnode_type {
@@ -53,6 +66,7 @@ struct tnode {
 	size_t nkids;
 	struct tnode *pipe, *list, *elselist;
 	char **idents;
+	struct tfield_memo *memo; /* one per ident (the evaluator's) */
 	size_t nidents;
 	char **decl; /* variable names, "$x" */
 	size_t ndecl;
@@ -61,6 +75,10 @@ struct tnode {
 	char *name;
 	const struct func_def *fn;
 	bool denied; /* N_IDENT: in the template's function_denylist */
+	/* N_RANGE: an iteration's output depends only on its element, the
+	 * data its Consul functions ask for, and $ (tmpl_frag_ok): it may be
+	 * replayed from env->cache. */
+	bool frag_ok;
 };
 
 struct tmpl_define {

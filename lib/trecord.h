@@ -10,11 +10,15 @@
  * one schema per kind (Go type name, pointer or value, fields in order
  * with their Go types). Everything else asks it.
  *
- * A record is a jansson object made by trec_new(): its first key is the
- * hidden TREC_MARK ("\0", which no Consul or Go field name can be) holding
- * the kind; the other keys are the fields, each present. A decoder may
- * keep more keys than the schema lists (its own bookkeeping): templates
- * see only the schema's fields. Objects without the mark are Go maps.
+ * A record is one of two things, read alike through trec_schema_of() and
+ * trec_get():
+ *  - a compact record (crec.h): a handle into a decoded Consul answer,
+ *    which is how every record from Consul reaches a template;
+ *  - a jansson object made by trec_new(): its first key is the hidden
+ *    TREC_MARK ("\0", which no Consul or Go field name can be) holding
+ *    the kind; the other keys are the fields, each present. This is how
+ *    zero values (trec_zero) and expanded answers (crec_expand) are made.
+ * Objects without the mark are Go maps.
  *
  * Pure module: no I/O, no logging.
  */
@@ -86,6 +90,20 @@ const struct trec_schema *trec_schema(enum trec_kind kind);
 /* The field called name, or NULL when the Go struct has none. */
 const struct trec_field *trec_field(const struct trec_schema *s,
                                     const char *name);
+/*
+ * Field f (of trec_schema_of(v)'s fields) of record v: borrowed, valid
+ * while v is; NULL when the record lacks it (a TF_ABSENT field).
+ */
+json_t *trec_get(const json_t *v, const struct trec_field *f);
+/* Field name of record v, NULL when v is no record or has no such field;
+ * borrowed. */
+json_t *trec_get_name(const json_t *v, const char *name);
+/* Field name of a record, or the value at key name of a map (borrowed);
+ * NULL when absent, or when v is neither. */
+json_t *trec_member(const json_t *v, const char *name);
+/* Whether records a and b have the same kind and equal fields (Go's ==
+ * of struct values). */
+bool trec_equal(const json_t *a, const json_t *b);
 /* Whether key (len bytes) is the mark, for code that walks object keys. */
 bool trec_is_mark(const char *key, size_t len);
 

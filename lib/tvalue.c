@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crec.h"
 #include "trecord.h"
 #include "xmalloc.h"
 
@@ -19,6 +20,8 @@ bool tv_truth(const json_t *v)
 {
 	if (v == NULL)
 		return false;
+	if (crec_is_handle(v))
+		return true; /* a struct, or a non-nil pointer to one */
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return json_string_length(v) > 0;
@@ -484,7 +487,7 @@ static int fmt_record(struct buf *b, const struct spec *sp, const json_t *v,
 
 	for (size_t i = 0; r == 0 && i < rs->nfields; i++) {
 		const struct trec_field *f = &rs->fields[i];
-		json_t *x = json_object_get(v, f->name);
+		json_t *x = trec_get(v, f);
 
 		if (f->extension)
 			continue;
@@ -959,13 +962,8 @@ int tv_eq(const json_t *a, json_t *const *bs, size_t n, bool *ret,
 				/* pointers compare by identity, struct values
 				 * field by field, as Go's == does */
 				if (ra != NULL && ra == trec_schema_of(b)) {
-					t = ra->pointer
-					            ? a == b
-					            : json_equal(
-					                      (json_t *)(uintptr_t)
-					                              a,
-					                      (json_t *)(uintptr_t)
-					                              b);
+					t = ra->pointer ? a == b
+					                : trec_equal(a, b);
 					break;
 				}
 				*msg = "non-comparable type";
@@ -1159,7 +1157,7 @@ static int json_record_out(struct jenc *j, const json_t *v,
 
 	for (size_t i = 0; r == 0 && i < rs->nfields; i++) {
 		const struct trec_field *f = &rs->fields[i];
-		json_t *x = json_object_get(v, f->name);
+		json_t *x = trec_get(v, f);
 
 		if (f->type == TF_ABSENT) {
 			if (j->e != NULL)

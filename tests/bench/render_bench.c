@@ -13,7 +13,21 @@
  * hashed; warm: the median, the order memo warm).
  *
  *   render_bench [-n N] [-p per-service] [-k per-node] [-c checks]
- *                [-r reps] [-t template] [-m mode] [-s seed]
+ *                [-r reps] [-t template] [-m mode] [-s seed] [-P changes]
+ *
+ * With -P, it then does what the daemon does for a change, in process
+ * (no HTTP), changes times: instance 0 of svc-00000 leaves or comes back
+ * (its body generated, decoded, stored), the template is rendered (with a
+ * render cache, as the runner renders) and the render published by a real
+ * publisher (publish.h: check, order, guards,
+ * write, fsync, rename) into a temporary directory. change_cpu_ms is the
+ * process CPU time per change (median; decode_change_ms, render_change_ms
+ * and publish_change_ms its parts). Then the same instance's check gets a
+ * new Output the same number of times (what an agent's sync does):
+ * output_write_cpu_ms is the CPU per such answer, decoded and compared
+ * with the stored one, and output_write_renders how many of them changed
+ * the stored data (0: nothing rendered). Check text is dropped at decode
+ * as the daemon drops it, when the template cannot see it.
  *
  * Prints one JSON object: sizes, body bytes, decode time (all dep_decode
  * calls; parse_ms is json_loadb alone on the same bodies, the floor),
@@ -33,12 +47,14 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "deps.h"
 #include "err.h"
 #include "hosts.h"
 #include "order.h"
+#include "publish.h"
 #include "store.h"
 #include "template.h"
 
@@ -50,7 +66,9 @@ struct catalog {
 	long per_node;
 	long services;
 	long nodes;
-	int checks; /* checks per health entry: 0, 1 (serfHealth) or 2 */
+	int checks;        /* checks per health entry: 0, 1 (serfHealth) or 2 */
+	bool skip_first;   /* svc-00000 without its instance 0 */
+	long output_round; /* > 0: instance 0's check output says so */
 };
 
 struct bench {
@@ -66,6 +84,8 @@ struct bench {
 	long rss_store_kib;
 	size_t body_bytes;
 	size_t bodies;
+	enum dep_checks checks;   /* as the daemon: what the template sees */
+	struct tmpl_cache *cache; /* -P: as the daemon renders */
 };
 
 static uint64_t now_ns(void)
@@ -140,10 +160,20 @@ static json_t *health_body(const struct catalog *c, long s)
 	snprintf(cid, sizeof(cid), "service:%s", svc);
 	for (long k = 0; k < c->per_service; k++) {
 		long n = (s * c->per_service + k) % c->nodes;
-		json_t *node = node_json(n);
-		const char *nn =
-		        json_string_value(json_object_get(node, "Node"));
-		json_t *checks = json_array();
+		json_t *node, *checks;
+		const char *nn;
+		char output[100];
+
+		if (s == 0 && k == 0 && c->skip_first)
+			continue;
+		snprintf(output, sizeof(output),
+		         "HTTP GET /health: 200 OK Output: ok%s%.0ld",
+		         s == 0 && k == 0 && c->output_round > 0 ? " round "
+		                                                 : "",
+		         s == 0 && k == 0 ? c->output_round : 0);
+		node = node_json(n);
+		nn = json_string_value(json_object_get(node, "Node"));
+		checks = json_array();
 		if (c->checks > 0)
 			json_array_append_new(
 			        checks,
@@ -152,10 +182,8 @@ static json_t *health_body(const struct catalog *c, long s)
 			                   "Agent alive and reachable"));
 		if (c->checks > 1)
 			json_array_append_new(
-			        checks,
-			        check_json(
-			                nn, cid, "Service check", svc,
-			                "HTTP GET /health: 200 OK Output: ok"));
+			        checks, check_json(nn, cid, "Service check",
+			                           svc, output));
 		json_t *service = json_pack(
 		        "{s:s, s:s, s:[s, s], s:s, s:{s:s}, s:i, "
 		        "s:{s:i, s:i}, s:b, s:{s:s, s:{}, s:{}}, s:{}, s:s, "
@@ -266,6 +294,7 @@ static int bench_fetch(struct bench *b)
 		json_decref(v);
 		v = NULL;
 		err_clear(&e);
+		dep_set_checks(d, b->checks);
 		t0 = now_ns();
 		rc = dep_decode(d, 200, body, strlen(body), &v, NULL, &e);
 		b->decode_ns += (double)(now_ns() - t0);
@@ -286,13 +315,24 @@ static int bench_fetch(struct bench *b)
 	return 0;
 }
 
-static int render(struct bench *b, const struct tmpl *t, struct buf *out,
-                  double *ret_ms)
+static uint64_t bench_version(void *ctx, const struct dep *d)
+{
+	struct bench *b = ctx;
+
+	return store_version(b->store, dep_id(d));
+}
+
+static int render_spans(struct bench *b, const struct tmpl *t, struct buf *out,
+                        struct tmpl_spans *spans, double *ret_ms)
 {
 	struct tmpl_env env = {
 	        .lookup = bench_lookup,
 	        .ctx = b,
 	        .limits = tmpl_default_limits,
+	        .spans = spans,
+	        .checks = b->checks,
+	        .cache = b->cache,
+	        .version = b->cache != NULL ? bench_version : NULL,
 	};
 	struct err e;
 	uint64_t t0;
@@ -311,6 +351,193 @@ static int render(struct bench *b, const struct tmpl *t, struct buf *out,
 		return rc;
 	}
 	return 0;
+}
+
+static int render(struct bench *b, const struct tmpl *t, struct buf *out,
+                  double *ret_ms)
+{
+	return render_spans(b, t, out, NULL, ret_ms);
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct pub_done {
+	bool fired;
+	enum publish_result res;
+};
+
+static void pub_done(void *data, enum publish_result res, const struct err *e)
+{
+	struct pub_done *d = data;
+
+	(void)e;
+	d->fired = true;
+	d->res = res;
+}
+
+static void pub_closed(void *data)
+{
+	(void)data;
+}
+
+/* Render into out (spans kept) and publish it; the result. */
+static enum publish_result render_publish(struct bench *b, const struct tmpl *t,
+                                          uv_loop_t *loop,
+                                          struct publisher *pub,
+                                          struct buf *out, double *ret_render)
+{
+	struct tmpl_spans spans = {0};
+	struct publish_input in = {0};
+	struct pub_done d = {0};
+	double ms;
+
+	if (render_spans(b, t, out, &spans, &ms) < 0 || b->missing > 0)
+		abort();
+	*ret_render = ms;
+	in.text = buf_str(out);
+	in.len = out->len;
+	in.dynamic = &spans;
+	if (publisher_submit(pub, &in, pub_done, &d) < 0)
+		abort();
+	while (!d.fired)
+		uv_run(loop, UV_RUN_ONCE);
+	free(spans.v);
+	return d.res;
+}
+
+/* svc-00000's dep (as the daemon asks for it) and its answer for the
+ * catalog as it is now: generating it is not the daemon's work. */
+static char *first_body(struct bench *b, struct dep **ret)
+{
+	struct err e;
+
+	if (dep_new(DEP_HEALTH_SERVICE, "svc-00000", ret, &e) < 0)
+		abort();
+	dep_set_checks(*ret, b->checks);
+	return body_for(&b->cat, *ret);
+}
+
+/* body decoded and stored (both freed); whether the data changed. */
+static int refetch(struct bench *b, struct dep *d, char *body, double *ret_ms)
+{
+	struct err e;
+	json_t *v = NULL;
+	uint64_t t0 = now_ns();
+	int changed;
+
+	if (dep_decode(d, 200, body, strlen(body), &v, NULL, &e) < 0)
+		abort();
+	changed = store_put(b->store, dep_id(d), v, NULL);
+	*ret_ms = (double)(now_ns() - t0) / 1e6;
+	free(body);
+	dep_free(d);
+	return changed;
+}
+
+static int cmp_double(const void *a, const void *b);
+
+static double median(double *v, long n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+/*
+ * The daemon's work for n changes and n output-only writes, in process;
+ * prints its JSON fields (each with a leading ", ").
+ */
+static void changes_bench(struct bench *b, const struct tmpl *t, long n)
+{
+	char dir[] = "/tmp/render_bench.XXXXXX", dest[64];
+	struct tmpl_conf tc = {0};
+	struct publish_opts po = {.order = b->order};
+	struct publisher *pub = NULL;
+	double *cpu = calloc((size_t)n, sizeof(*cpu));
+	double *dec = calloc((size_t)n, sizeof(*dec));
+	double *ren = calloc((size_t)n, sizeof(*ren));
+	double *pubms = calloc((size_t)n, sizeof(*pubms));
+	double *out_cpu = calloc((size_t)n, sizeof(*out_cpu));
+	long renders = 0, written = 0;
+	uv_loop_t loop;
+	struct buf out;
+	struct err e;
+	double ms;
+
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(dest, sizeof(dest), "%s/hosts", dir);
+	tc.destination = dest;
+	tc.perms = -1;
+	tc.create_dest_dirs = true;
+	tc.command_timeout_ms = 30000;
+	tc.format = TMPL_FORMAT_HOSTS;
+	tc.guard_enabled = true;
+	tc.guard_shrink = 0.5;
+	tc.guard_hold_ms = 60000;
+	tc.command_max_runs = 4;
+	tc.command_window_ms = 10000;
+	buf_init(&out, tmpl_default_limits.max_output);
+	b->cache = tmpl_cache_new();
+	if (uv_loop_init(&loop) < 0 ||
+	    publisher_new(&loop, &tc, &po, &pub, &e) < 0)
+		abort();
+	if (render_publish(b, t, &loop, pub, &out, &ms) != PUBLISH_WRITTEN)
+		abort();
+	for (long i = 0; i < n; i++) {
+		struct dep *d;
+		char *body;
+		uint64_t c0, t0;
+
+		b->cat.skip_first = !b->cat.skip_first;
+		body = first_body(b, &d);
+		c0 = cpu_ns();
+		if (refetch(b, d, body, &dec[i]) != 1)
+			abort();
+		t0 = now_ns();
+		written += render_publish(b, t, &loop, pub, &out, &ren[i]) ==
+		           PUBLISH_WRITTEN;
+		pubms[i] = (double)(now_ns() - t0) / 1e6 - ren[i];
+		cpu[i] = (double)(cpu_ns() - c0) / 1e6;
+	}
+	for (long i = 0; i < n; i++) {
+		struct dep *d;
+		char *body;
+		uint64_t c0;
+
+		b->cat.output_round = i + 1;
+		body = first_body(b, &d);
+		c0 = cpu_ns();
+		renders += refetch(b, d, body, &ms);
+		out_cpu[i] = (double)(cpu_ns() - c0) / 1e6;
+	}
+	printf(", \"changes\": %ld, \"changes_written\": %ld, "
+	       "\"change_cpu_ms\": %.3f, \"decode_change_ms\": %.3f, "
+	       "\"render_change_ms\": %.3f, \"publish_change_ms\": %.3f, "
+	       "\"output_write_cpu_ms\": %.3f, \"output_write_renders\": %ld, "
+	       "\"checks_kept\": \"%s\"",
+	       n, written, median(cpu, n), median(dec, n), median(ren, n),
+	       median(pubms, n), median(out_cpu, n), renders,
+	       b->checks == DEP_CHECKS_ALL       ? "all"
+	       : b->checks == DEP_CHECKS_NO_TEXT ? "no text"
+	                                         : "none");
+	b->cache = tmpl_cache_free(b->cache);
+	publisher_close(pub, pub_closed, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	buf_free(&out);
+	unlink(dest);
+	rmdir(dir);
+	free(cpu);
+	free(dec);
+	free(ren);
+	free(pubms);
+	free(out_cpu);
 }
 
 /* The publisher's work on a render: the hosts check, then the order. */
@@ -360,7 +587,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: render_bench [-n instances] [-p per-service] "
 	                "[-k per-node] [-c checks] [-r reps] [-t template] "
-	                "[-m mode] [-s seed]\n");
+	                "[-m mode] [-s seed] [-P changes]\n");
 	exit(2);
 }
 
@@ -376,7 +603,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	double ms, cold_ms = 0, *warm, *check, *order, setup_ms;
 	double check_cold_ms = 0, order_cold_ms = 0;
-	long reps = 5, rss0, rss1, lines = 0;
+	long reps = 5, rss0, rss1, lines = 0, changes = 0;
 	uint64_t t_setup;
 	size_t len;
 	char *text;
@@ -386,8 +613,11 @@ int main(int argc, char **argv)
 	b.cat.per_service = 10;
 	b.cat.per_node = 5;
 	b.cat.checks = 2;
-	while ((opt = getopt(argc, argv, "n:p:k:c:r:t:m:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:p:k:c:r:t:m:s:P:")) != -1) {
 		switch (opt) {
+		case 'P':
+			changes = strtol(optarg, NULL, 10);
+			break;
 		case 'c':
 			b.cat.checks = atoi(optarg);
 			break;
@@ -418,7 +648,8 @@ int main(int argc, char **argv)
 	}
 	if (b.cat.checks < 0 || b.cat.checks > 2 || b.cat.instances < 1 ||
 	    b.cat.per_service < 1 || b.cat.per_node < 1 || reps < 1 ||
-	    reps > 1000 || b.cat.instances > 10000000)
+	    reps > 1000 || b.cat.instances > 10000000 || changes < 0 ||
+	    changes > 100000)
 		usage();
 	b.cat.services =
 	        (b.cat.instances + b.cat.per_service - 1) / b.cat.per_service;
@@ -445,6 +676,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(text);
+	b.checks = tmpl_checks_seen(t);
 
 	b.store = store_new();
 	b.order = order_new((enum order_mode)mode, seed);
@@ -494,13 +726,16 @@ int main(int argc, char **argv)
 	       "\"setup_ms\": %.3f, \"output_bytes\": %zu, "
 	       "\"output_lines\": %ld, \"rss_start_kib\": %ld, "
 	       "\"rss_store_kib\": %ld, \"rss_kib\": %ld, "
-	       "\"maxrss_kib\": %ld}\n",
+	       "\"maxrss_kib\": %ld",
 	       b.cat.instances, b.cat.services, b.cat.nodes, b.cat.checks,
 	       mode_name, b.bodies, b.body_bytes, b.decode_ns / 1e6,
 	       b.parse_ns / 1e6, cold_ms, warm[reps / 2], warm[0],
 	       check[reps / 2], order_cold_ms, order[reps / 2], passes,
 	       setup_ms, out.len, lines, rss0, b.rss_store_kib, rss1,
 	       ru.ru_maxrss);
+	if (changes > 0)
+		changes_bench(&b, t, changes);
+	printf("}\n");
 
 	(void)check_cold_ms;
 	free(warm);

@@ -138,6 +138,54 @@ def main():
                 "during the %.0f s of changes" % c["seconds"],
                 "%d (%s)" % (c["requests_other"],
                              ", ".join(c["other_paths"])))
+    sc = load(d, "scale")
+    if sc:
+        machine = machine or sc["machine"]
+        # The targets, by catalog size (benchmarks, not tests).
+        cpu_target = {10000: 15.0, 50000: 75.0}
+        for r in sc["runs"]:
+            n = r["instances"]
+            m = r["memory"]
+            k = "%dk" % (n // 1000) if n >= 1000 else str(n)
+            row("%s instances (%d services, answers of %.0f KB, %.0f KB "
+                "gzip): CPU per change (ms)"
+                % (k, r["services"], r.get("body_bytes", 0) / 1e3,
+                   r["body_gzip_bytes"] / 1e3),
+                f(r["cpu_ms_per_change"], "%.1f"),
+                "<= %.0f ms" % cpu_target[n] if n in cpu_target else "",
+                r["cpu_ms_per_change"] <= cpu_target[n]
+                if n in cpu_target else None)
+            row("%s instances: change-to-file p50 / floor p50 / "
+                "difference (ms)" % k,
+                "%s / %s / %s" % (f(r["file_p50_ms"]), f(r["floor_p50_ms"]),
+                                  f(r["diff_p50_ms"])),
+                "floor + 10 ms" if n == 10000 else "",
+                r["diff_p50_ms"] is not None and r["diff_p50_ms"] <= 10
+                if n == 10000 else None)
+            row("%s instances: output-only check write: CPU (ms), "
+                "renders" % k,
+                "%s, %d of %d" % (f(r["cpu_ms_per_output_write"], "%.2f"),
+                                  r["output_writes_renders"],
+                                  r["output_writes"]),
+                "<= 1 ms, no render" if n == 10000 else "",
+                r["cpu_ms_per_output_write"] <= 1.0 and
+                r["output_writes_renders"] == 0 if n == 10000 else None)
+            row("%s instances: RSS / PSS / private (peak RSS)" % k,
+                "%s / %s / %s (%s)" % (mib(m["rss_kib"]), mib(m["pss_kib"]),
+                                       mib(m["private_kib"]),
+                                       mib(r.get("hwm_kib"))),
+                "RSS <= 96 MiB" if n == 50000 else "",
+                m["rss_kib"] <= 96 * 1024 if n == 50000 else None)
+            row("%s instances: private memory per instance" % k,
+                "%.2f KiB" % (m["private_kib"] / float(n)),
+                "<= 1.5 KiB" if n == 50000 else "",
+                m["private_kib"] / float(n) <= 1.5 if n == 50000 else None)
+        if sc["runs"]:
+            m = sc["runs"][0]["memory"]
+            row("shared libraries mapped: count, RSS / PSS / private",
+                "%d, %s / %s / %s" % (m["libs"], mib(m["libs_rss_kib"]),
+                                      mib(m["libs_pss_kib"]),
+                                      mib(m["libs_private_kib"])))
     ld = load(d, "load")
     if ld:
         machine = machine or ld["machine"]

@@ -7,8 +7,8 @@
 # Uses $CH_BIN and $CH_RENDER_BENCH, else build-bench/ (Release; built
 # here when missing). --smoke runs every driver with tiny parameters in
 # under a minute and fails only on breakage, never on numbers. The full
-# run takes about 25 minutes on 2 cores (10 idle minutes of it, and 5
-# agent outages of 30 s).
+# run takes about 40 minutes on 2 cores (10 idle minutes of it, 5 agent
+# outages of 30 s, and bench_scale's 50,000-instance catalog).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,6 +68,7 @@ idle_s=$((idle_min * 60))
 window_s=$((window_min * 60))
 run bench_render
 run bench_latency
+run bench_scale
 run bench_load
 run bench_idle --idle "$idle_s" --window "$window_s" --changes "$changes"
 run bench_fleet --daemons "$fleet"

@@ -178,9 +178,11 @@ read -r started <&3
         dm.wait_log("read %s - " % dest)
         d.wait_log(": wrote ")
         i = len(d.lines)
-        # New check output: the health index moves, the hosts do not.
-        self.sim.set_check("foo-app01", "service:foo-app", status="passing",
-                           service_id="foo-app", output="still fine")
+        # A new tag: the health index moves, the data changes, the hosts
+        # do not. (New check output is not even a change: no template
+        # here can show it, so it is not decoded; test_check_output.py.)
+        self.sim.register_service("foo-app01", "foo-app", "foo-app",
+                                  tags=["new-tag"], port=8080)
         # The render for this change (another dependency's first answer
         # may also have rendered the same bytes before it).
         j = d.wait_log(lambda l: "health.service(foo-app" in l and

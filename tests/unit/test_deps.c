@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crec.h"
 #include "deps.h"
 #include "hosts.h"
 #include "trecord.h"
@@ -71,7 +72,25 @@ static struct dep *mkdep(enum dep_kind kind, const char *spec)
 	return d;
 }
 
-/* Decode a body for kind/spec; asserts success. */
+/*
+ * A decoded value as plain jansson values (records as trec_new objects),
+ * for the assertions below; steals v. Blobs are checked to be what the
+ * store will take as one.
+ */
+static json_t *expand(json_t *v)
+{
+	json_t *x;
+
+	if (crec_is_blob(v)) {
+		assert_true(json_is_string(v));
+		x = crec_expand(v);
+		json_decref(v);
+		return x;
+	}
+	return v;
+}
+
+/* Decode a body for kind/spec; asserts success (plain values). */
 static json_t *decode_body(enum dep_kind kind, const char *spec, long status,
                            const char *body, size_t len, json_t *dropped)
 {
@@ -83,7 +102,7 @@ static json_t *decode_body(enum dep_kind kind, const char *spec, long status,
 	if (dep_decode(d, status, body, len, &v, dropped, &e) != 0)
 		fail_msg("decode %s: %s", dep_id(d), e.msg);
 	dep_free(d);
-	return v;
+	return expand(v);
 }
 
 static json_t *decode_fixture(enum dep_kind kind, const char *spec,
@@ -323,9 +342,10 @@ static void test_health_any(void **state)
 	json_t *v = decode_fixture(DEP_HEALTH_SERVICE, "web|any",
 	                           "health-service-web.json", dropped);
 	json_t *w1, *blue, *green, *w3, *tags;
+	/* Every field of dependency.HealthService, and consul-hosts'
+	 * NodeDatacenter; nothing else. */
 	static const char *const fields[] = {"Node",
 	                                     "NodeID",
-	                                     "Kind",
 	                                     "NodeAddress",
 	                                     "NodeDatacenter",
 	                                     "NodeTaggedAddresses",
@@ -339,10 +359,7 @@ static void test_health_any(void **state)
 	                                     "Checks",
 	                                     "Status",
 	                                     "Port",
-	                                     "Weights",
-	                                     "Namespace",
-	                                     "Partition",
-	                                     "Peer"};
+	                                     "Weights"};
 
 	(void)state;
 	assert_int_equal(json_array_size(v), 4);
@@ -359,6 +376,9 @@ static void test_health_any(void **state)
 	assert_instance(w3, "web-3", "web", "10.0.2.13", "critical");
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		assert_non_null(json_object_get(w3, fields[i]));
+	/* the hidden kind mark and the fields */
+	assert_int_equal(json_object_size(w3),
+	                 1 + sizeof(fields) / sizeof(fields[0]));
 	assert_string_equal(sfield(w1, "Name"), "web");
 	assert_string_equal(sfield(w1, "NodeAddress"), "10.0.2.11");
 	assert_string_equal(sfield(w1, "NodeDatacenter"), "dc1");
@@ -1321,6 +1341,7 @@ static void test_decode_errors(void **state)
 	        -EBADMSG);
 	assert_null(v);
 	assert_int_equal(dep_decode(d, 200, "[]", 2, &v, NULL, &e), 0);
+	v = expand(v);
 	assert_int_equal(json_array_size(v), 0);
 	json_decref(v);
 	free(leader);
@@ -1418,7 +1439,7 @@ static json_t *decode_names(enum dep_kind kind, const char *spec,
 	                     &e) != 0)
 		fail_msg("decode %s: %s", dep_id(d), e.msg);
 	dep_free(d);
-	return v;
+	return expand(v);
 }
 
 /*
@@ -1557,6 +1578,168 @@ static void test_reserved_names(void **state)
 	json_decref(dropped);
 }
 
+/* A health answer for web on n1 whose service check has output and
+ * modify index as given (an agent syncing its output changes both). */
+static char *health_status_output(const char *status, const char *output,
+                                  int modify)
+{
+	json_t *body = json_pack("[{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:i}, "
+	                         "s:[{s:s, s:s, s:s, s:s, s:s, s:i, s:i}]}]",
+	                         "Node", "Node", "n1", "Address", "10.0.0.1",
+	                         "Datacenter", "dc1", "Service", "ID", "web",
+	                         "Service", "web", "Port", 80, "Checks",
+	                         "CheckID", "service:web", "Status", status,
+	                         "Output", output, "Notes", "n", "Name", "c",
+	                         "CreateIndex", 5, "ModifyIndex", modify);
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	return text;
+}
+
+static char *health_with_output(const char *output, int modify)
+{
+	return health_status_output("passing", output, modify);
+}
+
+static json_t *decode_raw(const char *spec, const char *body,
+                          enum dep_checks keep)
+{
+	struct dep *d = mkdep(DEP_HEALTH_SERVICE, spec);
+	struct err e;
+	json_t *v = NULL;
+
+	dep_set_checks(d, keep);
+	/* a copy keeps the flag, as the watcher's does */
+	{
+		struct dep *c = dep_dup(d);
+
+		dep_free(d);
+		d = c;
+	}
+	err_clear(&e);
+	if (dep_decode(d, 200, body, strlen(body), &v, NULL, &e) != 0)
+		fail_msg("decode: %s", e.msg);
+	dep_free(d);
+	return v;
+}
+
+/*
+ * With DEP_CHECKS_NO_TEXT, a check's Output, Notes and indexes are left
+ * empty: an answer that differs only by them decodes to the same bytes
+ * (no change). Without, they are kept and the answers differ.
+ */
+static void test_drop_check_text(void **state)
+{
+	char *a = health_with_output("HTTP 200 OK at 10:00", 100);
+	char *b = health_with_output("HTTP 200 OK at 10:05", 117);
+	json_t *ka = decode_raw("web", a, DEP_CHECKS_ALL);
+	json_t *kb = decode_raw("web", b, DEP_CHECKS_ALL);
+	json_t *da = decode_raw("web", a, DEP_CHECKS_NO_TEXT);
+	json_t *db = decode_raw("web", b, DEP_CHECKS_NO_TEXT);
+	json_t *x, *c;
+
+	(void)state;
+	assert_false(json_equal(ka, kb));
+	assert_true(json_equal(da, db));
+	x = crec_expand(ka);
+	c = json_array_get(json_object_get(json_array_get(x, 0), "Checks"), 0);
+	assert_string_equal(sfield(c, "Output"), "HTTP 200 OK at 10:00");
+	assert_string_equal(sfield(c, "Notes"), "n");
+	assert_int_equal(json_integer_value(json_object_get(c, "ModifyIndex")),
+	                 100);
+	json_decref(x);
+	x = crec_expand(da);
+	c = json_array_get(json_object_get(json_array_get(x, 0), "Checks"), 0);
+	assert_string_equal(sfield(c, "Output"), "");
+	assert_string_equal(sfield(c, "Notes"), "");
+	assert_int_equal(json_integer_value(json_object_get(c, "ModifyIndex")),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "CreateIndex")),
+	                 0);
+	/* what a template reads is kept */
+	assert_string_equal(sfield(c, "CheckID"), "service:web");
+	assert_string_equal(sfield(c, "Status"), "passing");
+	assert_string_equal(sfield(c, "Name"), "c");
+	json_decref(x);
+	/* No check seen at all: an empty list, the status still theirs
+	 * (and the filter: passing only leaves the instance out). */
+	{
+		char *crit = health_status_output("critical", "down", 3);
+		json_t *n, *y;
+
+		n = decode_raw("web|any", crit, DEP_CHECKS_NONE);
+		y = crec_expand(n);
+		assert_int_equal(json_array_size(y), 1);
+		assert_int_equal(json_array_size(json_object_get(
+		                         json_array_get(y, 0), "Checks")),
+		                 0);
+		assert_string_equal(sfield(json_array_get(y, 0), "Status"),
+		                    "critical");
+		json_decref(y);
+		json_decref(n);
+		n = decode_raw("web", crit, DEP_CHECKS_NONE);
+		y = crec_expand(n);
+		assert_int_equal(json_array_size(y), 0);
+		json_decref(y);
+		json_decref(n);
+		free(crit);
+	}
+	/* the dependency is the same query either way */
+	{
+		struct dep *d = mkdep(DEP_HEALTH_SERVICE, "web");
+		char *p1 = dep_request_path(d);
+		char id1[200];
+
+		snprintf(id1, sizeof(id1), "%s", dep_id(d));
+		dep_set_checks(d, DEP_CHECKS_NONE);
+		assert_string_equal(dep_id(d), id1);
+		{
+			char *p2 = dep_request_path(d);
+
+			assert_string_equal(p1, p2);
+			free(p2);
+		}
+		free(p1);
+		dep_free(d);
+	}
+	json_decref(ka);
+	json_decref(kb);
+	json_decref(da);
+	json_decref(db);
+	free(a);
+	free(b);
+}
+
+/* A node address with a line break is dropped with its instance even when
+ * the service has an address of its own (found by fuzz_decode): no string
+ * a decoder returns holds a control byte. A node address that is a name
+ * stays (only .Address is printed into hosts lines). */
+static void test_health_node_address_hostile(void **state)
+{
+	static const char body[] =
+	        "[{\"Node\":{\"Node\":\"n1\",\"Address\":"
+	        "\"10.0.0.1\\n10.6.6.6 victim\",\"Datacenter\":\"dc1\"},"
+	        "\"Service\":{\"ID\":\"a\",\"Service\":\"web\","
+	        "\"Address\":\"10.0.0.9\"}},"
+	        "{\"Node\":{\"Node\":\"n2\",\"Address\":\"ext.example\","
+	        "\"Datacenter\":\"dc1\"},\"Service\":{\"ID\":\"b\","
+	        "\"Service\":\"web\",\"Address\":\"10.0.0.8\"}}]";
+	json_t *dropped = json_array();
+	json_t *v = decode_body(DEP_HEALTH_SERVICE, "web|any", 200, body,
+	                        strlen(body), dropped);
+
+	(void)state;
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(sfield(json_array_get(v, 0), "NodeAddress"),
+	                    "ext.example");
+	assert_true(has_message(dropped,
+	                        "service \"web\" instance \"a\" on node "
+	                        "\"n1\": control character in a field"));
+	json_decref(v);
+	json_decref(dropped);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1569,6 +1752,7 @@ int main(void)
 	        cmocka_unit_test(test_health_filters),
 	        cmocka_unit_test(test_health_maintenance),
 	        cmocka_unit_test(test_health_hostile),
+	        cmocka_unit_test(test_health_node_address_hostile),
 	        cmocka_unit_test(test_nodes),
 	        cmocka_unit_test(test_nodes_hostile),
 	        cmocka_unit_test(test_nodes_nul),
@@ -1588,6 +1772,7 @@ int main(void)
 	        cmocka_unit_test(test_catalog_tags_hostile),
 	        cmocka_unit_test(test_kv_hostile),
 	        cmocka_unit_test(test_agent_self_hostile),
+	        cmocka_unit_test(test_drop_check_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

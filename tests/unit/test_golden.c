@@ -23,6 +23,10 @@
  * of each name's lines within the positions they occupy; with order none
  * it must be the same bytes. Templates render consul-template's order;
  * only the output is ordered.
+ * Every case rendered to a .out with nil data is then rendered three
+ * more times with a render cache (tmpl_env.cache), as the runner renders:
+ * the bytes and the data spans must be those of a render without it, the
+ * cache being made, then replayed.
  * GOLDEN_ONLY=<name> runs one case; GOLDEN_UPDATE=1 rewrites .out files.
  */
 #include <dirent.h>
@@ -42,14 +46,15 @@
 #include "err.h"
 #include "hosts.h"
 #include "order.h"
+#include "store.h"
 #include "template.h"
 
 static bool check_ordering(const char *name, const char *text, size_t len);
 
 struct golden_ctx {
-	json_t *consul;  /* borrowed from the case's json */
-	json_t *cache;   /* dep_id -> decoded value */
-	json_t *missing; /* dep_id -> true */
+	json_t *consul;      /* borrowed from the case's json */
+	struct store *cache; /* dep_id -> decoded value, as the runner's */
+	json_t *missing;     /* dep_id -> true */
 	const char *name;
 	int decode_failures;
 };
@@ -89,7 +94,7 @@ static json_t *golden_lookup(void *ctx, const struct dep *d)
 {
 	struct golden_ctx *g = ctx;
 	const char *id = dep_id(d);
-	json_t *v = json_object_get(g->cache, id), *raw, *dec = NULL;
+	json_t *v = store_get(g->cache, id), *raw, *dec = NULL;
 	char *path, *body;
 	struct err e;
 
@@ -115,8 +120,79 @@ static json_t *golden_lookup(void *ctx, const struct dep *d)
 		return NULL;
 	}
 	free(body);
-	json_object_set_new(g->cache, id, dec);
-	return dec;
+	store_put(g->cache, id, dec, NULL);
+	return store_get(g->cache, id);
+}
+
+static void print_diff(const char *name, const char *want, size_t wlen,
+                       const char *got, size_t glen);
+
+static uint64_t golden_version(void *ctx, const struct dep *d)
+{
+	struct golden_ctx *g = ctx;
+
+	return store_version(g->cache, dep_id(d));
+}
+
+static bool same_spans(const struct tmpl_spans *a, const struct tmpl_spans *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].start != b->v[i].start ||
+		    a->v[i].end != b->v[i].end)
+			return false;
+	return true;
+}
+
+/* Rendered with a cache, made then replayed, t gives what it gives
+ * without one (want), and the same data spans. */
+static bool check_cached(const char *name, const struct tmpl *t,
+                         const struct tmpl_env *env0, const struct buf *want)
+{
+	struct tmpl_env env = *env0;
+	struct tmpl_spans plain = {0};
+	struct buf out;
+	struct err e;
+	bool ok = true;
+
+	buf_init(&out, 0);
+	env.spans = &plain;
+	if (tmpl_render_dot(t, &env, NULL, &out, &e) < 0) {
+		buf_free(&out);
+		return true; /* an error: cached renders are not compared */
+	}
+	env.cache = tmpl_cache_new();
+	env.version = golden_version;
+	for (int round = 0; round < 3 && ok; round++) {
+		struct tmpl_spans spans = {0};
+		char msg[800];
+
+		buf_reset(&out);
+		env.spans = &spans;
+		err_clear(&e);
+		if (tmpl_render_dot(t, &env, NULL, &out, &e) < 0) {
+			fprintf(stderr, "%s: cached render %d: %s\n", name,
+			        round, err_format(&e, msg, sizeof(msg)));
+			ok = false;
+		} else if (out.len != want->len ||
+		           memcmp(buf_str(&out), buf_str(want), out.len) != 0) {
+			fprintf(stderr, "%s: cached render %d differs\n", name,
+			        round);
+			print_diff(name, buf_str(want), want->len,
+			           buf_str(&out), out.len);
+			ok = false;
+		} else if (!same_spans(&spans, &plain)) {
+			fprintf(stderr, "%s: cached render %d: other spans\n",
+			        name, round);
+			ok = false;
+		}
+		free(spans.v);
+	}
+	tmpl_cache_free(env.cache);
+	free(plain.v);
+	buf_free(&out);
+	return ok;
 }
 
 static void golden_reverse(void *ctx, const char *key, json_t *list)
@@ -294,7 +370,7 @@ static bool run_case(const char *dir, const char *name)
 		json_decref(shared);
 		g.consul = json_object_get(data, "consul");
 	}
-	g.cache = json_object();
+	g.cache = store_new();
 	g.missing = json_object();
 	g.name = name;
 	snprintf(tname, sizeof(tname), "%s.tmpl", name);
@@ -337,6 +413,11 @@ static bool run_case(const char *dir, const char *name)
 	if (r == 0)
 		r = tmpl_render_dot(t, &env, json_object_get(data, "dot"), &out,
 		                    &e);
+	if (r == 0 && kind == WANT_OUT &&
+	    json_object_get(data, "dot") == NULL &&
+	    json_object_size(g.missing) == 0 &&
+	    !check_cached(name, t, &env, &out))
+		ok = false;
 	set_env(json_object_get(data, "env"), false);
 
 	if (kind == WANT_ERR) {
@@ -427,7 +508,7 @@ static bool run_case(const char *dir, const char *name)
 		ok = false;
 	buf_free(&out);
 	tmpl_free(t);
-	json_decref(g.cache);
+	store_free(g.cache);
 	json_decref(g.missing);
 	json_decref(data);
 	free(want);

@@ -365,6 +365,89 @@ static void test_splice_refuses_to_guess(void **state)
 	buf_free(&out);
 }
 
+/*
+ * hosts_doc_match() finds what hosts_doc_find() finds, for every line,
+ * whatever the two docs have in common: the same lines, some added,
+ * removed or moved, in any order (a render against the one before it,
+ * and worse).
+ */
+static void test_doc_match(void **state)
+{
+	struct hosts_doc a, b;
+	unsigned seed = 12345;
+
+	(void)state;
+	hosts_doc_init(&a, 0);
+	hosts_doc_init(&b, 0);
+	for (int round = 0; round < 300; round++) {
+		struct buf ta, tb;
+		int n = 1 + round % 40;
+		long *at;
+
+		buf_init(&ta, 0);
+		buf_init(&tb, 0);
+		for (int i = 0; i < n; i++) {
+			/* a: lines 0..n-1 with comments between some */
+			buf_printf(&ta, "10.0.0.%d h%d\n", i, i);
+			if (i % 7 == 3)
+				buf_puts(&ta, "# note\n");
+		}
+		for (int i = 0; i < n; i++) {
+			/* b: most of a's lines, near their places */
+			seed = seed * 1103515245u + 12345u;
+			switch ((seed >> 16) % 8) {
+			case 0: /* removed */
+				break;
+			case 1: /* one more */
+				buf_printf(&tb, "10.0.1.%d new%d\n", i, i);
+				buf_printf(&tb, "10.0.0.%d h%d\n", i, i);
+				break;
+			case 2: /* from elsewhere */
+				buf_printf(&tb, "10.0.0.%d h%d\n",
+				           (int)((seed >> 8) % (unsigned)n),
+				           (int)((seed >> 8) % (unsigned)n));
+				break;
+			default:
+				buf_printf(&tb, "10.0.0.%d h%d\n", i, i);
+			}
+		}
+		assert_int_equal(
+		        hosts_doc_check(&a, buf_str(&ta), ta.len, false, NULL),
+		        0);
+		assert_int_equal(
+		        hosts_doc_check(&b, buf_str(&tb), tb.len, false, NULL),
+		        0);
+		at = calloc(a.nlines + 1, sizeof(*at));
+		hosts_doc_match(&a, &b, at);
+		for (size_t i = 0; i < a.nlines; i++) {
+			const struct hosts_line *l = &a.lines[i];
+			long want =
+			        l->entry ? hosts_doc_find(&b, a.keys + l->key,
+			                                  l->key_len)
+			                 : -1;
+
+			assert_int_equal(at[i], want);
+		}
+		free(at);
+		at = calloc(b.nlines + 1, sizeof(*at));
+		hosts_doc_match(&b, &a, at);
+		for (size_t i = 0; i < b.nlines; i++) {
+			const struct hosts_line *l = &b.lines[i];
+			long want =
+			        l->entry ? hosts_doc_find(&a, b.keys + l->key,
+			                                  l->key_len)
+			                 : -1;
+
+			assert_int_equal(at[i], want);
+		}
+		free(at);
+		buf_free(&ta);
+		buf_free(&tb);
+	}
+	hosts_doc_free(&a);
+	hosts_doc_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +456,7 @@ int main(void)
 	        cmocka_unit_test(test_check_duplicates),
 	        cmocka_unit_test(test_check_limits),
 	        cmocka_unit_test(test_doc),
+	        cmocka_unit_test(test_doc_match),
 	        cmocka_unit_test(test_escape),
 	        cmocka_unit_test(test_splice_keeps_every_byte),
 	        cmocka_unit_test(test_splice_appends_without_markers),

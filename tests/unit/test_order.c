@@ -161,9 +161,16 @@ static json_t *ordered_emit(enum order_mode mode, const char *seed,
 	order_set_fleet(o, nodes);
 	list_doc(key, list, &d, weights);
 	assert_int_equal(order_lines(o, &d, weights, emit), 0);
-	for (size_t i = 0; i < d.nlines; i++)
+	for (size_t i = 0; i < d.nlines; i++) {
+		/* the index follows the lines to their new places */
+		if (d.lines[i].entry)
+			assert_int_equal(hosts_doc_find(&d,
+			                                d.keys + d.lines[i].key,
+			                                d.lines[i].key_len),
+			                 (long)i);
 		json_array_append(out, by_addr(list, d.keys + d.lines[i].key,
 		                               d.lines[i].addr_len));
+	}
 	hosts_doc_free(&d);
 	json_decref(weights);
 	order_free(o);

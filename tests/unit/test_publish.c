@@ -892,6 +892,46 @@ static int held_marks(void)
 
 /* Failover first: a stopped node or a failed-over master is published at
  * once; a name dropping to zero is what a failover does. */
+/*
+ * The doc of what was published is kept for the next job while the file
+ * keeps its identity; a file changed by someone else is read again, so
+ * the guards weigh a render against what the file holds now.
+ */
+static void test_guard_old_file_read_again(void **state)
+{
+	struct tmpl_conf tc = guard_conf(60000);
+	char *ten = entries(1, 10), *three = entries(1, 3), *four;
+	struct publisher *p;
+	uv_loop_t loop;
+	struct done d;
+
+	(void)state;
+	four = xasprintf("%s10.0.9.9 new.service.consul\n", three);
+	p = make(&loop, &tc);
+	assert_int_equal(publish(&loop, p, ten, &d), PUBLISH_WRITTEN);
+	/* Kept: an ordinary addition against the render just written. */
+	{
+		char *eleven =
+		        xasprintf("%s10.0.9.9 new.service.consul\n", ten);
+
+		assert_int_equal(publish(&loop, p, eleven, &d),
+		                 PUBLISH_WRITTEN);
+		assert_int_equal(held_marks(), 0);
+		free(eleven);
+	}
+	/* Someone else leaves three of the entries (in place, the same
+	 * inode): against the kept doc, the next render would remove 7 of
+	 * 11 and be held; against the file, it only adds one. */
+	write_file(dest, three);
+	assert_int_equal(publish(&loop, p, four, &d), PUBLISH_WRITTEN);
+	assert_int_equal(held_marks(), 0);
+	assert_file(dest, four);
+	free(ten);
+	free(three);
+	free(four);
+	close_and_check(&loop, p);
+}
+
 static void test_guard_ordinary_changes(void **state)
 {
 	struct tmpl_conf tc = guard_conf(60000);
@@ -1840,6 +1880,7 @@ int main(void)
 	        T(test_command_timeout),
 	        T(test_command_budget),
 	        T(test_coalescing),
+	        T(test_guard_old_file_read_again),
 	        T(test_guard_ordinary_changes),
 	        T(test_guard_mass_removal),
 	        T(test_guard_no_starvation),

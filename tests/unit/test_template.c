@@ -419,6 +419,85 @@ static void test_performance_10k(void **state)
 	json_decref(dot);
 }
 
+/* What a template can show of health checks, decided from its parse
+ * tree. */
+static void test_checks_seen(void **state)
+{
+	static const struct {
+		const char *src;
+		enum dep_checks seen;
+	} cases[] = {
+	        /* the shipped template: fields only, no check */
+	        {"{{ range services }}{{ range service .Name }}{{ .Address }} "
+	         "{{ .Name }}.service.{{ .NodeDatacenter }}.consul\n"
+	         "{{ end }}{{ end }}",
+	         DEP_CHECKS_NONE},
+	        {"{{ $x := index (service \"web\") 0 }}{{ $x.Address }}",
+	         DEP_CHECKS_NONE},
+	        {"{{ range service \"web\" }}{{ .Status }}{{ end }}",
+	         DEP_CHECKS_NONE},
+	        /* checks read by field, never printed whole */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ .CheckID }}"
+	         " {{ .Status }}{{ end }}{{ end }}",
+	         DEP_CHECKS_NO_TEXT},
+	        {"{{ range service \"web\" }}{{ len .Checks }}{{ end }}",
+	         DEP_CHECKS_NO_TEXT},
+	        /* values formatted or printed whole: an instance prints its
+	         * checks (as pointers: an error either way) */
+	        {"{{ range service \"web\" }}{{ printf \"%s %d\" .Address "
+	         ".Port }}{{ end }}",
+	         DEP_CHECKS_NO_TEXT},
+	        {"{{ range service \"web\" }}{{ . }}{{ end }}",
+	         DEP_CHECKS_NO_TEXT},
+	        /* named */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ .Output }}"
+	         "{{ end }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ define \"n\" }}{{ .Notes }}{{ end }}", DEP_CHECKS_ALL},
+	        {"{{ with $c := 1 }}{{ $c.ModifyIndex }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        /* encoded: every field */
+	        {"{{ service \"web\" | toJSON }}", DEP_CHECKS_ALL},
+	        {"{{ toUnescapedJSONPretty (service \"web\") }}",
+	         DEP_CHECKS_ALL},
+	        /* a whole check printed or formatted */
+	        {"{{ range service \"web\" }}{{ range .Checks }}{{ . }}"
+	         "{{ end }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ range service \"web\" }}{{ index .Checks 0 }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ range service \"web\" }}{{ range $c := .Checks }}"
+	         "{{ $c }}{{ end }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ range service \"web\" }}{{ printf \"%v\" .Checks }}"
+	         "{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ range service \"web\" }}{{ (index .Checks 0) }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	        {"{{ define \"c\" }}{{ . }}{{ end }}{{ range service \"w\" }}"
+	         "{{ range .Checks }}{{ template \"c\" . }}{{ end }}{{ end }}",
+	         DEP_CHECKS_ALL},
+	};
+	struct tmpl_opts opts = {.name = "t"};
+	struct err e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tmpl *t = NULL;
+		char msg[800];
+
+		err_clear(&e);
+		if (tmpl_parse(cases[i].src, strlen(cases[i].src), &opts, &t,
+		               &e) < 0)
+			fail_msg("%s: %s", cases[i].src,
+			         err_format(&e, msg, sizeof(msg)));
+		if (tmpl_checks_seen(t) != cases[i].seen)
+			fail_msg("%s: seen %d, not %d", cases[i].src,
+			         (int)tmpl_checks_seen(t), (int)cases[i].seen);
+		tmpl_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +511,7 @@ int main(void)
 	        cmocka_unit_test(test_reuse_and_variables_reset),
 	        cmocka_unit_test(test_go_semantics),
 	        cmocka_unit_test(test_performance_10k),
+	        cmocka_unit_test(test_checks_seen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
