@@ -23,6 +23,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "consul_addr.h"
+#include "crec.h"
 #include "hosts.h"
 #include "http.h"
 #include "log.h"
@@ -531,10 +532,22 @@ static bool watch_only_added(json_t *old, json_t *now)
 static void watch_settle(struct watch_dep *wd, json_t *value)
 {
 	uint64_t settle = wd->w->cfg->node_join_settle_ms;
+	json_t *old = wd->last, *now = value, *xold = NULL, *xnow = NULL;
+	bool added;
 
 	wd->settle_until = 0;
-	if (settle == 0 || dep_kind(wd->dep) != DEP_CATALOG_NODES ||
-	    !watch_only_added(wd->last, value))
+	if (settle == 0 || dep_kind(wd->dep) != DEP_CATALOG_NODES)
+		return;
+	/* The node list decodes to a blob of compact records (crec.h):
+	 * compared as the records it holds. */
+	if (json_is_string(old) && json_is_string(now)) {
+		old = xold = crec_expand(old);
+		now = xnow = crec_expand(now);
+	}
+	added = watch_only_added(old, now);
+	json_decref(xold);
+	json_decref(xnow);
+	if (!added)
 		return;
 	wd->settle_until = uv_now(wd->w->loop) + settle;
 	log_debug("watch %s: nodes joined; asking again in %" PRIu64 " ms",

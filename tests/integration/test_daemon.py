@@ -856,6 +856,25 @@ NODES_TMPL = ('{{ range nodes }}{{ .Address }} {{ .Node }}\n{{ end }}'
               '# end\n')
 
 
+class JoinSettle(DaemonCase):
+    def test_node_join_settle_defers_the_next_node_list(self):
+        """node_join_settle with the real decoder (the node list is a blob
+        of compact records): after an answer that only added a node, the
+        list is asked again only once the setting has passed, so a second
+        join is seen no sooner; a removal is never deferred (off by
+        default, and not after a removal)."""
+        self.tmp.write("app.tmpl", NODES_TMPL)
+        cfg = self.config(extra='node_join_settle = "2s"')
+        self.daemon(cfg=cfg)
+        self.wait_file(lambda t: t is not None and "foo-app01" in t)
+        self.sim.register_node("join-1", "10.0.0.1")
+        self.wait_file(lambda t: t is not None and "join-1" in t)
+        t1 = time.monotonic()
+        self.sim.register_node("join-2", "10.0.0.2")
+        self.wait_file(lambda t: t is not None and "join-2" in t)
+        self.assertGreaterEqual(time.monotonic() - t1, 1.5)
+
+
 class Names(DaemonCase):
     """Consul records cannot take names this machine resolves: localhost
     and its variants, configured names, this node's own hostname (unless
