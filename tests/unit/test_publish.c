@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -73,13 +74,22 @@ static struct tmpl_conf conf(void)
 	return tc;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0)
+		fprintf(stderr, "cannot remove %s: %s\n", path,
+		        strerror(errno));
+	return 0;
+}
+
+/* rm -rf without a child process: a test that failed half-way may leave
+ * a libuv loop's SIGCHLD handler behind, on a stack that is gone. */
 static void rm_rf(const char *path)
 {
-	char *cmd = NULL;
-
-	if (asprintf(&cmd, "rm -rf '%s'", path) > 0 && system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", path);
-	free(cmd);
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int setup(void **state)
@@ -1242,8 +1252,11 @@ static void test_stats(void **state)
 	assert_int_equal(st.results[PUBLISH_WRITTEN], 1);
 	assert_int_equal(st.entries, 4);
 	assert_int_equal(st.held, 0);
-	assert_int_equal(st.command_runs, 1);
-	assert_int_equal(st.command_failures, 1);
+	/* A failed command is retried after 1 s: a slow machine may have
+	 * got there already, and the retry may still run. */
+	assert_true(st.command_failures >= 1);
+	assert_true(st.command_runs >= st.command_failures);
+	assert_true(st.command_runs <= st.command_failures + 1);
 	assert_true(st.command_failing);
 	assert_false(st.failing);
 	assert_false(st.holding);
