@@ -37,6 +37,7 @@
 #define WATCH_MIN_ROTATION_WAIT_MS 1000 /* shortest wait while rotating */
 #define WATCH_PROBE_TIMEOUT_MS     10000
 #define WATCH_TRIM_BYTES           (1u << 20) /* answers worth a trim */
+#define WATCH_TRIM_EVERY_MS        5000       /* at most one trim this often */
 #define WATCH_OWN_ADDRS_MAX        64
 
 unsigned watch_max_connections = HTTP_MAX_CONNECTIONS;
@@ -129,6 +130,7 @@ struct watcher {
 	uv_timer_t probe_timer;
 	struct http_request *probe_req;
 	uv_timer_t trim_timer; /* malloc_trim after a large answer */
+	uint64_t trimmed;      /* loop time of the last trim; 0: none */
 	/* Names no record may take (dep_decode_names). */
 	struct dep_names names;
 	const char **reserved; /* loopback names + cfg->reserved_names */
@@ -1266,6 +1268,7 @@ static void watch_trim_cb(uv_timer_t *timer)
 	struct watcher *w = container_of(timer, struct watcher, trim_timer);
 
 	w->timer_fires++;
+	w->trimmed = uv_now(w->loop);
 #ifdef __GLIBC__
 	/* glibc keeps freed heap pages; a large answer's tree leaves
 	 * hundreds of MiB behind without this. */
@@ -1276,12 +1279,21 @@ static void watch_trim_cb(uv_timer_t *timer)
 /*
  * Give freed memory back to the system on the next loop turn: after the
  * answer's body is freed, and after the render pass its change started
- * (a 0 ms timer started earlier runs first).
+ * (a 0 ms timer started earlier runs first). At most once per
+ * WATCH_TRIM_EVERY_MS: a large catalog answers over a MiB on every
+ * change, and a trim each time makes every next answer fault its pages
+ * in again (half of an output-only answer's CPU at 50k instances); more
+ * large answers within the period share one trim at its end.
  */
 static void watch_trim_later(struct watcher *w)
 {
-	if (!w->closing && !uv_is_active((uv_handle_t *)&w->trim_timer))
-		(void)uv_timer_start(&w->trim_timer, watch_trim_cb, 0, 0);
+	uint64_t now = uv_now(w->loop), delay = 0;
+
+	if (w->closing || uv_is_active((uv_handle_t *)&w->trim_timer))
+		return;
+	if (w->trimmed != 0 && now - w->trimmed < WATCH_TRIM_EVERY_MS)
+		delay = w->trimmed + WATCH_TRIM_EVERY_MS - now;
+	(void)uv_timer_start(&w->trim_timer, watch_trim_cb, delay, 0);
 }
 
 static struct watch_dep *watch_find(const struct watcher *w, const char *id)

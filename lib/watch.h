@@ -105,7 +105,8 @@
  *   Retry delays then never run past that budget.
  * - Memory: after an answer of WATCH_TRIM_BYTES or more (or the
  *   replacement of one), malloc_trim(0) runs on the next loop turn, after
- *   the render pass it started: glibc otherwise keeps the freed heap.
+ *   the render pass it started (glibc otherwise keeps the freed heap), at
+ *   most once every 5 s: later large answers share one trim then.
  * - Records the decoder drops (dep_decode_names: hostile records, and
  *   names reserved by the loopback list, cfg->reserved_names, and this
  *   node's hostname and short name unless at one of its own addresses)
