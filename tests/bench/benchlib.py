@@ -8,6 +8,8 @@
 - catalog(): a synthetic seed catalog with the same names as
   render_bench.c (svc-NNNNN on node-NNNNN, P per service, K per node).
 - proc_*: RSS, peak RSS and CPU time of a pid from /proc.
+- RenameWatch: each rename of one file into place, timestamped, with the
+  text it brought (read at once).
 """
 
 import ctypes
@@ -310,6 +312,16 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_times(pid):
+    """user, sys of the process (all threads) and of its waited-for
+    children (cuser, csys: the commands it ran), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return {k: int(fields[i]) / CLK_TCK
+            for k, i in (("user", 11), ("sys", 12), ("cuser", 13),
+                         ("csys", 14))}
+
+
 def proc_tids(pid):
     return sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
 
@@ -385,6 +397,115 @@ class DirWatch:
         while self.get(0) is not None:
             n += 1
         return n
+
+    def close(self):
+        os.write(self.wpipe, b"x")
+        self.thread.join(5)
+        os.close(self.fd)
+        os.close(self.rpipe)
+        os.close(self.wpipe)
+
+
+class RenameWatch:
+    """Each rename of path into place: (monotonic_ns, text) in records.
+
+    inotify IN_MOVED_TO on the directory, read by a thread blocked in
+    poll() (no GIL while it waits). The time is taken when the thread
+    wakes (tens of microseconds after the rename), then the file is read
+    at once. When another rename event is already queued after that read,
+    the text may be the later file's: it is read again and recorded under
+    the later event's time (a rename is never attributed an earlier time
+    than its own; rereads counts how often that happened).
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.records = []
+        self.rereads = 0
+        self.cond = threading.Condition()
+        self.fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        wd = _libc.inotify_add_watch(self.fd, os.fsencode(
+            os.path.dirname(path) or "."), IN_MOVED_TO)
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_add_watch")
+        self.rpipe, self.wpipe = os.pipe()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _ours(self):
+        """Read the queued events; whether one is our file's rename."""
+        ours = False
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return ours
+            off = 0
+            while off + 16 <= len(data):
+                nlen = struct.unpack_from("iIII", data, off)[3]
+                name = data[off + 16:off + 16 + nlen].rstrip(b"\0")
+                off += 16 + nlen
+                ours = ours or name.decode(errors="replace") == self.name
+        return ours
+
+    def _loop(self):
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        p.register(self.rpipe, select.POLLIN)
+        pending = select.poll()
+        pending.register(self.fd, select.POLLIN)
+        while True:
+            ready = p.poll()
+            t = time.monotonic_ns()
+            if any(fd == self.rpipe for fd, _ in ready):
+                return
+            if not self._ours():
+                continue
+            while True:
+                try:
+                    with open(self.path, errors="replace") as f:
+                        text = f.read()
+                except OSError:
+                    text = None
+                if not pending.poll(0):
+                    break
+                t2 = time.monotonic_ns()
+                if not self._ours():
+                    break
+                t = t2
+                self.rereads += 1
+            with self.cond:
+                self.records.append((t, text))
+                self.cond.notify_all()
+
+    def first(self, pred, since_ns, timeout):
+        """The first record at or after since_ns whose text satisfies
+        pred, waiting up to timeout seconds for it; None when none."""
+        deadline = time.monotonic() + timeout
+        i = 0
+        with self.cond:
+            while True:
+                while i < len(self.records):
+                    t, text = self.records[i]
+                    i += 1
+                    if t >= since_ns and text is not None and pred(text):
+                        return t, text
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def since(self, since_ns, until_ns=None):
+        with self.cond:
+            return [r for r in self.records if r[0] >= since_ns and (
+                until_ns is None or r[0] <= until_ns)]
+
+    def last_ns(self):
+        with self.cond:
+            return self.records[-1][0] if self.records else 0
 
     def close(self):
         os.write(self.wpipe, b"x")

@@ -232,16 +232,109 @@ def main():
             "p50 <= 5 s, max <= 15 s",
             ou["updated_p50_s"] is not None and not ou["missed"] and
             ou["updated_p50_s"] <= 5 and ou["updated_max_s"] <= 15)
+    fo = load(d, "failover")
+    if fo:
+        machine = machine or fo["machine"]
 
     if machine:
         print("Machine: %s, %s cores, kernel %s, %s MiB RAM"
               % (machine["cpu"], machine["cores"], machine["kernel"],
                  machine["mem_mib"]))
         print()
-    print("| measure | value | target | |")
-    print("|---|---|---|---|")
-    for r in rows:
-        print("| %s | %s | %s | %s |" % r)
+    if rows:
+        print("| measure | value | target | |")
+        print("|---|---|---|---|")
+        for r in rows:
+            print("| %s | %s | %s | %s |" % r)
+    if fo:
+        if rows:
+            print()
+        failover_table(fo, targets)
+
+
+KIND_NAMES = (
+    ("removal", "node stop (removal)"),
+    ("addition", "node back (addition)"),
+    ("master_gone", "failover 1st write: master deregistered"),
+    ("address", "failover 2nd write alone: master at a new address"),
+    ("failover", "failover, both writes back to back (from the 2nd)"),
+)
+
+
+def three(dist):
+    return "%s / %s / %s" % (f(dist["p50"], "%.1f"), f(dist["p99"], "%.1f"),
+                             f(dist["max"], "%.1f"))
+
+
+def failover_table(fo, targets):
+    """The failover benchmark (bench_failover.py): one row per command
+    style and change."""
+    print("Failover (bench_failover.py): dnsmasq %s, seed config and "
+          "template, %d changes of each kind per command; query timeout "
+          "%g ms; times in ms from the Consul write's acknowledgement."
+          % (fo["dnsmasq"], fo["changes"], fo["query_timeout_ms"]))
+    print()
+    print("| command | change | n | file renamed p50 / p99 / max | "
+          "dnsmasq answers the new data p50 / p99 / max | failed queries "
+          "(changes with any) | stale answers (changes with any) | "
+          "longest outage |%s" % (" target (p99 < 1 s) |" if targets
+                                  else ""))
+    print("|---|---|---|---|---|---|---|---|%s" % ("---|" if targets
+                                                   else ""))
+    for st in fo["styles"]:
+        for kind, name in KIND_NAMES:
+            k = st["kinds"].get(kind)
+            if not k:
+                continue
+            verdict = ""
+            if targets and kind in ("removal", "failover"):
+                p99 = k["dns_ms"]["p99"]
+                verdict = "met" if p99 is not None and p99 < 1000 and \
+                    not k["missed"] else "**missed**"
+            failed = "%d (%d)" % (k["failed"], k["changes_failed"])
+            if k["failed"]:
+                failed += ": " + ", ".join(
+                    "%d %s" % (v, c) for c, v in sorted(
+                        k["failed_by"].items(), key=lambda x: -x[1]))
+            print("| %s | %s | %d%s | %s | %s | %s | %d (%d) | %s |%s"
+                  % (st["style"], name, k["changes"],
+                     " (%d missed)" % k["missed"] if k["missed"] else "",
+                     three(k["file_ms"]), three(k["dns_ms"]), failed,
+                     k["stale"], k["changes_stale"],
+                     f(k["outage_ms"]["max"], "%.1f"),
+                     " %s |" % verdict if targets else ""))
+    print()
+    print("| command | change | bare blocking query woken by the write "
+          "(floor) p50 / p99 / max | file renamed -> dnsmasq answers (the "
+          "command and the reload) p50 / p99 / max | renames / reloads per "
+          "change |")
+    print("|---|---|---|---|---|")
+    for st in fo["styles"]:
+        for kind, name in KIND_NAMES:
+            k = st["kinds"].get(kind)
+            if not k:
+                continue
+            print("| %s | %s | %s | %s | %.1f / %.1f |"
+                  % (st["style"], name,
+                     three(k["floor_ms"]) if k["floor_ms"]["n"] else "n/a",
+                     three(k["file_to_dns_ms"]), k["renames_mean"] or 0,
+                     k["reloads_mean"] or 0))
+    print()
+    print("| command | dnsmasq alone: rename, signal -> new data answered "
+          "p50 / p99 / max (rounds; failed queries) | consul-hosts CPU "
+          "user+sys (per write) over the wall time | its commands' CPU | "
+          "writes | budget waits | held renders |")
+    print("|---|---|---|---|---|---|---|")
+    for st in fo["styles"]:
+        fl = st["dnsmasq_floor"]
+        sig = "SIGHUP" if st["style"] == "sighup" else "SIGTERM + start"
+        print("| %s | %s: %s (%d; %d) | %.2f s (%.1f ms) over %.0f s | "
+              "%.2f s | %d | %d | %d |"
+              % (st["style"], sig, three(fl["reload_ms"]), fl["rounds"],
+                 fl["failed"], st["cpu_s"],
+                 1000 * st["cpu_s"] / max(st["writes"], 1), st["wall_s"],
+                 st["commands_cpu_s"], st["writes"], st["budget_waits"],
+                 sum(k["held"] for k in st["kinds"].values())))
 
 
 if __name__ == "__main__":

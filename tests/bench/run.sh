@@ -3,12 +3,17 @@
 #
 #   tests/bench/run.sh [--smoke] [--out DIR] [--idle-minutes N]
 #                      [--window-minutes N] [--changes N] [--fleet N]
+#                      [--failover-changes N]
 #
 # Uses $CH_BIN and $CH_RENDER_BENCH, else build-bench/ (Release; built
 # here when missing). --smoke runs every driver with tiny parameters in
-# under a minute and fails only on breakage, never on numbers. The full
-# run takes about 40 minutes on 2 cores (10 idle minutes of it, 5 agent
-# outages of 30 s, and bench_scale's 50,000-instance catalog).
+# under three minutes and fails only on breakage, never on numbers. The
+# full run takes about 2 h 50 min on 2 cores: 10 idle minutes, 5 agent
+# outages of 30 s, bench_scale's 50,000-instance catalog, and about 110
+# minutes of failover (bench_failover.py: 100 changes of each kind per
+# command style, paced by the command budget; --failover-changes 0 skips
+# it). bench_failover needs /usr/sbin/dnsmasq (dnsmasq-base) and
+# otherwise says it skipped.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +24,7 @@ idle_min=10
 window_min=5
 changes=1000
 fleet=200
+failover=100
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=--smoke ;;
@@ -27,7 +33,8 @@ while [ $# -gt 0 ]; do
 	--window-minutes) window_min=$2; shift ;;
 	--changes) changes=$2; shift ;;
 	--fleet) fleet=$2; shift ;;
-	-h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+	--failover-changes) failover=$2; shift ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -73,6 +80,9 @@ run bench_load
 run bench_idle --idle "$idle_s" --window "$window_s" --changes "$changes"
 run bench_fleet --daemons "$fleet"
 run bench_outage
+if [ "$failover" -gt 0 ] || [ -n "$smoke" ]; then
+	run bench_failover --changes "$failover"
+fi
 
 "$py" "$here/report.py" "$out" ${smoke:+--no-targets}
 if [ -n "$failed" ]; then
