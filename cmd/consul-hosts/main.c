@@ -29,14 +29,14 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
-#include "runner.h"
-#include "sdnotify.h"
-#include "strmap.h"
-#include "xmalloc.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "daemon/metrics.h"
+#include "daemon/runner.h"
+#include "daemon/sdnotify.h"
+#include "base/strmap.h"
+#include "base/xmalloc.h"
 
 #define DAEMON_MAX_SIGNALS 8
 #define REPORT_STATUS_MS   1000 /* STATUS= at most this often */

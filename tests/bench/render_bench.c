@@ -49,14 +49,14 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "deps.h"
-#include "err.h"
-#include "hosts.h"
-#include "order.h"
-#include "publish.h"
-#include "store.h"
-#include "template.h"
+#include "base/buf.h"
+#include "consul/deps.h"
+#include "base/err.h"
+#include "hosts/hosts.h"
+#include "order/order.h"
+#include "publish/publish.h"
+#include "consul/store.h"
+#include "template/template.h"
 
 #define MAX_PENDING 200000
 

@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "hosts.h"
-#include "utf8.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "hosts/hosts.h"
+#include "base/utf8.h"
 
 static void test_buf_limit(void **state)
 {

@@ -13,11 +13,11 @@
 
 #include <string.h>
 
-#include "crec.h"
-#include "deps.h"
-#include "store.h"
-#include "trecord.h"
-#include "tvalue.h"
+#include "consul/crec.h"
+#include "consul/deps.h"
+#include "consul/store.h"
+#include "consul/trecord.h"
+#include "template/tvalue.h"
 
 /* A HealthService-like answer: two instances sharing tags and weights. */
 static json_t *build(const char *addr2, bool share_tags)

@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crec.h"
-#include "deps.h"
-#include "hosts.h"
-#include "trecord.h"
-#include "xmalloc.h"
+#include "consul/crec.h"
+#include "consul/deps.h"
+#include "hosts/hosts.h"
+#include "consul/trecord.h"
+#include "base/xmalloc.h"
 
 static char *read_fixture(const char *name, size_t *ret_len)
 {

@@ -27,10 +27,10 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "hosts.h"
-#include "order.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "hosts/hosts.h"
+#include "order/order.h"
+#include "base/xmalloc.h"
 
 static json_t *instance(const char *node, const char *id, int passing,
                         int warning, const char *status)

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "sdnotify.h"
+#include "daemon/sdnotify.h"
 
 struct listener {
 	int fd;

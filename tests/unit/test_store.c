@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "store.h"
+#include "consul/store.h"
 
 static void test_put_get(void **state)
 {

@@ -20,13 +20,13 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "deps.h"
-#include "http.h"
-#include "log.h"
+#include "config/config.h"
+#include "consul/deps.h"
+#include "consul/http.h"
+#include "base/log.h"
 #include "sim_helper.h"
-#include "watch.h"
-#include "xmalloc.h"
+#include "consul/watch.h"
+#include "base/xmalloc.h"
 
 /* ---- fake deps ---------------------------------------------------- */
 
