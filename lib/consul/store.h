@@ -29,12 +29,14 @@ json_t *store_get(const struct store *s, const char *id);
 /*
  * Steal value (dep_decode's) as id's data; suspect (copied; NULL when a
  * healthy answer carried or confirmed it) says why Consul's answer may not
- * be the cluster's current state (watch.h). Returns 1 when the value
- * differs from the previous one (json_equal: for blobs, their bytes) or
- * there was none, or its suspicion came or went, 0 otherwise, in which
- * case nothing needs rendering. A JSON null
- * for an id where null means "not there yet" (dep_id_null_is_missing)
- * removes the entry instead.
+ * be the cluster's current state (watch.h). The store does not compare
+ * data: whether an answer changed anything is the watcher's to say, and
+ * it calls on_data only then, or with the very value it gave before when
+ * only the suspicion came or went. So: returns 1 when value is not the
+ * value id holds (new data: a new version), or there was none, or its
+ * suspicion came or went; 0 otherwise, in which case nothing needs
+ * rendering. A JSON null for an id where null means "not there yet"
+ * (dep_id_null_is_missing) removes the entry instead.
  */
 int store_put(struct store *s, const char *id, json_t *value,
               const char *suspect);

@@ -10,8 +10,7 @@
  * one schema per kind (Go type name, pointer or value, fields in order
  * with their Go types). Everything else asks it.
  *
- * A record is one of two things, read alike through trec_schema_of() and
- * trec_get():
+ * A record is one of two things, read alike through trec_read.h:
  *  - a compact record (crec.h): a handle into a decoded Consul answer,
  *    which is how every record from Consul reaches a template;
  *  - a jansson object made by trec_new(): its first key is the hidden
@@ -84,26 +83,10 @@ struct trec_schema {
 json_t *trec_new(enum trec_kind kind);
 /* A new record of kind with every field at its Go zero value. */
 json_t *trec_zero(enum trec_kind kind);
-/* The schema of v, or NULL when v is no record (a map, or not an object). */
-const struct trec_schema *trec_schema_of(const json_t *v);
 const struct trec_schema *trec_schema(enum trec_kind kind);
 /* The field called name, or NULL when the Go struct has none. */
 const struct trec_field *trec_field(const struct trec_schema *s,
                                     const char *name);
-/*
- * Field f (of trec_schema_of(v)'s fields) of record v: borrowed, valid
- * while v is; NULL when the record lacks it (a TF_ABSENT field).
- */
-json_t *trec_get(const json_t *v, const struct trec_field *f);
-/* Field name of record v, NULL when v is no record or has no such field;
- * borrowed. */
-json_t *trec_get_name(const json_t *v, const char *name);
-/* Field name of a record, or the value at key name of a map (borrowed);
- * NULL when absent, or when v is neither. */
-json_t *trec_member(const json_t *v, const char *name);
-/* Whether records a and b have the same kind and equal fields (Go's ==
- * of struct values). */
-bool trec_equal(const json_t *a, const json_t *b);
 /* Whether key (len bytes) is the mark, for code that walks object keys. */
 bool trec_is_mark(const char *key, size_t len);
 

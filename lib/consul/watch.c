@@ -24,6 +24,7 @@
 #include "base/buf.h"
 #include "consul/consul_addr.h"
 #include "consul/crec.h"
+#include "consul/trec_read.h"
 #include "hosts/hosts.h"
 #include "consul/http.h"
 #include "base/log.h"
@@ -469,40 +470,6 @@ static void watch_next(struct watch_dep *wd)
 }
 
 /*
- * json_equal() for decoded values. Records (trecord.h) carry a key with a
- * NUL byte, which json_equal() cannot look up (it compares objects
- * through json_object_get()): it finds two equal records different.
- */
-static bool watch_equal(json_t *a, json_t *b)
-{
-	const char *k;
-	size_t klen, n;
-	json_t *v;
-
-	if (json_is_object(a) && json_is_object(b)) {
-		if (json_object_size(a) != json_object_size(b))
-			return false;
-		json_object_keylen_foreach(a, k, klen, v)
-		{
-			if (!watch_equal(v, json_object_getn(b, k, klen)))
-				return false;
-		}
-		return true;
-	}
-	if (json_is_array(a) && json_is_array(b)) {
-		n = json_array_size(a);
-		if (n != json_array_size(b))
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (!watch_equal(json_array_get(a, i),
-			                 json_array_get(b, i)))
-				return false;
-		return true;
-	}
-	return json_equal(a, b);
-}
-
-/*
  * Whether now, the node list's new answer, only added nodes to old: each
  * of old's records is in now, in the same order (the decoder sorts), and
  * now has more. Anything else (a removal, an address or any other field
@@ -518,7 +485,7 @@ static bool watch_only_added(json_t *old, json_t *now)
 		return false;
 	json_array_foreach(old, i, o)
 	{
-		while (j < n && !watch_equal(o, json_array_get(now, j)))
+		while (j < n && !trec_value_equal(o, json_array_get(now, j)))
 			j++;
 		if (j++ == n)
 			return false;
@@ -938,7 +905,7 @@ static void watch_answer(struct watch_dep *wd, const struct http_response *resp)
 	json_decref(dropped);
 	if (blocking)
 		wd->index = idx < 1 ? 1 : idx; /* never block on index 0 */
-	if (wd->last != NULL && watch_equal(value, wd->last)) {
+	if (wd->last != NULL && trec_value_equal(value, wd->last)) {
 		bool moved = (wd->suspect == NULL) != (suspect == NULL);
 
 		json_decref(value);

@@ -7,15 +7,12 @@
 #include <time.h>
 
 #include "consul/deps.h"
+#include "daemon/histogram.h"
 #include "publish/destfile.h"
 #include "daemon/runner.h"
 
-const double metrics_bucket_bounds[METRICS_BUCKETS] = {
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
-};
-
 /* The same bounds as label values, as Prometheus' clients print them. */
-static const char *const bucket_labels[METRICS_BUCKETS] = {
+static const char *const bucket_labels[HISTOGRAM_BUCKETS] = {
         "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
         "0.05",   "0.1",   "0.25",   "0.5",   "1",    "5",
 };
@@ -44,19 +41,6 @@ static const char *metrics_endpoint(unsigned kind)
 		return "/v1/health/connect";
 	}
 	return NULL;
-}
-
-void metrics_observe(struct metrics_histogram *h, double seconds)
-{
-	if (seconds < 0)
-		seconds = 0;
-	for (size_t i = 0; i < METRICS_BUCKETS; i++)
-		if (seconds <= metrics_bucket_bounds[i]) {
-			h->counts[i]++;
-			break;
-		}
-	h->count++;
-	h->sum += seconds;
 }
 
 /* ---- the exposition format ------------------------------------------- */
@@ -134,14 +118,14 @@ static const char *dest_of(const struct runner_tmpl_stats *t)
 
 static int put_histogram(struct buf *out, const char *name,
                          const struct runner_tmpl_stats *t,
-                         const struct metrics_histogram *h)
+                         const struct histogram *h)
 {
 	char series[128], le[40], sum[40];
 	uint64_t cum = 0;
 	int r = 0;
 
 	snprintf(series, sizeof(series), "%s_bucket", name);
-	for (size_t i = 0; i < METRICS_BUCKETS && r == 0; i++) {
+	for (size_t i = 0; i < HISTOGRAM_BUCKETS && r == 0; i++) {
 		cum += h->counts[i];
 		snprintf(le, sizeof(le), "le=\"%s\"", bucket_labels[i]);
 		r = put_u64(out, series, dest_of(t), le, cum);

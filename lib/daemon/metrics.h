@@ -31,18 +31,6 @@
 
 struct runner_stats;
 
-/* Histogram buckets (upper bounds, seconds); +Inf is implied. */
-#define METRICS_BUCKETS 12
-extern const double metrics_bucket_bounds[METRICS_BUCKETS];
-
-struct metrics_histogram {
-	uint64_t counts[METRICS_BUCKETS]; /* per bucket, not cumulative */
-	uint64_t count;                   /* every observation (+Inf) */
-	double sum;
-};
-
-void metrics_observe(struct metrics_histogram *h, double seconds);
-
 /*
  * The exposition text for s, appended to out. start_ms: when the process
  * started (wall clock, ms). 0, or -E2BIG from out's limit.

@@ -14,7 +14,7 @@
 #include "publish/publish.h"
 #include "consul/store.h"
 #include "template/template.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "consul/watch.h"
 #include "base/xmalloc.h"
 
@@ -296,8 +296,8 @@ static void rtmpl_published(void *data, enum publish_result res,
 	char msg[1100];
 
 	if (res == PUBLISH_WRITTEN && t->changed_ns != 0)
-		metrics_observe(&t->st->change_seconds,
-		                (double)(uv_hrtime() - t->changed_ns) / 1e9);
+		histogram_observe(&t->st->change_seconds,
+		                  (double)(uv_hrtime() - t->changed_ns) / 1e9);
 	if (res != PUBLISH_FAILED)
 		t->changed_ns = 0;
 	switch (res) {
@@ -391,8 +391,8 @@ static void rtmpl_render(struct rtmpl *t)
 	rc = tmpl_render(t->tmpl, &env, &out, &e);
 	if (p.missing == 0 && rc == 0) {
 		t->st->renders++;
-		metrics_observe(&t->st->render_seconds,
-		                (double)(uv_hrtime() - t0) / 1e9);
+		histogram_observe(&t->st->render_seconds,
+		                  (double)(uv_hrtime() - t0) / 1e9);
 	} else if (p.missing == 0) {
 		t->st->render_errors++;
 		runner_changed(r);

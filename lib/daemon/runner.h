@@ -25,7 +25,7 @@
 
 #include "config/config.h"
 #include "base/err.h"
-#include "daemon/metrics.h"
+#include "daemon/histogram.h"
 #include "publish/publish.h"
 #include "consul/watch.h"
 
@@ -49,10 +49,10 @@ struct runner_tmpl_stats {
 	uint64_t renders;       /* complete renders handed to the publisher */
 	uint64_t render_errors; /* renders that failed (template errors) */
 	/* tmpl_render's time for complete renders. */
-	struct metrics_histogram render_seconds;
+	struct histogram render_seconds;
 	/* From the first Consul change after a publish to the next file
 	 * written (renamed into place), retries included. */
-	struct metrics_histogram change_seconds;
+	struct histogram change_seconds;
 };
 
 struct runner_stats {

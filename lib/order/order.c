@@ -21,7 +21,7 @@
 #include "hosts/hosts.h"
 #include "base/sha256.h"
 #include "base/strmap.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "base/xmalloc.h"
 
 /* Weights Consul accepts (ValidateWeights): 0..65535. */

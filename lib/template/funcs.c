@@ -22,8 +22,9 @@
 #include <unistd.h>
 #include <wctype.h>
 
+#include "template/funcs_consul.h"
 #include "template/regexp.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "base/utf8.h"
 #include "template/tvalue.h"
 #include "base/xmalloc.h"
@@ -37,7 +38,7 @@ static size_t out_limit(const struct fcall *c)
 {
 	size_t m = c->env != NULL ? c->env->limits.max_output : 0;
 
-	return m ? m : tmpl_default_limits.max_output;
+	return m ? m : TMPL_DEFAULT_MAX_OUTPUT;
 }
 
 static int want_string(struct fcall *c, const json_t *v, const char **s,
@@ -1404,7 +1405,7 @@ static int f_loop(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 	int r;
 
 	if (limit == 0)
-		limit = tmpl_default_limits.max_steps;
+		limit = TMPL_DEFAULT_MAX_STEPS;
 	if (limit > FUNCS_MAX_LOOP)
 		limit = FUNCS_MAX_LOOP;
 	if (n == 2) {

@@ -1,13 +1,10 @@
 /*
- * Template functions: the table the evaluator calls into.
+ * Template functions: the table the parser resolves names in and the
+ * evaluator calls into (fcall.h has how a function is called).
  *
- * A function gets its evaluated arguments as borrowed references (never
- * NULL: Go's "no value" arrives as json null) and returns a new reference
- * in *ret, or a negative errno with c->err's message set (the evaluator
- * adds file:line:col and "error calling <name>: "). Builtins (funcs.c) cover
- * Go's and consul-template's helpers; the Consul data functions live in
- * funcs_consul.c. Go's and/or short-circuit, so the evaluator handles them
- * itself.
+ * Builtins (funcs.c) cover Go's and consul-template's helpers; the Consul
+ * data functions are funcs_consul.h's. Go's and/or short-circuit, so the
+ * evaluator handles them itself.
  */
 #ifndef CH_FUNCS_H
 #define CH_FUNCS_H
@@ -17,23 +14,7 @@
 
 #include <jansson.h>
 
-#include "base/err.h"
-#include "template/template.h"
-
-struct fcall {
-	const struct tmpl_env *env;
-	struct err *err;
-};
-
-typedef int (*func_fn)(struct fcall *c, json_t *const *args, size_t nargs,
-                       json_t **ret);
-
-struct func_def {
-	const char *name;
-	func_fn fn;
-	int min_args;
-	int max_args; /* -1: variadic */
-};
+#include "template/fcall.h"
 
 /* Builtins first, then the Consul functions; NULL when unknown. */
 const struct func_def *func_lookup(const char *name);
@@ -52,8 +33,7 @@ const char *func_unsupported(const char *name);
  */
 bool func_denied(const char *name, const char *const *denylist);
 
-/* Tables end with a { NULL } entry. */
+/* Ends with a { NULL } entry. */
 extern const struct func_def funcs_builtin[];
-extern const struct func_def funcs_consul[];
 
 #endif

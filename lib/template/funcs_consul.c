@@ -9,6 +9,8 @@
  * reference: the empty value of its type while there is no data yet (the
  * caller, which saw the lookup fail, knows the pass is incomplete).
  */
+#include "template/funcs_consul.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,7 @@
 
 #include "base/buf.h"
 #include "consul/deps.h"
-#include "template/funcs.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "base/xmalloc.h"
 
 #define BYMETA_MAX_KEYS 16 /* comma-separated meta keys of one byMeta */

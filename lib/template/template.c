@@ -19,14 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "template/tmpl_internal.h"
+#include "template/funcs.h"
+#include "template/tmpl_tree.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
 
 const struct tmpl_limits tmpl_default_limits = {
-        .max_output = 64u << 20,
-        .max_depth = 100,
-        .max_steps = 10000000ul,
+        .max_output = TMPL_DEFAULT_MAX_OUTPUT,
+        .max_depth = TMPL_DEFAULT_MAX_DEPTH,
+        .max_steps = TMPL_DEFAULT_MAX_STEPS,
 };
 
 enum tok_type {

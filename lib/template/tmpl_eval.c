@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "template/tmpl_internal.h"
+#include "template/funcs.h"
+#include "template/template.h"
+#include "template/tmpl_tree.h"
 #include "consul/crec.h"
 #include "consul/deps.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "template/tvalue.h"
 #include "base/xmalloc.h"
 

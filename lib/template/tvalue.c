@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "consul/crec.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "base/xmalloc.h"
 
 bool tv_truth(const json_t *v)

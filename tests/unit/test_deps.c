@@ -20,7 +20,7 @@
 #include "consul/crec.h"
 #include "consul/deps.h"
 #include "hosts/hosts.h"
-#include "consul/trecord.h"
+#include "consul/trec_read.h"
 #include "base/xmalloc.h"
 
 static char *read_fixture(const char *name, size_t *ret_len)

@@ -15,6 +15,7 @@
 
 #include "consul/deps.h"
 #include "template/funcs.h"
+#include "template/funcs_consul.h"
 
 struct fake {
 	json_t *data;    /* dep_id -> value */

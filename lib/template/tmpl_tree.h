@@ -1,25 +1,21 @@
 /*
- * Template engine internals shared by the parser (template.c) and the
- * evaluator (tmpl_eval.c). Not a public contract.
+ * The parse tree: what the parser (template.c) makes and the evaluator
+ * (tmpl_eval.c) walks. Not a public contract.
  *
  * A parsed template is a tree of struct tnode. Text nodes point into the
  * template's own copy of the source; constants hold a jansson value (new
  * reference owned by the node); identifiers hold the resolved function.
  * Every node keeps its byte offset so errors can name line and column.
  */
-#ifndef CH_TMPL_INTERNAL_H
-#define CH_TMPL_INTERNAL_H
+#ifndef CH_TMPL_TREE_H
+#define CH_TMPL_TREE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
 
-#include "template/funcs.h"
-#include "template/template.h"
-
-/* Parser nesting bound (parentheses and blocks): no stack overflow. */
-
+struct func_def;
 struct trec_schema;
 struct trec_field;
 
@@ -32,6 +28,8 @@ struct tfield_memo {
 	const struct trec_schema *schema;
 	const struct trec_field *field;
 };
+
+/* Parser nesting bound (parentheses and blocks): no stack overflow. */
 #define TMPL_MAX_PARSE_DEPTH 500
 
 enum tnode_type {
