@@ -21,6 +21,7 @@
 #include "config/hcl.h"
 #include "hosts/hosts.h"
 #include "base/log.h"
+#include "base/readfile.h"
 #include "base/xmalloc.h"
 
 #include "default_template.h"
@@ -781,7 +782,7 @@ static int apply_retry(struct vctx *v, json_t *obj, void *target)
 }
 
 /* Printable ASCII only: the token goes into an HTTP header. */
-static bool token_is_clean(const char *s)
+bool config_token_valid(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
@@ -826,7 +827,7 @@ static int apply_consul(struct vctx *v, json_t *obj, void *target)
 			r = want_address(v, obj, key, val, &cc->address);
 		} else if (strcmp(key, "token") == 0) {
 			r = want_string(v, obj, key, val, &cc->token);
-			if (r == 0 && !token_is_clean(cc->token))
+			if (r == 0 && !config_token_valid(cc->token))
 				r = fail_value(v, obj, key,
 				               "%s: only printable characters "
 				               "without spaces are allowed",
@@ -1575,52 +1576,25 @@ static int apply_root(struct vctx *v, json_t *obj, void *target)
 /* ---- files ---- */
 
 /* Read a regular file of at most max bytes; *ret is NUL-terminated. */
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len,
-                     struct err *e)
+static int config_read_file(const char *path, size_t max, char **ret,
+                            size_t *ret_len, struct err *e)
 {
-	struct stat st;
+	struct read_file rf;
 	struct buf b;
-	char chunk[8192];
-	ssize_t n;
-	int fd, r = 0;
+	int r;
 
-	/* O_NONBLOCK: a FIFO must not hang the open; it fails below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return err_set(e, -errno, path, 0, 0, "%s", strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = err_set(e, -errno, path, 0, 0, "%s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = err_set(e, -EINVAL, path, 0, 0, "not a regular file");
-		goto out;
-	}
-	buf_init(&b, max);
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = err_set(e, -errno, path, 0, 0, "%s",
-			            strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			r = err_set(e, -E2BIG, path, 0, 0,
-			            "larger than %zu bytes", max);
-			break;
-		}
-	}
-	if (r < 0)
-		buf_free(&b);
-	else
+	buf_init(&b, 0);
+	r = read_file(path, max, READ_FILE_REGULAR, &b, &rf);
+	if (r == 0) {
 		*ret = buf_take(&b, ret_len);
-out:
-	close(fd);
-	return r;
+		return 0;
+	}
+	buf_free(&b);
+	if (rf.step == READ_FILE_TYPE)
+		return err_set(e, -EINVAL, path, 0, 0, "not a regular file");
+	if (rf.step == READ_FILE_LIMIT)
+		return err_set(e, r, path, 0, 0, "larger than %zu bytes", max);
+	return err_set(e, r, path, 0, 0, "%s", strerror(-r));
 }
 
 static int load_text(struct load *ld, const char *name, const char *text,
@@ -1653,12 +1627,12 @@ static int load_text(struct load *ld, const char *name, const char *text,
 static int load_file(struct load *ld, const char *path)
 {
 	struct err e;
-	char *text;
-	size_t len;
+	char *text = NULL;
+	size_t len = 0;
 	int r;
 
 	err_clear(&e);
-	if ((r = read_file(path, HCL_MAX_INPUT, &text, &len, &e)) < 0)
+	if ((r = config_read_file(path, HCL_MAX_INPUT, &text, &len, &e)) < 0)
 		return lnote(ld, r, &e);
 	r = load_text(ld, path, text, len);
 	free(text);
@@ -1938,7 +1912,7 @@ static int apply_env(struct load *ld)
 	if ((s = getenv("CONSUL_HTTP_SSL_VERIFY")) != NULL &&
 	    bool_parse(s, &b) == 0)
 		cc->ssl.verify = b;
-	if (cc->token != NULL && !token_is_clean(cc->token))
+	if (cc->token != NULL && !config_token_valid(cc->token))
 		ret = lmsg(ld, -EINVAL,
 		           "CONSUL_HTTP_TOKEN/CONSUL_TOKEN: only printable "
 		           "characters without spaces are allowed");
@@ -2365,40 +2339,67 @@ static int flags_apply(struct load *ld, const struct flag_use *uses, size_t n)
 
 /* ---- after everything: defaults that depend on others, cross checks */
 
+int config_read_token_file(const char *path, char **ret, struct err *e)
+{
+	struct read_file rf;
+	struct buf b;
+	char *s, *end;
+	int r;
+
+	buf_init(&b, 0);
+	r = read_file(path, CONFIG_MAX_TOKEN_FILE,
+	              READ_FILE_REGULAR | READ_FILE_SECRET, &b, &rf);
+	if (r < 0) {
+		buf_free(&b);
+		if (rf.step == READ_FILE_TYPE)
+			return err_set(e, -EINVAL, path, 0, 0,
+			               "token_file: not a regular file");
+		if (rf.step == READ_FILE_LIMIT)
+			return err_set(e, r, path, 0, 0,
+			               "token_file: larger than %d bytes",
+			               CONFIG_MAX_TOKEN_FILE);
+		return err_set(e, r, path, 0, 0, "token_file: %s",
+		               strerror(-r));
+	}
+	if (b.len == 0 || strlen(b.data) != b.len) { /* empty, or a NUL */
+		explicit_bzero(b.data, b.cap);
+		buf_free(&b);
+		return err_set(e, -EINVAL, path, 0, 0,
+		               "token_file: expected one token of printable "
+		               "characters");
+	}
+	for (s = b.data; *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';)
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	                   end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	if (!config_token_valid(s) || *s == '\0')
+		r = -EINVAL;
+	if (r == 0)
+		*ret = xstrdup(s);
+	explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+	if (r < 0)
+		return err_set(e, r, path, 0, 0,
+		               "token_file: expected one token of printable "
+		               "characters");
+	return 0;
+}
+
 static int read_token_file(struct load *ld)
 {
 	struct consul_conf *cc = &ld->c->consul;
-	char *text, *s, *end;
-	size_t len;
+	struct err e;
+	char *token;
 	int r;
 
-	struct err e;
-
 	err_clear(&e);
-	r = read_file(cc->token_file, CONFIG_MAX_TOKEN_FILE, &text, &len, &e);
-	if (r < 0) {
-		char msg[sizeof(e.msg)];
-
-		snprintf(msg, sizeof(msg), "token_file: %.400s", e.msg);
-		snprintf(e.msg, sizeof(e.msg), "%s", msg);
+	if ((r = config_read_token_file(cc->token_file, &token, &e)) < 0)
 		return lnote(ld, r, &e);
-	}
-	for (s = text; *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';)
-		s++;
-	end = text + strlen(text);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-	                   end[-1] == '\n' || end[-1] == '\r'))
-		*--end = '\0';
-	if (strlen(s) != (size_t)(end - s) || !token_is_clean(s) ||
-	    *s == '\0') {
-		free(text);
-		return lerr(ld, -EINVAL, cc->token_file, 0, 0,
-		            "token_file: expected one token of printable "
-		            "characters");
-	}
 	free(cc->token);
-	cc->token = xstrdup(s);
-	free(text);
+	cc->token = token;
 	return 0;
 }
 

@@ -214,4 +214,15 @@ const char *config_usage(void);
 int config_parse_text(const char *name, const char *text, size_t len,
                       struct config **ret, struct err *e);
 
+/*
+ * The Consul token and its file, one rule for both (consul-template
+ * trims the file with strings.TrimSpace): a token is printable ASCII
+ * without spaces; the file holds one such token, at most 4096 bytes,
+ * with spaces, tabs, CR and LF around it. config_load reads the file into
+ * consul.token; the watcher reads it again only when given the path
+ * alone. *ret is a new string; the file's content never reaches e.
+ */
+bool config_token_valid(const char *s);
+int config_read_token_file(const char *path, char **ret, struct err *e);
+
 #endif

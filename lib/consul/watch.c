@@ -32,7 +32,6 @@
 
 #define WATCH_NONBLOCK_TIMEOUT_MS  30000
 #define WATCH_DEFAULT_WAIT_MS      60000
-#define WATCH_TOKEN_FILE_MAX       4096
 #define WATCH_WHAT_MAX             240 /* bytes of a Consul error body kept */
 #define WATCH_DROPPED_LOG_MAX      20
 #define WATCH_MIN_ROTATION_WAIT_MS 1000 /* shortest wait while rotating */
@@ -1456,66 +1455,6 @@ void watcher_close(struct watcher *w, void (*closed)(void *data), void *data)
 	http_close(w->http, watch_http_closed, w);
 }
 
-/* The token file, trimmed; the caller wipes and frees it. */
-static int watch_read_token(const char *path, char **ret, struct err *e)
-{
-	char buf[WATCH_TOKEN_FILE_MAX + 1];
-	size_t len = 0, start = 0;
-	ssize_t n;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(e, -errno, path, 0, 0,
-		               "cannot read the Consul token file: %s",
-		               strerror(errno));
-	while (len < sizeof(buf) - 1) {
-		n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = err_set(e, -errno, path, 0, 0,
-			            "cannot read the Consul token file: %s",
-			            strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (r == 0 && len == sizeof(buf) - 1)
-		r = err_set(e, -EFBIG, path, 0, 0,
-		            "Consul token file larger than %d bytes",
-		            WATCH_TOKEN_FILE_MAX);
-	close(fd);
-	if (r == 0) {
-		while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
-			len--;
-		while (start < len && strchr(" \t\r\n", buf[start]) != NULL)
-			start++;
-		for (size_t i = start; i < len; i++)
-			if ((unsigned char)buf[i] < ' ' || buf[i] == 0x7f)
-				r = err_set(e, -EINVAL, path, 0, 0,
-				            "Consul token file holds a control "
-				            "character");
-		if (r == 0 && start == len)
-			r = err_set(e, -EINVAL, path, 0, 0,
-			            "Consul token file is empty");
-		if (r == 0)
-			*ret = xstrndup(buf + start, len - start);
-	}
-	explicit_bzero(buf, sizeof(buf));
-	return r;
-}
-
-static bool watch_token_ok(const char *t)
-{
-	for (; *t != '\0'; t++)
-		if ((unsigned char)*t < ' ' || *t == 0x7f)
-			return false;
-	return true;
-}
-
 /* host (as dialled) is this machine's loopback: 127/8, ::1, localhost. */
 static bool watch_host_is_loopback(const char *host)
 {
@@ -1632,11 +1571,12 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 		                           &connect_to, e);
 	if (r == 0 && (cc->token == NULL || *cc->token == '\0') &&
 	    cc->token_file != NULL && *cc->token_file != '\0')
-		r = watch_read_token(cc->token_file, &token, e);
+		r = config_read_token_file(cc->token_file, &token, e);
 	else if (r == 0 && cc->token != NULL && *cc->token != '\0') {
-		if (!watch_token_ok(cc->token))
+		if (!config_token_valid(cc->token))
 			r = err_msg(e, -EINVAL,
-			            "Consul token holds a control character");
+			            "Consul token: only printable characters "
+			            "without spaces are allowed");
 		else
 			token = xstrdup(cc->token);
 	}

@@ -205,8 +205,8 @@ struct watcher_stats {
 
 /*
  * cfg is borrowed for the watcher's life. Reads cfg->consul.token_file
- * (whitespace trimmed) when no token is set. Errors name what is wrong
- * with the address, the token file or TLS settings.
+ * when no token is set, by config's rule (config_read_token_file). Errors name
+ * what is wrong with the address, the token file or TLS settings.
  */
 int watcher_new(uv_loop_t *loop, const struct config *cfg,
                 watcher_data_cb on_data, watcher_event_cb on_event, void *data,

@@ -16,6 +16,7 @@
 #include "template/template.h"
 #include "consul/trec_read.h"
 #include "consul/watch.h"
+#include "base/readfile.h"
 #include "base/xmalloc.h"
 
 /* One configured template and its render state. */
@@ -582,36 +583,27 @@ static void runner_on_event(void *data, const struct dep *d, int status,
 	runner_changed(r);
 }
 
-static char *read_file(const char *path, size_t max, size_t *ret_len,
-                       struct err *e)
+static char *runner_read_template(const char *path, size_t max, size_t *ret_len,
+                                  struct err *e)
 {
-	FILE *f = fopen(path, "rb");
+	struct read_file rf;
 	struct buf b;
-	char chunk[8192];
-	size_t n;
+	int r;
 
-	if (f == NULL)
-		return err_set(e, -errno, path, 0, 0,
-		               "cannot read template: %s", strerror(errno)),
-		       NULL;
-	buf_init(&b, max);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (buf_append(&b, chunk, n) < 0) {
-			fclose(f);
-			buf_free(&b);
-			err_set(e, -E2BIG, path, 0, 0,
-			        "template is larger than %zu bytes", max);
-			return NULL;
-		}
-	}
-	if (ferror(f)) {
+	buf_init(&b, 0);
+	r = read_file(path, max, 0, &b, &rf);
+	if (r == 0)
+		return buf_take(&b, ret_len);
+	buf_free(&b);
+	if (rf.step == READ_FILE_LIMIT)
+		err_set(e, -E2BIG, path, 0, 0,
+		        "template is larger than %zu bytes", max);
+	else if (rf.step == READ_FILE_READ)
 		err_set(e, -EIO, path, 0, 0, "cannot read template");
-		fclose(f);
-		buf_free(&b);
-		return NULL;
-	}
-	fclose(f);
-	return buf_take(&b, ret_len);
+	else
+		err_set(e, r, path, 0, 0, "cannot read template: %s",
+		        strerror(-r));
+	return NULL;
 }
 
 static void rtmpl_observed(void *data)
@@ -649,7 +641,7 @@ static int rtmpl_init(struct runner *r, struct rtmpl *t,
 		        "already stays below systemd's start limit",
 		        t->name, (unsigned long long)tc->command_window_ms);
 	if (tc->source != NULL) {
-		text = read_file(tc->source, 16 << 20, &len, e);
+		text = runner_read_template(tc->source, 16 << 20, &len, e);
 		if (text == NULL)
 			return e ? -EINVAL : -EIO;
 	} else {

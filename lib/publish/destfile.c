@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "base/readfile.h"
 #include "base/xmalloc.h"
 
 #define DESTFILE_LABEL_XATTR "security.selinux"
@@ -136,60 +137,47 @@ static int destfile_resolve(struct destfile *f, struct err *e)
 int destfile_read(struct destfile *f, struct buf *out, struct destfile_old *ret,
                   struct err *e)
 {
-	int fd, r;
+	struct read_file rf;
+	int r;
 
 	buf_reset(out);
 	memset(ret, 0, sizeof(*ret));
 	r = destfile_resolve(f, e);
 	if (r < 0)
 		return r;
-	fd = open(f->target, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 && errno == ENOENT)
+	r = read_file(f->target, DESTFILE_MAX,
+	              READ_FILE_REGULAR | READ_FILE_KEEP_FD, out, &rf);
+	ret->st = rf.st;
+	if (r == -ENOENT && rf.step == READ_FILE_OPEN)
 		return 0;
-	if (fd < 0)
-		return err_msg(e, -errno, "cannot read %s: %s", f->target,
-		               strerror(errno));
-	if (fstat(fd, &ret->st) < 0) {
-		r = err_msg(e, -errno, "cannot stat %s: %s", f->target,
-		            strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(ret->st.st_mode)) {
-		r = err_msg(e, -EISDIR,
-		            "destination %s is a directory, not a file",
-		            f->target);
-		goto out;
-	}
-	if (!S_ISREG(ret->st.st_mode)) {
-		r = err_msg(e, -EINVAL, "destination %s is not a regular file",
-		            f->target);
-		goto out;
-	}
-	for (;;) {
-		char chunk[65536];
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = err_msg(e, -errno, "cannot read %s: %s", f->target,
-			            strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (buf_append(out, chunk, (size_t)n) < 0) {
-			r = err_msg(e, -E2BIG, "%s is larger than %u bytes",
-			            f->target, DESTFILE_MAX);
-			goto out;
+	if (r < 0) {
+		switch (rf.step) {
+		case READ_FILE_OPEN:
+		case READ_FILE_READ:
+			return err_msg(e, r, "cannot read %s: %s", f->target,
+			               strerror(-r));
+		case READ_FILE_STAT:
+			return err_msg(e, r, "cannot stat %s: %s", f->target,
+			               strerror(-r));
+		case READ_FILE_TYPE:
+			if (r == -EISDIR)
+				return err_msg(e, r,
+				               "destination %s is a directory, "
+				               "not a file",
+				               f->target);
+			return err_msg(e, r,
+			               "destination %s is not a regular file",
+			               f->target);
+		case READ_FILE_LIMIT:
+			return err_msg(e, r, "%s is larger than %u bytes",
+			               f->target, DESTFILE_MAX);
 		}
 	}
-	f->label_len =
-	        fgetxattr(fd, DESTFILE_LABEL_XATTR, f->label, sizeof(f->label));
+	f->label_len = fgetxattr(rf.fd, DESTFILE_LABEL_XATTR, f->label,
+	                         sizeof(f->label));
 	ret->exists = true;
-out:
-	close(fd);
-	return r;
+	close(rf.fd);
+	return 0;
 }
 
 /* mkdir -p for the target's directory, 0755. */

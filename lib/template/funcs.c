@@ -27,6 +27,7 @@
 #include "consul/trec_read.h"
 #include "base/utf8.h"
 #include "template/tvalue.h"
+#include "base/readfile.h"
 #include "base/xmalloc.h"
 
 /* Hard bound on what file reads. */
@@ -687,61 +688,43 @@ static int f_env_or_default(struct fcall *c, json_t *const *a, size_t n,
 
 static int f_file(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 {
+	size_t max =
+	        FUNCS_MAX_FILE < out_limit(c) ? FUNCS_MAX_FILE : out_limit(c);
+	struct read_file rf;
 	const char *path;
 	struct buf b;
-	char chunk[4096];
-	size_t got;
-	struct stat st;
-	FILE *f;
-	int fd, r = want_string(c, a[0], &path, NULL);
+	int r = want_string(c, a[0], &path, NULL);
 
 	if (r < 0)
 		return r;
 	/* Never block the loop: a FIFO (or a device) would wait for a
 	 * writer, and SIGTERM with it. Only regular files are read. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return err_msg(c->err, -errno, "open %s: %s", path,
-		               strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return err_msg(c->err, r, "stat %s: %s", path, strerror(-r));
+	buf_init(&b, max);
+	r = read_file(path, max, READ_FILE_REGULAR, &b, &rf);
+	if (r == 0) {
+		*ret = str_from_buf(&b);
+		return 0;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+	buf_free(&b);
+	switch (rf.step) {
+	case READ_FILE_OPEN:
+		return err_msg(c->err, r, "open %s: %s", path, strerror(-r));
+	case READ_FILE_STAT:
+		return err_msg(c->err, r, "stat %s: %s", path, strerror(-r));
+	case READ_FILE_TYPE:
 		return err_msg(
 		        c->err, -EINVAL,
 		        "read %s: not a regular file (only regular files "
 		        "are read: a FIFO or a device would block)",
 		        path);
+	case READ_FILE_LIMIT:
+		return err_msg(c->err, -EFBIG,
+		               "read %s: file larger than %zu bytes", path,
+		               max);
+	case READ_FILE_READ:
+		break;
 	}
-	f = fdopen(fd, "r");
-	if (f == NULL) {
-		r = -errno;
-		close(fd);
-		return err_msg(c->err, r, "open %s: %s", path, strerror(-r));
-	}
-	buf_init(&b,
-	         FUNCS_MAX_FILE < out_limit(c) ? FUNCS_MAX_FILE : out_limit(c));
-	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (buf_append(&b, chunk, got) < 0) {
-			fclose(f);
-			buf_free(&b);
-			return err_msg(c->err, -EFBIG,
-			               "read %s: file larger than %zu bytes",
-			               path, b.max);
-		}
-	}
-	if (ferror(f)) {
-		r = -EIO;
-		fclose(f);
-		buf_free(&b);
-		return err_msg(c->err, r, "read %s: I/O error", path);
-	}
-	fclose(f);
-	*ret = str_from_buf(&b);
-	return 0;
+	return err_msg(c->err, -EIO, "read %s: I/O error", path);
 }
 
 /* ---- strings ---- */

@@ -1381,6 +1381,14 @@ static void test_new_errors(void **state)
 	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
 	            0);
 	assert_null(strstr(e.msg, "secret"));
+	/* The rule is config's (config_read_token_file): one token, so a
+	 * space inside is refused here as at load. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "two words\n", 10), 10);
+	close(fd);
+	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
+	            0);
+	assert_non_null(strstr(e.msg, "expected one token"));
 	unlink(path);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
