@@ -16,8 +16,23 @@
  * retries by default: 5 min 3.75 s) before it gives up, so this is how
  * long `-once` keeps asking before it gives up the same way.
  *
- * backoff_rand() is splitmix64: fast, good enough for jitter, not for
+ * backoff_rand() is splitmix64, the project's only one: fast, good enough
+ * for jitter and for order's fallback when getrandom() fails, not for
  * anything secret.
+ *
+ * Who uses which policy (the only retry delays in the tree):
+ * - watch.c, a dep's retry after a failed request: backoff_delay_ms over
+ *   consul.retry's backoff .. max_backoff (full jitter); with -once the
+ *   retries stop when backoff_budget_ms has passed, and a dep already at
+ *   the cap waits backoff_ceiling_ms.
+ * - watch.c, the outage probe (/v1/status/leader): backoff_delay_ms over
+ *   backoff .. min(max_backoff, WATCH_PROBE_MAX_MS: 10 s).
+ * - runner.c, a failed publish tried again: backoff_ceiling_ms, 1 s
+ *   doubling to 60 s, no jitter (one node's own file, no herd).
+ * - publish.c, the command (dnsmasq reload) run again after it failed:
+ *   backoff_ceiling_ms, 1 s doubling to 5 min, no jitter.
+ * Jitter without a backoff: watch.c's rate limit and poll spread
+ * (backoff_jitter), order.c's fallback generator (backoff_rand).
  *
  * Pure module: no I/O, no logging.
  */

@@ -115,3 +115,22 @@ const char *buf_str(const struct buf *b)
 {
 	return b->data != NULL ? b->data : "";
 }
+
+void buf_shell_quote(struct buf *b, const char *word, bool bare_if_safe)
+{
+	if (bare_if_safe && *word != '\0' &&
+	    strspn(word, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789_-./=:,+@%") == strlen(word)) {
+		buf_puts(b, word);
+		return;
+	}
+	buf_putc(b, '\'');
+	for (; *word != '\0'; word++) {
+		if (*word == '\'')
+			buf_puts(b, "'\\''");
+		else
+			buf_putc(b, *word);
+	}
+	buf_putc(b, '\'');
+}

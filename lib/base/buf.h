@@ -11,6 +11,7 @@
 #define CH_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
@@ -34,5 +35,11 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 char *buf_take(struct buf *b, size_t *ret_len);
 /* The content as a C string, "" when empty (borrowed). */
 const char *buf_str(const struct buf *b);
+/*
+ * Append word quoted for sh: 'it'\''s'. With bare_if_safe a non-empty
+ * word of only [A-Za-z0-9_-./=:,+@%] goes in as it is. The one shell
+ * quoting: config's command lists, publish's {{path}}.
+ */
+void buf_shell_quote(struct buf *b, const char *word, bool bare_if_safe);
 
 #endif

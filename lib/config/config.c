@@ -522,26 +522,6 @@ static int want_signal(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
-/* Shell-quote word onto b: 'it'\''s'. */
-static void shell_quote(struct buf *b, const char *word)
-{
-	if (*word != '\0' &&
-	    strspn(word, "abcdefghijklmnopqrstuvwxyz"
-	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                 "0123456789_-./=:,+@%") == strlen(word)) {
-		buf_puts(b, word);
-		return;
-	}
-	buf_putc(b, '\'');
-	for (; *word != '\0'; word++) {
-		if (*word == '\'')
-			buf_puts(b, "'\\''");
-		else
-			buf_putc(b, *word);
-	}
-	buf_putc(b, '\'');
-}
-
 /* A command: a string for sh -c, or a list of words, quoted and joined. */
 static int want_command(struct vctx *v, const json_t *obj, const char *key,
                         const json_t *val, char **dst)
@@ -580,7 +560,7 @@ static int want_command(struct vctx *v, const json_t *obj, const char *key,
 		}
 		if (i > 0)
 			buf_putc(&b, ' ');
-		shell_quote(&b, json_string_value(w));
+		buf_shell_quote(&b, json_string_value(w), true);
 	}
 	if (b.len > CONFIG_MAX_STRING) {
 		buf_free(&b);

@@ -22,13 +22,11 @@
 
 #include <curl/curl.h>
 
+#include "base/container_of.h"
 #include "base/buf.h"
 #include "base/xmalloc.h"
 
 #define HTTP_CONNECT_TIMEOUT_MS 10000
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct http_sock {
 	uv_poll_t poll;

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/container_of.h"
 #include "base/backoff.h"
 #include "base/buf.h"
 #include "consul/consul_addr.h"
@@ -42,9 +43,6 @@
 
 unsigned watch_max_connections = HTTP_MAX_CONNECTIONS;
 unsigned watch_rate_ms = WATCH_RATE_MS;
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 enum watch_state {
 	WATCH_IDLE,      /* not fetching; a non-blocking dep's re-poll timer */

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "base/backoff.h"
 #include "base/buf.h"
 #include "consul/deps.h"
 #include "base/log.h"
@@ -273,13 +274,10 @@ static void runner_check_ready(struct runner *r)
 
 static void rtmpl_retry_later(struct rtmpl *t)
 {
-	uint64_t delay = RUNNER_RETRY_MIN_MS;
+	/* backoff.h's ceiling: 1 s doubling to 60 s, no jitter. */
+	uint64_t delay = backoff_ceiling_ms(
+	        RUNNER_RETRY_MIN_MS, RUNNER_RETRY_MAX_MS, t->failures + 1);
 
-	for (unsigned i = 0; i < t->failures && delay < RUNNER_RETRY_MAX_MS;
-	     i++)
-		delay *= 2;
-	if (delay > RUNNER_RETRY_MAX_MS)
-		delay = RUNNER_RETRY_MAX_MS;
 	t->failures++;
 	log_info("%s: retrying the publish in %.0fs", t->name,
 	         (double)delay / 1000.0);

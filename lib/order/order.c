@@ -19,6 +19,7 @@
 
 #include "consul/crec.h"
 #include "hosts/hosts.h"
+#include "base/backoff.h"
 #include "base/sha256.h"
 #include "base/strmap.h"
 #include "consul/trec_read.h"
@@ -469,14 +470,8 @@ static uint64_t rng_next(struct rng *r)
 			 * shuffle needs no secrecy, only variety. */
 			size_t i;
 
-			for (i = 0; i < 32; i++) {
-				uint64_t z =
-				        (r->fallback += 0x9e3779b97f4a7c15ULL);
-
-				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-				z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-				r->pool[i] = z ^ (z >> 31);
-			}
+			for (i = 0; i < 32; i++)
+				r->pool[i] = backoff_rand(&r->fallback);
 		}
 		r->left = 32;
 	}

@@ -10,11 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/container_of.h"
 #include "base/buf.h"
 #include "base/xmalloc.h"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 enum command_phase {
 	COMMAND_RUNNING,    /* child alive, no signal sent */

@@ -851,13 +851,7 @@ static char *job_check_script(struct publisher *p)
 	const char *s = p->check_command, *hit;
 
 	buf_init(&quoted, 0);
-	buf_putc(&quoted, '\'');
-	for (const char *q = p->staged; *q != '\0'; q++)
-		if (*q == '\'')
-			buf_puts(&quoted, "'\\''");
-		else
-			buf_putc(&quoted, *q);
-	buf_putc(&quoted, '\'');
+	buf_shell_quote(&quoted, p->staged, false);
 	buf_init(&script, 0);
 	while ((hit = strstr(s, "{{path}}")) != NULL) {
 		buf_append(&script, s, (size_t)(hit - s));

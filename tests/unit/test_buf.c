@@ -131,11 +131,31 @@ static void test_utf8_encode(void **state)
 	assert_memory_equal(out, "\xef\xbf\xbd", 3);
 }
 
+/* The one shell quoting: bare when safe (config), always (publish). */
+static void test_buf_shell_quote(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_shell_quote(&b, "/etc/hosts", true);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "/etc/hosts", false);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "it's", true);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "", true);
+	assert_string_equal(buf_str(&b),
+	                    "/etc/hosts '/etc/hosts' 'it'\\''s' ''");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_buf_limit),
 	        cmocka_unit_test(test_buf_take),
+	        cmocka_unit_test(test_buf_shell_quote),
 	        cmocka_unit_test(test_err_format),
 	        cmocka_unit_test(test_hosts_addr),
 	        cmocka_unit_test(test_hosts_name),
