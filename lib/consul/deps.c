@@ -1342,12 +1342,42 @@ static bool safe_tags(struct dec *dc, size_t t, bool sort, const struct who *w,
 	return true;
 }
 
-/* consul's api.HealthChecks.AggregatedStatus(). */
+void health_fold_add(struct health_fold *h, const char *check_id,
+                     const char *status)
+{
+	if (check_id != NULL &&
+	    (strcmp(check_id, "_node_maintenance") == 0 ||
+	     strncmp(check_id, "_service_maintenance:", 21) == 0))
+		h->maintenance = true;
+	else if (status != NULL && strcmp(status, "passing") == 0)
+		h->passing = true;
+	else if (status != NULL && strcmp(status, "warning") == 0)
+		h->warning = true;
+	else if (status != NULL && strcmp(status, "critical") == 0)
+		h->critical = true;
+	else
+		h->unknown = true;
+}
+
+const char *health_fold_status(const struct health_fold *h)
+{
+	if (h->unknown)
+		return "";
+	if (h->maintenance)
+		return "maintenance";
+	if (h->critical)
+		return "critical";
+	if (h->warning)
+		return "warning";
+	return "passing";
+}
+
+/* consul's api.HealthChecks.AggregatedStatus() over the raw answer. */
 static const char *aggregated_status(const struct jdoc *doc, size_t checks)
 {
 	static const char *const names[] = {"CheckID", "Status", NULL};
 	static struct jd_keys keys = {.names = names};
-	bool passing = false, warning = false, critical = false, maint = false;
+	struct health_fold h = {0};
 	size_t count = doc->nodes[checks].len, c = checks + 1;
 
 	for (size_t i = 0; i < count; i++, c = jd_next(doc, c)) {
@@ -1359,29 +1389,9 @@ static const char *aggregated_status(const struct jdoc *doc, size_t checks)
 		jd_members(doc, c, &keys, v);
 		jstr_at(doc, v[0], &id);
 		jstr_at(doc, v[1], &st);
-		if (id.s != NULL &&
-		    (strcmp(id.s, "_node_maintenance") == 0 ||
-		     strncmp(id.s, "_service_maintenance:", 21) == 0)) {
-			maint = true;
-			continue;
-		}
-		if (st.s != NULL && strcmp(st.s, "passing") == 0)
-			passing = true;
-		else if (st.s != NULL && strcmp(st.s, "warning") == 0)
-			warning = true;
-		else if (st.s != NULL && strcmp(st.s, "critical") == 0)
-			critical = true;
-		else
-			return "";
+		health_fold_add(&h, id.s, st.s);
 	}
-	(void)passing;
-	if (maint)
-		return "maintenance";
-	if (critical)
-		return "critical";
-	if (warning)
-		return "warning";
-	return "passing";
+	return health_fold_status(&h);
 }
 
 static bool status_accepted(unsigned filters, const char *status)

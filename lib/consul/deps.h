@@ -157,4 +157,19 @@ int dep_decode_names(const struct dep *d, const struct dep_names *names,
 const char *dep_name_reserved(const struct dep_names *names, const char *name,
                               size_t len, const char *addr);
 
+/*
+ * consul's api.HealthChecks.AggregatedStatus(), which consul-template's
+ * health.service reports as .Status: the one owner of that rule (deps'
+ * decoding and order's weights use it). A _node_maintenance or
+ * _service_maintenance: check makes it "maintenance", else the worst of
+ * critical > warning > passing; any other status makes it "" (unknown),
+ * as there, and no checks make it "passing". Start from {0}.
+ */
+struct health_fold {
+	bool passing, warning, critical, maintenance, unknown;
+};
+void health_fold_add(struct health_fold *h, const char *check_id,
+                     const char *status);
+const char *health_fold_status(const struct health_fold *h);
+
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "consul/crec.h"
+#include "consul/deps.h"
 #include "hosts/hosts.h"
 #include "base/backoff.h"
 #include "base/sha256.h"
@@ -85,8 +86,7 @@ static uint32_t weight_of(json_t *weights, const char *status)
 	else if (status != NULL && (strcmp(status, "critical") == 0 ||
 	                            strcmp(status, "maintenance") == 0))
 		return 0;
-	else if (status != NULL && status[0] != '\0' &&
-	         strcmp(status, "passing") != 0)
+	else if (status != NULL && strcmp(status, "passing") != 0)
 		return 1; /* as Consul's findWeight for an unknown status */
 	w = field(weights, name);
 	if (!json_is_integer(w))
@@ -97,32 +97,21 @@ static uint32_t weight_of(json_t *weights, const char *status)
 	return n > ORDER_MAX_WEIGHT ? ORDER_MAX_WEIGHT : (uint32_t)n;
 }
 
-/* consul's AggregatedStatus over a raw entry's Checks. */
+/* consul's AggregatedStatus over a raw entry's Checks (deps.h). */
 static const char *checks_status(json_t *checks)
 {
-	static const char *const rank[] = {"passing", "warning", "critical",
-	                                   "maintenance"};
-	size_t i, worst = 0;
+	struct health_fold h = {0};
+	size_t i;
 	json_t *c;
 
 	json_array_foreach(checks, i, c)
 	{
-		const char *st = json_string_value(field(c, "Status"));
-		const char *cid = json_string_value(field(c, "CheckID"));
-		size_t r = 0;
-
-		if (cid != NULL &&
-		    (strcmp(cid, "_node_maintenance") == 0 ||
-		     strncmp(cid, "_service_maintenance:", 21) == 0))
-			r = 3;
-		else if (st != NULL && strcmp(st, "critical") == 0)
-			r = 2;
-		else if (st != NULL && strcmp(st, "warning") == 0)
-			r = 1;
-		if (r > worst)
-			worst = r;
+		if (!json_is_object(c) && !crec_is_handle(c))
+			continue; /* as deps leaves it out */
+		health_fold_add(&h, json_string_value(field(c, "CheckID")),
+		                json_string_value(field(c, "Status")));
 	}
-	return rank[worst];
+	return health_fold_status(&h);
 }
 
 static void item_describe(struct item *it, json_t *v, size_t index)

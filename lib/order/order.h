@@ -120,7 +120,9 @@ void order_apply(const struct order *o, const char *key, json_t *list);
 /*
  * An instance's weight for weighted mode: Weights.Passing, or
  * Weights.Warning when its status is warning, 0 when critical or in
- * maintenance, 1 when it has none (Consul's default).
+ * maintenance, 1 when it has none (Consul's default) or its status is
+ * unknown ("", Consul's findWeight). The status is the record's Status,
+ * else its Checks folded by deps.h's health_fold.
  */
 uint32_t order_instance_weight(json_t *instance);
 
