@@ -958,16 +958,16 @@ static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
 static void tmpl_defaults(struct tmpl_conf *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->command_timeout_ms = 30000;
+	t->command_timeout_ms = CONFIG_DEFAULT_COMMAND_TIMEOUT_MS;
 	t->perms = -1;
 	t->create_dest_dirs = true;
 	t->format = TMPL_FORMAT_HOSTS;
 	t->guard_enabled = true;
-	t->guard_shrink = 0.5;
+	t->guard_shrink = CONFIG_DEFAULT_GUARD_SHRINK;
 	t->guard_service_drop = false;
-	t->guard_hold_ms = 60000;
-	t->command_max_runs = 4;
-	t->command_window_ms = 10000;
+	t->guard_hold_ms = CONFIG_DEFAULT_GUARD_HOLD_MS;
+	t->command_max_runs = CONFIG_DEFAULT_COMMAND_MAX_RUNS;
+	t->command_window_ms = CONFIG_DEFAULT_COMMAND_WINDOW_MS;
 }
 
 static void tmpl_conf_clear(struct tmpl_conf *t)

@@ -36,6 +36,14 @@
 #define CONFIG_MAX_RESPONSE         (1024u << 20)
 #define CONFIG_MAX_JOIN_SETTLE_MS   5000
 
+/* A template block's defaults, owned here (command.h and the help text
+ * name them, not their values). */
+#define CONFIG_DEFAULT_COMMAND_TIMEOUT_MS 30000
+#define CONFIG_DEFAULT_COMMAND_MAX_RUNS   4
+#define CONFIG_DEFAULT_COMMAND_WINDOW_MS  10000
+#define CONFIG_DEFAULT_GUARD_SHRINK       0.5
+#define CONFIG_DEFAULT_GUARD_HOLD_MS      60000
+
 struct wait_conf {
 	bool enabled; /* set when min was given */
 	uint64_t min_ms;

@@ -118,8 +118,11 @@
  * Callbacks, always from the loop, never from inside a watcher_* call:
  *   on_data(data, d, value, suspect): d's decoded data changed (the first
  *     answer is a change), or the same data became suspect or was
- *     confirmed. suspect is NULL for data a healthy answer carried or
- *     confirmed, else why it is suspect (a static string). value is
+ *     confirmed. "Changed?" is decided here and only here, by comparing
+ *     records (trec_value_equal); when only the suspicion moved, value is
+ *     the very pointer given before, so store_put (store.h) knows by
+ *     identity and compares nothing. suspect is NULL for data a healthy answer
+ *carried or confirmed, else why it is suspect (a static string). value is
  *     borrowed: json_incref it to keep it. d is the watcher's copy
  *     (borrowed, valid during the callback).
  *   on_event(data, d, status, what): may be NULL. status is the HTTP status

@@ -28,8 +28,9 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "config/config.h"
 
-#define COMMAND_DEFAULT_TIMEOUT_MS 30000
+#define COMMAND_DEFAULT_TIMEOUT_MS CONFIG_DEFAULT_COMMAND_TIMEOUT_MS
 #define COMMAND_KILL_GRACE_MS      2000
 #define COMMAND_MAX_OUTPUT         8192 /* bytes kept per stream */
 
