@@ -96,3 +96,14 @@ bool utf8_valid(const char *s, size_t n)
 	}
 	return true;
 }
+
+int utf8_hexdigit(uint32_t c)
+{
+	if (c >= '0' && c <= '9')
+		return (int)(c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (int)(c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (int)(c - 'A' + 10);
+	return -1;
+}

@@ -24,5 +24,8 @@ size_t utf8_encode(char *out, uint32_t cp);
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 /* s[0..n) is valid UTF-8. */
 bool utf8_valid(const char *s, size_t n);
+/* The value of hex digit c (0-9, a-f, A-F), or -1: the one hex decoder of
+ * the escapes (\xNN, \uNNNN) in JSON, HCL, templates and regexps. */
+int utf8_hexdigit(uint32_t c);
 
 #endif

@@ -244,17 +244,12 @@ static int hcl_hex(struct hcl_parser *ps, int ndigits, uint32_t *ret)
 	uint32_t v = 0;
 
 	for (int i = 0; i < ndigits; i++) {
-		char c = ps->p < ps->end ? *ps->p : '\0';
+		int h = utf8_hexdigit(ps->p < ps->end ? (unsigned char)*ps->p
+		                                      : '\0');
 
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
+		if (h < 0)
 			return hcl_error_got(ps, "a hex digit");
+		v = v << 4 | (uint32_t)h;
 		ps->p++;
 	}
 	*ret = v;

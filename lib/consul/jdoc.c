@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "base/xmalloc.h"
 
 void jd_init(struct jdoc *d)
@@ -141,23 +142,12 @@ static inline size_t jp_plain_run(const unsigned char *s, size_t p, size_t n,
 	return p;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool jp_hex4(const char *s, uint32_t *ret)
 {
 	uint32_t v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(s[i]);
+		int h = utf8_hexdigit((unsigned char)s[i]);
 
 		if (h < 0)
 			return false;

@@ -86,17 +86,6 @@ static bool is_alnum(uint32_t c)
 	       (c >= 'a' && c <= 'z');
 }
 
-static int unhex(uint32_t c)
-{
-	if (c >= '0' && c <= '9')
-		return (int)(c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (int)(c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (int)(c - 'A' + 10);
-	return -1;
-}
-
 /* Append code point c so PCRE2 reads it as a literal, in or out of []. */
 static void emit_char(struct rx *x, uint32_t c)
 {
@@ -178,7 +167,7 @@ static int parse_escape(struct rx *x, size_t pos, uint32_t *ret, size_t *next)
 					return -EINVAL;
 				if (c == '}')
 					break;
-				if ((v = unhex(c)) < 0)
+				if ((v = utf8_hexdigit(c)) < 0)
 					goto bad;
 				r = r * 16 + (uint32_t)v;
 				if (r > 0x10ffff)
@@ -191,14 +180,14 @@ static int parse_escape(struct rx *x, size_t pos, uint32_t *ret, size_t *next)
 			*next = t;
 			return 0;
 		}
-		v = unhex(c);
+		v = utf8_hexdigit(c);
 		if (t >= x->len) {
 			/* Go's nextRune("") gives RuneError, not a digit */
 			goto bad;
 		}
 		if (next_rune(x, t, &c, &t) < 0)
 			return -EINVAL;
-		y = unhex(c);
+		y = utf8_hexdigit(c);
 		if (v < 0 || y < 0)
 			break;
 		*ret = (uint32_t)(v * 16 + y);

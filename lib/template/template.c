@@ -561,17 +561,6 @@ static int lex(struct parser *p)
 
 /* ---- string and number literals ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Go's strconv.Unquote for "..." and '...': the decoded bytes in out
  * (at most len bytes), their count in *n, and for a char constant the
@@ -662,7 +651,7 @@ static bool unquote(const char *s, size_t len, char q, char *out, size_t *n,
 				return false;
 			r = 0;
 			for (k = 0; k < nd; k++) {
-				int h = hexval(s[i + k]);
+				int h = utf8_hexdigit((unsigned char)s[i + k]);
 
 				if (h < 0)
 					return false;
