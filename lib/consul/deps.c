@@ -1191,7 +1191,7 @@ static crec_ref string_map(struct dec *dc, size_t o, const struct who *w)
 	items_init(&keep);
 	if (o != JD_NONE && jd_type(dc->doc, o) != JD_NULL &&
 	    jd_type(dc->doc, o) != JD_OBJECT)
-		drop_about(dc, w, "Meta is not a map; left out");
+		drop_about(dc, w, "Meta is not an object; left out");
 	if (o != JD_NONE && jd_type(dc->doc, o) == JD_OBJECT)
 		members(dc->doc, o, &all);
 	for (size_t i = 0; i < all.n; i++) {

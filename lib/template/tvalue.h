@@ -30,7 +30,11 @@ bool tv_truth(const json_t *v);
  */
 bool tv_is_string_map(const json_t *v);
 /* Go's type name: "string", "int", "float64", "bool", "[]interface {}",
- * "map[string]interface {}", "<nil>" (json null or no value). */
+ * "map[string]interface {}", "<nil>" (json null or no value). Type names
+ * in errors come in one vocabulary per audience, each named once: template
+ * errors say Go's (this function, as consul-template's do), config errors
+ * HCL's (config.c's json_kind: block, list, string, number, boolean), and
+ * what deps drops from a Consul answer JSON's (object, string). */
 const char *tv_type_name(const json_t *v);
 /*
  * What a template action prints for v (text/template's printValue: a

@@ -1390,7 +1390,7 @@ static void test_meta_control_characters(void **state)
 	                                 "the key"));
 	assert_true(has_message(dropped, "node \"n1\": Meta key \"num\" left "
 	                                 "out: the value is not a string"));
-	assert_true(has_message(dropped, "node \"n2\": Meta is not a map; "
+	assert_true(has_message(dropped, "node \"n2\": Meta is not an object; "
 	                                 "left out"));
 	assert_int_equal(json_array_size(dropped), 3);
 	assert_one_line(v, false);
