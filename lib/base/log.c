@@ -87,11 +87,6 @@ void log_set_level(enum log_level level)
 	log_level = level;
 }
 
-enum log_level log_get_level(void)
-{
-	return log_level;
-}
-
 int log_level_parse(const char *s)
 {
 	for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]);
@@ -146,24 +141,12 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt,
 		va_end(ap);                            \
 	}
 
-LOG_FN(log_err, LOG_LVL_ERR, 1)
 LOG_FN(log_errx, LOG_LVL_ERR, 0)
 LOG_FN(log_warn, LOG_LVL_WARN, 1)
 LOG_FN(log_warnx, LOG_LVL_WARN, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 LOG_FN(log_trace, LOG_LVL_TRACE, 0)
-
-void fatal(const char *fmt, ...)
-{
-	int errnum = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_LVL_ERR, errnum, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
 
 void fatalx(const char *fmt, ...)
 {

@@ -6,7 +6,7 @@
  * names stderr's device and inode) each line starts with a "<N>" priority
  * prefix and no time, which the journal adds; otherwise lines are
  * "2006-01-02T15:04:05.000+0100 consul-hosts: [warn] ..." (consul-
- * template's time format, local time). log_warn/log_err append
+ * template's time format, local time). log_warn appends
  * ": strerror(errno)", the *x variants do not (OpenBSD's
  * log_warn/log_warnx). errno is kept.
  */
@@ -31,20 +31,18 @@ bool log_stderr_is_journal(void);
 /* The plain-log timestamp into buf; its length, 0 if it did not fit. */
 size_t log_timestamp(char *buf, size_t size);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* "err"/"error", "warn"/"warning", "info", "debug", "trace"; -1 if none. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
 
 #define CH_PRINTF(a, b) __attribute__((format(printf, a, b)))
-void log_err(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_errx(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_info(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_debug(const char *fmt, ...) CH_PRINTF(1, 2);
 void log_trace(const char *fmt, ...) CH_PRINTF(1, 2);
-void fatal(const char *fmt, ...) CH_PRINTF(1, 2) __attribute__((noreturn));
+/* Log at err level and exit 1 (main only). */
 void fatalx(const char *fmt, ...) CH_PRINTF(1, 2) __attribute__((noreturn));
 
 #endif

@@ -51,9 +51,25 @@ int sdnotify_send(const char *state)
 	return rc;
 }
 
-int sdnotify_ready(void)
+/* prefix, then "STATUS=" and text on one line (a newline would start
+ * another assignment), cut to 512 bytes in all, as one datagram. */
+static int sdnotify_with_status(const char *prefix, const char *text)
 {
-	return sdnotify_send("READY=1");
+	char state[512];
+	size_t start = strlen(prefix) + 7;
+
+	snprintf(state, sizeof(state), "%sSTATUS=%s", prefix, text);
+	for (char *p = state + start; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return sdnotify_send(state);
+}
+
+int sdnotify_ready(const char *status)
+{
+	if (status == NULL)
+		return sdnotify_send("READY=1");
+	return sdnotify_with_status("READY=1\n", status);
 }
 
 int sdnotify_stopping(void)
@@ -81,22 +97,16 @@ int sdnotify_reloading(void)
 
 int sdnotify_status(const char *fmt, ...)
 {
-	char state[512];
+	char text[512 - 7];
 	va_list ap;
-	char *p;
 	int n;
 
-	memcpy(state, "STATUS=", 7);
 	va_start(ap, fmt);
-	n = vsnprintf(state + 7, sizeof(state) - 7, fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -EINVAL;
-	/* One line: a newline would start another assignment. */
-	for (p = state + 7; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	return sdnotify_send(state);
+	return sdnotify_with_status("", text);
 }
 
 /* A decimal uint64 with nothing around it. */

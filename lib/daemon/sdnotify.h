@@ -32,7 +32,9 @@
  */
 int sdnotify_send(const char *state);
 
-int sdnotify_ready(void);    /* "READY=1" */
+/* "READY=1", with "\nSTATUS=<status>" (one line) in the same datagram
+ * unless status is NULL. */
+int sdnotify_ready(const char *status);
 int sdnotify_stopping(void); /* "STOPPING=1" */
 int sdnotify_watchdog(void); /* "WATCHDOG=1" */
 /* "RELOADING=1\nMONOTONIC_USEC=<CLOCK_MONOTONIC in µs>" (systemd >= 253

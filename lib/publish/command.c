@@ -331,15 +331,6 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 	return 0;
 }
 
-void command_terminate(struct command *c)
-{
-	if (c == NULL || c->exited || c->phase != COMMAND_RUNNING)
-		return;
-	c->phase = COMMAND_TERMINATED;
-	command_signal_group(c, SIGTERM);
-	uv_timer_start(&c->timer, command_on_timer, COMMAND_KILL_GRACE_MS, 0);
-}
-
 struct command *command_free(struct command *c)
 {
 	if (c == NULL)

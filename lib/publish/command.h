@@ -54,9 +54,6 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
  */
 struct command *command_free(struct command *c);
 
-/* Ask a running command to stop now (SIGTERM, then SIGKILL after grace). */
-void command_terminate(struct command *c);
-
 /* Valid in and after done. */
 bool command_succeeded(const struct command *c); /* exit 0, in time */
 bool command_timed_out(const struct command *c);

@@ -89,11 +89,6 @@ struct destfile *destfile_free(struct destfile *f)
 	return NULL;
 }
 
-const char *destfile_path(const struct destfile *f)
-{
-	return f->path;
-}
-
 const char *destfile_target(const struct destfile *f)
 {
 	return f->target;

@@ -48,8 +48,7 @@ int destfile_new(const struct tmpl_conf *tc, const char *dest,
                  struct destfile **ret, struct err *e);
 struct destfile *destfile_free(struct destfile *f); /* NULL-safe */
 
-/* The configured path, and the file written (the link's target, or it). */
-const char *destfile_path(const struct destfile *f);
+/* The file written (the link's target, or the configured path). */
 const char *destfile_target(const struct destfile *f);
 /* Whether the last read followed a symbolic link. */
 bool destfile_link(const struct destfile *f);
