@@ -25,39 +25,13 @@
 #include "base/strmap.h"
 #include "consul/trec_read.h"
 #include "base/xmalloc.h"
+#include "order/order_priv.h"
+#include "order/memo.h"
 
 /* Weights Consul accepts (ValidateWeights): 0..65535. */
 #define ORDER_MAX_WEIGHT 65535
 
-struct memo;
-
-struct order {
-	enum order_mode mode;
-	char *seed;
-	char **fleet; /* sorted, unique node names */
-	size_t nfleet;
-	uint64_t fleet_tag; /* FNV-1a of the fleet, for balanced memos */
-	/* Scores already computed. A pointer, so that order_apply() on a
-	 * const order (its inputs do not change) can still fill it. */
-	struct memo *memo;
-};
-
 /* -- Items: what a list element is, for ordering. ----------------------- */
-
-struct item {
-	json_t *value;    /* borrowed from the list (or a new ref in apply) */
-	const char *node; /* NULL: the identity is id alone */
-	size_t node_len;
-	const char *id;
-	size_t id_len;
-	char *owned;     /* id's storage when it is computed JSON text */
-	uint32_t weight; /* weighted mode */
-	bool first;      /* balanced mode: this node's assigned instance */
-	double wscore;   /* weighted mode: w / -ln(u); 0 for weight 0 */
-	uint64_t hash;
-	uint64_t tag; /* FNV-1a of key "\0" identity: memo key */
-	size_t index; /* position in the input */
-};
 
 /* Field name of a record (trecord.h) or a map, NULL when absent. */
 static json_t *field(json_t *v, const char *name)
@@ -262,8 +236,8 @@ static int item_cmp(const void *pa, const void *pb)
 }
 
 /* Score every item as seen by the node named seed. */
-static void items_score(struct item *items, size_t n, enum order_mode mode,
-                        const char *seed, const char *key, size_t key_len)
+void ord_items_score(struct item *items, size_t n, enum order_mode mode,
+                     const char *seed, const char *key, size_t key_len)
 {
 	size_t seed_len = strlen(seed), i;
 
@@ -276,113 +250,6 @@ static void items_score(struct item *items, size_t n, enum order_mode mode,
 		                ? weighted_score(items[i].hash, items[i].weight)
 		                : 0.0;
 	}
-}
-
-/* -- Memo: what a node computed before ---------------------------------- */
-
-/*
- * A node orders the same lists render after render and every score is a
- * pure function of its inputs, so order_apply() remembers them: a blob
- * (what is hashed after the seed: key "\0" identity) maps to its score,
- * and a balanced memo (key, fleet, list) to the node's assigned instance.
- * Bounded: at MEMO_MAX entries the table is emptied and refills; blobs
- * over MEMO_MAX_BLOB bytes are not remembered.
- */
-#define MEMO_MAX      (1u << 17)
-#define MEMO_MAX_BLOB 256
-
-struct memo_slot {
-	uint64_t tag; /* FNV-1a of blob, never 0; 0 marks an empty slot */
-	uint64_t value;
-	char *blob;
-	size_t len;
-};
-
-struct memo {
-	struct memo_slot *slots;
-	size_t mask; /* number of slots - 1 */
-	size_t used;
-};
-
-static void memo_clear(struct memo *m)
-{
-	size_t i;
-
-	for (i = 0; m->slots != NULL && i <= m->mask; i++)
-		free(m->slots[i].blob);
-	free(m->slots);
-	m->slots = NULL;
-	m->mask = 0;
-	m->used = 0;
-}
-
-/* The slot holding blob, or the empty one where it would go. */
-static struct memo_slot *memo_slot(const struct memo *m, uint64_t tag,
-                                   const char *blob, size_t len)
-{
-	size_t i;
-
-	for (i = tag & m->mask;; i = (i + 1) & m->mask) {
-		struct memo_slot *s = &m->slots[i];
-
-		if (s->tag == 0 || (s->tag == tag && s->len == len &&
-		                    memcmp(s->blob, blob, len) == 0))
-			return s;
-	}
-}
-
-static bool memo_get(const struct memo *m, uint64_t tag, const char *blob,
-                     size_t len, uint64_t *ret)
-{
-	struct memo_slot *s;
-
-	if (m->slots == NULL)
-		return false;
-	s = memo_slot(m, tag, blob, len);
-	if (s->tag == 0)
-		return false;
-	*ret = s->value;
-	return true;
-}
-
-static void memo_put(struct memo *m, uint64_t tag, const char *blob, size_t len,
-                     uint64_t value)
-{
-	struct memo_slot *s;
-
-	if (len > MEMO_MAX_BLOB)
-		return;
-	if (m->used >= MEMO_MAX)
-		memo_clear(m);
-	if (m->slots == NULL || (m->used + 1) * 2 > m->mask + 1) {
-		struct memo old = *m;
-		size_t i, n = old.slots == NULL ? 1024 : 2 * (old.mask + 1);
-
-		m->slots = xcalloc(n, sizeof(*m->slots));
-		m->mask = n - 1;
-		for (i = 0; old.slots != NULL && i <= old.mask; i++)
-			if (old.slots[i].tag != 0)
-				*memo_slot(m, old.slots[i].tag,
-				           old.slots[i].blob,
-				           old.slots[i].len) = old.slots[i];
-		free(old.slots);
-	}
-	s = memo_slot(m, tag, blob, len);
-	if (s->tag == 0) {
-		s->tag = tag;
-		s->blob = xmalloc(len);
-		memcpy(s->blob, blob, len);
-		s->len = len;
-		m->used++;
-	}
-	s->value = value;
-}
-
-static uint64_t memo_tag(const char *blob, size_t len)
-{
-	uint64_t tag = strmap_fnv1a(STRMAP_FNV_OFFSET, blob, len);
-
-	return tag != 0 ? tag : 1;
 }
 
 /*
@@ -431,7 +298,7 @@ static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
 }
 
 /* Index of the item that sorts first. */
-static size_t items_best(const struct item *items, size_t n)
+size_t ord_items_best(const struct item *items, size_t n)
 {
 	size_t best = 0, i;
 
@@ -442,12 +309,6 @@ static size_t items_best(const struct item *items, size_t n)
 }
 
 /* -- Random ------------------------------------------------------------- */
-
-struct rng {
-	uint64_t pool[32];
-	size_t left;
-	uint64_t fallback; /* splitmix64 state when getrandom() fails */
-};
 
 static uint64_t rng_next(struct rng *r)
 {
@@ -468,7 +329,7 @@ static uint64_t rng_next(struct rng *r)
 }
 
 /* Uniform in [0, bound), bound > 0, without modulo bias. */
-static uint64_t rng_below(struct rng *r, uint64_t bound)
+uint64_t ord_rng_below(struct rng *r, uint64_t bound)
 {
 	uint64_t limit = UINT64_MAX - UINT64_MAX % bound, x;
 
@@ -478,7 +339,7 @@ static uint64_t rng_below(struct rng *r, uint64_t bound)
 	return x % bound;
 }
 
-static void rng_init(struct rng *r)
+void ord_rng_init(struct rng *r)
 {
 	struct timespec ts;
 
@@ -493,9 +354,9 @@ static void items_shuffle(struct item *items, size_t n)
 	struct rng r;
 	size_t i;
 
-	rng_init(&r);
+	ord_rng_init(&r);
 	for (i = n; i > 1; i--) {
-		size_t j = (size_t)rng_below(&r, i);
+		size_t j = (size_t)ord_rng_below(&r, i);
 		struct item t = items[i - 1];
 
 		items[i - 1] = items[j];
@@ -526,9 +387,9 @@ static int fleet_node_cmp(const void *pa, const void *pb)
  * only on the nodes processed before it) and returns its item; otherwise
  * returns 0. items' scores are clobbered.
  */
-static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
-                              size_t nfleet, const char *key, size_t key_len,
-                              const char *stop_at, size_t *assign)
+size_t ord_balanced_assign(struct item *items, size_t n, char *const *fleet,
+                           size_t nfleet, const char *key, size_t key_len,
+                           const char *stop_at, size_t *assign)
 {
 	struct fleet_node *order = xreallocarray(NULL, nfleet, sizeof(*order));
 	size_t *count = xcalloc(n, sizeof(*count));
@@ -546,8 +407,8 @@ static size_t balanced_assign(struct item *items, size_t n, char *const *fleet,
 	for (k = 0; k < nfleet; k++) {
 		size_t best = SIZE_MAX;
 
-		items_score(items, n, ORDER_STABLE, order[k].name, key,
-		            key_len);
+		ord_items_score(items, n, ORDER_STABLE, order[k].name, key,
+		                key_len);
 		for (i = 0; i < n; i++) {
 			bool room =
 			        count[i] < q || (count[i] == q && nfull < r);
@@ -599,8 +460,8 @@ static void balanced_first(const struct order *o, const char *key,
 				items[i].first = true;
 				goto out;
 			}
-	mine = balanced_assign(items, n, o->fleet, o->nfleet, key, key_len,
-	                       o->seed, NULL);
+	mine = ord_balanced_assign(items, n, o->fleet, o->nfleet, key, key_len,
+	                           o->seed, NULL);
 	want = items[mine].tag;
 	items_score_memo(items, n, ORDER_STABLE, o, key,
 	                 key_len); /* clobbered */
@@ -789,8 +650,8 @@ void order_apply(const struct order *o, const char *key, json_t *list)
 /* -- Lines: each name's lines in the rendered hosts text --------------- */
 
 /* The names part of entry l's key: "name name..." after the address. */
-static const char *line_names(const struct hosts_doc *d,
-                              const struct hosts_line *l, size_t *ret_len)
+const char *ord_line_names(const struct hosts_doc *d,
+                           const struct hosts_line *l, size_t *ret_len)
 {
 	*ret_len = l->key_len - l->addr_len - 1;
 	return d->keys + l->key + l->addr_len + 1;
@@ -816,8 +677,8 @@ static uint32_t line_weight(json_t *weights, const char *addr, size_t len)
 }
 
 /* Items for the lines at pos[0..n) of d: identity = the address. */
-static struct item *line_items(const struct hosts_doc *d, const size_t *pos,
-                               size_t n, json_t *weights)
+struct item *ord_line_items(const struct hosts_doc *d, const size_t *pos,
+                            size_t n, json_t *weights)
 {
 	struct item *items = xcalloc(n, sizeof(*items));
 
@@ -856,18 +717,7 @@ static void order_items(const struct order *o, const char *key, size_t key_len,
 	qsort(items, n, sizeof(*items), item_cmp);
 }
 
-/*
- * The groups of d: every entry line belongs to the group of its names;
- * first[g] is its first line, next[i] the line after i in i's group (or
- * SIZE_MAX), count[g] how many.
- */
-struct groups {
-	struct strmap map; /* names -> group */
-	size_t *first, *last, *count, *next;
-	size_t n;
-};
-
-static void groups_build(const struct hosts_doc *d, struct groups *g)
+void ord_groups_build(const struct hosts_doc *d, struct groups *g)
 {
 	memset(g, 0, sizeof(*g));
 	strmap_init(&g->map);
@@ -888,7 +738,7 @@ static void groups_build(const struct hosts_doc *d, struct groups *g)
 		g->next[i] = SIZE_MAX;
 		if (!l->entry)
 			continue;
-		names = line_names(d, l, &len);
+		names = ord_line_names(d, l, &len);
 		slot = strmap_put(&g->map, names, len, (uint32_t)g->n, &fresh);
 		k = slot->value;
 		if (fresh) {
@@ -902,7 +752,7 @@ static void groups_build(const struct hosts_doc *d, struct groups *g)
 	}
 }
 
-static void groups_free(struct groups *g)
+void ord_groups_free(struct groups *g)
 {
 	strmap_free(&g->map);
 	free(g->first);
@@ -924,7 +774,7 @@ int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
 
 	if (o == NULL || d->nlines == 0 || (o->mode == ORDER_NONE && emit == 0))
 		return 0;
-	groups_build(d, &g);
+	ord_groups_build(d, &g);
 	from = xreallocarray(NULL, d->nlines, sizeof(*from));
 	drop = xcalloc(d->nlines, sizeof(*drop));
 	for (size_t i = 0; i < d->nlines; i++)
@@ -942,8 +792,8 @@ int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
 		}
 		for (size_t i = g.first[k]; i != SIZE_MAX; i = g.next[i])
 			pos[j++] = i;
-		names = line_names(d, &d->lines[pos[0]], &len);
-		items = line_items(d, pos, n, weights);
+		names = ord_line_names(d, &d->lines[pos[0]], &len);
+		items = ord_line_items(d, pos, n, weights);
 		order_items(o, names, len, items, n);
 		/* The group keeps its positions; its lines take them in
 		 * this node's order, and only the first emit stay. */
@@ -1008,230 +858,6 @@ int order_lines(const struct order *o, struct hosts_doc *d, json_t *weights,
 	free(pos);
 	free(from);
 	free(drop);
-	groups_free(&g);
+	ord_groups_free(&g);
 	return r;
-}
-
-/* -- Explain ------------------------------------------------------------ */
-
-/* s with control and non-ASCII bytes as \xNN: names come from Consul. */
-static char *printable(const char *a, size_t alen, const char *sep,
-                       const char *b, size_t blen)
-{
-	struct buf out;
-	const char *parts[3] = {a, sep, b};
-	size_t lens[3] = {alen, sep != NULL ? strlen(sep) : 0, blen};
-	size_t p, i;
-
-	buf_init(&out, 0);
-	for (p = 0; p < 3; p++) {
-		for (i = 0; parts[p] != NULL && i < lens[p]; i++) {
-			unsigned char c = (unsigned char)parts[p][i];
-
-			if (c < 0x20 || c >= 0x7f || c == '\\')
-				buf_printf(&out, "\\x%02x", c);
-			else
-				buf_putc(&out, (char)c);
-		}
-	}
-	return buf_take(&out, NULL);
-}
-
-static char *item_label(const struct item *it)
-{
-	if (it->node != NULL)
-		return printable(it->node, it->node_len, "/", it->id,
-		                 it->id_len);
-	return printable(it->id, it->id_len, NULL, NULL, 0);
-}
-
-static int width_of(char **labels, size_t n, size_t min)
-{
-	size_t w = min, i;
-
-	for (i = 0; i < n; i++)
-		if (strlen(labels[i]) > w)
-			w = strlen(labels[i]);
-	return w > 48 ? 48 : (int)w;
-}
-
-static int explain_table(enum order_mode mode, const char *key,
-                         struct item *items, size_t n, char **fleet,
-                         size_t nfleet, const size_t *first, struct buf *out)
-{
-	char **labels = xcalloc(n, sizeof(*labels));
-	char **nodes = xcalloc(nfleet, sizeof(*nodes));
-	size_t *count = xcalloc(n, sizeof(*count));
-	size_t i, k, max = 0, min = SIZE_MAX;
-	double wsum = 0.0;
-	char *skey = printable(key, strlen(key), NULL, NULL, 0);
-	int rc = 0, lw, nw;
-
-	for (i = 0; i < n; i++) {
-		labels[i] = item_label(&items[i]);
-		wsum += items[i].weight;
-	}
-	for (k = 0; k < nfleet; k++) {
-		nodes[k] = printable(fleet[k], strlen(fleet[k]), NULL, NULL, 0);
-		count[first[k]]++;
-	}
-	lw = width_of(labels, n, strlen("ADDRESS"));
-	nw = width_of(nodes, nfleet, strlen("NODE"));
-	rc |= buf_printf(out,
-	                 "names:     %s\n"
-	                 "mode:      %s\n"
-	                 "nodes:     %zu\n"
-	                 "addresses: %zu\n"
-	                 "hash:      sha256(seed \"\\0\" names \"\\0\" "
-	                 "address), first 8 bytes, big-endian\n",
-	                 skey, order_mode_name(mode), nfleet, n);
-	if (mode == ORDER_RANDOM)
-		rc |= buf_puts(out, "note:      random mode: one draw; every "
-		                    "render draws again\n");
-	rc |= buf_printf(out, "\n%-*s  %s\n", nw, "NODE", "FIRST CHOICE");
-	for (k = 0; k < nfleet; k++)
-		rc |= buf_printf(out, "%-*s  %s\n", nw, nodes[k],
-		                 labels[first[k]]);
-	rc |= buf_printf(out, "\n%-*s  %6s  %6s  %6s  %6s\n", lw, "ADDRESS",
-	                 "WEIGHT", "FIRST", "SHARE", "IDEAL");
-	for (i = 0; i < n; i++) {
-		double ideal;
-
-		if (mode == ORDER_NONE)
-			ideal = i == 0 ? 1.0 : 0.0;
-		else if (mode == ORDER_WEIGHTED && wsum > 0)
-			ideal = items[i].weight / wsum;
-		else
-			ideal = 1.0 / (double)n;
-		rc |= buf_printf(out, "%-*s  %6u  %6zu  %5.1f%%  %5.1f%%\n", lw,
-		                 labels[i], items[i].weight, count[i],
-		                 100.0 * (double)count[i] / (double)nfleet,
-		                 100.0 * ideal);
-		if (count[i] > max)
-			max = count[i];
-		if (count[i] < min)
-			min = count[i];
-	}
-	rc |= buf_printf(out, "\nspread: max %zu, min %zu, max - min %zu\n",
-	                 max, min, max - min);
-	for (i = 0; i < n; i++)
-		free(labels[i]);
-	for (k = 0; k < nfleet; k++)
-		free(nodes[k]);
-	free(labels);
-	free(nodes);
-	free(count);
-	free(skey);
-	return rc != 0 ? -E2BIG : 0;
-}
-
-/* Whether the names "a b c" hold name, whole, or (service) a name
- * "<name>.service.<rest>". */
-static bool names_match(const char *names, size_t len, const char *name,
-                        bool service)
-{
-	size_t nlen = strlen(name);
-
-	for (const char *p = names, *end = names + len; p < end;) {
-		const char *q = memchr(p, ' ', (size_t)(end - p));
-		size_t w;
-
-		q = q != NULL ? q : end;
-		w = (size_t)(q - p);
-		if (!service && w == nlen && strncasecmp(p, name, nlen) == 0)
-			return true;
-		if (service && w > nlen + 9 &&
-		    strncasecmp(p, name, nlen) == 0 &&
-		    strncmp(p + nlen, ".service.", 9) == 0)
-			return true;
-		p = q + 1;
-	}
-	return false;
-}
-
-/* Explain one group: each fleet node's first choice, then the shares. */
-static int explain_group(const struct order *o, const struct hosts_doc *d,
-                         const size_t *pos, size_t n, json_t *weights,
-                         struct buf *out)
-{
-	struct item *items = line_items(d, pos, n, weights);
-	size_t *first = xcalloc(o->nfleet, sizeof(*first)), len, k;
-	const char *names = line_names(d, &d->lines[pos[0]], &len);
-	char *key = xstrndup(names, len);
-	struct rng r;
-	int rc;
-
-	switch (o->mode) {
-	case ORDER_BALANCED:
-		balanced_assign(items, n, o->fleet, o->nfleet, names, len, NULL,
-		                first);
-		break;
-	case ORDER_RANDOM:
-		rng_init(&r);
-		for (k = 0; k < o->nfleet; k++)
-			first[k] = (size_t)rng_below(&r, n);
-		break;
-	case ORDER_NONE:
-		break; /* everyone takes the template's first line */
-	case ORDER_STABLE:
-	case ORDER_WEIGHTED:
-		for (k = 0; k < o->nfleet; k++) {
-			items_score(items, n, o->mode, o->fleet[k], names, len);
-			first[k] = items_best(items, n);
-		}
-		break;
-	}
-	rc = explain_table(o->mode, key, items, n, o->fleet, o->nfleet, first,
-	                   out);
-	free(key);
-	free(first);
-	free(items);
-	return rc;
-}
-
-int order_explain_lines(const struct order *o, const struct hosts_doc *d,
-                        const char *name, json_t *weights, struct buf *out,
-                        struct err *e)
-{
-	struct groups g;
-	size_t *pos = NULL, matched = 0;
-	int rc = 0;
-
-	if (o->nfleet == 0)
-		return err_msg(e, -EINVAL,
-		               "explain: the catalog lists no nodes");
-	groups_build(d, &g);
-	for (int service = 0; service < 2 && matched == 0 && rc == 0;
-	     service++) {
-		for (size_t k = 0; k < g.n && rc == 0; k++) {
-			size_t len, j = 0;
-			const char *names =
-			        line_names(d, &d->lines[g.first[k]], &len);
-
-			if (!names_match(names, len, name, service == 1))
-				continue;
-			pos = xreallocarray(pos, g.count[k], sizeof(*pos));
-			for (size_t i = g.first[k]; i != SIZE_MAX;
-			     i = g.next[i])
-				pos[j++] = i;
-			if (matched++ > 0)
-				rc = buf_putc(out, '\n');
-			if (rc == 0)
-				rc = explain_group(o, d, pos, g.count[k],
-				                   weights, out);
-		}
-	}
-	free(pos);
-	groups_free(&g);
-	if (rc < 0)
-		return err_msg(e, rc,
-		               "explain: the table for \"%s\" is too large",
-		               name);
-	if (matched == 0)
-		return err_msg(
-		        e, -ENOENT,
-		        "explain: no line of the render carries the name "
-		        "\"%s\" (nor \"%s.service.*\")",
-		        name, name);
-	return 0;
 }
