@@ -8,7 +8,13 @@
  *   command: IDLE -> (a swap) -> [budget spent] WAITING -> RUNNING -> IDLE
  *
  * The file itself (read, stage, swap) is destfile.h's; what is held is
- * guard.h's.
+ * guard.h's; the command's machine is publish_cmd.c (publish_priv.h holds
+ * what both see).
+ *
+ * Map: state names and set_state; job settle/finish; logging (streams,
+ * problems, the "wrote" line); the job: check, guard (hold timer), write
+ * (stage, check_command, swap); the sinks (file, dry, explain, diff); the
+ * queue (kick, flush, submit, close); stats.
  */
 #include "publish/publish.h"
 
@@ -29,159 +35,10 @@
 #include "base/log.h"
 #include "base/strmap.h"
 #include "base/xmalloc.h"
+#include "publish/publish_priv.h"
 
-/* A concurrent writer changed the destination while a job staged it:
- * start over at most this often before giving up for this render. */
-#define PUBLISH_MAX_RESTARTS 5
-/* A failed command runs again after 1 s, doubling up to 5 min. */
-#define PUBLISH_RETRY_MIN_MS 1000
-#define PUBLISH_RETRY_MAX_MS 300000
-/* Most removed or added entries a "wrote" line names. */
-#define PUBLISH_LOG_KEYS 3
-
-struct waiter {
-	publish_done_cb cb;
-	void *data;
-};
-
-/* A render and who waits for it. */
-struct job {
-	char *text;
-	size_t len;
-	struct tmpl_spans spans;
-	bool all_dynamic; /* no spans given: every line is data */
-	char *suspect;
-	json_t *weights;
-	struct waiter *waiters;
-	size_t nwaiters;
-};
-
-struct flusher {
-	void (*cb)(void *data, bool ok);
-	void *data;
-};
-
-enum job_state {
-	JOB_IDLE,     /* nothing runs; the next job may start */
-	JOB_CHECKING, /* check_command runs on the staged file */
-	JOB_CLOSED,   /* closing and idle: timers are closing */
-};
-
-enum cmd_state {
-	CMD_IDLE,    /* not running; command_due says whether it should */
-	CMD_WAITING, /* due, waiting for its budget or a retry's backoff */
-	CMD_RUNNING,
-};
-
-static const char *const job_state_names[] = {[JOB_IDLE] = "IDLE",
-                                              [JOB_CHECKING] = "CHECKING",
-                                              [JOB_CLOSED] = "CLOSED"};
-static const char *const cmd_state_names[] = {[CMD_IDLE] = "IDLE",
-                                              [CMD_WAITING] = "WAITING",
-                                              [CMD_RUNNING] = "RUNNING"};
-
-struct publisher;
-
-/* Where checked content goes: the file, or stdout for -dry. */
-struct publish_sink {
-	const char *name;
-	/* Publish p->job (checked in p->new); ends with publish_finish. */
-	void (*start)(struct publisher *p);
-	/* Instead of staging what the destination would hold (p->final,
-	 * against p->file_old): -diff. NULL: stage it. */
-	void (*compare)(struct publisher *p);
-};
-
-struct publisher {
-	uv_loop_t *loop;
-	const struct publish_sink *sink;
-	enum job_state state;
-	enum cmd_state cmd_state;
-	bool closing;
-	void (*closed)(void *);
-	void *closed_data;
-	int open_timers;
-
-	/* Configuration (copied). */
-	char *dest; /* for log lines */
-	char *command;
-	char *check_command;
-	enum tmpl_format format;
-	bool managed_block, rollback;
-	struct guard_conf guard;
-	uint64_t command_timeout_ms;
-	unsigned max_runs;
-	uint64_t window_ms;
-	unsigned emit;
-	const struct order *order;
-	char *explain; /* the name -explain asks about */
-	struct destfile *file;
-
-	struct job *job;     /* running */
-	struct job *pending; /* the next one (newest render) */
-	struct job *last;    /* the last one done: re-published for holds */
-	/* The file as the last job left it (written or found unchanged),
-	 * with nothing held: the same render again is UNCHANGED at once,
-	 * unchecked and unread, while the file's identity stays (a check
-	 * output that changed is no file change: the steady state of a
-	 * large catalog). */
-	bool settled;
-	struct stat settled_st;
-	unsigned restarts; /* of the running job, after a concurrent edit */
-
-	struct hosts_doc new; /* the job's render, checked */
-	struct hosts_doc old; /* what is published (block or whole file) */
-	/* old is the doc of the file whose identity is old_st_kept: while
-	 * the file keeps it, a job does not read it into a doc again (after
-	 * a write with nothing held, the render's doc is what was written). */
-	bool old_kept;
-	struct stat old_st_kept;
-	bool render_in_old; /* the last checked render's doc is old's now */
-	struct guard_result gr;
-	struct guard_window window; /* removals published lately */
-	struct buf block;           /* what the block (or the file) will hold */
-	struct buf file_old;        /* the destination as read */
-	struct buf final;           /* what the destination will hold */
-	struct destfile_old old_st;
-	char *staged;       /* temp file path while staged */
-	bool stale_checked; /* leftover temp files removed once */
-	bool link_logged;
-	char *held_logged;       /* the last hold reason logged, to log once */
-	int64_t text_hold_since; /* format text: the current hold began */
-	uv_timer_t hold_timer;   /* re-publish when a held removal is due */
-	uv_timer_t kick_timer;   /* 0 ms: start jobs from the loop */
-
-	struct command *check; /* check_command on the staged file */
-
-	/* The command. */
-	struct command *cmd;
-	bool command_due; /* a swap happened that no run has covered */
-	uint64_t *starts; /* ring of the last max_runs start times */
-	unsigned nstarts, ring;
-	unsigned cmd_failures; /* failed runs in a row */
-	bool cmd_retry;        /* due only to retry a failed run */
-	uint64_t retry_not_before;
-	bool last_cmd_ok;
-	uv_timer_t cmd_timer;
-	/* Rollback: what was published before the first swap that no
-	 * successful command has covered (the block, in managed mode). */
-	bool rollback_valid;  /* rollback_data was taken */
-	bool rollback_exists; /* and there was a file to roll back to */
-	struct buf rollback_data;
-
-	struct flusher *flushers;
-	size_t nflushers;
-
-	struct publish_stats stats;
-	void (*observer)(void *data);
-	void *observer_data;
-};
-
-static void publish_kick(struct publisher *p);
-static void cmd_kick(struct publisher *p);
 static void job_write(struct publisher *p);
 static void publish_count(struct publisher *p, enum publish_result res);
-static void publish_count_command(struct publisher *p, bool ok);
 
 const char *publish_result_name(enum publish_result res)
 {
@@ -198,6 +55,13 @@ const char *publish_result_name(enum publish_result res)
 	return "?";
 }
 
+static const char *const job_state_names[] = {[JOB_IDLE] = "IDLE",
+                                              [JOB_CHECKING] = "CHECKING",
+                                              [JOB_CLOSED] = "CLOSED"};
+static const char *const cmd_state_names[] = {[CMD_IDLE] = "IDLE",
+                                              [CMD_WAITING] = "WAITING",
+                                              [CMD_RUNNING] = "RUNNING"};
+
 static void job_set_state(struct publisher *p, enum job_state s)
 {
 	if (p->state != s)
@@ -206,7 +70,7 @@ static void job_set_state(struct publisher *p, enum job_state s)
 	p->state = s;
 }
 
-static void cmd_set_state(struct publisher *p, enum cmd_state s)
+void cmd_set_state(struct publisher *p, enum cmd_state s)
 {
 	if (p->cmd_state != s)
 		log_trace("publish %s: command %s -> [%s]", p->dest,
@@ -338,8 +202,8 @@ static void publish_log_stream(struct publisher *p, const char *what,
 	buf_free(&esc);
 }
 
-static void publish_log_output(struct publisher *p, const char *what,
-                               const struct command *c)
+void publish_log_output(struct publisher *p, const char *what,
+                        const struct command *c)
 {
 	bool failed = !command_succeeded(c), trunc;
 	const char *s;
@@ -352,7 +216,7 @@ static void publish_log_output(struct publisher *p, const char *what,
 }
 
 /* First line of stderr (or stdout), escaped, for an error message. */
-static void publish_first_line(const struct command *c, struct buf *out)
+void publish_first_line(const struct command *c, struct buf *out)
 {
 	size_t len;
 	const char *s = command_stderr(c, &len, NULL), *nl;
@@ -448,221 +312,6 @@ static void publish_log_written(struct publisher *p)
 	         p->final.len, added, removed, p->gr.nheld,
 	         what.len > 0 ? ": " : "", buf_str(&what));
 	buf_free(&what);
-}
-
-/* ---- the command ------------------------------------------------------ */
-
-/* When the budget lets the next run start (uv_now() based). */
-static uint64_t cmd_budget_due(const struct publisher *p, uint64_t now)
-{
-	uint64_t oldest;
-
-	if (p->nstarts < p->max_runs)
-		return now;
-	oldest = p->starts[p->ring]; /* the slot the next start takes */
-	return now - oldest >= p->window_ms ? now : oldest + p->window_ms;
-}
-
-/* Restore what was published before the swaps a failed command covered:
- * the block only, in managed-block mode (edits outside it are kept). */
-static void cmd_rollback(struct publisher *p)
-{
-	struct destfile_old old;
-	struct buf cur, out;
-	const char *why = NULL;
-	struct err e;
-	char msg[600];
-	int r;
-
-	err_clear(&e);
-	buf_init(&cur, PUBLISH_MAX_FILE);
-	buf_init(&out, PUBLISH_MAX_FILE);
-	r = destfile_read(p->file, &cur, &old, &e);
-	if (r == 0 && p->managed_block) {
-		r = hosts_splice(buf_str(&cur), cur.len,
-		                 buf_str(&p->rollback_data),
-		                 p->rollback_data.len, &out, &why);
-		if (r < 0)
-			err_msg(&e, r, "managed block: %s",
-			        why != NULL ? why : strerror(-r));
-	} else if (r == 0) {
-		r = buf_append(&out,
-		               p->rollback_data.data != NULL
-		                       ? p->rollback_data.data
-		                       : "",
-		               p->rollback_data.len);
-	}
-	if (r == 0)
-		r = destfile_replace(p->file, out.data != NULL ? out.data : "",
-		                     out.len, &old, &e);
-	if (r < 0)
-		log_warnx("%s: rollback failed: %s", p->dest,
-		          err_format(&e, msg, sizeof(msg)));
-	else
-		log_warnx("%s: rolled back to the content from before the "
-		          "failed command",
-		          p->dest);
-	buf_free(&cur);
-	buf_free(&out);
-}
-
-static void cmd_done(struct command *c, void *data)
-{
-	struct publisher *p = data;
-	char desc[128];
-	struct buf msg;
-
-	const char *denied = command_signal_denied(c);
-
-	p->cmd = NULL;
-	cmd_set_state(p, CMD_IDLE);
-	publish_log_output(p, "command", c);
-	/* A reload that could not signal dnsmasq did not happen, whatever
-	 * its exit status (pkill exits 0 then). */
-	p->last_cmd_ok = command_succeeded(c) && denied == NULL;
-	publish_count_command(p, p->last_cmd_ok);
-	if (p->last_cmd_ok) {
-		log_debug("%s: command done in %llu ms", p->dest,
-		          (unsigned long long)command_duration_ms(c));
-		p->rollback_valid = false;
-		p->cmd_failures = 0;
-		p->cmd_retry = false;
-		p->retry_not_before = 0;
-		command_free(c);
-		cmd_kick(p);
-		return;
-	}
-	buf_init(&msg, 400);
-	publish_first_line(c, &msg);
-	log_warnx("%s: command %s%s%s%s", p->dest,
-	          command_describe(c, desc, sizeof(desc)), buf_str(&msg),
-	          denied != NULL ? "; " : "", denied != NULL ? denied : "");
-	buf_free(&msg);
-	command_free(c);
-	p->cmd_failures++;
-	if (p->command_due) {
-		/* A newer render was swapped in while it ran: that one gets
-		 * its own run, within the budget, not a backed-off retry. */
-		p->cmd_retry = false;
-	} else if (p->rollback && p->rollback_valid) {
-		if (p->rollback_exists)
-			cmd_rollback(p);
-		else
-			log_warnx("%s: nothing to roll back to (the file was "
-			          "new)",
-			          p->dest);
-	} else {
-		/* The file is in place but the command (a dnsmasq reload)
-		 * did not take it: run it again, backing off. */
-		uint64_t delay = backoff_ceiling_ms(PUBLISH_RETRY_MIN_MS,
-		                                    PUBLISH_RETRY_MAX_MS,
-		                                    p->cmd_failures);
-
-		p->command_due = true;
-		p->cmd_retry = true;
-		p->retry_not_before = uv_now(p->loop) + delay;
-		log_warnx("%s: running the command again in %llu ms", p->dest,
-		          (unsigned long long)delay);
-	}
-	p->rollback_valid = false;
-	cmd_kick(p);
-}
-
-static void cmd_run(struct publisher *p)
-{
-	uint64_t now = uv_now(p->loop);
-	struct err e;
-	int r;
-
-	err_clear(&e);
-	if (p->nstarts > 0)
-		log_debug("%s: running the command (%u of at most %u in %llu "
-		          "ms)",
-		          p->dest,
-		          p->nstarts < p->max_runs ? p->nstarts + 1
-		                                   : p->max_runs,
-		          p->max_runs, (unsigned long long)p->window_ms);
-	else
-		log_debug("%s: running the command (the first)", p->dest);
-	p->command_due = false;
-	p->starts[p->ring] = now;
-	p->ring = (p->ring + 1) % p->max_runs;
-	if (p->nstarts < p->max_runs)
-		p->nstarts++;
-	p->stats.command_runs++;
-	cmd_set_state(p, CMD_RUNNING);
-	r = command_run(p->loop, p->command, NULL, p->command_timeout_ms,
-	                cmd_done, p, &p->cmd, &e);
-	if (r == 0)
-		return;
-	cmd_set_state(p, CMD_IDLE);
-	p->last_cmd_ok = false;
-	publish_count_command(p, false);
-	log_warnx("%s: command: %s", p->dest, e.msg);
-	publish_kick(p);
-}
-
-static void cmd_timer_cb(uv_timer_t *t)
-{
-	struct publisher *p = t->data;
-
-	if (p->cmd_state == CMD_WAITING)
-		cmd_set_state(p, CMD_IDLE);
-	cmd_kick(p);
-}
-
-/*
- * Closing or flushing (-once): a due command runs now, whatever its
- * budget, but a failed one is not retried.
- */
-static bool cmd_hurry(const struct publisher *p)
-{
-	return p->closing || p->nflushers > 0;
-}
-
-/* Whether the command should run (now or later). */
-static bool cmd_wanted(const struct publisher *p)
-{
-	return p->command != NULL && p->command_due &&
-	       !(cmd_hurry(p) && p->cmd_retry) &&
-	       !(p->closing && p->cmd_failures > 0);
-}
-
-/* Start the command if it is due and allowed; else wait for what allows
- * it. Then let the job side see whether everything is idle. */
-static void cmd_kick(struct publisher *p)
-{
-	uint64_t now, due;
-	bool hurry = cmd_hurry(p);
-
-	/* The loop's time is from before this turn's file work (an fsync
-	 * may take milliseconds): the budget counts real start times. */
-	uv_update_time(p->loop);
-	now = uv_now(p->loop);
-
-	if (p->cmd_state == CMD_RUNNING)
-		return;
-	if (!cmd_wanted(p)) {
-		uv_timer_stop(&p->cmd_timer);
-		cmd_set_state(p, CMD_IDLE);
-		publish_kick(p);
-		return;
-	}
-	due = cmd_budget_due(p, now);
-	if (p->cmd_retry && due < p->retry_not_before)
-		due = p->retry_not_before;
-	if (due > now && !hurry) {
-		if (p->cmd_state != CMD_WAITING)
-			log_info("%s: the command runs in %llu ms (at most %u "
-			         "runs in %llu ms)",
-			         p->dest, (unsigned long long)(due - now),
-			         p->max_runs, (unsigned long long)p->window_ms);
-		cmd_set_state(p, CMD_WAITING);
-		uv_timer_start(&p->cmd_timer, cmd_timer_cb, due - now, 0);
-		return;
-	}
-	uv_timer_stop(&p->cmd_timer);
-	cmd_run(p);
 }
 
 /* ---- the job: check ------------------------------------------------- */
@@ -1240,7 +889,7 @@ static void publish_flushed(struct publisher *p)
 }
 
 /* Idle: start the next thing there is to do. */
-static void publish_kick(struct publisher *p)
+void publish_kick(struct publisher *p)
 {
 	if (p->state != JOB_IDLE || p->job != NULL)
 		return;
@@ -1441,7 +1090,7 @@ static void publish_count(struct publisher *p, enum publish_result res)
 		p->observer(p->observer_data);
 }
 
-static void publish_count_command(struct publisher *p, bool ok)
+void publish_count_command(struct publisher *p, bool ok)
 {
 	p->stats.command_failing = !ok;
 	if (!ok)
