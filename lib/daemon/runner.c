@@ -21,6 +21,43 @@
 #include "base/xmalloc.h"
 
 /* One configured template and its render state. */
+/*
+ * A template's two state machines, each changed only through its
+ * set function (traced, as watch.c's watch_set_state):
+ *
+ *   render: CLEAN -> (a change) -> DIRTY -> (the pass) -> CLEAN
+ *           CLEAN/DIRTY -> (a change under wait) -> WAITING
+ *           WAITING -> (quiescence timer) -> DIRTY
+ *   life:   NEW -> (complete render) -> COMPLETE -> (first publish
+ *           finished) -> PUBLISHED -> (-once: its command ran) -> FLUSHED
+ *           (forward only)
+ */
+enum rtmpl_render {
+	RTMPL_CLEAN,   /* nothing to render */
+	RTMPL_DIRTY,   /* render on the next pass */
+	RTMPL_WAITING, /* a change, its quiescence timer running */
+};
+
+enum rtmpl_life {
+	RTMPL_NEW,       /* no complete render yet */
+	RTMPL_COMPLETE,  /* had a complete render */
+	RTMPL_PUBLISHED, /* its first publish has finished */
+	RTMPL_FLUSHED,   /* -once: its command, if any, has run */
+};
+
+static const char *const rtmpl_render_names[] = {
+        [RTMPL_CLEAN] = "CLEAN",
+        [RTMPL_DIRTY] = "DIRTY",
+        [RTMPL_WAITING] = "WAITING",
+};
+
+static const char *const rtmpl_life_names[] = {
+        [RTMPL_NEW] = "NEW",
+        [RTMPL_COMPLETE] = "COMPLETE",
+        [RTMPL_PUBLISHED] = "PUBLISHED",
+        [RTMPL_FLUSHED] = "FLUSHED",
+};
+
 struct rtmpl {
 	struct runner *r;
 	const struct tmpl_conf *tc;
@@ -28,14 +65,11 @@ struct rtmpl {
 	struct tmpl *tmpl;
 	struct tmpl_cache *cache; /* its iterations kept between renders */
 	struct publisher *pub;
-	json_t *deps;         /* dep_id -> true: what the last pass used */
-	char *last_error;     /* last render error logged, to log once */
-	bool dirty;           /* needs a render pass */
-	bool waiting;         /* quiescence timer running */
-	bool complete;        /* had a complete render */
-	bool published;       /* its first publish has finished */
-	bool flushed;         /* -once: its command, if any, has run */
-	uint64_t burst_start; /* loop time of the first change of a burst */
+	json_t *deps;             /* dep_id -> true: what the last pass used */
+	char *last_error;         /* last render error logged, to log once */
+	enum rtmpl_render render; /* changed only by rtmpl_set_render */
+	enum rtmpl_life life;     /* changed only by rtmpl_set_life */
+	uint64_t burst_start;     /* loop time of the first change of a burst */
 	uv_timer_t wait_timer;
 	uv_timer_t retry_timer;       /* re-publish after a failed publish */
 	unsigned failures;            /* failed publishes in a row */
@@ -100,6 +134,32 @@ static void runner_schedule_pass(struct runner *r);
 static void rtmpl_retry_cb(uv_timer_t *timer);
 static void runner_changed(struct runner *r);
 
+static void rtmpl_set_render(struct rtmpl *t, enum rtmpl_render st)
+{
+	if (t->render != st)
+		log_trace("template %s: render %s -> [%s]", t->name,
+		          rtmpl_render_names[t->render],
+		          rtmpl_render_names[st]);
+	t->render = st;
+}
+
+/* Forward only: a later state is never left for an earlier one. */
+static void rtmpl_set_life(struct rtmpl *t, enum rtmpl_life st)
+{
+	if (st <= t->life)
+		return;
+	log_trace("template %s: life %s -> [%s]", t->name,
+	          rtmpl_life_names[t->life], rtmpl_life_names[st]);
+	t->life = st;
+}
+
+/* t is to render on the next pass (unless its quiescence timer runs). */
+static void rtmpl_want_render(struct rtmpl *t)
+{
+	if (t->render == RTMPL_CLEAN)
+		rtmpl_set_render(t, RTMPL_DIRTY);
+}
+
 static const struct wait_conf *rtmpl_wait(const struct rtmpl *t)
 {
 	return t->tc->wait.enabled ? &t->tc->wait : &t->r->cfg->wait;
@@ -161,7 +221,7 @@ static void runner_seed_known(struct runner *r, const char *seed)
 		log_info("ordering %s with seed \"%s\"",
 		         order_mode_name(r->cfg->order), seed);
 	for (size_t i = 0; i < r->ntmpls; i++)
-		r->tmpls[i].dirty = true;
+		rtmpl_want_render(&r->tmpls[i]);
 	runner_schedule_pass(r);
 }
 
@@ -236,7 +296,7 @@ static void rtmpl_flushed(void *data, bool ok)
 	struct rtmpl *t = data;
 	struct runner *r = t->r;
 
-	t->flushed = true;
+	rtmpl_set_life(t, RTMPL_FLUSHED);
 	if (!ok) {
 		log_errx("%s: the command failed", t->name);
 		r->failed = true;
@@ -247,7 +307,7 @@ static void rtmpl_flushed(void *data, bool ok)
 static void runner_check_ready(struct runner *r)
 {
 	for (size_t i = 0; i < r->ntmpls; i++)
-		if (!r->tmpls[i].published)
+		if (r->tmpls[i].life < RTMPL_PUBLISHED)
 			return;
 	if (r->cfg->once) {
 		/* Exit once every command has run: a -once run that
@@ -259,7 +319,7 @@ static void runner_check_ready(struct runner *r)
 				                &r->tmpls[i]);
 		}
 		for (size_t i = 0; i < r->ntmpls; i++)
-			if (!r->tmpls[i].flushed)
+			if (r->tmpls[i].life < RTMPL_FLUSHED)
 				return;
 		if (r->cbs.on_exit != NULL)
 			r->cbs.on_exit(r->cbs.data, r->failed ? 1 : 0);
@@ -328,9 +388,9 @@ static void rtmpl_published(void *data, enum publish_result res,
 		t->failures = 0;
 		uv_timer_stop(&t->retry_timer);
 	}
-	if (r->closing || t->published)
+	if (r->closing || t->life >= RTMPL_PUBLISHED)
 		return;
-	t->published = true;
+	rtmpl_set_life(t, RTMPL_PUBLISHED);
 	runner_check_ready(r);
 }
 
@@ -426,7 +486,7 @@ static void rtmpl_render(struct rtmpl *t)
 		          r->seed_known ? "fleet" : "seed");
 		goto out;
 	}
-	t->complete = true;
+	rtmpl_set_life(t, RTMPL_COMPLETE);
 	buf_init(&suspect, 0);
 	in.text = buf_str(&out);
 	in.len = out.len;
@@ -451,9 +511,9 @@ static void runner_pass_cb(uv_timer_t *timer)
 		return;
 	for (size_t i = 0; i < r->ntmpls; i++) {
 		struct rtmpl *t = &r->tmpls[i];
-		if (!t->dirty || t->waiting)
+		if (t->render != RTMPL_DIRTY)
 			continue;
-		t->dirty = false;
+		rtmpl_set_render(t, RTMPL_CLEAN);
 		rtmpl_render(t);
 	}
 }
@@ -468,7 +528,7 @@ static void rtmpl_retry_cb(uv_timer_t *timer)
 {
 	struct rtmpl *t = timer->data;
 
-	t->dirty = true;
+	rtmpl_want_render(t);
 	runner_schedule_pass(t->r);
 }
 
@@ -476,7 +536,8 @@ static void rtmpl_wait_cb(uv_timer_t *timer)
 {
 	struct rtmpl *t = timer->data;
 
-	t->waiting = false;
+	if (t->render == RTMPL_WAITING)
+		rtmpl_set_render(t, RTMPL_DIRTY);
 	runner_schedule_pass(t->r);
 }
 
@@ -492,17 +553,16 @@ static void rtmpl_mark_dirty(struct rtmpl *t)
 	const struct wait_conf *w = rtmpl_wait(t);
 	uint64_t now = uv_now(r->loop), due;
 
-	if (t->published && t->changed_ns == 0)
+	if (t->life >= RTMPL_PUBLISHED && t->changed_ns == 0)
 		t->changed_ns = uv_hrtime();
-	if (!t->complete || !w->enabled || r->cfg->once) {
-		t->dirty = true;
+	if (t->life < RTMPL_COMPLETE || !w->enabled || r->cfg->once) {
+		rtmpl_want_render(t);
 		runner_schedule_pass(r);
 		return;
 	}
-	if (!t->dirty || !t->waiting)
+	if (t->render != RTMPL_WAITING)
 		t->burst_start = now;
-	t->dirty = true;
-	t->waiting = true;
+	rtmpl_set_render(t, RTMPL_WAITING);
 	due = now + w->min_ms;
 	if (w->max_ms > 0 && due > t->burst_start + w->max_ms)
 		due = t->burst_start + w->max_ms;
@@ -758,7 +818,7 @@ int runner_start(struct runner *r)
 		log_info("ordering %s with seed \"%s\"",
 		         order_mode_name(r->cfg->order), r->cfg->order_seed);
 	for (size_t i = 0; i < r->ntmpls; i++)
-		r->tmpls[i].dirty = true;
+		rtmpl_want_render(&r->tmpls[i]);
 	if (r->ntmpls == 0)
 		runner_check_ready(r);
 	runner_schedule_pass(r);
