@@ -12,12 +12,35 @@
 
 #include "base/container_of.h"
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/xmalloc.h"
 
-enum command_phase {
+/*
+ * A command's state, changed only through command_set_state (traced, as
+ * watch.c's watch_set_state); forward only:
+ *
+ *   RUNNING -> (timeout) TERMINATED -> (grace) KILLED
+ *   any of those -> (child exits) EXITED -> (exit and both EOFs, or the
+ *   grace after exit) CLOSING -> (last handle closed) DONE
+ *
+ * A spawn that fails goes to CLOSING at once. Two facts sit beside the
+ * state, not in it: timed_out (a result: the timer fired while it ran)
+ * and detached (ownership: command_free came first, so done never fires
+ * and the last close frees it).
+ */
+enum command_state {
 	COMMAND_RUNNING,    /* child alive, no signal sent */
 	COMMAND_TERMINATED, /* SIGTERM sent to the group */
 	COMMAND_KILLED,     /* SIGKILL sent to the group */
+	COMMAND_EXITED,     /* child reaped; a pipe may still be open */
+	COMMAND_CLOSING,    /* handles being closed; done fires after */
+	COMMAND_DONE,       /* done has run; free is the owner's */
+};
+
+static const char *const command_state_names[] = {
+        [COMMAND_RUNNING] = "RUNNING", [COMMAND_TERMINATED] = "TERMINATED",
+        [COMMAND_KILLED] = "KILLED",   [COMMAND_EXITED] = "EXITED",
+        [COMMAND_CLOSING] = "CLOSING", [COMMAND_DONE] = "DONE",
 };
 
 struct command_stream {
@@ -33,13 +56,10 @@ struct command {
 	uv_process_t proc;
 	uv_timer_t timer;
 	struct command_stream streams[2]; /* stdout, stderr */
-	enum command_phase phase;
-	bool exited;
+	enum command_state state;         /* only through command_set_state */
 	bool timed_out;
-	bool finishing;  /* handles are being closed */
-	bool detached;   /* freed by its owner: no callback, free at the end */
-	bool done_fired; /* done has run; free is the owner's */
-	int handles;     /* initialised handles not yet closed */
+	bool detached; /* freed by its owner: no callback, free at the end */
+	int handles;   /* initialised handles not yet closed */
 	int64_t status;
 	int term_signal;
 	uint64_t timeout_ms;
@@ -49,6 +69,20 @@ struct command {
 	void *data;
 	char readbuf[4096];
 };
+
+static void command_set_state(struct command *c, enum command_state st)
+{
+	if (c->state != st)
+		log_trace("command %d: %s -> [%s]", (int)c->proc.pid,
+		          command_state_names[c->state],
+		          command_state_names[st]);
+	c->state = st;
+}
+
+static bool command_exited(const struct command *c)
+{
+	return c->state >= COMMAND_EXITED;
+}
 
 static void command_release(struct command *c)
 {
@@ -67,7 +101,7 @@ static void command_handle_closed(uv_handle_t *h)
 		command_release(c);
 		return;
 	}
-	c->done_fired = true;
+	command_set_state(c, COMMAND_DONE);
 	if (c->done != NULL)
 		c->done(c, c->data);
 }
@@ -83,10 +117,10 @@ static void command_close_handle(struct command *c, uv_handle_t *h)
 /* Both events in (exit and EOFs): close everything; done fires after. */
 static void command_check_finished(struct command *c)
 {
-	if (c->finishing || !c->exited || c->streams[0].open ||
+	if (c->state != COMMAND_EXITED || c->streams[0].open ||
 	    c->streams[1].open)
 		return;
-	c->finishing = true;
+	command_set_state(c, COMMAND_CLOSING);
 	c->ended_ms = uv_now(c->loop);
 	command_close_handle(c, (uv_handle_t *)&c->timer);
 	command_close_handle(c, (uv_handle_t *)&c->proc);
@@ -104,7 +138,7 @@ static void command_stream_close(struct command_stream *s)
 
 static void command_signal_group(struct command *c, int sig)
 {
-	if (c->exited)
+	if (command_exited(c))
 		return;
 	/* The child leads its own session (UV_PROCESS_DETACHED). */
 	if (kill(-c->proc.pid, sig) < 0)
@@ -115,23 +149,23 @@ static void command_on_timer(uv_timer_t *t)
 {
 	struct command *c = t->data;
 
-	if (c->exited) {
+	if (command_exited(c)) {
 		/* Exited, but a grandchild holds a pipe: stop waiting. */
 		command_stream_close(&c->streams[0]);
 		command_stream_close(&c->streams[1]);
 		command_check_finished(c);
 		return;
 	}
-	if (c->phase == COMMAND_RUNNING) {
+	if (c->state == COMMAND_RUNNING) {
 		c->timed_out = true;
-		c->phase = COMMAND_TERMINATED;
+		command_set_state(c, COMMAND_TERMINATED);
 		command_signal_group(c, SIGTERM);
 		uv_timer_start(&c->timer, command_on_timer,
 		               COMMAND_KILL_GRACE_MS, 0);
 		return;
 	}
-	if (c->phase == COMMAND_TERMINATED) {
-		c->phase = COMMAND_KILLED;
+	if (c->state == COMMAND_TERMINATED) {
+		command_set_state(c, COMMAND_KILLED);
 		command_signal_group(c, SIGKILL);
 		uv_timer_start(&c->timer, command_on_timer,
 		               COMMAND_KILL_GRACE_MS, 0);
@@ -147,7 +181,7 @@ static void command_on_exit(uv_process_t *p, int64_t status, int term_signal)
 {
 	struct command *c = p->data;
 
-	c->exited = true;
+	command_set_state(c, COMMAND_EXITED);
 	c->status = status;
 	c->term_signal = term_signal;
 	if (c->streams[0].open || c->streams[1].open)
@@ -309,7 +343,7 @@ int command_run(uv_loop_t *loop, const char *script, const char *arg1,
 		/* A failed uv_spawn still initialised the handle: close it. */
 		c->detached = true;
 		c->handles++;
-		c->finishing = true;
+		command_set_state(c, COMMAND_CLOSING);
 		command_close_handle(c, (uv_handle_t *)&c->proc);
 		command_close_handle(c, (uv_handle_t *)&c->timer);
 		command_close_handle(c, (uv_handle_t *)&c->streams[0].pipe);
@@ -335,19 +369,19 @@ struct command *command_free(struct command *c)
 {
 	if (c == NULL)
 		return NULL;
-	if (c->done_fired) {
+	if (c->state == COMMAND_DONE) {
 		command_release(c);
 		return NULL;
 	}
 	/* Still running or closing: finish without telling anyone. */
 	c->detached = true;
-	if (!c->exited) {
-		c->phase = COMMAND_KILLED;
+	if (!command_exited(c)) {
+		command_set_state(c, COMMAND_KILLED);
 		command_signal_group(c, SIGKILL);
 	}
 	command_stream_close(&c->streams[0]);
 	command_stream_close(&c->streams[1]);
-	if (c->exited)
+	if (command_exited(c))
 		command_check_finished(c);
 	else
 		uv_timer_stop(&c->timer);
@@ -356,7 +390,7 @@ struct command *command_free(struct command *c)
 
 bool command_succeeded(const struct command *c)
 {
-	return c->exited && !c->timed_out && c->term_signal == 0 &&
+	return command_exited(c) && !c->timed_out && c->term_signal == 0 &&
 	       c->status == 0;
 }
 
