@@ -3,6 +3,16 @@
  * retry, wait, order, metrics, exec, guard, template, the top level), each
  * with its table of known and unsupported keys, and the template block's
  * defaults.
+ *
+ * Map:
+ *   blocks             want_blocks, wait, ssl, retry, consul, order,
+ *                      metrics, delimiters
+ *   template blocks    defaults (CONFIG_DEFAULT_*), denylist, perms,
+ *                      owner, exec, format, guard, apply_template
+ *   top level          sizes, reserved names, apply_root
+ * Each key is still named twice (its block's keys[] table and its strcmp
+ * branch): the single table that would drive parsing, defaults, flags and
+ * -h is not written yet.
  */
 #include "config/config.h"
 

@@ -1,3 +1,15 @@
+/*
+ * An HCL (v1, as consul-template reads it) and JSON parser into a jansson
+ * tree, with a position table so config errors can say file:line:col.
+ *
+ * Map:
+ *   position table     hcl_pos_*: where each key and list element began
+ *   lexing helpers     errors, newlines and comments, identifiers, escapes
+ *   strings            quoted (with ${} refused), heredocs, numbers
+ *   values and bodies  hcl_value, hcl_list, hcl_body (blocks merge as
+ *                      HCL v1 does: repeated keys become lists)
+ *   hcl_parse          the entry point, bounded by HCL_MAX_INPUT and depth
+ */
 #include "config/hcl.h"
 
 #include <errno.h>

@@ -22,6 +22,15 @@
  * Records are consul-template's structs (trecord.h), each field of the Go
  * struct set, in the schema's order (the HS_, HC_, ... enums below,
  * checked against trecord.c once).
+ *
+ * Map:
+ *   reserved names     dep_name_reserved (the names a record may not take)
+ *   shared             drop messages, jdoc readers, field checks
+ *   sorting            items sorted as consul-template sorts
+ *   maps, tags, checks string maps, tagged addresses, tags, health_fold
+ *                      (Consul's AggregatedStatus), checks and filters
+ *   records            nodes, services, health, node, datacenters, KV,
+ *                      agent/self; dep_decode / dep_decode_names
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,6 +2,21 @@
  * One blocking-query state machine per dependency (consul-template's
  * watch/view.go, on a uv loop instead of goroutines). Every state change
  * goes through watch_set_state(), as curl's mstate() does.
+ *
+ * Map:
+ *   state and waits    watch_set_state, the long-poll wait, rotation
+ *   the queue          enqueue/dequeue under max connections, rate limit
+ *   events             reachable/unreachable, on_event
+ *   after an answer    watch_next (re-poll, jitter), settle, -once budget,
+ *                      give up, backoff after failures (backoff.h)
+ *   answers            transport failures, unusable answers, HTTP status,
+ *                      watch_answer (decode, "changed?" by
+ *                      trec_value_equal, deliver), watch_done
+ *   fetch              watch_start, watch_fetch, watch_admit, park
+ *   the outage probe   /v1/status/leader while Consul is unreachable
+ *   memory             malloc_trim at most every WATCH_TRIM_EVERY_MS
+ *   watcher API        add/remove/has/stats/close; loopback check and
+ *                      reserved names; watcher_new (token: config's rule)
  */
 #include "consul/watch.h"
 

@@ -1,3 +1,22 @@
+/*
+ * The runner: templates, the store, the watcher, the order and one
+ * publisher per template, driven by the loop. Data comes in (on_data),
+ * marks the templates that used it, a pass renders them (after consul-
+ * template's wait quiescence), and the render goes to the publisher.
+ *
+ * Map:
+ *   state machines     rtmpl_set_render / rtmpl_set_life (see enum above)
+ *   deps               runner_watch, lookup, version, gc (what the last
+ *                      pass used is what stays watched)
+ *   order inputs       seed (agent/self, at start, before any render),
+ *                      fleet, order/weigh callbacks of the render
+ *   publish results    flushed, check_ready (-once exit), retry_later,
+ *                      published
+ *   the pass           rtmpl_render, runner_pass_cb, wait/retry timers,
+ *                      rtmpl_mark_dirty (quiescence)
+ *   watcher callbacks  runner_on_data, runner_on_event
+ *   life               rtmpl_init, runner_new, runner_start, close, stats
+ */
 #include "daemon/runner.h"
 
 #include <errno.h>

@@ -2,6 +2,16 @@
  * Per-node ordering: rendezvous hashing, weighted rendezvous, a fleet-wide
  * bounded-load assignment, a random shuffle. See order.h for the contract
  * and the documented hash.
+ *
+ * Map:
+ *   items              what a list element is (node, id, weight from
+ *                      Status or Checks folded by deps.h's health_fold)
+ *   scores             SHA-256 hash, weighted score, memo (order/memo.h)
+ *   random             the shuffle's pool (getrandom, splitmix64 fallback)
+ *   balanced           HRW with bounded loads over the fleet
+ *   the fleet, object  order_new/free/set_seed/set_fleet/apply
+ *   lines              each name's lines in a rendered hosts text,
+ *                      order_lines; the explain table is order_explain.c
  */
 #include "order/order.h"
 

@@ -6,7 +6,12 @@
  * take "the thing operated on" as their last argument:
  *   {{ .Tags | join "," }}  {{ 10 | subtract 3 }} (= 7)
  *
- * Regular expressions are Go's (RE2 syntax and semantics, lib/regex.c).
+ * Regular expressions are Go's (RE2 syntax and semantics, template/regexp.c).
+ *
+ * Map: logic and comparison; Go builtins (index, len, slice, print*,
+ * html, js, urlquery); parseJSON; membership (contains, in); env and file
+ * (base/readfile.h); strings; math in consul-template's (b, a) order;
+ * lists; conversion (toJSON, parseInt, ...).
  */
 #include "template/funcs.h"
 

@@ -3,6 +3,12 @@
  * regexp/syntax parser (parse.go) step for step, so errors come in Go's
  * order and words, and emits a PCRE2 pattern of the same meaning; then
  * Go's match, ReplaceAll and Expand over pcre2_match.
+ *
+ * Map:
+ *   the translator     Go syntax -> PCRE2 pattern, Go's error texts
+ *   compiled patterns  regex_compile / regex_free
+ *   the cache          compiled patterns by text, bounded
+ *   matching           match, find, replace (Go's Expand)
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "template/regexp.h"

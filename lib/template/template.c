@@ -7,6 +7,14 @@
  * Go's parse.go closely so that trimming, declarations, else-if chains,
  * and the error texts behave the same. Nesting is bounded by
  * TMPL_MAX_PARSE_DEPTH, so hostile input cannot overflow the stack.
+ *
+ * Map:
+ *   lexer              tokens, delimiters, trim markers
+ *   literals           strings (Go's escapes), numbers
+ *   tree, parser       tnode, recursive descent (pipelines, control,
+ *                      define/template/block)
+ *   replayable ranges  which range iterations the cache may replay
+ *   checks             what a template can see of a health check
  */
 #include "template/template.h"
 

@@ -9,6 +9,16 @@
  * render over a large catalog allocates little besides the output.
  * Nesting depth, steps (actions + iterations) and output size are bounded
  * by env->limits.
+ *
+ * Map:
+ *   spans and errors   which output bytes came from data; step and depth
+ *                      limits
+ *   variables          push/pop/find/set
+ *   evaluation         fields and chains, variables, calls, functions,
+ *                      commands, pipelines
+ *   walk               if/with, range (plain and replayed from the
+ *                      iteration cache: frag_*, rec_*), template/block
+ *   tmpl_render        the entry points
  */
 #include <errno.h>
 #include <stdarg.h>

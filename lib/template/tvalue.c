@@ -1,6 +1,12 @@
 /*
  * Go value semantics over jansson: truth, printing (fmt's %v), printf,
  * and the comparisons behind eq/ne/lt/le/gt/ge.
+ *
+ * Map:
+ *   types and truth    tv_type_name, tv_truth, floats as Go prints them
+ *   printf machinery   verbs, flags, width/precision, %v of every value
+ *   comparison         eq/ne/lt/le/gt/ge with Go's errors
+ *   encoding/json      toJSON / toJSONPretty as encoding/json writes
  */
 #include "template/tvalue.h"
 #include "base/utf8.h"
