@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -78,6 +79,55 @@ struct flag_use {
 	const char *value; /* borrowed from argv; NULL for a bare bool */
 	bool on;           /* bool flags */
 };
+
+/*
+ * A block's schema: one entry per key, naming it, saying how its value is
+ * read and where it goes (offset into the block's struct); the names an
+ * unknown key is matched against ("did you mean") come from the same
+ * table, so adding a key is one entry. KEY_FN keys run fn with the block
+ * (checks beyond the type, side effects, nested blocks). Ends with a
+ * NULL name.
+ */
+#define CONFIG_MAX_BLOCK_KEYS 64
+
+enum key_kind {
+	KEY_NONE, /* not a key of the block (internal) */
+	KEY_BOOL,
+	KEY_STRING,
+	KEY_NONEMPTY,
+	KEY_LINE,
+	KEY_DURATION,
+	KEY_UINT,    /* at most max */
+	KEY_COMMAND, /* a string for sh -c, or a list of words */
+	KEY_FN,
+};
+
+struct key_def {
+	const char *name;
+	enum key_kind kind;
+	size_t offset;
+	unsigned max;
+	int (*fn)(struct vctx *v, const json_t *obj, const char *key,
+	          json_t *val, void *target);
+};
+
+#define KEY(name, kind, type, field)                       \
+	{                                                  \
+		name, kind, offsetof(type, field), 0, NULL \
+	}
+#define KEY_MAX(name, type, field, max)                          \
+	{                                                        \
+		name, KEY_UINT, offsetof(type, field), max, NULL \
+	}
+#define KEY_CALL(name, fn)             \
+	{                              \
+		name, KEY_FN, 0, 0, fn \
+	}
+
+/* Apply obj's keys by defs; every error recorded, the last returned. */
+int cfg_apply_keys(struct vctx *v, json_t *obj, void *target,
+                   const struct key_def *defs, const char *where,
+                   const char *const *unsupported);
 
 /* config_values.c */
 int cfg_lerr(struct load *ld, int code, const char *file, int line, int col,

@@ -168,74 +168,45 @@ static int want_wait(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
+static int ssl_enabled(struct vctx *v, const json_t *obj, const char *key,
+                       json_t *val, void *target)
+{
+	struct tls_conf *t = target;
+
+	v->ld->ssl_enabled_set = true;
+	return cfg_want_bool(v, obj, key, val, &t->enabled);
+}
+
 static int apply_ssl(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"enabled",     "verify",  "cert",
-	                                   "key",         "ca_cert", "ca_path",
-	                                   "server_name", NULL};
-	struct tls_conf *t = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
+	static const struct key_def keys[] = {
+	        KEY_CALL("enabled", ssl_enabled),
+	        KEY("verify", KEY_BOOL, struct tls_conf, verify),
+	        KEY("cert", KEY_NONEMPTY, struct tls_conf, cert),
+	        KEY("key", KEY_NONEMPTY, struct tls_conf, key),
+	        KEY("ca_cert", KEY_NONEMPTY, struct tls_conf, ca_cert),
+	        KEY("ca_path", KEY_NONEMPTY, struct tls_conf, ca_path),
+	        KEY("server_name", KEY_NONEMPTY, struct tls_conf, server_name),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "enabled") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->enabled);
-			v->ld->ssl_enabled_set = true;
-		} else if (strcmp(key, "verify") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->verify);
-		} else if (strcmp(key, "cert") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->cert);
-		} else if (strcmp(key, "key") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->key);
-		} else if (strcmp(key, "ca_cert") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->ca_cert);
-		} else if (strcmp(key, "ca_path") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->ca_path);
-		} else if (strcmp(key, "server_name") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &t->server_name);
-		} else {
-			r = cfg_unknown_key(v, obj, key, "in consul.ssl block",
-			                    keys, NULL);
-		}
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in consul.ssl block",
+	                      NULL);
 }
 
 static int apply_retry(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"enabled", "attempts", "backoff",
-	                                   "max_backoff", NULL};
-	struct retry_conf *rc = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
+	static const struct key_def keys[] = {
+	        KEY("enabled", KEY_BOOL, struct retry_conf, enabled),
+	        KEY_MAX("attempts", struct retry_conf, attempts, 1000000),
+	        KEY("backoff", KEY_DURATION, struct retry_conf, backoff_ms),
+	        KEY("max_backoff", KEY_DURATION, struct retry_conf,
+	            max_backoff_ms),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "enabled") == 0)
-			r = cfg_want_bool(v, obj, key, val, &rc->enabled);
-		else if (strcmp(key, "attempts") == 0)
-			r = cfg_want_uint(v, obj, key, val, 1000000,
-			                  &rc->attempts);
-		else if (strcmp(key, "backoff") == 0)
-			r = cfg_want_duration(v, obj, key, val,
-			                      &rc->backoff_ms);
-		else if (strcmp(key, "max_backoff") == 0)
-			r = cfg_want_duration(v, obj, key, val,
-			                      &rc->max_backoff_ms);
-		else
-			r = cfg_unknown_key(v, obj, key,
-			                    "in consul.retry block", keys,
-			                    NULL);
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in consul.retry block",
+	                      NULL);
 }
 
 /* Printable ASCII only: the token goes into an HTTP header. */
@@ -268,45 +239,56 @@ static int want_address(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
+static int consul_address(struct vctx *v, const json_t *obj, const char *key,
+                          json_t *val, void *target)
+{
+	return want_address(v, obj, key, val,
+	                    &((struct consul_conf *)target)->address);
+}
+
+static int consul_token(struct vctx *v, const json_t *obj, const char *key,
+                        json_t *val, void *target)
+{
+	struct consul_conf *cc = target;
+	int r = cfg_want_string(v, obj, key, val, &cc->token);
+
+	if (r == 0 && !config_token_valid(cc->token))
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: only printable characters "
+		                   "without spaces are allowed",
+		                   cfg_name_of(v, key));
+	return r;
+}
+
+static int consul_ssl(struct vctx *v, const json_t *obj, const char *key,
+                      json_t *val, void *target)
+{
+	return want_blocks(v, obj, key, val, apply_ssl,
+	                   &((struct consul_conf *)target)->ssl);
+}
+
+static int consul_retry(struct vctx *v, const json_t *obj, const char *key,
+                        json_t *val, void *target)
+{
+	return want_blocks(v, obj, key, val, apply_retry,
+	                   &((struct consul_conf *)target)->retry);
+}
+
 static int apply_consul(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"address", "token", "token_file",
-	                                   "ssl",     "retry", NULL};
+	static const struct key_def keys[] = {
+	        KEY_CALL("address", consul_address),
+	        KEY_CALL("token", consul_token),
+	        KEY("token_file", KEY_NONEMPTY, struct consul_conf, token_file),
+	        KEY_CALL("ssl", consul_ssl),
+	        KEY_CALL("retry", consul_retry),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 	static const char *const unsupported[] = {"auth", "namespace",
 	                                          "transport", NULL};
-	struct consul_conf *cc = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "address") == 0) {
-			r = want_address(v, obj, key, val, &cc->address);
-		} else if (strcmp(key, "token") == 0) {
-			r = cfg_want_string(v, obj, key, val, &cc->token);
-			if (r == 0 && !config_token_valid(cc->token))
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: only printable characters "
-				        "without spaces are allowed",
-				        cfg_name_of(v, key));
-		} else if (strcmp(key, "token_file") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &cc->token_file);
-		} else if (strcmp(key, "ssl") == 0) {
-			r = want_blocks(v, obj, key, val, apply_ssl, &cc->ssl);
-		} else if (strcmp(key, "retry") == 0) {
-			r = want_blocks(v, obj, key, val, apply_retry,
-			                &cc->retry);
-		} else {
-			r = cfg_unknown_key(v, obj, key, "in consul block",
-			                    keys, unsupported);
-		}
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in consul block",
+	                      unsupported);
 }
 
 static int order_parse(const char *s, enum order_mode *ret)
@@ -345,97 +327,73 @@ static int want_order_mode(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
+static int order_mode_key(struct vctx *v, const json_t *obj, const char *key,
+                          json_t *val, void *target)
+{
+	return want_order_mode(v, obj, key, val,
+	                       &((struct config *)target)->order);
+}
+
 static int apply_order(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"mode", "seed", NULL};
-	struct config *c = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
+	static const struct key_def keys[] = {
+	        KEY_CALL("mode", order_mode_key),
+	        KEY("seed", KEY_LINE, struct config, order_seed),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "mode") == 0)
-			r = want_order_mode(v, obj, key, val, &c->order);
-		else if (strcmp(key, "seed") == 0)
-			r = cfg_want_line(v, obj, key, val, &c->order_seed);
-		else
-			r = cfg_unknown_key(v, obj, key, "in order block", keys,
-			                    NULL);
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in order block", NULL);
 }
 
 /* metrics { textfile }: node_exporter's textfile collector reads *.prom
  * files of one directory; a file of another name would never be read. */
+static int metrics_textfile(struct vctx *v, const json_t *obj, const char *key,
+                            json_t *val, void *target)
+{
+	struct config *c = target;
+	const char *f;
+	size_t n;
+	int r;
+
+	r = cfg_want_nonempty(v, obj, key, val, &c->metrics_textfile);
+	f = r == 0 ? c->metrics_textfile : NULL;
+	n = f != NULL ? strlen(f) : 0;
+	if (f != NULL && f[0] != '/')
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: expected an absolute path, "
+		                   "got \"%.200s\"",
+		                   cfg_name_of(v, key), f);
+	else if (f != NULL &&
+	         (n < 6 || strcmp(f + n - 5, ".prom") != 0 || f[n - 6] == '/'))
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: \"%.200s\" does not end in "
+		                   "\".prom\" (node_exporter's "
+		                   "textfile collector reads only "
+		                   "*.prom files)",
+		                   cfg_name_of(v, key), f);
+	return r;
+}
+
 static int apply_metrics(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"textfile", NULL};
-	struct config *c = target;
-	const char *key, *f;
-	json_t *val;
-	int ret = 0, r;
-	size_t n;
+	static const struct key_def keys[] = {
+	        KEY_CALL("textfile", metrics_textfile),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "textfile") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &c->metrics_textfile);
-			f = r == 0 ? c->metrics_textfile : NULL;
-			n = f != NULL ? strlen(f) : 0;
-			if (f != NULL && f[0] != '/')
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: expected an absolute path, "
-				        "got \"%.200s\"",
-				        cfg_name_of(v, key), f);
-			else if (f != NULL &&
-			         (n < 6 || strcmp(f + n - 5, ".prom") != 0 ||
-			          f[n - 6] == '/'))
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: \"%.200s\" does not end in "
-				        "\".prom\" (node_exporter's "
-				        "textfile collector reads only "
-				        "*.prom files)",
-				        cfg_name_of(v, key), f);
-		} else {
-			r = cfg_unknown_key(v, obj, key, "in metrics block",
-			                    keys, NULL);
-		}
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in metrics block", NULL);
 }
 
 static int apply_delimiters(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"left", "right", NULL};
-	struct load *ld = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
+	static const struct key_def keys[] = {
+	        KEY("left", KEY_NONEMPTY, struct load, default_left),
+	        KEY("right", KEY_NONEMPTY, struct load, default_right),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "left") == 0)
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &ld->default_left);
-		else if (strcmp(key, "right") == 0)
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &ld->default_right);
-		else
-			r = cfg_unknown_key(v, obj, key,
-			                    "in default_delimiters block", keys,
-			                    NULL);
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys,
+	                      "in default_delimiters block", NULL);
 }
 
 /* ---- template blocks ---- */
@@ -568,30 +526,18 @@ static int want_owner(struct vctx *v, const json_t *obj, const char *key,
 
 static int apply_exec(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"command", "timeout", NULL};
+	static const struct key_def keys[] = {
+	        KEY("command", KEY_COMMAND, struct tmpl_conf, command),
+	        KEY("timeout", KEY_DURATION, struct tmpl_conf,
+	            command_timeout_ms),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 	static const char *const unsupported[] = {
 	        "env",           "splay",   "kill_signal", "kill_timeout",
 	        "reload_signal", "enabled", NULL};
-	struct tmpl_conf *t = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "command") == 0)
-			r = cfg_want_command(v, obj, key, val, &t->command);
-		else if (strcmp(key, "timeout") == 0)
-			r = cfg_want_duration(v, obj, key, val,
-			                      &t->command_timeout_ms);
-		else
-			r = cfg_unknown_key(v, obj, key,
-			                    "in template.exec block", keys,
-			                    unsupported);
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in template.exec block",
+	                      unsupported);
 }
 
 static int want_format(struct vctx *v, const json_t *obj, const char *key,
@@ -615,52 +561,39 @@ static int want_format(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
+static int guard_shrink(struct vctx *v, const json_t *obj, const char *key,
+                        json_t *val, void *target)
+{
+	struct tmpl_conf *t = target;
+	double d = json_number_value(val);
+
+	if (!json_is_number(val))
+		return cfg_fail_value(v, obj, key,
+		                      "%s: expected a share between "
+		                      "0 and 1 like 0.5, got %s",
+		                      cfg_name_of(v, key), cfg_json_kind(val));
+	if (!(d >= 0.0 && d <= 1.0))
+		return cfg_fail_value(v, obj, key,
+		                      "%s: %g is out of range (0 "
+		                      "to 1; 0 disables)",
+		                      cfg_name_of(v, key), d);
+	t->guard_shrink = d;
+	return 0;
+}
+
 static int apply_guard(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"enabled", "shrink", "service_drop",
-	                                   "hold", NULL};
-	struct tmpl_conf *t = target;
-	const char *key;
-	json_t *val;
-	int ret = 0, r = 0;
+	static const struct key_def keys[] = {
+	        KEY("enabled", KEY_BOOL, struct tmpl_conf, guard_enabled),
+	        KEY_CALL("shrink", guard_shrink),
+	        KEY("service_drop", KEY_BOOL, struct tmpl_conf,
+	            guard_service_drop),
+	        KEY("hold", KEY_DURATION, struct tmpl_conf, guard_hold_ms),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "shrink") == 0) {
-			double d = json_number_value(val);
-
-			r = 0;
-			if (!json_is_number(val))
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: expected a share between "
-				        "0 and 1 like 0.5, got %s",
-				        cfg_name_of(v, key),
-				        cfg_json_kind(val));
-			else if (!(d >= 0.0 && d <= 1.0))
-				r = cfg_fail_value(v, obj, key,
-				                   "%s: %g is out of range (0 "
-				                   "to 1; 0 disables)",
-				                   cfg_name_of(v, key), d);
-			else
-				t->guard_shrink = d;
-		} else if (strcmp(key, "enabled") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->guard_enabled);
-		} else if (strcmp(key, "service_drop") == 0) {
-			r = cfg_want_bool(v, obj, key, val,
-			                  &t->guard_service_drop);
-		} else if (strcmp(key, "hold") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &t->guard_hold_ms);
-		} else {
-			r = cfg_unknown_key(v, obj, key,
-			                    "in template.guard block", keys,
-			                    NULL);
-		}
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, target, keys, "in template.guard block",
+	                      NULL);
 }
 
 struct tmpl_conf *cfg_template_add(struct load *ld)

@@ -528,3 +528,66 @@ int cfg_want_command(struct vctx *v, const json_t *obj, const char *key,
 	*dst = buf_take(&b, NULL);
 	return 0;
 }
+
+/* ---- a block's key table ---- */
+
+int cfg_apply_keys(struct vctx *v, json_t *obj, void *target,
+                   const struct key_def *defs, const char *where,
+                   const char *const *unsupported)
+{
+	const char *names[CONFIG_MAX_BLOCK_KEYS + 1];
+	const struct key_def *d;
+	const char *key;
+	json_t *val;
+	size_t n = 0;
+	int ret = 0, r;
+
+	for (d = defs; d->name != NULL && n < CONFIG_MAX_BLOCK_KEYS; d++)
+		names[n++] = d->name;
+	names[n] = NULL;
+	json_object_foreach(obj, key, val)
+	{
+		char *field;
+
+		for (d = defs; d->name != NULL; d++)
+			if (strcmp(key, d->name) == 0)
+				break;
+		field = (char *)target + d->offset;
+		switch (d->name == NULL ? KEY_NONE : d->kind) {
+		case KEY_NONE:
+			r = cfg_unknown_key(v, obj, key, where, names,
+			                    unsupported);
+			break;
+		case KEY_BOOL:
+			r = cfg_want_bool(v, obj, key, val, (bool *)field);
+			break;
+		case KEY_STRING:
+			r = cfg_want_string(v, obj, key, val, (char **)field);
+			break;
+		case KEY_NONEMPTY:
+			r = cfg_want_nonempty(v, obj, key, val, (char **)field);
+			break;
+		case KEY_LINE:
+			r = cfg_want_line(v, obj, key, val, (char **)field);
+			break;
+		case KEY_DURATION:
+			r = cfg_want_duration(v, obj, key, val,
+			                      (uint64_t *)field);
+			break;
+		case KEY_UINT:
+			r = cfg_want_uint(v, obj, key, val, d->max,
+			                  (unsigned *)field);
+			break;
+		case KEY_COMMAND:
+			r = cfg_want_command(v, obj, key, val, (char **)field);
+			break;
+		case KEY_FN:
+		default:
+			r = d->fn(v, obj, key, val, target);
+			break;
+		}
+		if (r < 0)
+			ret = r;
+	}
+	return ret;
+}
