@@ -610,47 +610,128 @@ struct tmpl_conf *cfg_template_add(struct load *ld)
 
 /* One template block: fills a new template; checks what the block alone
  * can tell (source xor contents, destination). */
+static int tmpl_exec(struct vctx *v, const json_t *obj, const char *key,
+                     json_t *val, void *target)
+{
+	return want_blocks(v, obj, key, val, apply_exec, target);
+}
+
+static int tmpl_guard(struct vctx *v, const json_t *obj, const char *key,
+                      json_t *val, void *target)
+{
+	return want_blocks(v, obj, key, val, apply_guard, target);
+}
+
+static int tmpl_perms(struct vctx *v, const json_t *obj, const char *key,
+                      json_t *val, void *target)
+{
+	return want_perms(v, obj, key, val,
+	                  &((struct tmpl_conf *)target)->perms);
+}
+
+static int tmpl_user(struct vctx *v, const json_t *obj, const char *key,
+                     json_t *val, void *target)
+{
+	return want_owner(v, obj, key, val,
+	                  &((struct tmpl_conf *)target)->user);
+}
+
+static int tmpl_group(struct vctx *v, const json_t *obj, const char *key,
+                      json_t *val, void *target)
+{
+	return want_owner(v, obj, key, val,
+	                  &((struct tmpl_conf *)target)->group);
+}
+
+static int tmpl_wait(struct vctx *v, const json_t *obj, const char *key,
+                     json_t *val, void *target)
+{
+	v->ld->ts[v->ld->c->ntemplates - 1].wait_set = true;
+	return want_wait(v, obj, key, val, &((struct tmpl_conf *)target)->wait);
+}
+
+static int tmpl_denylist(struct vctx *v, const json_t *obj, const char *key,
+                         json_t *val, void *target)
+{
+	return want_denylist(v, obj, key, val,
+	                     &((struct tmpl_conf *)target)->function_denylist);
+}
+
+static int tmpl_format(struct vctx *v, const json_t *obj, const char *key,
+                       json_t *val, void *target)
+{
+	return want_format(v, obj, key, val,
+	                   &((struct tmpl_conf *)target)->format);
+}
+
+static int tmpl_max_runs(struct vctx *v, const json_t *obj, const char *key,
+                         json_t *val, void *target)
+{
+	struct tmpl_conf *t = target;
+	int r = cfg_want_uint(v, obj, key, val, CONFIG_MAX_COMMAND_RUNS,
+	                      &t->command_max_runs);
+
+	if (r == 0 && t->command_max_runs == 0)
+		r = cfg_fail_value(v, obj, key, "%s: must be at least 1",
+		                   cfg_name_of(v, key));
+	return r;
+}
+
+/* The old fixed spacing: one run per interval. */
+static int tmpl_restart(struct vctx *v, const json_t *obj, const char *key,
+                        json_t *val, void *target)
+{
+	struct tmpl_conf *t = target;
+	int r = cfg_want_duration(v, obj, key, val, &t->command_window_ms);
+
+	t->command_max_runs = 1;
+	t->restart_min_interval_set = true;
+	return r;
+}
+
 int cfg_apply_template(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"source",
-	                                   "contents",
-	                                   "destination",
-	                                   "command",
-	                                   "command_timeout",
-	                                   "exec",
-	                                   "perms",
-	                                   "user",
-	                                   "group",
-	                                   "uid",
-	                                   "gid",
-	                                   "backup",
-	                                   "wait",
-	                                   "left_delimiter",
-	                                   "right_delimiter",
-	                                   "error_on_missing_key",
-	                                   "function_denylist",
-	                                   "function_blacklist",
-	                                   "create_dest_dirs",
-	                                   "emit",
-	                                   "managed_block",
-	                                   "check_command",
-	                                   "rollback_on_failure",
-	                                   "in_place",
-	                                   "guard",
-	                                   "format",
-	                                   "command_max_runs",
-	                                   "command_window",
-	                                   "restart_min_interval",
-	                                   NULL};
+#define T struct tmpl_conf
+	static const struct key_def keys[] = {
+	        KEY("source", KEY_NONEMPTY, T, source),
+	        KEY("contents", KEY_STRING, T, contents),
+	        KEY("destination", KEY_NONEMPTY, T, destination),
+	        KEY("command", KEY_COMMAND, T, command),
+	        KEY("command_timeout", KEY_DURATION, T, command_timeout_ms),
+	        KEY_CALL("exec", tmpl_exec),
+	        KEY_CALL("perms", tmpl_perms),
+	        KEY_CALL("user", tmpl_user),
+	        KEY_CALL("group", tmpl_group),
+	        KEY_CALL("uid", tmpl_user),
+	        KEY_CALL("gid", tmpl_group),
+	        KEY("backup", KEY_BOOL, T, backup),
+	        KEY_CALL("wait", tmpl_wait),
+	        KEY("left_delimiter", KEY_NONEMPTY, T, left_delim),
+	        KEY("right_delimiter", KEY_NONEMPTY, T, right_delim),
+	        KEY("error_on_missing_key", KEY_BOOL, T, error_on_missing_key),
+	        KEY_CALL("function_denylist", tmpl_denylist),
+	        KEY_CALL("function_blacklist", tmpl_denylist),
+	        KEY("create_dest_dirs", KEY_BOOL, T, create_dest_dirs),
+	        KEY_MAX("emit", T, emit, CONFIG_MAX_EMIT),
+	        KEY("managed_block", KEY_BOOL, T, managed_block),
+	        KEY("check_command", KEY_COMMAND, T, check_command),
+	        KEY("rollback_on_failure", KEY_BOOL, T, rollback_on_failure),
+	        KEY("in_place", KEY_BOOL, T, in_place),
+	        KEY_CALL("guard", tmpl_guard),
+	        KEY_CALL("format", tmpl_format),
+	        KEY_CALL("command_max_runs", tmpl_max_runs),
+	        KEY("command_window", KEY_DURATION, T, command_window_ms),
+	        KEY_CALL("restart_min_interval", tmpl_restart),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
+#undef T
 	static const char *const unsupported[] = {"error_fatal", "sandbox_path",
 	                                          NULL};
 	struct load *ld = target;
 	struct tmpl_conf *t;
 	struct tmpl_state *ts;
 	struct hcl_loc at = v->block;
-	const char *key;
-	json_t *val;
-	int ret = 0, r;
+	int ret;
 
 	if (ld->c->ntemplates >= CONFIG_MAX_TEMPLATES)
 		return cfg_lerr(v->ld, -EINVAL, v->file, 0, 0,
@@ -658,91 +739,7 @@ int cfg_apply_template(struct vctx *v, json_t *obj, void *target)
 		                CONFIG_MAX_TEMPLATES);
 	t = cfg_template_add(ld);
 	ts = &ld->ts[ld->c->ntemplates - 1];
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "source") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->source);
-		} else if (strcmp(key, "contents") == 0) {
-			r = cfg_want_string(v, obj, key, val, &t->contents);
-		} else if (strcmp(key, "destination") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &t->destination);
-		} else if (strcmp(key, "command") == 0) {
-			r = cfg_want_command(v, obj, key, val, &t->command);
-		} else if (strcmp(key, "command_timeout") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &t->command_timeout_ms);
-		} else if (strcmp(key, "exec") == 0) {
-			r = want_blocks(v, obj, key, val, apply_exec, t);
-		} else if (strcmp(key, "perms") == 0) {
-			r = want_perms(v, obj, key, val, &t->perms);
-		} else if (strcmp(key, "user") == 0 ||
-		           strcmp(key, "uid") == 0) {
-			r = want_owner(v, obj, key, val, &t->user);
-		} else if (strcmp(key, "group") == 0 ||
-		           strcmp(key, "gid") == 0) {
-			r = want_owner(v, obj, key, val, &t->group);
-		} else if (strcmp(key, "backup") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->backup);
-		} else if (strcmp(key, "wait") == 0) {
-			r = want_wait(v, obj, key, val, &t->wait);
-			ts->wait_set = true;
-		} else if (strcmp(key, "left_delimiter") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &t->left_delim);
-		} else if (strcmp(key, "right_delimiter") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val,
-			                      &t->right_delim);
-		} else if (strcmp(key, "error_on_missing_key") == 0) {
-			r = cfg_want_bool(v, obj, key, val,
-			                  &t->error_on_missing_key);
-		} else if (strcmp(key, "function_denylist") == 0 ||
-		           strcmp(key, "function_blacklist") == 0) {
-			r = want_denylist(v, obj, key, val,
-			                  &t->function_denylist);
-		} else if (strcmp(key, "create_dest_dirs") == 0) {
-			r = cfg_want_bool(v, obj, key, val,
-			                  &t->create_dest_dirs);
-		} else if (strcmp(key, "emit") == 0) {
-			r = cfg_want_uint(v, obj, key, val, CONFIG_MAX_EMIT,
-			                  &t->emit);
-		} else if (strcmp(key, "managed_block") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->managed_block);
-		} else if (strcmp(key, "check_command") == 0) {
-			r = cfg_want_command(v, obj, key, val,
-			                     &t->check_command);
-		} else if (strcmp(key, "rollback_on_failure") == 0) {
-			r = cfg_want_bool(v, obj, key, val,
-			                  &t->rollback_on_failure);
-		} else if (strcmp(key, "in_place") == 0) {
-			r = cfg_want_bool(v, obj, key, val, &t->in_place);
-		} else if (strcmp(key, "guard") == 0) {
-			r = want_blocks(v, obj, key, val, apply_guard, t);
-		} else if (strcmp(key, "format") == 0) {
-			r = want_format(v, obj, key, val, &t->format);
-		} else if (strcmp(key, "command_max_runs") == 0) {
-			r = cfg_want_uint(v, obj, key, val,
-			                  CONFIG_MAX_COMMAND_RUNS,
-			                  &t->command_max_runs);
-			if (r == 0 && t->command_max_runs == 0)
-				r = cfg_fail_value(v, obj, key,
-				                   "%s: must be at least 1",
-				                   cfg_name_of(v, key));
-		} else if (strcmp(key, "command_window") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &t->command_window_ms);
-		} else if (strcmp(key, "restart_min_interval") == 0) {
-			/* The old fixed spacing: one run per interval. */
-			r = cfg_want_duration(v, obj, key, val,
-			                      &t->command_window_ms);
-			t->command_max_runs = 1;
-			t->restart_min_interval_set = true;
-		} else {
-			r = cfg_unknown_key(v, obj, key, "in template block",
-			                    keys, unsupported);
-		}
-		if (r < 0)
-			ret = r;
-	}
+	ret = cfg_apply_keys(v, obj, t, keys, "in template block", unsupported);
 
 	ts->file = xstrdup(v->file);
 	ts->line = at.line;
