@@ -10,9 +10,10 @@
  *   template blocks    defaults (CONFIG_DEFAULT_*), denylist, perms,
  *                      owner, exec, format, guard, apply_template
  *   top level          sizes, reserved names, apply_root
- * Each key is still named twice (its block's keys[] table and its strcmp
- * branch): the single table that would drive parsing, defaults, flags and
- * -h is not written yet.
+ * Every block's keys are a table (struct key_def, config_priv.h) that
+ * drives parsing and the "did you mean" list: adding a key is one entry
+ * (plus a reader when its value needs more than a type). Flags
+ * (config_flags.c) and -h's text are still their own tables.
  */
 #include "config/config.h"
 
@@ -861,25 +862,155 @@ static int want_names(struct vctx *v, const json_t *obj, const char *key,
 	return 0;
 }
 
+static int root_consul(struct vctx *v, const json_t *obj, const char *key,
+                       json_t *val, void *target)
+{
+	struct config *c = target;
+
+	if (json_is_string(val))
+		return want_address(v, obj, key, val, &c->consul.address);
+	return want_blocks(v, obj, key, val, apply_consul, &c->consul);
+}
+
+static int root_block_query_wait(struct vctx *v, const json_t *obj,
+                                 const char *key, json_t *val, void *target)
+{
+	struct config *c = target;
+	int r = cfg_want_duration(v, obj, key, val, &c->block_query_wait_ms);
+
+	if (r == 0 &&
+	    (c->block_query_wait_ms < 1000 || c->block_query_wait_ms > 600000))
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: must be between 1s and 10m "
+		                   "(Consul's limit)",
+		                   cfg_name_of(v, key));
+	if (r == 0)
+		c->block_query_wait_set = true;
+	return r;
+}
+
+static int root_join_settle(struct vctx *v, const json_t *obj, const char *key,
+                            json_t *val, void *target)
+{
+	struct config *c = target;
+	int r = cfg_want_duration(v, obj, key, val, &c->node_join_settle_ms);
+
+	if (r == 0 && c->node_join_settle_ms > CONFIG_MAX_JOIN_SETTLE_MS)
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: at most 5s (a removal made "
+		                   "meanwhile waits for it too)",
+		                   cfg_name_of(v, key));
+	return r;
+}
+
+static int root_wait(struct vctx *v, const json_t *obj, const char *key,
+                     json_t *val, void *target)
+{
+	return want_wait(v, obj, key, val, &((struct config *)target)->wait);
+}
+
+static int root_log_level(struct vctx *v, const json_t *obj, const char *key,
+                          json_t *val, void *target)
+{
+	struct config *c = target;
+	int r = cfg_want_nonempty(v, obj, key, val, &c->log_level), lvl = 0;
+
+	if (r == 0 && (lvl = log_level_parse(c->log_level)) < 0)
+		r = cfg_fail_value(v, obj, key,
+		                   "%s: unknown level \"%.64s\" "
+		                   "(expected trace, debug, info, "
+		                   "warn or err)",
+		                   cfg_name_of(v, key), c->log_level);
+	if (r == 0) {
+		free(c->log_level);
+		c->log_level = xstrdup(log_level_name((enum log_level)lvl));
+	}
+	return r;
+}
+
+static int root_kill_signal(struct vctx *v, const json_t *obj, const char *key,
+                            json_t *val, void *target)
+{
+	return cfg_want_signal(v, obj, key, val, false,
+	                       &((struct config *)target)->kill_signal);
+}
+
+static int root_reload_signal(struct vctx *v, const json_t *obj,
+                              const char *key, json_t *val, void *target)
+{
+	return cfg_want_signal(v, obj, key, val, true,
+	                       &((struct config *)target)->reload_signal);
+}
+
+static int root_template(struct vctx *v, const json_t *obj, const char *key,
+                         json_t *val, void *target)
+{
+	(void)target;
+	return want_blocks(v, obj, key, val, cfg_apply_template, v->ld);
+}
+
+static int root_order(struct vctx *v, const json_t *obj, const char *key,
+                      json_t *val, void *target)
+{
+	struct config *c = target;
+
+	if (json_is_string(val))
+		return want_order_mode(v, obj, key, val, &c->order);
+	return want_blocks(v, obj, key, val, apply_order, c);
+}
+
+static int root_delimiters(struct vctx *v, const json_t *obj, const char *key,
+                           json_t *val, void *target)
+{
+	(void)target;
+	return want_blocks(v, obj, key, val, apply_delimiters, v->ld);
+}
+
+static int root_metrics(struct vctx *v, const json_t *obj, const char *key,
+                        json_t *val, void *target)
+{
+	return want_blocks(v, obj, key, val, apply_metrics, target);
+}
+
+static int root_max_response(struct vctx *v, const json_t *obj, const char *key,
+                             json_t *val, void *target)
+{
+	return want_size(v, obj, key, val, CONFIG_MIN_RESPONSE,
+	                 CONFIG_MAX_RESPONSE,
+	                 &((struct config *)target)->max_response_size);
+}
+
+static int root_reserved(struct vctx *v, const json_t *obj, const char *key,
+                         json_t *val, void *target)
+{
+	struct config *c = target;
+
+	return want_names(v, obj, key, val, &c->reserved_names,
+	                  &c->nreserved_names);
+}
+
+/* The top level; target is the load, its keys go into ld->c. */
 int cfg_apply_root(struct vctx *v, json_t *obj, void *target)
 {
-	static const char *const keys[] = {"consul",
-	                                   "max_stale",
-	                                   "block_query_wait",
-	                                   "node_join_settle",
-	                                   "wait",
-	                                   "log_level",
-	                                   "pid_file",
-	                                   "kill_signal",
-	                                   "reload_signal",
-	                                   "template",
-	                                   "order",
-	                                   "shuffle_seed",
-	                                   "default_delimiters",
-	                                   "max_response_size",
-	                                   "reserved_names",
-	                                   "metrics",
-	                                   NULL};
+	static const struct key_def keys[] = {
+	        KEY_CALL("consul", root_consul),
+	        KEY("max_stale", KEY_DURATION, struct config, max_stale_ms),
+	        KEY_CALL("block_query_wait", root_block_query_wait),
+	        KEY_CALL("node_join_settle", root_join_settle),
+	        KEY_CALL("wait", root_wait),
+	        KEY_CALL("log_level", root_log_level),
+	        KEY("pid_file", KEY_NONEMPTY, struct config, pid_file),
+	        KEY_CALL("kill_signal", root_kill_signal),
+	        KEY_CALL("reload_signal", root_reload_signal),
+	        KEY_CALL("template", root_template),
+	        KEY_CALL("order", root_order),
+	        KEY("shuffle_seed", KEY_LINE, struct config, order_seed),
+	        KEY_CALL("default_delimiters", root_delimiters),
+	        KEY_CALL("max_response_size", root_max_response),
+	        KEY_CALL("reserved_names", root_reserved),
+	        KEY_CALL("metrics", root_metrics),
+	        {NULL, KEY_NONE, 0, 0, NULL},
+	};
 	static const char *const unsupported[] = {"vault",
 	                                          "dedup",
 	                                          "deduplicate",
@@ -892,98 +1023,6 @@ int cfg_apply_root(struct vctx *v, json_t *obj, void *target)
 	                                          "once",
 	                                          NULL};
 	struct load *ld = target;
-	struct config *c = ld->c;
-	const char *key;
-	json_t *val;
-	int ret = 0, r, lvl;
 
-	json_object_foreach(obj, key, val)
-	{
-		if (strcmp(key, "consul") == 0) {
-			if (json_is_string(val))
-				r = want_address(v, obj, key, val,
-				                 &c->consul.address);
-			else
-				r = want_blocks(v, obj, key, val, apply_consul,
-				                &c->consul);
-		} else if (strcmp(key, "max_stale") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &c->max_stale_ms);
-		} else if (strcmp(key, "block_query_wait") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &c->block_query_wait_ms);
-			if (r == 0 && (c->block_query_wait_ms < 1000 ||
-			               c->block_query_wait_ms > 600000))
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: must be between 1s and 10m "
-				        "(Consul's limit)",
-				        cfg_name_of(v, key));
-			if (r == 0)
-				c->block_query_wait_set = true;
-		} else if (strcmp(key, "node_join_settle") == 0) {
-			r = cfg_want_duration(v, obj, key, val,
-			                      &c->node_join_settle_ms);
-			if (r == 0 &&
-			    c->node_join_settle_ms > CONFIG_MAX_JOIN_SETTLE_MS)
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: at most 5s (a removal made "
-				        "meanwhile waits for it too)",
-				        cfg_name_of(v, key));
-		} else if (strcmp(key, "wait") == 0) {
-			r = want_wait(v, obj, key, val, &c->wait);
-		} else if (strcmp(key, "log_level") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &c->log_level);
-			if (r == 0 && (lvl = log_level_parse(c->log_level)) < 0)
-				r = cfg_fail_value(
-				        v, obj, key,
-				        "%s: unknown level \"%.64s\" "
-				        "(expected trace, debug, info, "
-				        "warn or err)",
-				        cfg_name_of(v, key), c->log_level);
-			if (r == 0) {
-				free(c->log_level);
-				c->log_level = xstrdup(
-				        log_level_name((enum log_level)lvl));
-			}
-		} else if (strcmp(key, "pid_file") == 0) {
-			r = cfg_want_nonempty(v, obj, key, val, &c->pid_file);
-		} else if (strcmp(key, "kill_signal") == 0) {
-			r = cfg_want_signal(v, obj, key, val, false,
-			                    &c->kill_signal);
-		} else if (strcmp(key, "reload_signal") == 0) {
-			r = cfg_want_signal(v, obj, key, val, true,
-			                    &c->reload_signal);
-		} else if (strcmp(key, "template") == 0) {
-			r = want_blocks(v, obj, key, val, cfg_apply_template,
-			                ld);
-		} else if (strcmp(key, "order") == 0) {
-			if (json_is_string(val))
-				r = want_order_mode(v, obj, key, val,
-				                    &c->order);
-			else
-				r = want_blocks(v, obj, key, val, apply_order,
-				                c);
-		} else if (strcmp(key, "shuffle_seed") == 0) {
-			r = cfg_want_line(v, obj, key, val, &c->order_seed);
-		} else if (strcmp(key, "default_delimiters") == 0) {
-			r = want_blocks(v, obj, key, val, apply_delimiters, ld);
-		} else if (strcmp(key, "metrics") == 0) {
-			r = want_blocks(v, obj, key, val, apply_metrics, c);
-		} else if (strcmp(key, "max_response_size") == 0) {
-			r = want_size(v, obj, key, val, CONFIG_MIN_RESPONSE,
-			              CONFIG_MAX_RESPONSE,
-			              &c->max_response_size);
-		} else if (strcmp(key, "reserved_names") == 0) {
-			r = want_names(v, obj, key, val, &c->reserved_names,
-			               &c->nreserved_names);
-		} else {
-			r = cfg_unknown_key(v, obj, key, "at top level", keys,
-			                    unsupported);
-		}
-		if (r < 0)
-			ret = r;
-	}
-	return ret;
+	return cfg_apply_keys(v, obj, ld->c, keys, "at top level", unsupported);
 }
