@@ -21,6 +21,10 @@
  * default_delimiters), and each template has source xor contents and a
  * destination. Durations are milliseconds. Strings are owned by the config
  * and freed by config_free(). Pure module: it reads files but never logs.
+ *
+ * Where: one file per step of a load (config_priv.h lists them); every
+ * block's keys are a table there (struct key_def), so a new option is one
+ * entry plus its use. Flags and -h are config_flags.c's own tables.
  */
 #ifndef CH_CONFIG_H
 #define CH_CONFIG_H

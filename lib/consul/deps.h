@@ -11,6 +11,9 @@
  * machine relies on (struct dep_names), dropped.
  *
  * Pure module: no I/O, no logging.
+ *
+ * Where: deps.c is a dep's identity (specs, ids, request paths),
+ * dep_decode.c the decoding (and health_fold); dep_priv.h what both see.
  */
 #ifndef CH_DEPS_H
 #define CH_DEPS_H

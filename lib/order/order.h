@@ -62,6 +62,9 @@
  * Pure module: no I/O except getrandom() in random mode, no logging. Not
  * thread-safe: the memo is written through the const pointer the ordering
  * functions take.
+ *
+ * Where: order.c orders (items, scores, shuffle, balanced, lines),
+ * order_explain.c prints the explain table, memo.h remembers scores.
  */
 #ifndef CH_ORDER_H
 #define CH_ORDER_H

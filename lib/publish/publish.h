@@ -60,6 +60,9 @@
  * content. Failures reported through done are not logged here (the
  * caller logs e once); dropped lines, holds, writes, command output and
  * failures are logged here.
+ *
+ * Where: publish.c is the job queue and the sinks, publish_cmd.c the
+ * command after a swap; the file itself is destfile.h's, holds guard.h's.
  */
 #ifndef CH_PUBLISH_H
 #define CH_PUBLISH_H
