@@ -36,6 +36,9 @@ bool tv_is_string_map(const json_t *v);
  * HCL's (config.c's json_kind: block, list, string, number, boolean), and
  * what deps drops from a Consul answer JSON's (object, string). */
 const char *tv_type_name(const json_t *v);
+/* The keys of object v in Go's map order (sorted): a new array of
+ * borrowed keys, *n of them; the caller frees the array. */
+const char **tv_sorted_keys(const json_t *v, size_t *n);
 /*
  * What a template action prints for v (text/template's printValue: a
  * pointer to a struct prints as the struct, {10 1}), appended to b.
