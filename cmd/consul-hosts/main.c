@@ -29,14 +29,14 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
-#include "runner.h"
-#include "sdnotify.h"
-#include "strmap.h"
-#include "xmalloc.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "daemon/metrics.h"
+#include "daemon/runner.h"
+#include "daemon/sdnotify.h"
+#include "base/strmap.h"
+#include "base/xmalloc.h"
 
 #define DAEMON_MAX_SIGNALS 8
 #define REPORT_STATUS_MS   1000 /* STATUS= at most this often */
@@ -209,14 +209,12 @@ static void on_status(void *data, const char *status)
 static void on_ready(void *data)
 {
 	struct daemon *d = data;
-	char msg[sizeof(d->status) + 32];
 
 	log_info("first complete render published; ready");
 	if (d->notify) {
 		(void)report_status_text(d);
 		d->status_at = uv_now(d->loop);
-		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", d->status);
-		sdnotify_send(msg);
+		sdnotify_ready(d->status);
 	}
 }
 
@@ -296,7 +294,7 @@ static void daemon_shutdown(struct daemon *d, int code)
 	d->stopping = true;
 	if (d->report_timer.loop != NULL)
 		uv_timer_stop(&d->report_timer);
-	sdnotify_send("STOPPING=1");
+	sdnotify_stopping();
 	if (d->runner != NULL)
 		runner_close(d->runner, runner_closed, d);
 	else
@@ -403,7 +401,7 @@ static void old_runner_closed(void *data)
 		return;
 	runner_start(d->runner);
 	d->status[0] = '\0';
-	sdnotify_send("READY=1\nSTATUS=reloaded");
+	sdnotify_ready("reloaded");
 	on_change(d);
 	if (d->reload_pending) {
 		d->reload_pending = false;
@@ -450,8 +448,7 @@ static void daemon_reload(struct daemon *d)
 			         all.dropped);
 		err_list_free(&all);
 		config_free(cfg);
-		sdnotify_send("READY=1\nSTATUS=reload failed; old config "
-		              "still running");
+		sdnotify_ready("reload failed; old config still running");
 		return;
 	}
 	log_set_level((enum log_level)log_level_parse(cfg->log_level));
@@ -471,7 +468,7 @@ static void on_watchdog(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
-	sdnotify_send("WATCHDOG=1");
+	sdnotify_watchdog();
 	if (d->runner != NULL && !d->stopping && d->old_cfg == NULL &&
 	    report_status_text(d))
 		sdnotify_status("%s", d->status);
@@ -522,7 +519,7 @@ static int run_daemon(struct daemon *d)
 	if (d->cfg->pid_file != NULL && write_pid_file(d->cfg->pid_file) < 0)
 		log_warn("cannot write pid file %s", d->cfg->pid_file);
 
-	sdnotify_send("STATUS=waiting for Consul");
+	sdnotify_status("waiting for Consul");
 	runner_start(d->runner);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 

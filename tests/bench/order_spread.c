@@ -17,8 +17,8 @@
 
 #include <jansson.h>
 
-#include "hosts.h"
-#include "order.h"
+#include "hosts/hosts.h"
+#include "order/order.h"
 
 /* m lines "10.0.0.i web.service.consul", address skip left out. */
 static void render(int m, int skip, struct hosts_doc *d)

@@ -10,9 +10,9 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "err.h"
-#include "hcl.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "config/hcl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

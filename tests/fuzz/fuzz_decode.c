@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crec.h"
-#include "deps.h"
-#include "hosts.h"
-#include "trecord.h"
+#include "consul/crec.h"
+#include "consul/deps.h"
+#include "hosts/hosts.h"
+#include "consul/trecord.h"
 
 static const struct {
 	enum dep_kind kind;

@@ -16,8 +16,8 @@
 
 #include <jansson.h>
 
-#include "buf.h"
-#include "hosts.h"
+#include "base/buf.h"
+#include "hosts/hosts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

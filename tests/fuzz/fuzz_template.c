@@ -14,9 +14,9 @@
 
 #include <jansson.h>
 
-#include "buf.h"
-#include "err.h"
-#include "template.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "template/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -29,7 +29,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 struct sim {
 	pid_t pid;

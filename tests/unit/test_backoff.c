@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "backoff.h"
+#include "base/backoff.h"
 
 static void test_backoff_ceiling(void **state)
 {

@@ -1,4 +1,5 @@
-/* Unit tests for the bounded buffer and the error struct. */
+/* Unit tests for the bounded buffer, the bounded file read and the error
+ * struct. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -6,13 +7,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "hosts.h"
-#include "utf8.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/readfile.h"
+#include "hosts/hosts.h"
+#include "base/utf8.h"
 
 static void test_buf_limit(void **state)
 {
@@ -131,11 +135,78 @@ static void test_utf8_encode(void **state)
 	assert_memory_equal(out, "\xef\xbf\xbd", 3);
 }
 
+/* The one shell quoting: bare when safe (config), always (publish). */
+static void test_buf_shell_quote(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_shell_quote(&b, "/etc/hosts", true);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "/etc/hosts", false);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "it's", true);
+	buf_putc(&b, ' ');
+	buf_shell_quote(&b, "", true);
+	assert_string_equal(buf_str(&b),
+	                    "/etc/hosts '/etc/hosts' 'it'\\''s' ''");
+	buf_free(&b);
+}
+
+/* read_file: the limit, regular files only (a FIFO fails at once instead
+ * of blocking), the step that failed, the fd kept on request. */
+static void test_read_file(void **state)
+{
+	char dir[] = "/tmp/ch-readfile-XXXXXX", path[64], fifo[64];
+	struct read_file rf;
+	struct buf b;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(fifo, sizeof(fifo), "%s/p", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hello", f);
+	fclose(f);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	buf_init(&b, 0);
+	assert_int_equal(read_file(path, 5, READ_FILE_REGULAR, &b, &rf), 0);
+	assert_string_equal(buf_str(&b), "hello");
+	assert_int_equal(rf.fd, -1);
+	assert_int_equal(read_file(path, 4, 0, &b, &rf), -E2BIG);
+	assert_int_equal(rf.step, READ_FILE_LIMIT);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(read_file(fifo, 4, READ_FILE_REGULAR, &b, &rf),
+	                 -EINVAL);
+	assert_int_equal(rf.step, READ_FILE_TYPE);
+	assert_int_equal(read_file(dir, 4, READ_FILE_REGULAR, &b, &rf),
+	                 -EISDIR);
+	assert_int_equal(read_file("/nonexistent/x", 4, 0, &b, &rf), -ENOENT);
+	assert_int_equal(rf.step, READ_FILE_OPEN);
+	assert_int_equal(read_file(path, 64,
+	                           READ_FILE_KEEP_FD | READ_FILE_SECRET, &b,
+	                           &rf),
+	                 0);
+	assert_true(rf.fd >= 0);
+	assert_string_equal(buf_str(&b), "hello");
+	assert_true(S_ISREG(rf.st.st_mode));
+	close(rf.fd);
+	buf_free(&b);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_buf_limit),
 	        cmocka_unit_test(test_buf_take),
+	        cmocka_unit_test(test_buf_shell_quote),
+	        cmocka_unit_test(test_read_file),
 	        cmocka_unit_test(test_err_format),
 	        cmocka_unit_test(test_hosts_addr),
 	        cmocka_unit_test(test_hosts_name),

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "command.h"
+#include "publish/command.h"
 
 struct result {
 	int fired;

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "consul_addr.h"
+#include "consul/consul_addr.h"
 
 struct addr_case {
 	const char *in;

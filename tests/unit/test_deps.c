@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crec.h"
-#include "deps.h"
-#include "hosts.h"
-#include "trecord.h"
-#include "xmalloc.h"
+#include "consul/crec.h"
+#include "consul/deps.h"
+#include "hosts/hosts.h"
+#include "consul/trec_read.h"
+#include "base/xmalloc.h"
 
 static char *read_fixture(const char *name, size_t *ret_len)
 {
@@ -1390,7 +1390,7 @@ static void test_meta_control_characters(void **state)
 	                                 "the key"));
 	assert_true(has_message(dropped, "node \"n1\": Meta key \"num\" left "
 	                                 "out: the value is not a string"));
-	assert_true(has_message(dropped, "node \"n2\": Meta is not a map; "
+	assert_true(has_message(dropped, "node \"n2\": Meta is not an object; "
 	                                 "left out"));
 	assert_int_equal(json_array_size(dropped), 3);
 	assert_one_line(v, false);

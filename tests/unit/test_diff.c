@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "diff.h"
+#include "publish/diff.h"
 
 static char *udiff(const char *a, const char *b, int *ret)
 {

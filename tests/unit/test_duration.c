@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "duration.h"
+#include "base/duration.h"
 
 static uint64_t parse_ok(const char *s)
 {

@@ -13,8 +13,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "deps.h"
-#include "funcs.h"
+#include "consul/deps.h"
+#include "template/funcs.h"
+#include "template/funcs_consul.h"
 
 struct fake {
 	json_t *data;    /* dep_id -> value */

@@ -41,13 +41,13 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "deps.h"
-#include "err.h"
-#include "hosts.h"
-#include "order.h"
-#include "store.h"
-#include "template.h"
+#include "base/buf.h"
+#include "consul/deps.h"
+#include "base/err.h"
+#include "hosts/hosts.h"
+#include "order/order.h"
+#include "consul/store.h"
+#include "template/template.h"
 
 static bool check_ordering(const char *name, const char *text, size_t len);
 

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "guard.h"
-#include "hosts.h"
-#include "xmalloc.h"
+#include "hosts/guard.h"
+#include "hosts/hosts.h"
+#include "base/xmalloc.h"
 
 #define T0 1765000000000ll /* a wall-clock time, ms */
 

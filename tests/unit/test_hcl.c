@@ -11,8 +11,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "err.h"
-#include "hcl.h"
+#include "base/err.h"
+#include "config/hcl.h"
 
 struct parsed {
 	json_t *tree;

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "hosts.h"
+#include "base/buf.h"
+#include "hosts/hosts.h"
 
 #define BEGIN HOSTS_BLOCK_BEGIN "\n"
 #define END   HOSTS_BLOCK_END "\n"

@@ -24,9 +24,9 @@
 #include <linux/seccomp.h>
 #include <sys/syscall.h>
 
-#include "http.h"
+#include "consul/http.h"
 #include "sim_helper.h"
-#include "xmalloc.h"
+#include "base/xmalloc.h"
 
 struct th {
 	struct test_loop tl;

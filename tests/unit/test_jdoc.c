@@ -20,8 +20,8 @@
 
 #include <jansson.h>
 
-#include "jdoc.h"
-#include "xmalloc.h"
+#include "consul/jdoc.h"
+#include "base/xmalloc.h"
 
 /* Node i of d as a jansson value (objects keep the last duplicate). */
 static json_t *to_json(const struct jdoc *d, size_t i)

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "base/log.h"
 
 static void set_journal_stream_to(int fd);
 

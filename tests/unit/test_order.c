@@ -27,10 +27,11 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "hosts.h"
-#include "order.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "hosts/hosts.h"
+#include "consul/deps.h"
+#include "order/order.h"
+#include "base/xmalloc.h"
 
 static json_t *instance(const char *node, const char *id, int passing,
                         int warning, const char *status)
@@ -891,6 +892,34 @@ static void test_raw_health_entries(void **state)
 	json_decref(nodes);
 }
 
+/* Aggregated check status has one owner (deps.h's health_fold, Consul's
+ * AggregatedStatus): an unknown status makes it "", whose weight is 1
+ * (Consul's findWeight), in a raw entry's Checks as in a decoded Status. */
+static void test_weight_unknown_status(void **state)
+{
+	struct health_fold h = {0};
+	json_t *v;
+
+	(void)state;
+	health_fold_add(&h, "c1", "critical");
+	assert_string_equal(health_fold_status(&h), "critical");
+	health_fold_add(&h, "_node_maintenance", "passing");
+	assert_string_equal(health_fold_status(&h), "maintenance");
+	health_fold_add(&h, "c2", "bogus");
+	assert_string_equal(health_fold_status(&h), "");
+	v = json_pack("{s:{s:s},s:{s:s,s:{s:i,s:i}},s:[{s:s,s:s}]}", "Node",
+	              "Node", "n1", "Service", "ID", "web-1", "Weights",
+	              "Passing", 5, "Warning", 2, "Checks", "CheckID", "c",
+	              "Status", "bogus");
+	assert_int_equal(order_instance_weight(v), 1);
+	json_object_set_new(json_array_get(json_object_get(v, "Checks"), 0),
+	                    "Status", json_string("warning"));
+	assert_int_equal(order_instance_weight(v), 2);
+	json_object_set_new(v, "Status", json_string(""));
+	assert_int_equal(order_instance_weight(v), 1);
+	json_decref(v);
+}
+
 static void test_explain(void **state)
 {
 	json_t *list = json_array(), *nodes = json_array();
@@ -990,6 +1019,7 @@ int main(void)
 	        cmocka_unit_test(test_spread_stable),
 	        cmocka_unit_test(test_spread_balanced),
 	        cmocka_unit_test(test_weighted_spread),
+	        cmocka_unit_test(test_weight_unknown_status),
 	        cmocka_unit_test(test_removal_stable),
 	        cmocka_unit_test(test_removal_balanced),
 	        cmocka_unit_test(test_balanced_fallbacks),

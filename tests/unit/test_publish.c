@@ -31,11 +31,11 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "hosts.h"
-#include "xmalloc.h"
-#include "log.h"
-#include "publish.h"
+#include "base/buf.h"
+#include "hosts/hosts.h"
+#include "base/xmalloc.h"
+#include "base/log.h"
+#include "publish/publish.h"
 
 static char dir[256];
 static char dest[300];

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "regexp.h"
+#include "template/regexp.h"
 
 static bool match(const char *pat, const char *s, size_t n)
 {

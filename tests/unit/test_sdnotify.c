@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "sdnotify.h"
+#include "daemon/sdnotify.h"
 
 struct listener {
 	int fd;
@@ -88,7 +88,7 @@ static void test_path_socket(void **state)
 
 	(void)state;
 	listener_open(&l, NULL);
-	assert_int_equal(sdnotify_ready(), 0);
+	assert_int_equal(sdnotify_ready(NULL), 0);
 	expect_datagram(&l, "READY=1");
 	assert_int_equal(sdnotify_status("watching %d services", 42), 0);
 	expect_datagram(&l, "STATUS=watching 42 services");
@@ -96,8 +96,8 @@ static void test_path_socket(void **state)
 	expect_datagram(&l, "STOPPING=1");
 	assert_int_equal(sdnotify_watchdog(), 0);
 	expect_datagram(&l, "WATCHDOG=1");
-	assert_int_equal(sdnotify_send("READY=1\nSTATUS=up"), 0);
-	expect_datagram(&l, "READY=1\nSTATUS=up");
+	assert_int_equal(sdnotify_ready("up\nX=1"), 0);
+	expect_datagram(&l, "READY=1\nSTATUS=up X=1");
 	listener_close(&l);
 }
 
@@ -107,7 +107,7 @@ static void test_abstract_socket(void **state)
 
 	(void)state;
 	listener_open(&l, "@ch-sdnotify-test");
-	assert_int_equal(sdnotify_ready(), 0);
+	assert_int_equal(sdnotify_ready(NULL), 0);
 	expect_datagram(&l, "READY=1");
 	assert_int_equal(sdnotify_stopping(), 0);
 	expect_datagram(&l, "STOPPING=1");
@@ -158,11 +158,11 @@ static void test_unset_and_invalid(void **state)
 {
 	(void)state;
 	unsetenv("NOTIFY_SOCKET");
-	assert_int_equal(sdnotify_ready(), 0); /* no-op outside systemd */
+	assert_int_equal(sdnotify_ready(NULL), 0); /* no-op outside systemd */
 	setenv("NOTIFY_SOCKET", "relative/socket", 1);
-	assert_int_equal(sdnotify_ready(), -EINVAL);
+	assert_int_equal(sdnotify_ready(NULL), -EINVAL);
 	setenv("NOTIFY_SOCKET", "/nonexistent-dir-ch/notify", 1);
-	assert_int_equal(sdnotify_ready(), -ENOENT);
+	assert_int_equal(sdnotify_ready(NULL), -ENOENT);
 	setenv("NOTIFY_SOCKET", "/tmp/x", 1);
 	assert_int_equal(sdnotify_send(""), -EINVAL);
 	unsetenv("NOTIFY_SOCKET");

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "template.h"
+#include "template/template.h"
 
 /* The output, with each span's bytes between [ and ]. */
 static char *render_marked(const char *src, json_t *dot)

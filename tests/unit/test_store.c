@@ -1,4 +1,6 @@
-/* store: put/get/forget semantics, change detection, kv.block nulls. */
+/* store: put/get/forget semantics, versions and suspicion, kv.block
+ * nulls. Whether an answer changed is the watcher's to say (test_watch);
+ * the store takes its word. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,11 +8,12 @@
 
 #include <cmocka.h>
 
-#include "store.h"
+#include "consul/store.h"
 
 static void test_put_get(void **state)
 {
 	struct store *s = store_new();
+	uint64_t ver;
 	json_t *v;
 
 	(void)state;
@@ -20,10 +23,18 @@ static void test_put_get(void **state)
 	v = store_get(s, "catalog.nodes");
 	assert_non_null(v);
 	assert_string_equal(json_string_value(json_array_get(v, 0)), "a");
-	/* Equal data is not a change, and keeps the old value. */
-	assert_int_equal(
-	        store_put(s, "catalog.nodes", json_pack("[s]", "a"), NULL), 0);
+	/* The value it holds, handed back (the watcher does so when only
+	 * the suspicion moved): no change, the same value and version. */
+	ver = store_version(s, "catalog.nodes");
+	assert_int_equal(store_put(s, "catalog.nodes", json_incref(v), NULL),
+	                 0);
 	assert_ptr_equal(store_get(s, "catalog.nodes"), v);
+	assert_int_equal(store_version(s, "catalog.nodes"), ver);
+	/* A new value is new data (the watcher found it changed): a new
+	 * version, even when it looks the same. */
+	assert_int_equal(
+	        store_put(s, "catalog.nodes", json_pack("[s]", "a"), NULL), 1);
+	assert_true(store_version(s, "catalog.nodes") > ver);
 	assert_int_equal(
 	        store_put(s, "catalog.nodes", json_pack("[s]", "b"), NULL), 1);
 	assert_string_equal(json_string_value(json_array_get(
@@ -45,21 +56,23 @@ static void test_put_get(void **state)
 static void test_suspect(void **state)
 {
 	struct store *s = store_new();
+	json_t *a = json_pack("[s]", "a");
 
 	(void)state;
-	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "restore"),
-	                 1);
+	/* The watcher hands the same value back when only its suspicion
+	 * moves. */
+	assert_int_equal(store_put(s, "n", json_incref(a), "restore"), 1);
 	assert_string_equal(store_suspect(s, "n"), "restore");
 	/* Still suspect, for another reason: no change to render. */
-	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "no leader"),
-	                 0);
+	assert_int_equal(store_put(s, "n", json_incref(a), "no leader"), 0);
 	assert_non_null(store_suspect(s, "n"));
 	/* Confirmed by a healthy answer with the same data: a change. */
-	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), NULL), 1);
+	assert_int_equal(store_put(s, "n", json_incref(a), NULL), 1);
 	assert_null(store_suspect(s, "n"));
-	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), NULL), 0);
-	/* Equal data becoming suspect again is a change too. */
-	assert_int_equal(store_put(s, "n", json_pack("[s]", "a"), "x"), 1);
+	assert_int_equal(store_put(s, "n", json_incref(a), NULL), 0);
+	/* The same data becoming suspect again is a change too. */
+	assert_int_equal(store_put(s, "n", json_incref(a), "x"), 1);
+	json_decref(a);
 	store_forget(s, "n");
 	assert_null(store_suspect(s, "n"));
 	assert_null(store_get(s, "n"));

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "strmap.h"
+#include "base/strmap.h"
 
 static void test_strmap(void **state)
 {

@@ -15,11 +15,11 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "funcs.h"
-#include "template.h"
-#include "xmalloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "template/funcs.h"
+#include "template/template.h"
+#include "base/xmalloc.h"
 
 static const struct tmpl_env plain_env = {0};
 

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "deps.h"
-#include "store.h"
-#include "template.h"
+#include "base/buf.h"
+#include "consul/deps.h"
+#include "consul/store.h"
+#include "template/template.h"
 
 static struct store *st;
 static unsigned lookups;

@@ -20,13 +20,13 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "deps.h"
-#include "http.h"
-#include "log.h"
+#include "config/config.h"
+#include "consul/deps.h"
+#include "consul/http.h"
+#include "base/log.h"
 #include "sim_helper.h"
-#include "watch.h"
-#include "xmalloc.h"
+#include "consul/watch.h"
+#include "base/xmalloc.h"
 
 /* ---- fake deps ---------------------------------------------------- */
 
@@ -1381,6 +1381,14 @@ static void test_new_errors(void **state)
 	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
 	            0);
 	assert_null(strstr(e.msg, "secret"));
+	/* The rule is config's (config_read_token_file): one token, so a
+	 * space inside is refused here as at load. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "two words\n", 10), 10);
+	close(fd);
+	assert_true(watcher_new(&loop, &cfg, tw_on_data, NULL, NULL, &w, &e) <
+	            0);
+	assert_non_null(strstr(e.msg, "expected one token"));
 	unlink(path);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
