@@ -1,4 +1,4 @@
-"""Issue 5: the watcher daemon against the simulator, end to end.
+"""The watcher daemon against the simulator, end to end.
 
 Each test runs the real binary with a config file written by DaemonCase
 (short retry backoff, a counter-file command, -order none) and asserts what

@@ -1,4 +1,5 @@
-"""Issue 10: the fault matrix, hostile records and resource bounds.
+"""The fault matrix (README "Failure behaviour"), hostile records and
+resource bounds.
 
 Every fault test runs a reader thread on the published file during the
 fault and asserts that each version it saw was a complete render (one of
