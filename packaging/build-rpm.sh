@@ -9,7 +9,7 @@
 # Steps, each counted as a check; the last line is "N passed, N failed"
 # and the exit status is 1 if any failed:
 #   inputs      files the spec needs exist; spec Version == CMake version
-#   rpmbuild    -ba (with %check = unit tests); no "RPM build warnings"
+#   rpmbuild    -ba (with %check = unit + component tests); no "RPM build warnings"
 #   payload     files, modes, owners and config/doc/license flags match
 #               tests/packaging/expected-files.txt; Recommends: dnsmasq
 #   scriptlets  no unexpanded %macro; preset / try-restart / disable --now
@@ -194,7 +194,7 @@ build() {
 	SRPM=$(ls "$top/SRPMS/$NAME-$VERSION-"*.src.rpm)
 	mkdir -p "$OUT"
 	cp "$RPM" "$SRPM" "$OUT/"
-	pass "rpmbuild ($(basename "$RPM"), $(basename "$SRPM"); $(grep -c '^ *[0-9]*/[0-9]* Test' "$log") unit tests in %check)"
+	pass "rpmbuild ($(basename "$RPM"), $(basename "$SRPM"); $(grep -c '^ *[0-9]*/[0-9]* Test' "$log") unit and component tests in %check)"
 }
 
 # ---- payload ----------------------------------------------------------------

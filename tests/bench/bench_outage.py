@@ -15,7 +15,7 @@ again, and the round measures:
 - the time from the agent listening again to the file renamed into place
   (inotify IN_MOVED_TO), p50 and max over the rounds.
 
-Targets (the issue): during an outage at most one request per backoff
+Targets: during an outage at most one request per backoff
 period per daemon whatever the number of dependencies; the file updated
 within 15 s of Consul's return, p50 within 5 s.
 """

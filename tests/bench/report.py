@@ -4,8 +4,9 @@
   report.py DIR [--no-targets]
 
 Reads the JSON the bench_*.py drivers wrote; a missing file is a missing
-row. With targets (the default) each row says whether the issue's target
-was met; --no-targets (smoke runs) prints the figures only.
+row. With targets (the default) each row says whether its target (the
+"target" column of tests/bench/RESULTS.md) was met; --no-targets (smoke
+runs) prints the figures only.
 """
 
 import json
@@ -141,7 +142,7 @@ def main():
     sc = load(d, "scale")
     if sc:
         machine = machine or sc["machine"]
-        # The issue's targets, by catalog size (benchmarks, not tests).
+        # The targets, by catalog size (benchmarks, not tests).
         cpu_target = {10000: 15.0, 50000: 75.0}
         for r in sc["runs"]:
             n = r["instances"]

@@ -1,4 +1,4 @@
-"""Issue 15 item 5: what an operator sees of the daemon, end to end.
+"""What an operator sees of the daemon, end to end.
 
 - the metrics textfile (metrics { textfile }, -metrics-textfile): written
   atomically after changes, accepted by a strict reader of the text format

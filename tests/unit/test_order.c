@@ -12,8 +12,9 @@
  * count over N nodes is Binomial(N, 1/M) (Binomial(N, w/sum w) in weighted
  * mode). We assert |count - N p| <= 4 sqrt(N p (1 - p)) + 1, a 4-sigma
  * bound (a chance below 1e-4 per count for a random data set; the data
- * here are fixed, so the test is deterministic). The issue's acceptance
- * check, 60 nodes and 3 instances, uses [12, 28]: 20 +- 2.2 sigma.
+ * here are fixed, so the test is deterministic). The spread the README
+ * quotes, 60 nodes and 3 instances, is checked with [12, 28]: 20 +- 2.2
+ * sigma.
  */
 #include <errno.h>
 #include <math.h>
@@ -399,9 +400,10 @@ static void test_seeds_and_services_differ(void **state)
 	json_decref(list);
 }
 
-/* The issue's acceptance check: foo-app on foo-app01..03 (ID "foo-app"
- * on each), rendered by node-01..node-60. */
-static void test_acceptance_60_nodes(void **state)
+/* First choices spread over the instances: foo-app on foo-app01..03 (ID
+ * "foo-app" on each), rendered by node-01..node-60, puts each instance
+ * first on 12..28 nodes. */
+static void test_first_choice_spread_60_nodes(void **state)
 {
 	json_t *list = json_array(), *nodes = json_array();
 	size_t count[3];
@@ -1015,7 +1017,7 @@ int main(void)
 	        cmocka_unit_test(test_stable_is_documented_hash_order),
 	        cmocka_unit_test(test_determinism),
 	        cmocka_unit_test(test_seeds_and_services_differ),
-	        cmocka_unit_test(test_acceptance_60_nodes),
+	        cmocka_unit_test(test_first_choice_spread_60_nodes),
 	        cmocka_unit_test(test_spread_stable),
 	        cmocka_unit_test(test_spread_balanced),
 	        cmocka_unit_test(test_weighted_spread),

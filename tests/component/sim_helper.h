@@ -1,8 +1,8 @@
 /*
- * Test helpers (header-only: every tests/unit/test_*.c is its own program):
- * start and stop the Consul simulator (tests/sim/consul_sim.py), call its
- * /_sim/ control API, and run a uv loop until a condition holds or a guard
- * timer expires.
+ * Test helpers (header-only: every tests/component/test_*.c is its own
+ * program): start and stop the Consul simulator (tests/sim/consul_sim.py),
+ * call its /_sim/ control API, and run a uv loop until a condition holds or
+ * a guard timer expires.
  *
  * Control calls are blocking curl requests; sim_call() runs them on libuv's
  * thread pool and keeps the test's loop running meanwhile, so the code under
