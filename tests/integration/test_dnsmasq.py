@@ -111,9 +111,10 @@ read -r started <&3
         self.expect(["192.0.2.14"], name="foo-app04.node.dc1.consul")
         self.sim.deregister_service("foo-app02", id="foo-app")
         self.expect(WITHOUT_02)
-        # The node itself is still registered: its own name stays.
-        self.assertEqual(self.answers("foo-app02.node.dc1.consul"),
-                         ["192.0.2.12"])
+        # The node itself is still registered: its own name stays. A
+        # restart-style command may be restarting dnsmasq for a later
+        # render right now: wait for the answer rather than ask once.
+        self.expect(["192.0.2.12"], name="foo-app02.node.dc1.consul")
 
     def writes(self):
         return self.daemon.count(": wrote ")
