@@ -18,35 +18,6 @@ void memo_clear(struct memo *m)
 	m->used = 0;
 }
 
-/* The slot holding blob, or the empty one where it would go. */
-static struct memo_slot *memo_slot(const struct memo *m, uint64_t tag,
-                                   const char *blob, size_t len)
-{
-	size_t i;
-
-	for (i = tag & m->mask;; i = (i + 1) & m->mask) {
-		struct memo_slot *s = &m->slots[i];
-
-		if (s->tag == 0 || (s->tag == tag && s->len == len &&
-		                    memcmp(s->blob, blob, len) == 0))
-			return s;
-	}
-}
-
-bool memo_get(const struct memo *m, uint64_t tag, const char *blob, size_t len,
-              uint64_t *ret)
-{
-	struct memo_slot *s;
-
-	if (m->slots == NULL)
-		return false;
-	s = memo_slot(m, tag, blob, len);
-	if (s->tag == 0)
-		return false;
-	*ret = s->value;
-	return true;
-}
-
 void memo_put(struct memo *m, uint64_t tag, const char *blob, size_t len,
               uint64_t value)
 {
@@ -78,11 +49,4 @@ void memo_put(struct memo *m, uint64_t tag, const char *blob, size_t len,
 		m->used++;
 	}
 	s->value = value;
-}
-
-uint64_t memo_tag(const char *blob, size_t len)
-{
-	uint64_t tag = strmap_fnv1a(STRMAP_FNV_OFFSET, blob, len);
-
-	return tag != 0 ? tag : 1;
 }

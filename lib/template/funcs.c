@@ -1195,8 +1195,8 @@ static int f_indent(struct fcall *c, json_t *const *a, size_t n, json_t **ret)
 static int f_split_to_map(struct fcall *c, json_t *const *a, size_t n,
                           json_t **ret)
 {
-	const char *sep1, *sep2, *s;
-	size_t l1, l2, len, start = 0, end;
+	const char *sep1, *sep2 = NULL, *s;
+	size_t l1, l2 = 0, len, start = 0, end;
 	json_t *m;
 	int r = want_string(c, a[0], &sep1, &l1);
 

@@ -790,7 +790,7 @@ static int translate(struct rx *x)
 		size_t start = x->out.len;
 		bool repeat = false, flags = false;
 		long min = 0, max = 0;
-		size_t after;
+		size_t after = 0; /* set by parse_repeat or next_rune first */
 		uint32_t cp;
 
 		switch (c) {
