@@ -9,7 +9,9 @@
  * (crec.h) is read through a view the store owns: store_get() gives the
  * answer as templates see it, made once per answer and kept until the
  * entry changes or is forgotten, so a render re-reads what the last one
- * made instead of making it again.
+ * made instead of making it again. (DESIGN.md's "the store holds decoded
+ * responses as jansson trees" predates the compact records: templates
+ * still see jansson values, made from the blobs through these views.)
  */
 #ifndef CH_STORE_H
 #define CH_STORE_H
