@@ -100,6 +100,28 @@ static int put_u64(struct buf *out, const char *name, const char *dest,
 	return put_sample(out, name, dest, extra, s);
 }
 
+/*
+ * A counter by endpoint: v[kind] for each kind that has made a request or
+ * failed one (requests and errors list the same endpoints).
+ */
+static int put_by_endpoint(struct buf *out, const char *name, const char *help,
+                           const struct watcher_stats *w, const uint64_t *v)
+{
+	char label[64];
+	int r = put_head(out, name, "counter", help);
+
+	for (unsigned k = 0; k < WATCH_KINDS && r == 0; k++) {
+		const char *ep = metrics_endpoint(k);
+
+		if (ep == NULL ||
+		    (w->kind_requests[k] == 0 && w->kind_errors[k] == 0))
+			continue;
+		snprintf(label, sizeof(label), "endpoint=\"%s\"", ep);
+		r = put_u64(out, name, NULL, label, v[k]);
+	}
+	return r;
+}
+
 /* A wall-clock time in ms as Unix seconds; 0 stays 0 (never). */
 static int put_time(struct buf *out, const char *name, const char *dest,
                     int64_t ms)
@@ -216,33 +238,15 @@ int metrics_format(const struct runner_stats *s, int64_t start_ms,
 		r = put_u64(out, "consul_hosts_watched_queries", NULL, NULL,
 		            w->deps);
 	if (r == 0)
-		r = put_head(out, "consul_hosts_consul_requests_total",
-		             "counter",
-		             "HTTP requests to Consul, by endpoint.");
-	for (unsigned k = 0; k < WATCH_KINDS && r == 0; k++) {
-		const char *ep = metrics_endpoint(k);
-
-		if (ep == NULL ||
-		    (w->kind_requests[k] == 0 && w->kind_errors[k] == 0))
-			continue;
-		snprintf(label, sizeof(label), "endpoint=\"%s\"", ep);
-		r = put_u64(out, "consul_hosts_consul_requests_total", NULL,
-		            label, w->kind_requests[k]);
-	}
+		r = put_by_endpoint(out, "consul_hosts_consul_requests_total",
+		                    "HTTP requests to Consul, by endpoint.", w,
+		                    w->kind_requests);
 	if (r == 0)
-		r = put_head(out, "consul_hosts_consul_errors_total", "counter",
-		             "Failed Consul requests (transport errors, 4xx, "
-		             "5xx, undecodable answers), by endpoint.");
-	for (unsigned k = 0; k < WATCH_KINDS && r == 0; k++) {
-		const char *ep = metrics_endpoint(k);
-
-		if (ep == NULL ||
-		    (w->kind_requests[k] == 0 && w->kind_errors[k] == 0))
-			continue;
-		snprintf(label, sizeof(label), "endpoint=\"%s\"", ep);
-		r = put_u64(out, "consul_hosts_consul_errors_total", NULL,
-		            label, w->kind_errors[k]);
-	}
+		r = put_by_endpoint(
+		        out, "consul_hosts_consul_errors_total",
+		        "Failed Consul requests (transport errors, "
+		        "4xx, 5xx, undecodable answers), by endpoint.",
+		        w, w->kind_errors);
 	if (r == 0)
 		r = put_head(out, "consul_hosts_consul_changes_total",
 		             "counter",
