@@ -429,46 +429,6 @@ def register_doc(node, addr, service, port):
             "Service": {"Service": service, "ID": service, "Port": port}}
 
 
-class Bare:
-    """The floor: a plain blocking query on one endpoint, parked before
-    the change (a fresh connection, TCP_NODELAY, gzip as the daemon asks),
-    done when its whole answer is read."""
-
-    def __init__(self, port, path):
-        self.port = port
-        self.path = path
-        self.t_done = None
-        self.thread = None
-
-    def _get(self, index):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=600)
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        q = "&index=%d&wait=5m" % index if index else ""
-        conn.request("GET", self.path + q,
-                     headers={"Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        r.read()
-        t = time.monotonic_ns()
-        conn.close()
-        return t, int(r.getheader("X-Consul-Index") or 0)
-
-    def arm(self):
-        """Park a query at the current index (fetched first)."""
-        _, index = self._get(0)
-        self.t_done = None
-
-        def run():
-            self.t_done = self._get(index)[0]
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-
-    def done(self, timeout):
-        self.thread.join(timeout)
-        return self.t_done
-
-
 # ------------------------------------------------------------ one style
 def addrs_in(text, name):
     """name's addresses in a hosts text, as a state (sorted, joined)."""
@@ -611,7 +571,8 @@ class Style:
                     path, self.sim.ctl("state", method="GET")))
         bare = None
         if bare_path:
-            bare = Bare(self.sim.port, bare_path)
+            bare = bl.BareClient(self.sim.port, bare_path)
+            bare.fetch()  # index=0: returns at once, gives the index
             bare.arm()
             path = bare_path.split("?")[0]
             if not self.sim.await_blocked(path, 2, timeout=10):
@@ -660,7 +621,7 @@ class Style:
         row["file_to_dns_ms"] = (t_new - t_file) * ms \
             if t_new and got else None
         if bare is not None:
-            td = bare.done(10)
+            td = bare.t_done if bare.done.wait(10) else None
             row["floor_ms"] = (td - t_ack) * ms if td else None
         renames = self.watch.since(t_begin, t_end)
         row["renames"] = len(renames)

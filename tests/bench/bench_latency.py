@@ -19,52 +19,12 @@ are parked again (so the daemon's 100 ms per-dependency rate limit is
 never inside a measurement).
 """
 
-import http.client
 import os
 import shutil
-import socket
 import tempfile
-import threading
 import time
 
 import benchlib as bl
-
-
-class BareClient:
-    """One blocking query at a time, re-armed with the answer's index."""
-
-    def __init__(self, port, path):
-        self.port = port
-        self.path = path
-        self.index = 0
-        self.done = threading.Event()
-        self.t_done = None
-        self.thread = None
-
-    def fetch(self):
-        # A new connection per round (opened before the change, so not
-        # measured): on a kept-alive connection http.client stalls 40 ms
-        # on the simulator's separate header and chunk writes (Nagle and
-        # delayed ACK), which would flatter the daemon.
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=600)
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # The daemon's headers that change the answer: gzip.
-        conn.request("GET", "%s&index=%d&wait=5m" % (self.path,
-                                                          self.index),
-                          headers={"Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        r.read()
-        self.t_done = time.monotonic_ns()
-        conn.close()
-        self.index = int(r.getheader("X-Consul-Index") or 0)
-        self.done.set()
-
-    def arm(self):
-        self.done.clear()
-        self.thread = threading.Thread(target=self.fetch, daemon=True)
-        self.thread.start()
 
 
 def main():
@@ -84,7 +44,7 @@ def main():
     try:
         if not watch.wait_name("hosts", 30):
             raise RuntimeError("no first render:\n" + d.log())
-        bare = BareClient(sim.port, path + "?passing&stale")
+        bare = bl.BareClient(sim.port, path + "?passing&stale")
         bare.fetch()            # index=0: returns at once, gives the index
         status = "passing"
         for i in range(changes):

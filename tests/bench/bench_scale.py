@@ -26,53 +26,15 @@ renders templates/hosts.tmpl with no wait. Then:
                  [--changes 40] [--output-writes 20]
 """
 
-import gzip
-import http.client
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import benchlib as bl
-
-
-class BareClient:
-    """One blocking query at a time (see bench_latency.py)."""
-
-    def __init__(self, port, path):
-        self.port = port
-        self.path = path
-        self.index = 0
-        self.done = threading.Event()
-        self.t_done = None
-        self.thread = None
-
-    def fetch(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=600)
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.request("GET", "%s&index=%d&wait=5m" % (self.path, self.index),
-                     headers={"Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        data = r.read()
-        self.bytes = len(data)
-        self.raw_bytes = len(gzip.decompress(data)) if (
-            r.getheader("Content-Encoding") == "gzip") else len(data)
-        self.t_done = time.monotonic_ns()
-        conn.close()
-        self.index = int(r.getheader("X-Consul-Index") or 0)
-        self.done.set()
-
-    def arm(self):
-        self.done.clear()
-        self.thread = threading.Thread(target=self.fetch, daemon=True)
-        self.thread.start()
 
 
 def cpu_ns(pid):
@@ -166,7 +128,7 @@ def run_size(n, services, changes, writes, tmp, perf=None):
     try:
         if not watch.wait_name("hosts", 600):
             raise RuntimeError("no first render:\n" + d.log()[-3000:])
-        bare = BareClient(sim.port, path + "?passing&stale")
+        bare = bl.BareClient(sim.port, path + "?passing&stale")
         bare.fetch()
         res["body_gzip_bytes"] = bare.bytes
         res["body_bytes"] = bare.raw_bytes

@@ -8,12 +8,14 @@
 - catalog(): a synthetic seed catalog with the same names as
   render_bench.c (svc-NNNNN on node-NNNNN, P per service, K per node).
 - proc_*: RSS, peak RSS and CPU time of a pid from /proc.
+- BareClient: the floor, a plain blocking query re-armed with its index.
 - RenameWatch: each rename of one file into place, timestamped, with the
   text it brought (read at once).
 """
 
 import ctypes
 import ctypes.util
+import gzip
 import http.client
 import json
 import os
@@ -21,6 +23,7 @@ import platform
 import queue
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -334,6 +337,52 @@ IN_CLOEXEC = 0o2000000
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
                     use_errno=True)
+
+
+class BareClient:
+    """The floor: a plain blocking query on one endpoint (path has a
+    query string already), one at a time, re-armed with the answer's
+    index; gzip asked for as the daemon asks. fetch() records when the
+    whole answer was read (t_done, monotonic ns) and its size (bytes on
+    the wire, raw_bytes unzipped); arm() runs the next fetch in a thread,
+    done is set when it returns.
+
+    A new connection per round (opened before the change, so not
+    measured): on a kept-alive connection http.client stalls 40 ms on the
+    simulator's separate header and chunk writes (Nagle and delayed ACK),
+    which would flatter the daemon.
+    """
+
+    def __init__(self, port, path):
+        self.port = port
+        self.path = path
+        self.index = 0
+        self.done = threading.Event()
+        self.t_done = None
+        self.thread = None
+        self.bytes = self.raw_bytes = 0
+
+    def fetch(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=600)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.request("GET", "%s&index=%d&wait=5m" % (self.path, self.index),
+                     headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        data = r.read()
+        self.t_done = time.monotonic_ns()
+        conn.close()
+        self.bytes = len(data)
+        self.raw_bytes = len(gzip.decompress(data)) if (
+            r.getheader("Content-Encoding") == "gzip") else len(data)
+        self.index = int(r.getheader("X-Consul-Index") or 0)
+        self.done.set()
+
+    def arm(self):
+        self.done.clear()
+        self.thread = threading.Thread(target=self.fetch, daemon=True)
+        self.thread.start()
 
 
 class DirWatch:
