@@ -132,15 +132,18 @@ static bool job_same_as_settled(struct publisher *p)
 	       (j->spans.n == 0 ||
 	        memcmp(j->spans.v, l->spans.v,
 	               j->spans.n * sizeof(*j->spans.v)) == 0) &&
-	       stat(destfile_target(p->file), &st) == 0 &&
-	       same_stat(&st, &p->settled_st);
+	       stat(p->dest, &st) == 0 && same_stat(&st, &p->settled_st);
 }
 
-/* The file is as this job left it: remember it for the next one. */
+/*
+ * The file is as this job left it: remember it for the next one. By the
+ * configured path, which stat() follows: a link re-pointed since gives
+ * another file, and the next render goes the whole way.
+ */
 static void publish_settle(struct publisher *p)
 {
 	p->settled = p->gr.nheld == 0 && p->text_hold_since == 0 &&
-	             stat(destfile_target(p->file), &p->settled_st) == 0;
+	             stat(p->dest, &p->settled_st) == 0;
 }
 
 /* The job is over: tell every waiter, keep its render, start what's next. */

@@ -85,7 +85,7 @@ struct publisher {
 	int open_timers;
 
 	/* Configuration (copied). */
-	char *dest; /* for log lines */
+	char *dest; /* as configured: log lines, the settled check */
 	char *command;
 	char *check_command;
 	enum tmpl_format format;

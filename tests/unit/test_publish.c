@@ -1374,7 +1374,7 @@ static void test_refuse_non_hosts(void **state)
 static void test_symlink_destination(void **state)
 {
 	struct tmpl_conf tc = conf();
-	char target[320], link[320];
+	char target[320], target2[320], link[320];
 	struct publisher *p;
 	uv_loop_t loop;
 	struct done d;
@@ -1390,6 +1390,17 @@ static void test_symlink_destination(void **state)
 	assert_int_equal(lstat(link, &st), 0);
 	assert_true(S_ISLNK(st.st_mode));
 	assert_file(target, HOSTS_B);
+	/* The link re-pointed by hand: the same render again goes to the
+	 * new target (the file it was settled on is not the one named). */
+	snprintf(target2, sizeof(target2), "%s/real2", dir);
+	write_file(target2, HOSTS_A);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("real2", link), 0);
+	assert_int_equal(publish(&loop, p, HOSTS_B, &d), PUBLISH_WRITTEN);
+	assert_file(target2, HOSTS_B);
+	assert_int_equal(unlink(target2), 0);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("real", link), 0);
 	close_and_check(&loop, p);
 	/* A dangling link: an error naming it, the link left alone. */
 	assert_int_equal(unlink(target), 0);
