@@ -94,6 +94,12 @@ enum order_mode {
 	ORDER_RANDOM,   /* new order every render (rewrites every time) */
 	ORDER_NONE,     /* consul-template's order: sorted by Node, ID */
 };
+#define ORDER_NMODES (ORDER_NONE + 1)
+
+/* "stable" ... "none" to the mode, or -EINVAL. */
+int order_mode_parse(const char *s);
+/* The mode's name; "unknown" for an invalid value. */
+const char *order_mode_name(enum order_mode m);
 
 enum tmpl_format {
 	TMPL_FORMAT_HOSTS, /* checked as a hosts file, lines ordered */

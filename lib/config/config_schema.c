@@ -292,39 +292,45 @@ static int apply_consul(struct vctx *v, json_t *obj, void *target)
 	                      unsupported);
 }
 
-static int order_parse(const char *s, enum order_mode *ret)
-{
-	static const struct {
-		const char *name;
-		enum order_mode mode;
-	} modes[] = {
-	        {"stable", ORDER_STABLE},     {"weighted", ORDER_WEIGHTED},
-	        {"balanced", ORDER_BALANCED}, {"random", ORDER_RANDOM},
-	        {"none", ORDER_NONE},
-	};
+static const char *const order_mode_names[] = {
+        [ORDER_STABLE] = "stable",     [ORDER_WEIGHTED] = "weighted",
+        [ORDER_BALANCED] = "balanced", [ORDER_RANDOM] = "random",
+        [ORDER_NONE] = "none",
+};
 
-	for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++) {
-		if (strcmp(s, modes[i].name) == 0) {
-			*ret = modes[i].mode;
-			return 0;
-		}
-	}
+int order_mode_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < ORDER_NMODES; i++)
+		if (strcmp(s, order_mode_names[i]) == 0)
+			return (int)i;
 	return -EINVAL;
+}
+
+const char *order_mode_name(enum order_mode m)
+{
+	if ((size_t)m >= ORDER_NMODES)
+		return "unknown";
+	return order_mode_names[m];
 }
 
 static int want_order_mode(struct vctx *v, const json_t *obj, const char *key,
                            const json_t *val, enum order_mode *dst)
 {
+	int mode;
+
 	if (!json_is_string(val))
 		return cfg_fail_value(v, obj, key,
 		                      "%s: expected a string, got %s",
 		                      cfg_name_of(v, key), cfg_json_kind(val));
-	if (order_parse(json_string_value(val), dst) < 0)
+	if ((mode = order_mode_parse(json_string_value(val))) < 0)
 		return cfg_fail_value(
 		        v, obj, key,
 		        "%s: unknown mode \"%.64s\" (expected stable, "
 		        "weighted, balanced, random or none)",
 		        cfg_name_of(v, key), json_string_value(val));
+	*dst = (enum order_mode)mode;
 	return 0;
 }
 

@@ -15,7 +15,6 @@
  */
 #include "order/order.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -59,11 +58,23 @@ static const char *json_string_of(json_t *obj, const char *name, size_t *len)
 	return json_string_value(v);
 }
 
+/* A weight as Consul's findWeight reads it: 1 when not a number, 0 when
+ * negative, at most ORDER_MAX_WEIGHT. */
+static uint32_t weight_clamp(const json_t *w)
+{
+	json_int_t n;
+
+	if (!json_is_integer(w))
+		return 1; /* Consul's default weights are {1, 1} */
+	n = json_integer_value(w);
+	if (n < 0)
+		return 0;
+	return n > ORDER_MAX_WEIGHT ? ORDER_MAX_WEIGHT : (uint32_t)n;
+}
+
 static uint32_t weight_of(json_t *weights, const char *status)
 {
 	const char *name = "Passing";
-	json_t *w;
-	json_int_t n;
 
 	if (status != NULL && strcmp(status, "warning") == 0)
 		name = "Warning";
@@ -72,13 +83,7 @@ static uint32_t weight_of(json_t *weights, const char *status)
 		return 0;
 	else if (status != NULL && strcmp(status, "passing") != 0)
 		return 1; /* as Consul's findWeight for an unknown status */
-	w = field(weights, name);
-	if (!json_is_integer(w))
-		return 1; /* Consul's default weights are {1, 1} */
-	n = json_integer_value(w);
-	if (n < 0)
-		return 0;
-	return n > ORDER_MAX_WEIGHT ? ORDER_MAX_WEIGHT : (uint32_t)n;
+	return weight_clamp(field(weights, name));
 }
 
 /* consul's AggregatedStatus over a raw entry's Checks (deps.h). */
@@ -588,31 +593,6 @@ void order_set_fleet(struct order *o, json_t *nodes)
 		                            strlen(o->fleet[i]) + 1);
 }
 
-static const char *const order_mode_names[] = {
-        [ORDER_STABLE] = "stable",     [ORDER_WEIGHTED] = "weighted",
-        [ORDER_BALANCED] = "balanced", [ORDER_RANDOM] = "random",
-        [ORDER_NONE] = "none",
-};
-
-#define ORDER_NMODES (sizeof(order_mode_names) / sizeof(order_mode_names[0]))
-
-int order_mode_parse(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && i < ORDER_NMODES; i++)
-		if (strcmp(s, order_mode_names[i]) == 0)
-			return (int)i;
-	return -EINVAL;
-}
-
-const char *order_mode_name(enum order_mode m)
-{
-	if ((size_t)m >= ORDER_NMODES)
-		return "unknown";
-	return order_mode_names[m];
-}
-
 static void items_release(struct item *items, size_t n)
 {
 	size_t i;
@@ -620,88 +600,6 @@ static void items_release(struct item *items, size_t n)
 	for (i = 0; i < n; i++)
 		free(items[i].owned);
 	free(items);
-}
-
-void order_apply(const struct order *o, const char *key, json_t *list)
-{
-	struct item *items;
-	size_t n, i;
-
-	if (o == NULL || !json_is_array(list) || o->mode == ORDER_NONE ||
-	    (size_t)o->mode >= ORDER_NMODES)
-		return;
-	if ((n = json_array_size(list)) < 2)
-		return;
-	key = key != NULL ? key : "";
-	items = xreallocarray(NULL, n, sizeof(*items));
-	for (i = 0; i < n; i++)
-		item_describe(&items[i], json_incref(json_array_get(list, i)),
-		              i);
-	if (o->mode == ORDER_RANDOM) {
-		items_shuffle(items, n);
-	} else if (o->mode == ORDER_BALANCED &&
-	           fleet_has(o->fleet, o->nfleet, o->seed)) {
-		items_score_memo(items, n, ORDER_STABLE, o, key, strlen(key));
-		balanced_first(o, key, strlen(key), items, n);
-		qsort(items, n, sizeof(*items), item_cmp);
-	} else {
-		items_score_memo(items, n,
-		                 o->mode == ORDER_WEIGHTED ? ORDER_WEIGHTED
-		                                           : ORDER_STABLE,
-		                 o, key, strlen(key));
-		qsort(items, n, sizeof(*items), item_cmp);
-	}
-	/* The list holds one reference, items another: set_new steals ours. */
-	for (i = 0; i < n; i++)
-		json_array_set_new(list, i, items[i].value);
-	items_release(items, n);
-}
-
-/* -- Lines: each name's lines in the rendered hosts text --------------- */
-
-/* The names part of entry l's key: "name name..." after the address. */
-const char *ord_line_names(const struct hosts_doc *d,
-                           const struct hosts_line *l, size_t *ret_len)
-{
-	*ret_len = l->key_len - l->addr_len - 1;
-	return d->keys + l->key + l->addr_len + 1;
-}
-
-static uint32_t line_weight(json_t *weights, const char *addr, size_t len)
-{
-	char key[INET6_ADDRSTRLEN + 64];
-	json_t *w;
-
-	if (weights == NULL || len >= sizeof(key))
-		return 1;
-	memcpy(key, addr, len);
-	key[len] = '\0';
-	w = json_object_get(weights, key);
-	if (!json_is_integer(w))
-		return 1;
-	if (json_integer_value(w) < 0)
-		return 0;
-	return json_integer_value(w) > ORDER_MAX_WEIGHT
-	               ? ORDER_MAX_WEIGHT
-	               : (uint32_t)json_integer_value(w);
-}
-
-/* Items for the lines at pos[0..n) of d: identity = the address. */
-struct item *ord_line_items(const struct hosts_doc *d, const size_t *pos,
-                            size_t n, json_t *weights)
-{
-	struct item *items = xcalloc(n, sizeof(*items));
-
-	for (size_t k = 0; k < n; k++) {
-		const struct hosts_line *l = &d->lines[pos[k]];
-
-		items[k].id = d->keys + l->key;
-		items[k].id_len = l->addr_len;
-		items[k].index = k;
-		items[k].weight =
-		        line_weight(weights, items[k].id, items[k].id_len);
-	}
-	return items;
 }
 
 /* Sort items (one group) in o's order as this node sees it. */
@@ -725,6 +623,63 @@ static void order_items(const struct order *o, const char *key, size_t key_len,
 		                 o, key, key_len);
 	}
 	qsort(items, n, sizeof(*items), item_cmp);
+}
+
+void order_apply(const struct order *o, const char *key, json_t *list)
+{
+	struct item *items;
+	size_t n, i;
+
+	if (o == NULL || !json_is_array(list) || o->mode == ORDER_NONE ||
+	    (size_t)o->mode >= ORDER_NMODES)
+		return;
+	if ((n = json_array_size(list)) < 2)
+		return;
+	key = key != NULL ? key : "";
+	items = xreallocarray(NULL, n, sizeof(*items));
+	for (i = 0; i < n; i++)
+		item_describe(&items[i], json_incref(json_array_get(list, i)),
+		              i);
+	order_items(o, key, strlen(key), items, n);
+	/* The list holds one reference, items another: set_new steals ours. */
+	for (i = 0; i < n; i++)
+		json_array_set_new(list, i, items[i].value);
+	items_release(items, n);
+}
+
+/* -- Lines: each name's lines in the rendered hosts text --------------- */
+
+/* The names part of entry l's key: "name name..." after the address. */
+const char *ord_line_names(const struct hosts_doc *d,
+                           const struct hosts_line *l, size_t *ret_len)
+{
+	*ret_len = l->key_len - l->addr_len - 1;
+	return d->keys + l->key + l->addr_len + 1;
+}
+
+static uint32_t line_weight(json_t *weights, const char *addr, size_t len)
+{
+	return weights == NULL
+	               ? 1
+	               : weight_clamp(json_object_getn(weights, addr, len));
+}
+
+/* Items for the lines at pos[0..n) of d: identity = the address. */
+struct item *ord_line_items(const struct hosts_doc *d, const size_t *pos,
+                            size_t n, json_t *weights)
+{
+	struct item *items = xcalloc(n, sizeof(*items));
+
+	for (size_t k = 0; k < n; k++) {
+		const struct hosts_line *l = &d->lines[pos[k]];
+
+		items[k].id = d->keys + l->key;
+		items[k].id_len = l->addr_len;
+		items[k].index = k;
+		items[k].weight =
+		        line_weight(weights, items[k].id, items[k].id_len);
+	}
+	return items;
 }
 
 void ord_groups_build(const struct hosts_doc *d, struct groups *g)

@@ -97,10 +97,7 @@ void order_set_seed(struct order *o, const char *seed);
  */
 void order_set_fleet(struct order *o, json_t *nodes);
 
-/* "stable" ... "none" to the mode, or -EINVAL. */
-int order_mode_parse(const char *s);
-/* The mode's name; "unknown" for an invalid value. */
-const char *order_mode_name(enum order_mode m);
+/* order_mode_parse() and order_mode_name() are config.h's. */
 
 /*
  * Order d's lines in place (text, lines and index rebuilt), as above.
