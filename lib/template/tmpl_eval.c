@@ -994,24 +994,12 @@ static void rec_order(void *ctx, const char *key, json_t *list)
 	s->user->order(s->user->ctx, key, list);
 }
 
-static void rec_weigh(void *ctx, json_t *instance)
-{
-	struct state *s = ctx;
-
-	s->user->weigh(s->user->ctx, instance);
-}
-
 static void rec_warn(void *ctx, const char *msg)
 {
 	struct state *s = ctx;
 
 	s->rec.spoiled = true; /* a replay would not warn again */
 	s->user->warn(s->user->ctx, msg);
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int walk_range(struct state *s, json_t *dot, const struct tnode *n)
@@ -1044,18 +1032,8 @@ static int walk_range(struct state *s, json_t *dot, const struct tnode *n)
 				break;
 		}
 	} else if (json_is_object(v) && trec_schema_of(v) == NULL) {
-		const char **keys, *k;
-		json_t *x;
+		const char **keys = tv_sorted_keys(v, &count);
 
-		count = json_object_size(v);
-		keys = xreallocarray(NULL, count ? count : 1, sizeof(*keys));
-		i = 0;
-		json_object_foreach(v, k, x)
-		{
-			(void)x;
-			keys[i++] = k;
-		}
-		qsort(keys, count, sizeof(*keys), cmp_key);
 		for (i = 0; i < count; i++) {
 			json_t *key = n->pipe->ndecl >= 2 ? json_string(keys[i])
 			                                  : NULL;
@@ -1249,7 +1227,7 @@ int tmpl_render_dot(const struct tmpl *t, const struct tmpl_env *env,
 		local.ctx = &s;
 		local.lookup = rec_lookup;
 		local.order = env->order != NULL ? rec_order : NULL;
-		local.weigh = env->weigh != NULL ? rec_weigh : NULL;
+		local.weigh = NULL; /* the cache is off when there is one */
 		local.warn = env->warn != NULL ? rec_warn : NULL;
 		local.version = NULL;
 		env->cache->gen++;
