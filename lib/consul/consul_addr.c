@@ -6,8 +6,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "base/xmalloc.h"
+#include "consul/deps.h"
 
 #define ADDR_MAX 1024
 
@@ -258,4 +261,20 @@ void consul_addr_clear(struct consul_addr *a)
 	free(a->host);
 	free(a->unix_path);
 	a->url = a->host = a->unix_path = NULL;
+}
+
+bool consul_addr_is_loopback(const char *host)
+{
+	const struct dep_names loop = {dep_loopback_names, NULL, NULL};
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (host == NULL)
+		return false;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return dep_name_reserved(&loop, host, strlen(host), NULL) != NULL;
 }

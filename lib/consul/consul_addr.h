@@ -41,6 +41,13 @@ struct consul_addr {
 	bool tls;
 };
 
+/*
+ * Whether host (as dialled) is this machine's loopback: 127/8, ::1 (also
+ * v4-mapped), or a loopback name (deps.h's dep_loopback_names:
+ * localhost, *.localhost, ...).
+ */
+bool consul_addr_is_loopback(const char *host);
+
 /* Parse s into *ret (all strings new); on error *ret is untouched. */
 int consul_addr_parse(const char *s, bool tls, struct consul_addr *ret,
                       struct err *e);

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "base/container_of.h"
+#include "consul/consul_addr.h"
 #include "base/buf.h"
 #include "base/xmalloc.h"
 
@@ -221,21 +222,6 @@ static void http_url_host(const char *url, char *buf, size_t size)
 	snprintf(buf, size, "%.*s", (int)n, p);
 }
 
-static bool http_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
-}
-
 /*
  * A connect(2) that failed with EPERM never left the host: a local
  * policy refused it. To a loopback address that is rare; to anything
@@ -259,7 +245,7 @@ static bool http_denied_hint(const struct http *h, CURL *easy, char *buf,
 		snprintf(host, sizeof(host), "%s", ip);
 	else
 		http_url_host(h->base_url, host, sizeof(host));
-	if (http_is_loopback(host))
+	if (consul_addr_is_loopback(host))
 		return false;
 	(void)!snprintf(
 	        buf, size,

@@ -1468,31 +1468,6 @@ void watcher_close(struct watcher *w, void (*closed)(void *data), void *data)
 	http_close(w->http, watch_http_closed, w);
 }
 
-/* host (as dialled) is this machine's loopback: 127/8, ::1, localhost. */
-static bool watch_host_is_loopback(const char *host)
-{
-	static const char *const names[] = {
-	        "localhost",    "*.localhost", "localhost.localdomain",
-	        "localhost4",   "localhost6",  "ip6-localhost",
-	        "ip6-loopback", NULL};
-	const struct dep_names loop = {names, NULL, NULL};
-	unsigned char a[16];
-
-	if (host == NULL)
-		return false;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (inet_pton(AF_INET6, host, a) == 1) {
-		static const unsigned char v4mapped[12] = {
-		        [10] = 0xff, [11] = 0xff};
-
-		if (memcmp(a, v4mapped, 12) == 0)
-			return a[12] == 127;
-		return memcmp(a, &in6addr_loopback, 16) == 0;
-	}
-	return dep_name_reserved(&loop, host, strlen(host), NULL) != NULL;
-}
-
 /*
  * The names no record may take (dep_decode_names): the loopback names and
  * the configured ones (borrowed: static, and cfg's), this node's hostname
@@ -1633,7 +1608,7 @@ int watcher_new(uv_loop_t *loop, const struct config *cfg,
 	          addr.unix_path ? addr.unix_path : "",
 	          token != NULL ? " (with a token)" : "");
 	if (token != NULL && !addr.tls && addr.unix_path == NULL &&
-	    !watch_host_is_loopback(addr.host))
+	    !consul_addr_is_loopback(addr.host))
 		log_warnx("consul: the ACL token travels in clear text to %s "
 		          "(http:// and not a loopback address): anyone on "
 		          "the path can read it; use https:// or the local "

@@ -171,12 +171,36 @@ static void test_addr_server_name(void **state)
 	consul_addr_clear(NULL);
 }
 
+/* The one loopback check (the cleartext-token warning, the EPERM hint). */
+static void test_addr_is_loopback(void **state)
+{
+	static const char *const yes[] = {
+	        "127.0.0.1",        "127.8.9.10", "::1",
+	        "::ffff:127.0.0.1", "localhost",  "LOCALHOST",
+	        "consul.localhost", "localhost6", NULL};
+	static const char *const no[] = {"10.0.0.1",
+	                                 "::2",
+	                                 "::ffff:10.0.0.1",
+	                                 "consul.service",
+	                                 "localhostx",
+	                                 "",
+	                                 NULL};
+
+	(void)state;
+	for (size_t i = 0; yes[i] != NULL; i++)
+		assert_true(consul_addr_is_loopback(yes[i]));
+	for (size_t i = 0; no[i] != NULL; i++)
+		assert_false(consul_addr_is_loopback(no[i]));
+	assert_false(consul_addr_is_loopback(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_addr_forms),
 	        cmocka_unit_test(test_addr_errors),
 	        cmocka_unit_test(test_addr_server_name),
+	        cmocka_unit_test(test_addr_is_loopback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
