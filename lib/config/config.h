@@ -96,6 +96,12 @@ enum order_mode {
 };
 #define ORDER_NMODES (ORDER_NONE + 1)
 
+/*
+ * The environment variables that carry the Consul token or its file
+ * (config reads them; commands are started without them). NULL-ended.
+ */
+extern const char *const config_token_env[];
+
 /* "stable" ... "none" to the mode, or -EINVAL. */
 int order_mode_parse(const char *s);
 /* The mode's name; "unknown" for an invalid value. */

@@ -320,6 +320,10 @@ static int env_log_level(struct load *ld)
 	return 0;
 }
 
+const char *const config_token_env[] = {"CONSUL_HTTP_TOKEN", "CONSUL_TOKEN",
+                                        "CONSUL_HTTP_TOKEN_FILE",
+                                        "CONSUL_TOKEN_FILE", NULL};
+
 int cfg_apply_env(struct load *ld)
 {
 	struct consul_conf *cc = &ld->c->consul;
@@ -330,7 +334,8 @@ int cfg_apply_env(struct load *ld)
 	/*
 	 * consul-template takes the first set of CONSUL_TOKEN,
 	 * CONSUL_HTTP_TOKEN (and of CONSUL_TOKEN_FILE, CONSUL_HTTP_TOKEN_FILE):
-	 * the second is read first, so the first wins.
+	 * the second is read first, so the first wins. The token's are
+	 * config_token_env's.
 	 */
 	static const struct {
 		const char *name;

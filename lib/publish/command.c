@@ -257,11 +257,22 @@ static void command_cloexec_all(void)
 
 extern char **environ;
 
+/* Whether the environment entry v ("NAME=value") is one of names. */
+static bool env_named(const char *v, const char *const *names)
+{
+	size_t len = strcspn(v, "=");
+
+	for (; *names != NULL; names++)
+		if (strlen(*names) == len && memcmp(v, *names, len) == 0)
+			return true;
+	return false;
+}
+
 /*
- * The daemon's environment minus the Consul token (CONSUL_HTTP_TOKEN,
- * CONSUL_HTTP_TOKEN_FILE, CONSUL_TOKEN): a reload command has no use for
- * it, and everything it starts would inherit it. The strings are
- * borrowed from environ; free only the array.
+ * The daemon's environment minus the Consul token and its file
+ * (config_token_env): a reload command has no use for them, and
+ * everything it starts would inherit them. The strings are borrowed from
+ * environ; free only the array.
  */
 static char **command_env(void)
 {
@@ -274,8 +285,7 @@ static char **command_env(void)
 	for (size_t i = 0; i < n; i++) {
 		const char *v = environ[i];
 
-		if (strncmp(v, "CONSUL_HTTP_TOKEN", 17) == 0 ||
-		    strncmp(v, "CONSUL_TOKEN=", 13) == 0)
+		if (env_named(v, config_token_env))
 			continue;
 		env[k++] = environ[i];
 	}

@@ -779,13 +779,20 @@ class Secrets(DaemonCase):
         cmd = "env > %s" % shlex.quote(out)
         cfg = self.config(command=False,
                           tmpl_extra="command = %s" % hcl_string(cmd))
+        token_file = self.tmp.join("token")
+        with open(token_file, "w") as f:
+            f.write(self.TOKEN + "\n")
         self.daemon(cfg=cfg, env={"CONSUL_HTTP_TOKEN": self.TOKEN,
                                   "CONSUL_TOKEN": self.TOKEN,
+                                  "CONSUL_HTTP_TOKEN_FILE": token_file,
+                                  "CONSUL_TOKEN_FILE": token_file,
                                   "CH_TEST_MARKER": "kept"})
         self.wait_file(APP_SEED)
         env = wait_for(lambda: read_or_none(out), 10, "the command's env")
         self.assertNotIn(self.TOKEN, env)
         self.assertNotIn("CONSUL_HTTP_TOKEN", env)
+        self.assertNotIn("CONSUL_TOKEN", env)
+        self.assertNotIn(token_file, env)
         self.assertIn("CH_TEST_MARKER=kept", env)
         # The daemon used it.
         self.assertTrue(self.sim.requests(HEALTH)["requests"][0]
