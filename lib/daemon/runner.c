@@ -476,8 +476,7 @@ static void rtmpl_render(struct rtmpl *t)
 		runner_changed(r);
 	}
 	json_decref(t->deps);
-	t->deps = p.used;
-	runner_gc_deps(r);
+	t->deps = p.used; /* runner_pass_cb unwatches what no one uses */
 
 	if (p.missing > 0) {
 		/* An error on incomplete data is expected (index of an empty
@@ -526,6 +525,8 @@ static void runner_pass_cb(uv_timer_t *timer)
 {
 	struct runner *r = timer->data;
 
+	bool rendered = false;
+
 	if (r->closing)
 		return;
 	for (size_t i = 0; i < r->ntmpls; i++) {
@@ -534,7 +535,11 @@ static void runner_pass_cb(uv_timer_t *timer)
 			continue;
 		rtmpl_set_render(t, RTMPL_CLEAN);
 		rtmpl_render(t);
+		rendered = true;
 	}
+	/* Once the pass has every template's deps, not once per template. */
+	if (rendered)
+		runner_gc_deps(r);
 }
 
 static void runner_schedule_pass(struct runner *r)
