@@ -157,60 +157,6 @@ static bool jp_hex4(const char *s, uint32_t *ret)
 	return true;
 }
 
-static size_t jp_put_utf8(char *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* The length of the valid UTF-8 sequence at s[0..n) (first byte >= 0x80:
- * no overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t jp_utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80;
-		unsigned char hi = c == 0xed ? 0x9f : 0xbf;
-
-		return n >= 3 && s[1] >= lo && s[1] <= hi &&
-		                       (s[2] & 0xc0) == 0x80
-		               ? 3
-		               : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned char lo = c == 0xf0 ? 0x90 : 0x80;
-		unsigned char hi = c == 0xf4 ? 0x8f : 0xbf;
-
-		return n >= 4 && s[1] >= lo && s[1] <= hi &&
-		                       (s[2] & 0xc0) == 0x80 &&
-		                       (s[3] & 0xc0) == 0x80
-		               ? 4
-		               : 0;
-	}
-	return 0;
-}
-
 /* The string at j->p (its opening quote) as a new node. */
 static int jp_string(struct jp *j)
 {
@@ -234,9 +180,12 @@ static int jp_string(struct jp *j)
 		if (c < 0x20)
 			return jp_fail(j, p, "control character in a string");
 		if (c >= 0x80) {
-			size_t k = jp_utf8_seq(s + p, n - p);
+			uint32_t cp;
+			/* s[p] >= 0x80: a valid sequence is 2 to 4 bytes,
+			 * an invalid one decodes as 1 (U+FFFD). */
+			size_t k = utf8_decode((const char *)s + p, n - p, &cp);
 
-			if (k == 0)
+			if (k < 2)
 				return jp_fail(j, p,
 				               "invalid UTF-8 in a string");
 			memcpy(o, s + p, k);
@@ -294,7 +243,7 @@ static int jp_string(struct jp *j)
 				cp = 0x10000 + ((cp - 0xd800) << 10) +
 				     (lo - 0xdc00);
 			}
-			o += jp_put_utf8(o, cp);
+			o += utf8_encode(o, cp); /* a valid code point */
 			break;
 		}
 		default:
