@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "base/duration.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "daemon/metrics.h"
@@ -80,14 +81,6 @@ struct daemon {
 static void daemon_shutdown(struct daemon *d, int code);
 static void report_schedule(struct daemon *d);
 
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The STATUS= text of now, in d->status; false when it is unchanged. */
 static bool report_status_text(struct daemon *d)
 {
@@ -95,7 +88,7 @@ static bool report_status_text(struct daemon *d)
 	char text[sizeof(d->status)];
 
 	runner_get_stats(d->runner, &st);
-	metrics_status(&st, wall_now_ms(), d->note[0] ? d->note : NULL, text,
+	metrics_status(&st, wall_clock_ms(), d->note[0] ? d->note : NULL, text,
 	               sizeof(text));
 	if (strcmp(text, d->status) == 0)
 		return false;
@@ -129,7 +122,7 @@ static void report_metrics(struct daemon *d)
 		return;
 	runner_get_stats(d->runner, &st);
 	buf_init(&text, 0);
-	r = metrics_format(&st, d->start_ms, &text);
+	r = metrics_format(&st, d->start_ms, wall_clock_ms(), &text);
 	hash = strmap_fnv1a(STRMAP_FNV_OFFSET, buf_str(&text), text.len);
 	if (r == 0 && hash == d->metrics_hash && d->metrics_error == 0) {
 		buf_free(&text);
@@ -507,7 +500,7 @@ static int run_daemon(struct daemon *d)
 	uv_timer_init(d->loop, &d->report_timer);
 	d->report_timer.data = d;
 	d->notify = getenv("NOTIFY_SOCKET") != NULL;
-	d->start_ms = wall_now_ms();
+	d->start_ms = wall_clock_ms();
 	/* 1 when the watchdog is on for us: ping at half its interval. */
 	wd_on = sdnotify_watchdog_usec(&wd_usec);
 	if (wd_on < 0)

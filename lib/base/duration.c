@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct duration_unit {
 	const char *name;
@@ -156,4 +157,12 @@ const char *duration_format(uint64_t ms, char *buf, size_t size)
 	if (n < size)
 		duration_put_frac(buf + n, size - n, s, ms % 1000, 3, "s");
 	return buf;
+}
+
+int64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -5,7 +5,8 @@
  * Values are whole milliseconds: a non-zero duration below 1ms rounds up
  * to 1ms so "500us" never silently means "off". Negative durations,
  * missing units (other than "0") and values above DURATION_MAX_MS are
- * rejected. Pure module: no allocation, no logging.
+ * rejected. Pure module: no allocation, no logging. wall_clock_ms() is
+ * the one reader of the wall clock in milliseconds.
  */
 #ifndef CH_DURATION_H
 #define CH_DURATION_H
@@ -24,5 +25,8 @@ int duration_parse(const char *s, uint64_t *ret_ms);
  * "1h0m0s", "1.5s". Returns buf; 24 bytes are always enough.
  */
 const char *duration_format(uint64_t ms, char *buf, size_t size);
+
+/* The wall clock (CLOCK_REALTIME) in Unix milliseconds. */
+int64_t wall_clock_ms(void);
 
 #endif

@@ -176,7 +176,7 @@ static int put_histogram(struct buf *out, const char *name,
 	} while (0)
 
 int metrics_format(const struct runner_stats *s, int64_t start_ms,
-                   struct buf *out)
+                   int64_t now_ms, struct buf *out)
 {
 	static const char *const results[] = {"written", "unchanged", "held",
 	                                      "failed"};
@@ -203,13 +203,8 @@ int metrics_format(const struct runner_stats *s, int64_t start_ms,
 	if (r == 0)
 		r = put_u64(out, "consul_hosts_consul_up", NULL, NULL,
 		            w->reachable ? 1 : 0);
-	if (!w->reachable) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		down_since = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
-		             (int64_t)w->down_ms;
-	}
+	if (!w->reachable)
+		down_since = now_ms - (int64_t)w->down_ms;
 	if (r == 0)
 		r = put_head(out,
 		             "consul_hosts_consul_unreachable_since_timestamp_"

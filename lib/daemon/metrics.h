@@ -32,11 +32,12 @@
 struct runner_stats;
 
 /*
- * The exposition text for s, appended to out. start_ms: when the process
- * started (wall clock, ms). 0, or -E2BIG from out's limit.
+ * The exposition text for s at now_ms, appended to out. start_ms: when
+ * the process started (both wall clock, ms). 0, or -E2BIG from out's
+ * limit.
  */
 int metrics_format(const struct runner_stats *s, int64_t start_ms,
-                   struct buf *out);
+                   int64_t now_ms, struct buf *out);
 
 /*
  * The STATUS= summary of s at now_ms (wall clock), in out (at most size

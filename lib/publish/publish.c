@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/duration.h"
 #include "base/backoff.h"
 #include "base/buf.h"
 #include "publish/command.h"
@@ -97,14 +98,6 @@ static void job_notify(struct job *j, enum publish_result res,
 	for (size_t i = 0; i < j->nwaiters; i++)
 		if (j->waiters[i].cb != NULL)
 			j->waiters[i].cb(j->waiters[i].data, res, e);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool same_stat(const struct stat *a, const struct stat *b)
@@ -408,7 +401,7 @@ static void hold_arm(struct publisher *p)
 	uv_timer_stop(&p->hold_timer);
 	if (p->gr.next_expiry_ms == 0 || p->closing)
 		return;
-	delay = p->gr.next_expiry_ms - wall_ms();
+	delay = p->gr.next_expiry_ms - wall_clock_ms();
 	uv_timer_start(&p->hold_timer, hold_timer_cb,
 	               delay > 0 ? (uint64_t)delay + 1 : 1, 0);
 }
@@ -439,7 +432,7 @@ static void hold_log(struct publisher *p, const char *fmt, ...)
  */
 static int job_guard(struct publisher *p)
 {
-	int64_t now = wall_ms(), since;
+	int64_t now = wall_clock_ms(), since;
 	unsigned long long hold_s = (unsigned long long)p->guard.hold_ms / 1000;
 
 	buf_reset(&p->block);
@@ -1071,7 +1064,7 @@ void publisher_close(struct publisher *p, void (*closed)(void *), void *data)
 static void publish_count(struct publisher *p, enum publish_result res)
 {
 	struct publish_stats *st = &p->stats;
-	int64_t now = wall_ms();
+	int64_t now = wall_clock_ms();
 
 	st->results[res]++;
 	st->failing = res == PUBLISH_FAILED;
