@@ -269,7 +269,8 @@ void ord_items_score(struct item *items, size_t n, enum order_mode mode,
 
 /*
  * Score items as this node (o->seed) sees them, from the memo when it
- * can; sets each item's tag.
+ * can; sets each item's tag. The memo's key is item_hash's input after
+ * the seed; item_hash alone computes the score.
  */
 static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
                              const struct order *o, const char *key,
@@ -283,7 +284,6 @@ static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
 		size_t len = key_len + 1 + it->id_len +
 		             (it->node != NULL ? it->node_len + 1 : 0);
 		char *blob = len <= sizeof(stack) ? stack : xmalloc(len), *p;
-		struct sha256 s;
 
 		memcpy(blob, key, key_len);
 		blob[key_len] = '\0';
@@ -297,11 +297,8 @@ static void items_score_memo(struct item *items, size_t n, enum order_mode mode,
 		it->tag = memo_tag(blob, len);
 		it->first = false;
 		if (!memo_get(o->memo, it->tag, blob, len, &it->hash)) {
-			sha256_init(&s);
-			sha256_update(&s, o->seed, seed_len);
-			sha256_update(&s, "", 1);
-			sha256_update(&s, blob, len);
-			it->hash = sha256_final64(&s);
+			it->hash =
+			        item_hash(o->seed, seed_len, key, key_len, it);
 			memo_put(o->memo, it->tag, blob, len, it->hash);
 		}
 		it->wscore = mode == ORDER_WEIGHTED
