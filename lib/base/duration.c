@@ -159,6 +159,26 @@ const char *duration_format(uint64_t ms, char *buf, size_t size)
 	return buf;
 }
 
+int go_parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+	                                  "TRUE", "true", "True"};
+	static const char *const no[] = {"0",     "f",     "F",
+	                                 "FALSE", "false", "False"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int64_t wall_clock_ms(void)
 {
 	struct timespec ts;

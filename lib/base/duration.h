@@ -11,6 +11,7 @@
 #ifndef CH_DURATION_H
 #define CH_DURATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,13 @@ int duration_parse(const char *s, uint64_t *ret_ms);
  * "1h0m0s", "1.5s". Returns buf; 24 bytes are always enough.
  */
 const char *duration_format(uint64_t ms, char *buf, size_t size);
+
+/*
+ * Go's strconv.ParseBool: 1 t T TRUE true True, 0 f F FALSE false False;
+ * 0 and *ret set, or -EINVAL. The spelling of booleans in consul-template's
+ * environment and its parseBool function.
+ */
+int go_parse_bool(const char *s, bool *ret);
 
 /* The wall clock (CLOCK_REALTIME) in Unix milliseconds. */
 int64_t wall_clock_ms(void);

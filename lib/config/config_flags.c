@@ -253,7 +253,7 @@ int cfg_flags_scan(struct load *ld, int argc, char **argv,
 		u->value = NULL;
 		u->on = true;
 		if (def->kind == FLAG_BOOL) {
-			if (eq != NULL && cfg_bool_parse(eq + 1, &u->on) < 0) {
+			if (eq != NULL && go_parse_bool(eq + 1, &u->on) < 0) {
 				ret = lmsg(ld, -EINVAL,
 				           "-%s: expected true or false, got "
 				           "\"%.64s\"",

@@ -176,7 +176,6 @@ int cfg_apply_root(struct vctx *v, json_t *obj, void *target);
 int cfg_load_text(struct load *ld, const char *name, const char *text,
                   size_t len);
 int cfg_load_path(struct load *ld, const char *path);
-int cfg_bool_parse(const char *s, bool *ret);
 int cfg_apply_env(struct load *ld);
 int cfg_apply_env_config(struct load *ld);
 

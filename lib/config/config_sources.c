@@ -246,26 +246,6 @@ int cfg_load_path(struct load *ld, const char *path)
 /* ---- environment ---- */
 
 /* Go's strconv.ParseBool. */
-int cfg_bool_parse(const char *s, bool *ret)
-{
-	static const char *const yes[] = {"1",    "t",    "T",
-	                                  "TRUE", "true", "True"};
-	static const char *const no[] = {"0",     "f",     "F",
-	                                 "FALSE", "false", "False"};
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
-		if (strcmp(s, yes[i]) == 0) {
-			*ret = true;
-			return 0;
-		}
-		if (strcmp(s, no[i]) == 0) {
-			*ret = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int env_string(struct load *ld, const char *name, char **dst)
 {
 	const char *s = getenv(name);
@@ -367,7 +347,7 @@ int cfg_apply_env(struct load *ld)
 			*colon = '\0';
 	}
 	if ((s = getenv("CONSUL_HTTP_SSL")) != NULL && *s != '\0') {
-		if (cfg_bool_parse(s, &b) < 0) {
+		if (go_parse_bool(s, &b) < 0) {
 			ret = lmsg(ld, -EINVAL,
 			           "CONSUL_HTTP_SSL: expected true or "
 			           "false, got \"%.64s\"",
@@ -379,7 +359,7 @@ int cfg_apply_env(struct load *ld)
 	}
 	/* Unlike the Go client, an unparsable value keeps verification on. */
 	if ((s = getenv("CONSUL_HTTP_SSL_VERIFY")) != NULL &&
-	    cfg_bool_parse(s, &b) == 0)
+	    go_parse_bool(s, &b) == 0)
 		cc->ssl.verify = b;
 	if (cc->token != NULL && !config_token_valid(cc->token))
 		ret = lmsg(ld, -EINVAL,

@@ -30,6 +30,7 @@
 #include "template/funcs_consul.h"
 #include "template/regexp.h"
 #include "consul/trec_read.h"
+#include "base/duration.h"
 #include "base/utf8.h"
 #include "template/tvalue.h"
 #include "base/readfile.h"
@@ -1603,12 +1604,8 @@ static int f_parse_float(struct fcall *c, json_t *const *a, size_t n,
 static int f_parse_bool(struct fcall *c, json_t *const *a, size_t n,
                         json_t **ret)
 {
-	static const char *const yes[] = {"1",    "t",    "T",
-	                                  "TRUE", "true", "True"};
-	static const char *const no[] = {"0",     "f",     "F",
-	                                 "FALSE", "false", "False"};
 	const char *s;
-	size_t i;
+	bool b;
 	int r = want_string(c, a[0], &s, NULL);
 
 	if (r < 0)
@@ -1617,15 +1614,9 @@ static int f_parse_bool(struct fcall *c, json_t *const *a, size_t n,
 		*ret = json_false();
 		return 0;
 	}
-	for (i = 0; i < 6; i++) {
-		if (strcmp(s, yes[i]) == 0) {
-			*ret = json_true();
-			return 0;
-		}
-		if (strcmp(s, no[i]) == 0) {
-			*ret = json_false();
-			return 0;
-		}
+	if (go_parse_bool(s, &b) == 0) {
+		*ret = json_boolean(b);
+		return 0;
 	}
 	return err_msg(c->err, -EINVAL,
 	               "parseBool: strconv.ParseBool: parsing \"%s\": invalid "

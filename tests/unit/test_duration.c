@@ -102,6 +102,28 @@ static void test_duration_format(void **state)
 	                    "87840h0m0s");
 }
 
+/* Go's strconv.ParseBool, the one parser of booleans as text. */
+static void test_go_parse_bool(void **state)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+	                                  "TRUE", "true", "True"};
+	static const char *const no[] = {"0",     "f",     "F",
+	                                 "FALSE", "false", "False"};
+	static const char *const bad[] = {"", "yes", "tRUE", "2", " true"};
+	bool b;
+
+	(void)state;
+	for (size_t i = 0; i < 6; i++) {
+		b = false;
+		assert_int_equal(go_parse_bool(yes[i], &b), 0);
+		assert_true(b);
+		assert_int_equal(go_parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_int_equal(go_parse_bool(bad[i], &b), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +131,7 @@ int main(void)
 	        cmocka_unit_test(test_duration_parse_bad),
 	        cmocka_unit_test(test_duration_parse_range),
 	        cmocka_unit_test(test_duration_format),
+	        cmocka_unit_test(test_go_parse_bool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
